@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// mola: the headless command line of MoLA Workbench.
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "adapters/adapter_file.h"
+#include "adapters/allocation.h"
+#include "adapters/mola_linear.h"
+#include "model/model_shape.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(mola - MoLA Workbench command line
+
+usage:
+  mola alloc SPEC [--shape NAME] [--rank R] [--top-k K] [--modules LIST]
+      Shows how SPEC spreads experts over the layers of a model shape, and what it costs.
+      SPEC: a preset (inverted-triangle, square, triangle, hourglass, diamond, uniform-N),
+      a group string (2-4-6-8) or one count per layer (2,2,4,4,...).
+  mola adapter init --out FILE --alloc SPEC [--shape NAME] [--rank R] [--alpha A] [--top-k K]
+                    [--modules LIST] [--seed S] [--random-b] [--bf16]
+      Writes a freshly initialised adapter file (B = 0 unless --random-b).
+  mola adapter inspect FILE [--shape NAME]
+      Validates an adapter file and summarises it.
+  mola --version | --help
+
+shapes: llama2-7b (default), small, tiny, stories260k
+modules: a comma list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj, or all (default)
+defaults: rank 8, alpha 16, top-k 2
+)";
+
+class UsageError : public std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// --name value options and --flag switches after the positional arguments.
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> options;
+
+  Args(int argc, char** argv, int first, const std::vector<std::string>& flags) {
+    for (int i = first; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a.rfind("--", 0) != 0) {
+        positional.push_back(a);
+        continue;
+      }
+      if (std::find(flags.begin(), flags.end(), a) != flags.end()) {
+        options.insert_or_assign(a, std::string(1, '1'));
+      } else if (i + 1 < argc) {
+        options[a] = argv[++i];
+      } else {
+        throw UsageError("option " + a + " needs a value");
+      }
+    }
+  }
+  std::optional<std::string> get(const std::string& name) const {
+    auto it = options.find(name);
+    return it == options.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }
+  std::string get(const std::string& name, const std::string& fallback) const {
+    return get(name).value_or(fallback);
+  }
+  int getInt(const std::string& name, int fallback) const {
+    auto v = get(name);
+    if (!v) return fallback;
+    try {
+      size_t used = 0;
+      int x = std::stoi(*v, &used);
+      if (used == v->size()) return x;
+    } catch (const std::exception&) {
+    }
+    throw UsageError(name + " expects a whole number, got '" + *v + "'");
+  }
+  double getDouble(const std::string& name, double fallback) const {
+    auto v = get(name);
+    if (!v) return fallback;
+    try {
+      size_t used = 0;
+      double x = std::stod(*v, &used);
+      if (used == v->size()) return x;
+    } catch (const std::exception&) {
+    }
+    throw UsageError(name + " expects a number, got '" + *v + "'");
+  }
+  void allowOnly(const std::vector<std::string>& names) const {
+    for (const auto& [k, v] : options)
+      if (std::find(names.begin(), names.end(), k) == names.end())
+        throw UsageError("unknown option " + k);
+  }
+};
+
+std::string thousands(int64_t v) {
+  std::string digits = std::to_string(v < 0 ? -v : v), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return v < 0 ? "-" + out : out;
+}
+
+mola::ModelShape shapeArg(const Args& args) {
+  const std::string name = args.get("--shape", "llama2-7b");
+  if (auto s = mola::ModelShape::named(name)) return *s;
+  throw UsageError("unknown shape '" + name + "' (llama2-7b, small, tiny, stories260k)");
+}
+
+std::string bar(int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += "\u2588";
+  return s;
+}
+
+int cmdAlloc(const Args& args) {
+  args.allowOnly({"--shape", "--rank", "--top-k", "--modules"});
+  if (args.positional.size() != 1) throw UsageError("mola alloc takes one SPEC");
+  const mola::ModelShape shape = shapeArg(args);
+  const int rank = args.getInt("--rank", 8);
+  const int top_k = args.getInt("--top-k", 2);
+  const auto modules = mola::parseTargetModules(args.get("--modules", "all"));
+  const mola::Allocation alloc = mola::Allocation::parse(args.positional[0], shape.num_layers);
+
+  std::string label = alloc.describe();
+  for (const auto& p : mola::Allocation::presets())
+    if (label == p.name) label += " (" + std::string(p.paper_name) + ")";
+  std::cout << "allocation: " << label << " over " << shape.num_layers << " layers\n";
+  // Layer 1 at the bottom, as models are drawn in papers.
+  for (int j = alloc.numLayers() - 1; j >= 0; --j) {
+    std::printf("  layer %3d %s %d\n", j + 1, bar(alloc.experts(j)).c_str(), alloc.experts(j));
+  }
+  std::fflush(stdout);
+  const auto count = mola::countTrainableParameters(alloc, shape, rank, modules);
+  const int64_t base = mola::countBaseParameters(shape);
+  const mola::ParameterCount per_rank = mola::countTrainableParameters(
+      mola::Allocation::uniform(1, shape.num_layers), shape, 1, modules);
+  std::printf("experts per module type: %lld (%lld in all over %zu modules)\n",
+              static_cast<long long>(alloc.totalExperts()),
+              static_cast<long long>(alloc.totalExperts() * int64_t(modules.size())),
+              modules.size());
+  std::printf("trainable parameters: %s (experts %s + routers %s), %.2f%% of the %s base\n",
+              thousands(count.total()).c_str(), thousands(count.lora).c_str(),
+              thousands(count.router).c_str(), 100.0 * double(count.total()) / double(base),
+              thousands(base).c_str());
+  std::printf("adapter memory: %.1f MiB in fp32 (%.1f MiB with AdamW state)\n",
+              double(count.total()) * 4 / (1 << 20), double(count.total()) * 16 / (1 << 20));
+  std::printf("plain LoRA with the same parameters: rank %.1f\n",
+              double(count.total()) / double(per_rank.total()));
+  alloc.checkTopK(top_k);
+  std::printf("top-k %d: fits every layer (smallest layer has %d experts)\n", top_k,
+              alloc.minExperts());
+  return 0;
+}
+
+int cmdAdapterInit(const Args& args) {
+  args.allowOnly({"--out", "--alloc", "--shape", "--rank", "--alpha", "--top-k", "--modules",
+                  "--seed", "--random-b", "--bf16"});
+  const auto out = args.get("--out");
+  const auto spec = args.get("--alloc");
+  if (!out || !spec) throw UsageError("mola adapter init needs --out FILE and --alloc SPEC");
+  const mola::ModelShape shape = shapeArg(args);
+  mola::AdapterConfig config;
+  config.allocation = mola::Allocation::parse(*spec, shape.num_layers);
+  config.rank = args.getInt("--rank", 8);
+  config.lora_alpha = args.getDouble("--alpha", 16.0);
+  config.top_k = config.allocation.maxExperts() == 1 ? 1 : args.getInt("--top-k", 2);
+  config.target_modules = mola::parseTargetModules(args.get("--modules", "all"));
+  config.allocation.checkTopK(config.top_k);
+  if (config.rank < 1) throw UsageError("--rank must be at least 1");
+  torch::manual_seed(static_cast<uint64_t>(args.getInt("--seed", 0)));
+
+  // The file layout directly: A and routers Kaiming-uniform like MolaLinear::reset(), B zero.
+  mola::AdapterTensors tensors;
+  for (int j = 0; j < shape.num_layers; ++j) {
+    const int64_t n = config.allocation.experts(j), r = config.rank;
+    for (mola::TargetModule m : config.target_modules) {
+      const mola::ModuleDims d = shape.dims(m);
+      const double bound = 1.0 / std::sqrt(double(d.in_features));
+      tensors[mola::adapterKeyA(j, m)] = at::empty({n, r, d.in_features}).uniform_(-bound, bound);
+      tensors[mola::adapterKeyB(j, m)] = args.get("--random-b")
+                                             ? at::randn({n, d.out_features, r}) * 0.02
+                                             : at::zeros({n, d.out_features, r});
+      if (n > 1)
+        tensors[mola::adapterKeyRouter(j, m)] =
+            at::empty({n, d.in_features}).uniform_(-bound, bound);
+    }
+  }
+  mola::saveAdapterFile(*out, config, tensors,
+                        args.get("--bf16") ? mola::AdapterDtype::BF16 : mola::AdapterDtype::F32);
+  std::cerr << "wrote " << *out << "\n";
+  return 0;
+}
+
+int cmdAdapterInspect(const Args& args) {
+  args.allowOnly({"--shape"});
+  if (args.positional.size() != 1) throw UsageError("mola adapter inspect takes one FILE");
+  std::optional<mola::ModelShape> shape;
+  if (args.get("--shape")) shape = shapeArg(args);
+  const mola::LoadedAdapter a =
+      mola::loadAdapterFile(args.positional[0], shape ? &*shape : nullptr);
+  const mola::AdapterConfig& c = a.config;
+  int64_t params = 0;
+  for (const auto& [k, t] : a.tensors) params += t.numel();
+  std::cout << "format: mola-adapter v1\n"
+            << "allocation: " << c.allocation.describe() << " (" << c.allocation.toList() << ")\n"
+            << "rank: " << c.rank << "  alpha: " << c.lora_alpha << "  top-k: " << c.top_k << "\n"
+            << "target modules: " << mola::joinTargetModules(c.target_modules) << "\n"
+            << "tensors: " << a.tensors.size() << "  parameters: " << thousands(params) << "\n"
+            << "per layer: experts, |B| (Frobenius norm over its modules; 0 = untrained)\n";
+  for (int j = 0; j < c.allocation.numLayers(); ++j) {
+    double sq = 0;
+    for (mola::TargetModule m : c.target_modules)
+      sq += a.tensors.at(mola::adapterKeyB(j, m)).pow(2).sum().item<double>();
+    std::printf("  layer %3d  %3d  %.6g\n", j + 1, c.allocation.experts(j), std::sqrt(sq));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const std::string cmd = argc > 1 ? argv[1] : "--help";
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (cmd == "--version") {
+      std::cout << "mola 0.1.0\n";
+      return 0;
+    }
+    if (cmd == "alloc") return cmdAlloc(Args(argc, argv, 2, {}));
+    if (cmd == "adapter") {
+      const std::string sub = argc > 2 ? argv[2] : "";
+      if (sub == "init") return cmdAdapterInit(Args(argc, argv, 3, {"--random-b", "--bf16"}));
+      if (sub == "inspect") return cmdAdapterInspect(Args(argc, argv, 3, {}));
+      throw UsageError("mola adapter expects init or inspect");
+    }
+    throw UsageError("unknown command '" + cmd + "'");
+  } catch (const UsageError& e) {
+    std::cerr << "mola: " << e.what() << "\n(run 'mola --help' for usage)\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "mola: error: " << e.what() << "\n";
+    return 1;
+  }
+}

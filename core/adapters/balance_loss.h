@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Load-balancing loss and router statistics over the routing records of MolaLinear modules.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+#include "adapters/mola_linear.h"
+#include "adapters/router_stats.h"
+
+namespace mola {
+
+// The routings of one decoder layer's modules (all with the same N_j and the same tokens).
+using LayerRoutings = std::vector<const Routing*>;
+
+// L_layer = N_j * sum_i f_i * P_i over the concatenated routings of the layer's modules, where f_i
+// is the share of top-K selections that went to expert i and P_i the mean router probability.
+// token_mask: [T] bool, true for real tokens; undefined means every token counts. Padding tokens
+// are excluded from both f and P. Uniform routing gives 1. Returns an fp32 scalar with gradient
+// through P.
+torch::Tensor layerBalanceLoss(const LayerRoutings& modules, const torch::Tensor& token_mask = {});
+
+// coefficient * sum over layers of L_layer; layers without a router (N_j = 1) are skipped: their
+// term would be the constant 1.
+torch::Tensor balanceLoss(const std::vector<LayerRoutings>& layers, const torch::Tensor& token_mask,
+                          double coefficient);
+
+// Sums routing counts on the device across forward calls; only snapshot() syncs with the host.
+class RouterStatsAccumulator {
+ public:
+  explicit RouterStatsAccumulator(std::vector<int> experts_per_layer);
+
+  // Adds one layer's routings of one forward call (token_mask as for layerBalanceLoss).
+  void add(int layer, const LayerRoutings& modules, const torch::Tensor& token_mask = {});
+  RouterStatsSnapshot snapshot(int64_t step) const;
+  void reset();
+
+ private:
+  struct Sums {
+    torch::Tensor selections;   // [N] top-K selections per expert
+    torch::Tensor prob_sum;     // [N] summed router probabilities
+    torch::Tensor entropy_sum;  // [] summed per-token entropy
+    torch::Tensor tokens;       // [] tokens counted
+  };
+  std::vector<int> m_experts;
+  std::vector<Sums> m_sums;
+};
+
+}  // namespace mola

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// MolaLinear: a frozen linear layer plus N LoRA experts and a top-K router (MoLA, DESIGN.md).
+#pragma once
+
+#include <torch/arg.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+
+namespace mola {
+
+// Stacked: all experts of the module in two matmuls with gate masking (the fast path).
+// Loop: one expert at a time over the tokens routed to it, as the published code does; kept as the
+// reference in tests and the baseline in benchmarks.
+enum class ExpertImpl { Stacked, Loop };
+
+struct MolaLinearOptions {
+  MolaLinearOptions(int64_t in_features, int64_t out_features)
+      : in_features_(in_features), out_features_(out_features) {}
+  TORCH_ARG(int64_t, in_features);
+  TORCH_ARG(int64_t, out_features);
+  // Whether the frozen base layer has a bias (Qwen2's q/k/v do).
+  TORCH_ARG(bool, bias) = false;
+  // N_j. With 1 expert there is no router: plain LoRA.
+  TORCH_ARG(int64_t, num_experts) = 1;
+  TORCH_ARG(int64_t, rank) = 8;
+  // The expert output is scaled by alpha / rank.
+  TORCH_ARG(double, alpha) = 16.0;
+  // K experts kept per token, 1 <= K <= N.
+  TORCH_ARG(int64_t, top_k) = 1;
+  // Dropout on the LoRA input only (never on the base or router input); active in training mode.
+  TORCH_ARG(double, dropout) = 0.05;
+  TORCH_ARG(ExpertImpl, impl) = ExpertImpl::Stacked;
+};
+
+// What one forward call routed, kept on the device (no host sync) for the balance loss and the
+// router statistics. Undefined tensors when the module has no router.
+struct Routing {
+  torch::Tensor
+      probs;  // [T, N] softmax over all experts (fp32, fp64 for fp64 input); keeps its graph
+  torch::Tensor topk_idx;   // [T, K] int64 chosen experts
+  torch::Tensor topk_gate;  // [T, K] gates renormalised over the K kept, dtype of probs
+};
+
+class MolaLinearImpl : public torch::nn::Module {
+ public:
+  // A fresh random base weight (Kaiming-uniform as torch::nn::Linear), for tests and benchmarks.
+  explicit MolaLinearImpl(const MolaLinearOptions& options);
+  // Wraps an existing frozen base weight [out_features, in_features] (and bias [out_features]).
+  MolaLinearImpl(const MolaLinearOptions& options, torch::Tensor base_weight,
+                 torch::Tensor base_bias = {});
+
+  // Initialises the adapter only: B = 0, A and the router Kaiming-uniform. The base stays.
+  void reset();
+  void pretty_print(std::ostream& stream) const override;
+
+  // x: [..., in_features] -> [..., out_features]
+  torch::Tensor forward(const torch::Tensor& x);
+
+  bool hasRouter() const { return options.num_experts() > 1; }
+  const Routing& routing() const { return m_routing; }
+  // Drops the last call's routing tensors (and the autograd graph they hold).
+  void clearRouting() { m_routing = Routing{}; }
+
+  // The adapter in the file layout: A [N, r, d_in], B [N, d_out, r], router [N, d_in].
+  torch::Tensor expertsA() const;
+  torch::Tensor expertsB() const;
+  // Copies (and converts the dtype of) tensors in the file layout into the adapter; shape errors
+  // name the tensor. `router` must be undefined exactly when the module has no router.
+  void loadExperts(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& router);
+
+  MolaLinearOptions options;
+  torch::Tensor weight;  // [out, in] frozen
+  torch::Tensor bias;    // [out] frozen, or undefined
+  torch::Tensor lora_A;  // [N*r, in]: expert i is rows [i*r, (i+1)*r)
+  torch::Tensor lora_B;  // [out, N*r]: expert i is columns [i*r, (i+1)*r)
+  torch::Tensor router;  // [N, in], undefined when N == 1
+
+ private:
+  void registerAdapter();
+  // x2: [T, in] -> the routing of every token, fp32.
+  Routing route(const torch::Tensor& x2) const;
+  torch::Tensor forwardStacked(const torch::Tensor& x2, const torch::Tensor& base);
+  torch::Tensor forwardLoop(const torch::Tensor& x2, const torch::Tensor& base);
+  double scaling() const { return options.alpha() / static_cast<double>(options.rank()); }
+
+  Routing m_routing;
+};
+
+TORCH_MODULE(MolaLinear);
+
+}  // namespace mola
