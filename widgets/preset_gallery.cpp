@@ -24,19 +24,18 @@ PresetGallery::PresetGallery(int num_layers, QWidget* parent) : QWidget(parent) 
     auto* silhouette = new AllocationSilhouette(button);
     silhouette->setScaleMax(8);
     silhouette->setAttribute(Qt::WA_TransparentForMouseEvents);
-    auto* label = new QLabel(
-        QStringLiteral("%1\n%2  %3-%4-%5-%6")
-            .arg(name, QString::fromUtf8(p.paper_name.data(), qsizetype(p.paper_name.size())))
-            .arg(p.groups[0])
-            .arg(p.groups[1])
-            .arg(p.groups[2])
-            .arg(p.groups[3]),
-        button);
+    const QString groups = QStringLiteral("%1-%2-%3-%4")
+                               .arg(p.groups[0])
+                               .arg(p.groups[1])
+                               .arg(p.groups[2])
+                               .arg(p.groups[3]);
+    const QString paper = QString::fromUtf8(p.paper_name.data(), qsizetype(p.paper_name.size()));
+    auto* label = new QLabel(QStringLiteral("%1\n%2\n%3").arg(name, paper, groups), button);
     label->setAlignment(Qt::AlignCenter);
     label->setAttribute(Qt::WA_TransparentForMouseEvents);
     inner->addWidget(silhouette, 1);
     inner->addWidget(label);
-    button->setMinimumSize(120, 150);
+    button->setMinimumSize(130, 170);
     connect(button, &QToolButton::clicked, this, [this, name] { emit presetChosen(name); });
     row->addWidget(button);
     m_entries.push_back({name, button, silhouette});

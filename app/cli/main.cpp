@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "adapters/adapter_file.h"
@@ -69,27 +70,20 @@ struct Args {
   std::string get(const std::string& name, const std::string& fallback) const {
     return get(name).value_or(fallback);
   }
-  int getInt(const std::string& name, int fallback) const {
+  // A whole number (int) or a number (double): the entire value must parse.
+  template <typename T>
+  T getNumber(const std::string& name, T fallback) const {
     auto v = get(name);
     if (!v) return fallback;
     try {
       size_t used = 0;
-      int x = std::stoi(*v, &used);
+      const T x = std::is_integral_v<T> ? T(std::stoi(*v, &used)) : T(std::stod(*v, &used));
       if (used == v->size()) return x;
     } catch (const std::exception&) {
     }
-    throw UsageError(name + " expects a whole number, got '" + *v + "'");
-  }
-  double getDouble(const std::string& name, double fallback) const {
-    auto v = get(name);
-    if (!v) return fallback;
-    try {
-      size_t used = 0;
-      double x = std::stod(*v, &used);
-      if (used == v->size()) return x;
-    } catch (const std::exception&) {
-    }
-    throw UsageError(name + " expects a number, got '" + *v + "'");
+    throw UsageError(name +
+                     (std::is_integral_v<T> ? " expects a whole number" : " expects a number") +
+                     ", got '" + *v + "'");
   }
   void allowOnly(const std::vector<std::string>& names) const {
     for (const auto& [k, v] : options)
@@ -123,8 +117,8 @@ int cmdAlloc(const Args& args) {
   args.allowOnly({"--shape", "--rank", "--top-k", "--modules"});
   if (args.positional.size() != 1) throw UsageError("mola alloc takes one SPEC");
   const mola::ModelShape shape = shapeArg(args);
-  const int rank = args.getInt("--rank", 8);
-  const int top_k = args.getInt("--top-k", 2);
+  const int rank = args.getNumber<int>("--rank", 8);
+  const int top_k = args.getNumber<int>("--top-k", 2);
   const auto modules = mola::parseTargetModules(args.get("--modules", "all"));
   const mola::Allocation alloc = mola::Allocation::parse(args.positional[0], shape.num_layers);
 
@@ -168,13 +162,13 @@ int cmdAdapterInit(const Args& args) {
   const mola::ModelShape shape = shapeArg(args);
   mola::AdapterConfig config;
   config.allocation = mola::Allocation::parse(*spec, shape.num_layers);
-  config.rank = args.getInt("--rank", 8);
-  config.lora_alpha = args.getDouble("--alpha", 16.0);
-  config.top_k = config.allocation.maxExperts() == 1 ? 1 : args.getInt("--top-k", 2);
+  config.rank = args.getNumber<int>("--rank", 8);
+  config.lora_alpha = args.getNumber<double>("--alpha", 16.0);
+  config.top_k = config.allocation.maxExperts() == 1 ? 1 : args.getNumber<int>("--top-k", 2);
   config.target_modules = mola::parseTargetModules(args.get("--modules", "all"));
   config.allocation.checkTopK(config.top_k);
   if (config.rank < 1) throw UsageError("--rank must be at least 1");
-  torch::manual_seed(static_cast<uint64_t>(args.getInt("--seed", 0)));
+  torch::manual_seed(static_cast<uint64_t>(args.getNumber<int>("--seed", 0)));
 
   // The file layout directly: A and routers Kaiming-uniform like MolaLinear::reset(), B zero.
   mola::AdapterTensors tensors;

@@ -8,21 +8,17 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "text.h"
+
 namespace mola {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> parts;
   while (true) {
     size_t at = s.find(sep);
-    parts.push_back(trim(s.substr(0, at)));
+    parts.push_back(trimWhitespace(s.substr(0, at)));
     if (at == std::string_view::npos) return parts;
     s.remove_prefix(at + 1);
   }
@@ -128,14 +124,14 @@ Allocation Allocation::uniform(int experts, int num_layers) {
 }
 
 Allocation Allocation::preset(std::string_view name, int num_layers) {
-  const std::string key = normaliseName(trim(name));
+  const std::string key = normaliseName(trimWhitespace(name));
   for (const AllocationPreset& p : presets())
     if (key == p.name) return fromGroups({p.groups.begin(), p.groups.end()}, num_layers);
   if (key.rfind("uniform-", 0) == 0)
     return uniform(parseCount(std::string_view(key).substr(8), "uniform preset"), num_layers);
   std::string known;
   for (const AllocationPreset& p : presets()) known += std::string(p.name) + ", ";
-  throw std::invalid_argument("unknown allocation '" + std::string(trim(name)) +
+  throw std::invalid_argument("unknown allocation '" + std::string(trimWhitespace(name)) +
                               "': expected a per-layer list (2,4,...), a group string (2-4-6-8), "
                               "or a preset: " +
                               known + "uniform-N");
@@ -143,7 +139,7 @@ Allocation Allocation::preset(std::string_view name, int num_layers) {
 
 Allocation Allocation::parse(std::string_view spec, int num_layers) {
   checkLayerCount(num_layers);
-  spec = trim(spec);
+  spec = trimWhitespace(spec);
   if (spec.empty()) throw std::invalid_argument("the allocation is empty");
   if (spec.find(',') != std::string_view::npos) {
     std::vector<std::string_view> parts = split(spec, ',');

@@ -5,17 +5,14 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "text.h"
+
 namespace mola {
 
 namespace {
 constexpr std::string_view kModuleNames[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                              "gate_proj", "up_proj", "down_proj"};
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 }  // namespace
 
 std::string_view targetModuleName(TargetModule m) {
@@ -23,7 +20,7 @@ std::string_view targetModuleName(TargetModule m) {
 }
 
 TargetModule parseTargetModule(std::string_view name) {
-  name = trim(name);
+  name = trimWhitespace(name);
   for (TargetModule m : kAllTargetModules) {
     std::string_view full = targetModuleName(m);
     if (name == full || name == full.substr(0, full.find('_'))) return m;
@@ -34,7 +31,7 @@ TargetModule parseTargetModule(std::string_view name) {
 }
 
 std::vector<TargetModule> parseTargetModules(std::string_view list) {
-  list = trim(list);
+  list = trimWhitespace(list);
   if (list == "all") return {std::begin(kAllTargetModules), std::end(kAllTargetModules)};
   std::vector<TargetModule> out;
   while (!list.empty()) {

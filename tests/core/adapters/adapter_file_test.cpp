@@ -8,6 +8,7 @@
 
 #include <fstream>
 
+#include "expect_error.h"
 #include "model/safetensors.h"
 #include "shared_data.h"
 
@@ -48,13 +49,7 @@ void copyBase(AdapterModules& dst, const AdapterModules& src) {
 
 template <typename F>
 void expectFileError(F f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-        << "message: " << e.what() << "\nexpected to contain: " << needle;
-  }
+  test::expectErrorContaining<std::runtime_error>(f, needle);
 }
 
 class AdapterFileTest : public ::testing::Test {

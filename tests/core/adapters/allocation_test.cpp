@@ -7,19 +7,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "expect_error.h"
+
 namespace mola {
 namespace {
 
-// Runs `f`, expecting std::invalid_argument whose message contains `needle`.
 template <typename F>
 void expectError(F f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-        << "message: " << e.what() << "\nexpected to contain: " << needle;
-  }
+  test::expectErrorContaining<std::invalid_argument>(f, needle);
 }
 
 std::vector<int> repeatGroups(const std::vector<int>& groups, int each) {
