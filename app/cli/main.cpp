@@ -15,9 +15,16 @@
 #include "adapters/adapter_file.h"
 #include "adapters/allocation.h"
 #include "adapters/mola_linear.h"
+#include "cli_args.h"
+#include "commands.h"
 #include "model/model_shape.h"
+#include "runtime.h"
 
 namespace {
+
+using mola::cli::Args;
+using mola::cli::thousands;
+using mola::cli::UsageError;
 
 constexpr const char* kUsage = R"(mola - MoLA Workbench command line
 
@@ -31,75 +38,25 @@ usage:
       Writes a freshly initialised adapter file (B = 0 unless --random-b).
   mola adapter inspect FILE [--shape NAME]
       Validates an adapter file and summarises it.
+  mola generate --model PATH [--tokenizer FILE] [--adapter FILE] [--prompt TEXT]
+                [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
+                [--dtype fp32|bf16|fp16] [--device auto|cpu|cuda]
+      Prints the generated text on stdout (logs go to stderr); temperature 0 is greedy.
+      PATH: a Hugging Face directory, a llama2.c .bin, or builtin:tiny[:SEED].
+  mola data check FILE [--format NAME] [--split NAME]
+      Reads a benchmark file: record count, format, choice counts, the first prompt; exits 1
+      when rows had to be skipped (each is listed with file:line and the reason).
+  mola eval --model PATH --data FILE [--adapter FILE] [--format NAME] [--tokenizer FILE]
+            [--protocol likelihood|generate] [--score answer|text] [--limit N] [--batch N]
+            [--predictions FILE.tsv]
+      Scores a benchmark: accuracy, n, 95% confidence interval. --data synthetic:TASK[:N[:SEED]]
+      uses the built-in synthetic task generator.
   mola --version | --help
 
 shapes: llama2-7b (default), small, tiny, stories260k
 modules: a comma list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj, or all (default)
 defaults: rank 8, alpha 16, top-k 2
 )";
-
-class UsageError : public std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// --name value options and --flag switches after the positional arguments.
-struct Args {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> options;
-
-  Args(int argc, char** argv, int first, const std::vector<std::string>& flags) {
-    for (int i = first; i < argc; ++i) {
-      std::string a = argv[i];
-      if (a.rfind("--", 0) != 0) {
-        positional.push_back(a);
-        continue;
-      }
-      if (std::find(flags.begin(), flags.end(), a) != flags.end()) {
-        options.insert_or_assign(a, std::string(1, '1'));
-      } else if (i + 1 < argc) {
-        options[a] = argv[++i];
-      } else {
-        throw UsageError("option " + a + " needs a value");
-      }
-    }
-  }
-  std::optional<std::string> get(const std::string& name) const {
-    auto it = options.find(name);
-    return it == options.end() ? std::nullopt : std::optional<std::string>(it->second);
-  }
-  std::string get(const std::string& name, const std::string& fallback) const {
-    return get(name).value_or(fallback);
-  }
-  // A whole number (int) or a number (double): the entire value must parse.
-  template <typename T>
-  T getNumber(const std::string& name, T fallback) const {
-    auto v = get(name);
-    if (!v) return fallback;
-    try {
-      size_t used = 0;
-      const T x = std::is_integral_v<T> ? T(std::stoi(*v, &used)) : T(std::stod(*v, &used));
-      if (used == v->size()) return x;
-    } catch (const std::exception&) {
-    }
-    throw UsageError(name +
-                     (std::is_integral_v<T> ? " expects a whole number" : " expects a number") +
-                     ", got '" + *v + "'");
-  }
-  void allowOnly(const std::vector<std::string>& names) const {
-    for (const auto& [k, v] : options)
-      if (std::find(names.begin(), names.end(), k) == names.end())
-        throw UsageError("unknown option " + k);
-  }
-};
-
-std::string thousands(int64_t v) {
-  std::string digits = std::to_string(v < 0 ? -v : v), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return v < 0 ? "-" + out : out;
-}
 
 mola::ModelShape shapeArg(const Args& args) {
   const std::string name = args.get("--shape", "llama2-7b");
@@ -221,6 +178,7 @@ int cmdAdapterInspect(const Args& args) {
 
 int main(int argc, char** argv) {
   try {
+    mola::configureCpuThreads();
     const std::string cmd = argc > 1 ? argv[1] : "--help";
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       std::cout << kUsage;
@@ -231,6 +189,13 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (cmd == "alloc") return cmdAlloc(Args(argc, argv, 2, {}));
+    if (cmd == "generate") return mola::cli::cmdGenerate(Args(argc, argv, 2, {}));
+    if (cmd == "eval") return mola::cli::cmdEval(Args(argc, argv, 2, {}));
+    if (cmd == "data") {
+      const std::string sub = argc > 2 ? argv[2] : "";
+      if (sub == "check") return mola::cli::cmdDataCheck(Args(argc, argv, 3, {}));
+      throw UsageError("mola data expects check");
+    }
     if (cmd == "adapter") {
       const std::string sub = argc > 2 ? argv[2] : "";
       if (sub == "init") return cmdAdapterInit(Args(argc, argv, 3, {"--random-b", "--bf16"}));

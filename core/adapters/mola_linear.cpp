@@ -16,8 +16,9 @@ void checkOptions(const MolaLinearOptions& o) {
   TORCH_CHECK(o.in_features() > 0 && o.out_features() > 0,
               "MolaLinear: in_features and out_features must be positive, got ", o.in_features(),
               " and ", o.out_features());
-  TORCH_CHECK(o.num_experts() >= 1, "MolaLinear: num_experts must be at least 1, got ",
+  TORCH_CHECK(o.num_experts() >= 0, "MolaLinear: num_experts must not be negative, got ",
               o.num_experts());
+  if (o.num_experts() == 0) return;  // a plain frozen linear layer: no adapter to check
   TORCH_CHECK(o.rank() >= 1, "MolaLinear: rank must be at least 1, got ", o.rank());
   TORCH_CHECK(o.top_k() >= 1 && o.top_k() <= o.num_experts(), "MolaLinear: top_k = ", o.top_k(),
               " must lie in [1, num_experts = ", o.num_experts(), "]");
@@ -64,6 +65,7 @@ MolaLinearImpl::MolaLinearImpl(const MolaLinearOptions& options_, torch::Tensor 
 }
 
 void MolaLinearImpl::registerAdapter() {
+  if (!hasAdapter()) return;
   const int64_t n = options.num_experts(), r = options.rank();
   const auto like = weight.options().requires_grad(false);
   lora_A = register_parameter("lora_A", torch::empty({n * r, options.in_features()}, like));
@@ -74,6 +76,7 @@ void MolaLinearImpl::registerAdapter() {
 }
 
 void MolaLinearImpl::reset() {
+  if (!hasAdapter()) return;
   torch::NoGradGuard no_grad;
   // Each expert's A block has fan_in = in_features, as a PEFT LoRA A of its own would.
   torch::nn::init::kaiming_uniform_(lora_A, std::sqrt(5.0));
@@ -105,11 +108,16 @@ torch::Tensor MolaLinearImpl::forward(const torch::Tensor& x) {
               x.sizes(), ", its last dimension must be in_features = ", options.in_features());
   const torch::Tensor x2 = x.reshape({-1, options.in_features()});  // [T, in]
   const torch::Tensor base = at::linear(x2, weight, bias);          // [T, out]
+  if (!hasAdapter()) return base.view(outputShape(x));
   torch::Tensor out =
       options.impl() == ExpertImpl::Stacked ? forwardStacked(x2, base) : forwardLoop(x2, base);
+  return out.view(outputShape(x));
+}
+
+std::vector<int64_t> MolaLinearImpl::outputShape(const torch::Tensor& x) const {
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = options.out_features();
-  return out.view(shape);
+  return shape;
 }
 
 torch::Tensor MolaLinearImpl::forwardStacked(const torch::Tensor& x2, const torch::Tensor& base) {
@@ -151,10 +159,12 @@ torch::Tensor MolaLinearImpl::forwardLoop(const torch::Tensor& x2, const torch::
 }
 
 torch::Tensor MolaLinearImpl::expertsA() const {
+  TORCH_CHECK(hasAdapter(), "MolaLinear: this layer has no adapter");
   return lora_A.view({options.num_experts(), options.rank(), options.in_features()});
 }
 
 torch::Tensor MolaLinearImpl::expertsB() const {
+  TORCH_CHECK(hasAdapter(), "MolaLinear: this layer has no adapter");
   // [out, N*r] -> [N, out, r]
   return lora_B.view({options.out_features(), options.num_experts(), options.rank()})
       .permute({1, 0, 2})
@@ -165,6 +175,7 @@ void MolaLinearImpl::loadExperts(const torch::Tensor& a, const torch::Tensor& b,
                                  const torch::Tensor& router_weight) {
   const int64_t n = options.num_experts(), r = options.rank();
   const int64_t in = options.in_features(), out = options.out_features();
+  TORCH_CHECK(hasAdapter(), "MolaLinear: this layer has no adapter to load experts into");
   TORCH_CHECK(a.dim() == 3 && a.size(0) == n && a.size(1) == r && a.size(2) == in,
               "experts.A has shape ", a.sizes(), ", expected [", n, ", ", r, ", ", in, "]");
   TORCH_CHECK(b.dim() == 3 && b.size(0) == n && b.size(1) == out && b.size(2) == r,

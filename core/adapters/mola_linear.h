@@ -7,6 +7,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace mola {
 
@@ -22,7 +23,8 @@ struct MolaLinearOptions {
   TORCH_ARG(int64_t, out_features);
   // Whether the frozen base layer has a bias (Qwen2's q/k/v do).
   TORCH_ARG(bool, bias) = false;
-  // N_j. With 1 expert there is no router: plain LoRA.
+  // N_j. With 1 expert there is no router: plain LoRA. With 0 there is no adapter at all: the
+  // layer is the frozen base linear (how a model holds projections that are not targeted).
   TORCH_ARG(int64_t, num_experts) = 1;
   TORCH_ARG(int64_t, rank) = 8;
   // The expert output is scaled by alpha / rank.
@@ -58,6 +60,7 @@ class MolaLinearImpl : public torch::nn::Module {
   // x: [..., in_features] -> [..., out_features]
   torch::Tensor forward(const torch::Tensor& x);
 
+  bool hasAdapter() const { return options.num_experts() > 0; }
   bool hasRouter() const { return options.num_experts() > 1; }
   const Routing& routing() const { return m_routing; }
   // Drops the last call's routing tensors (and the autograd graph they hold).
@@ -83,6 +86,7 @@ class MolaLinearImpl : public torch::nn::Module {
   Routing route(const torch::Tensor& x2) const;
   torch::Tensor forwardStacked(const torch::Tensor& x2, const torch::Tensor& base);
   torch::Tensor forwardLoop(const torch::Tensor& x2, const torch::Tensor& base);
+  std::vector<int64_t> outputShape(const torch::Tensor& x) const;
   double scaling() const { return options.alpha() / static_cast<double>(options.rank()); }
 
   Routing m_routing;

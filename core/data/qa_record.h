@@ -9,7 +9,7 @@
 namespace mola {
 
 struct QaRecord {
-  std::string id;                    // optional; empty when the source has none
+  std::string id;  // optional; empty when the source has none
   std::string question;
   std::string context;               // optional (ScienceQA lecture/hint, GLUE first sentence, ...)
   std::vector<std::string> choices;  // 2..26, shown as (A), (B), ...
@@ -29,7 +29,9 @@ struct ImportProblem {
 struct QaDataset {
   std::string format;  // the importer that read it, e.g. "commonsense_qa"
   std::vector<QaRecord> records;
-  std::vector<ImportProblem> skipped;  // every row left out, with its reason: never silent
+  std::vector<ImportProblem> skipped;  // every bad row left out, with its reason: never silent
+  // Rows left out on purpose, counted (e.g. "12 questions with an image left out"): not errors.
+  std::vector<std::string> notes;
 };
 
 }  // namespace mola

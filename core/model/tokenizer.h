@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Tokenizer: the interface every tokenizer format implements, and loading by file content (torch-free).
+// Tokenizer: the interface every tokenizer format implements, and loading by file content
+// (torch-free).
 #pragma once
 
 #include <filesystem>

@@ -1,48 +1,18 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // End-to-end tests of the real `mola` binary: output, exit codes and the files it writes.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <string>
 
-#include "shared_data.h"
+#include "cli_runner.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-// Each call gets its own output files: ctest runs the CLI tests in parallel.
-Result run(const std::string& args) {
-  static int calls = 0;
-  const fs::path dir = mola::test::tempDir(
-      std::string("cli_") + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
-      std::to_string(++calls));
-  const std::string cmd = std::string(MOLA_CLI) + " " + args + " >" + (dir / "out").string() +
-                          " 2>" + (dir / "err").string();
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  auto slurp = [](const fs::path& p) {
-    std::ostringstream s;
-    s << std::ifstream(p).rdbuf();
-    return s.str();
-  };
-  r.out = slurp(dir / "out");
-  r.err = slurp(dir / "err");
-  return r;
-}
-
-bool has(const std::string& text, const std::string& needle) {
-  return text.find(needle) != std::string::npos;
-}
+using mola::test::has;
+using mola::test::Result;
+using mola::test::run;
 
 TEST(Cli, AllocShowsTheLlama2BudgetOfThePaper) {
   Result r = run("alloc 2-4-6-8");
@@ -102,6 +72,65 @@ TEST(Cli, AdapterInitThenInspect) {
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r.err, file)) << r.err;
   EXPECT_TRUE(has(r.err, "truncated")) << r.err;
+}
+
+TEST(Cli, GenerateWithTheBuiltinModelIsSeededAndKeepsLogsOffStdout) {
+  Result a =
+      run("generate --model builtin:tiny --prompt Hello --max-new-tokens 8 --temperature 1 "
+          "--seed 5");
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_TRUE(has(a.err, "loading builtin:tiny")) << a.err;
+  EXPECT_FALSE(has(a.out, "loading")) << a.out;
+  Result b =
+      run("generate --model builtin:tiny --prompt Hello --max-new-tokens 8 --temperature 1 "
+          "--seed 5");
+  EXPECT_EQ(a.out, b.out);
+  Result bad = run("generate --model /nonexistent/model");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_TRUE(has(bad.err, "/nonexistent/model: no such file or directory")) << bad.err;
+}
+
+TEST(Cli, DataCheckNamesTheBadLines) {
+  const fs::path dir = mola::test::tempDir("cli_data_check");
+  std::ofstream(dir / "q.jsonl")
+      << R"({"query": "Which is largest?", "choices": ["1", "9", "4"], "gold": 1})"
+      << "\n"
+      << R"({"query": "Pick red", "choices": ["red", "blue"], "gold": 0})"
+      << "\n"
+      << R"({"query": "Broken", "choices": ["a", "b"], "gold": 5})"
+      << "\n"
+      << R"({"query": "Pick blue", "choices": ["red", "blue"], "gold": 1})"
+      << "\n";
+  Result r = run("data check " + (dir / "q.jsonl").string());
+  EXPECT_EQ(r.code, 1) << "a skipped row is a non-zero exit";
+  EXPECT_TRUE(has(r.out, "format: flat_jsonl")) << r.out;
+  EXPECT_TRUE(has(r.out, "records: 3")) << r.out;
+  EXPECT_TRUE(has(r.out, "choices: 2 x 2 1 x 3")) << r.out;
+  EXPECT_TRUE(has(r.out, "Question: Which is largest?\nOptions: (A) 1 (B) 9 (C) 4")) << r.out;
+  EXPECT_TRUE(has(r.out, "Answer: The answer is B.")) << r.out;
+  EXPECT_TRUE(has(r.err, (dir / "q.jsonl").string() + ":3:")) << r.err;
+  EXPECT_TRUE(has(r.err, "gold")) << r.err;
+
+  std::ofstream(dir / "garbage.jsonl") << "not json\nnor this\n";
+  r = run("data check " + (dir / "garbage.jsonl").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "garbage.jsonl")) << r.err;
+}
+
+TEST(Cli, EvalScoresSyntheticQuestionsWithTheBuiltinModel) {
+  Result r = run("eval --model builtin:tiny --data synthetic:largest:12:3 --batch 4");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "protocol: likelihood\nn: 12\naccuracy: ")) << r.out;
+  EXPECT_TRUE(has(r.out, "(95% CI ")) << r.out;
+  EXPECT_TRUE(has(r.err, "scoring 12/12")) << r.err;
+  r =
+      run("eval --model builtin:tiny --data synthetic:largest:4:3 --protocol generate "
+          "--max-new-tokens 4");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "unanswered: ")) << r.out;
+  r = run("eval --model builtin:tiny --data synthetic:largest --protocol vote");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "unknown protocol 'vote'")) << r.err;
 }
 
 }  // namespace

@@ -216,6 +216,16 @@ TEST(MolaLinear, PlainLoraHasNoRouter) {
   EXPECT_FALSE(lin->routing().probs.defined());
 }
 
+TEST(MolaLinear, ZeroExpertsIsThePlainFrozenLinear) {
+  MolaLinear lin(MolaLinearOptions(6, 4).num_experts(0).bias(true));
+  EXPECT_FALSE(lin->hasAdapter());
+  EXPECT_EQ(lin->named_parameters().size(), 2u);  // weight, bias
+  for (const auto& p : lin->parameters()) EXPECT_FALSE(p.requires_grad());
+  const at::Tensor x = at::randn({2, 3, 6});
+  EXPECT_TRUE(at::equal(lin(x), at::linear(x, lin->weight, lin->bias)));
+  EXPECT_THROW(lin->expertsA(), c10::Error);
+}
+
 TEST(MolaLinear, OnlyTheAdapterIsTrainable) {
   MolaLinear lin(opts(6, 4, 3, 2, 2).bias(true));
   for (const auto& p : lin->named_parameters()) {
@@ -283,7 +293,7 @@ TEST(MolaLinear, BadShapesAndOptionsAreClearErrors) {
     EXPECT_NE(std::string(e.what()).find("in_features = 6"), std::string::npos) << e.what();
   }
   EXPECT_THROW(MolaLinear(opts(6, 4, 2, 3, 2)), c10::Error);  // K > N
-  EXPECT_THROW(MolaLinear(opts(6, 4, 0, 1, 2)), c10::Error);
+  EXPECT_THROW(MolaLinear(opts(6, 4, -1, 1, 2)), c10::Error);
   EXPECT_THROW(MolaLinear(opts(6, 4, 2, 1, 0)), c10::Error);
   EXPECT_THROW(MolaLinear(opts(6, 4, 2, 1, 2), at::zeros({6, 4})), c10::Error);  // transposed
   EXPECT_THROW(MolaLinear(opts(6, 4, 2, 1, 2).bias(true), at::zeros({4, 6})), c10::Error);

@@ -6,10 +6,14 @@
 
 #include <array>
 #include <fstream>
+#include <sstream>
 
 #include "adapters/allocation.h"
 #include "adapters/mola_linear.h"
+#include "model/checkpoint_loader.h"
+#include "model/generate.h"
 #include "model/model_shape.h"
+#include "model/safetensors.h"
 #include "shared_data.h"
 
 namespace mola {
@@ -117,6 +121,163 @@ TEST(Stories260K, WrappedModulesHaveTheCountedTrainableParameters) {
         if (p.requires_grad()) trainable += p.numel();
     }
   EXPECT_EQ(trainable, countTrainableParameters(alloc, s, 8, parseTargetModules("all")).total());
+}
+
+fs::path tokenizerFile() {
+  return test::sharedDir() / "models/stories260K/tok512.bin";
+}
+
+// The greedy continuation from BOS as published in ../shared/models/stories260K/README.md.
+std::string publishedText() {
+  std::ifstream in(test::sharedDir() / "models/stories260K/README.md");
+  std::string line, text;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("    ", 0) == 0) {
+      if (inside) text.push_back('\n');
+      text.append(line, 4, std::string::npos);
+      inside = true;
+    } else if (inside && !line.empty()) {
+      break;
+    }
+  }
+  return text;
+}
+
+// Decodes ids with tok512.bin's pieces, read here independently of the product's tokenizers:
+// a piece after BOS drops its leading space; <0xHH> pieces are raw bytes.
+std::string decodeIndependently(const std::vector<int>& ids) {
+  std::ifstream in(tokenizerFile(), std::ios::binary);
+  int32_t max_len = 0;
+  in.read(reinterpret_cast<char*>(&max_len), 4);
+  std::vector<std::string> pieces;
+  float score;
+  int32_t len;
+  while (in.read(reinterpret_cast<char*>(&score), 4) && in.read(reinterpret_cast<char*>(&len), 4)) {
+    std::string piece(static_cast<size_t>(len), '\0');
+    in.read(piece.data(), len);
+    pieces.push_back(piece);
+  }
+  std::string out;
+  int prev = 1;  // generation starts after BOS
+  for (int id : ids) {
+    const std::string& p = pieces.at(size_t(id));
+    if (p.size() == 6 && p.rfind("<0x", 0) == 0)
+      out.push_back(static_cast<char>(std::stoi(p.substr(3, 2), nullptr, 16)));
+    else
+      out.append(p, prev == 1 && !p.empty() && p[0] == ' ' ? 1 : 0, std::string::npos);
+    prev = id;
+  }
+  return out;
+}
+
+std::vector<int> greedy(LlamaModel& m, int n) {
+  GenerateOptions o;
+  o.max_new_tokens = n;
+  return generate(m, {1}, o);
+}
+
+TEST(Stories260K, GreedyGenerationReproducesThePublishedText) {
+  MOLA_NEED_SHARED_FILE(checkpoint());
+  MOLA_NEED_SHARED_FILE(tokenizerFile());
+  LlamaModel m = loadModel(checkpoint().string());
+  const std::vector<int> ids = greedy(m, 40);
+  ASSERT_EQ(ids.size(), 40u);
+  const std::string text = decodeIndependently(ids), published = publishedText();
+  ASSERT_GT(published.size(), 200u) << "the README's published text was not found";
+  EXPECT_EQ(published.substr(0, text.size()), text);
+  EXPECT_GT(text.size(), 100u);  // 40 tokens of this vocabulary cover two sentences
+  EXPECT_EQ(text.rfind("Once upon a time, there was a little girl named Lily.", 0), 0u) << text;
+}
+
+// The same weights written as a Hugging Face directory: HF stores wq/wk permuted for its
+// rotate-half RoPE (convert_llama_weights_to_hf.py's permute), here done by the test itself.
+TEST(Stories260K, TheSameWeightsAsAHfDirectoryGenerateTheSameText) {
+  MOLA_NEED_SHARED_FILE(checkpoint());
+  const Llama2c ckpt(checkpoint());
+  const ModelShape s = *ModelShape::named("stories260k");
+  const fs::path dir = test::tempDir("stories260k_hf");
+  std::ofstream(dir / "config.json")
+      << R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 512, "hidden_size": 64,
+            "intermediate_size": 172, "num_hidden_layers": 5, "num_attention_heads": 8,
+            "num_key_value_heads": 4, "max_position_embeddings": 512, "rms_norm_eps": 1e-5,
+            "rope_theta": 10000.0, "tie_word_embeddings": true, "bos_token_id": 1,
+            "eos_token_id": 2})";
+  std::vector<at::Tensor> keep;
+  std::vector<SafetensorsTensorView> views;
+  auto add = [&](const std::string& key, const at::Tensor& t) {
+    keep.push_back(t.contiguous());
+    views.push_back({key, "F32", std::vector<int64_t>(t.sizes().begin(), t.sizes().end()),
+                     keep.back().data_ptr()});
+  };
+  // Offsets of the small arrays in the llama2.c layout (same order as the README lists them).
+  const int64_t d = s.d_model, l = s.num_layers, v = s.vocab_size;
+  auto span = [&](int64_t offset, std::vector<int64_t> shape) {
+    return at::from_blob(const_cast<float*>(ckpt.floats.data()) + offset, shape, at::kFloat)
+        .clone();
+  };
+  add("model.embed_tokens.weight", span(0, {v, d}));
+  const int64_t kv = s.num_kv_heads * s.head_dim, f = s.ffn_dim;
+  const int64_t rms_ffn = v * d + l * d + l * (2 * d * d + 2 * kv * d);
+  const int64_t final_norm = rms_ffn + l * d + 3 * l * f * d;
+  add("model.norm.weight", span(final_norm, {d}));
+  auto permute = [&](const at::Tensor& w, int64_t heads) {
+    return w.view({heads, s.head_dim / 2, 2, d}).transpose(1, 2).reshape({heads * s.head_dim, d});
+  };
+  for (int j = 0; j < l; ++j) {
+    const std::string p = "model.layers." + std::to_string(j) + ".";
+    add(p + "input_layernorm.weight", span(v * d + j * d, {d}));
+    add(p + "post_attention_layernorm.weight", span(rms_ffn + j * d, {d}));
+    add(p + "self_attn.q_proj.weight", permute(ckpt.weight(TargetModule::QProj, j), s.num_heads));
+    add(p + "self_attn.k_proj.weight",
+        permute(ckpt.weight(TargetModule::KProj, j), s.num_kv_heads));
+    add(p + "self_attn.v_proj.weight", ckpt.weight(TargetModule::VProj, j));
+    add(p + "self_attn.o_proj.weight", ckpt.weight(TargetModule::OProj, j));
+    add(p + "mlp.gate_proj.weight", ckpt.weight(TargetModule::GateProj, j));
+    add(p + "mlp.up_proj.weight", ckpt.weight(TargetModule::UpProj, j));
+    add(p + "mlp.down_proj.weight", ckpt.weight(TargetModule::DownProj, j));
+  }
+  writeSafetensors(dir / "model.safetensors", views, {});
+
+  LlamaModel native = loadModel(checkpoint().string());
+  LlamaModel hf = loadModel(dir.string());
+  EXPECT_FALSE(hf->config().rope_interleaved);
+  EXPECT_EQ(greedy(hf, 60), greedy(native, 60));
+}
+
+// An adapter with random non-zero B changes the text; the per-expert loop, decoding without a KV
+// cache (argmax over a full forward each step), picks exactly the same tokens.
+TEST(Stories260K, AnAdapterChangesTheTextAndThePerExpertReferenceAgrees) {
+  MOLA_NEED_SHARED_FILE(checkpoint());
+  const fs::path dir = test::tempDir("stories260k_adapter");
+  LlamaModel m = loadModel(checkpoint().string());
+  const std::vector<int> plain = greedy(m, 40);
+  MolaSpec spec;
+  spec.allocation = Allocation::parse("2-4-6-8", 5);
+  m->injectMola(spec);
+  torch::manual_seed(5);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& layer : m->adapterModules())
+      for (auto& [mod, lin] : layer) lin->lora_B.normal_(0.0, 0.05);
+  }
+  m->saveAdapter(dir / "adapter.safetensors");
+  const std::vector<int> adapted = greedy(m, 40);
+  EXPECT_NE(adapted, plain);
+
+  LlamaModel ref = loadModel(checkpoint().string());
+  spec.impl = ExpertImpl::Loop;
+  ref->injectMola(spec);
+  ref->loadAdapter(dir / "adapter.safetensors");
+  ASSERT_EQ(ref->molaSpec().impl, ExpertImpl::Loop);
+  ref->eval();
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> seq = {1};
+  for (int i = 0; i < 40; ++i) {
+    const at::Tensor logits = ref(at::tensor(seq, at::kLong).view({1, -1}))[0];
+    seq.push_back(logits[int64_t(seq.size()) - 1].argmax().item<int64_t>());
+  }
+  EXPECT_EQ(std::vector<int>(seq.begin() + 1, seq.end()), adapted);
 }
 
 }  // namespace

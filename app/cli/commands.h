@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The `mola` subcommands that load models and data (each returns the process exit status).
+#pragma once
+
+#include "cli_args.h"
+
+namespace mola::cli {
+
+int cmdGenerate(const Args& args);
+int cmdEval(const Args& args);
+int cmdDataCheck(const Args& args);
+
+}  // namespace mola::cli

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// mola generate and mola eval: load a model (and adapter), then generate text or score a benchmark.
+#include <ATen/ATen.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "commands.h"
+#include "data/qa_importer.h"
+#include "data/synthetic_qa.h"
+#include "eval/qa_evaluator.h"
+#include "model/checkpoint_loader.h"
+#include "model/generate.h"
+
+namespace mola::cli {
+
+namespace {
+
+c10::ScalarType dtypeArg(const Args& args) {
+  const std::string d = args.get("--dtype", "fp32");
+  if (d == "fp32") return c10::kFloat;
+  if (d == "bf16") return c10::kBFloat16;
+  if (d == "fp16") return c10::kHalf;
+  throw UsageError("--dtype expects fp32, bf16 or fp16, got '" + d + "'");
+}
+
+c10::Device deviceArg(const Args& args) {
+  const std::string d = args.get("--device", "auto");
+  if (d == "cpu") return c10::kCPU;
+  if (d == "cuda") {
+    if (!at::hasCUDA()) throw std::runtime_error("--device cuda: no CUDA device is available");
+    return c10::kCUDA;
+  }
+  if (d == "auto") return at::hasCUDA() ? c10::kCUDA : c10::kCPU;
+  throw UsageError("--device expects auto, cpu or cuda, got '" + d + "'");
+}
+
+LlamaModel modelArg(const Args& args) {
+  const auto path = args.get("--model");
+  if (!path)
+    throw UsageError(
+        "--model PATH is required (a HF directory, a llama2.c .bin or "
+        "builtin:tiny)");
+  std::cerr << "loading " << *path << "\n";
+  LlamaModel model = loadModel(*path, dtypeArg(args));
+  if (auto adapter = args.get("--adapter")) {
+    model->loadAdapter(*adapter);
+    std::cerr << "adapter " << *adapter << ": " << model->molaSpec().allocation.describe()
+              << ", rank " << model->molaSpec().rank << "\n";
+  }
+  model->to(deviceArg(args));
+  model->eval();
+  return model;
+}
+
+// A benchmark file, or "synthetic:TASK[:COUNT[:SEED]]" for the built-in generator.
+QaDataset dataArg(const Args& args) {
+  const auto data = args.get("--data");
+  if (!data) throw UsageError("--data FILE is required");
+  if (data->rfind("synthetic:", 0) == 0) {
+    std::vector<std::string> parts;
+    size_t start = 10;
+    while (true) {
+      const size_t colon = data->find(':', start);
+      parts.push_back(data->substr(start, colon - start));
+      if (colon == std::string::npos) break;
+      start = colon + 1;
+    }
+    QaDataset d;
+    d.format = "synthetic";
+    try {
+      const int count = parts.size() > 1 ? std::stoi(parts[1]) : 200;
+      const uint64_t seed = parts.size() > 2 ? std::stoull(parts[2]) : 1;
+      d.records = makeSyntheticQa(parts[0], count, seed);
+    } catch (const std::logic_error& e) {
+      throw UsageError("--data " + *data + ": expected synthetic:TASK[:COUNT[:SEED]] (" + e.what() +
+                       ")");
+    }
+    return d;
+  }
+  QaDataset d = importQa(*data, args.get("--format", ""));
+  if (!d.skipped.empty())
+    std::cerr << *data << ": " << d.skipped.size() << " rows skipped (see mola data check)\n";
+  return d;
+}
+
+}  // namespace
+
+int cmdGenerate(const Args& args) {
+  args.allowOnly({"--model", "--tokenizer", "--adapter", "--prompt", "--max-new-tokens",
+                  "--temperature", "--top-p", "--seed", "--dtype", "--device"});
+  LlamaModel model = modelArg(args);
+  const auto tokenizer = loadTokenizerFor(*args.get("--model"), args.get("--tokenizer", ""));
+  GenerateOptions o;
+  o.max_new_tokens = args.getNumber<int>("--max-new-tokens", 256);
+  o.temperature = args.getNumber<double>("--temperature", 0.0);
+  o.top_p = args.getNumber<double>("--top-p", 1.0);
+  o.seed = static_cast<uint64_t>(args.getNumber<int>("--seed", 0));
+  if (o.max_new_tokens < 0) throw UsageError("--max-new-tokens must not be negative");
+  if (o.temperature < 0) throw UsageError("--temperature must not be negative");
+  const std::vector<int> prompt = tokenizer->encode(args.get("--prompt", ""), true, false);
+  int prev = prompt.back();
+  generate(model, prompt, o, [&](int id) {
+    std::cout << tokenizer->decodeNext(prev, id) << std::flush;
+    prev = id;
+  });
+  std::cout << "\n";
+  return 0;
+}
+
+int cmdEval(const Args& args) {
+  args.allowOnly({"--model", "--tokenizer", "--adapter", "--data", "--format", "--protocol",
+                  "--limit", "--batch", "--score", "--max-new-tokens", "--dtype", "--device",
+                  "--predictions"});
+  EvalOptions o;
+  o.protocol = parseProtocol(args.get("--protocol", "likelihood"));
+  const std::string score = args.get("--score", "answer");
+  if (score != "answer" && score != "text")
+    throw UsageError("--score expects answer or text, got '" + score + "'");
+  o.target = score == "text" ? LikelihoodTarget::ChoiceText : LikelihoodTarget::Answer;
+  o.limit = size_t(std::max(0, args.getNumber<int>("--limit", 0)));
+  o.batch_size = size_t(std::max(1, args.getNumber<int>("--batch", 8)));
+  o.max_new_tokens = args.getNumber<int>("--max-new-tokens", 32);
+  const QaDataset data = dataArg(args);
+  LlamaModel model = modelArg(args);
+  const auto tokenizer = loadTokenizerFor(*args.get("--model"), args.get("--tokenizer", ""));
+  const bool tty = isatty(STDERR_FILENO);
+  o.progress = [tty](size_t done, size_t total) {
+    if (tty)
+      std::fprintf(stderr, "\rscoring %zu/%zu", done, total);
+    else if (done == total || done % 100 < 8)
+      std::fprintf(stderr, "scoring %zu/%zu\n", done, total);
+  };
+  const EvalResult r = evaluateQa(model, *tokenizer, data.records, o);
+  if (tty) std::fprintf(stderr, "\n");
+  std::printf("protocol: %s\nn: %zu\naccuracy: %.4f (95%% CI %.4f-%.4f)\n",
+              protocolName(r.protocol).c_str(), r.n, r.accuracy, r.ci_low, r.ci_high);
+  if (r.protocol == EvalProtocol::Likelihood)
+    std::printf("accuracy_norm: %.4f\n", r.accuracy_norm);
+  else
+    std::printf("unanswered: %zu\n", r.unanswered);
+  if (auto file = args.get("--predictions")) {
+    FILE* f = std::fopen(file->c_str(), "w");
+    if (!f) throw std::runtime_error(*file + ": cannot write predictions");
+    std::fprintf(f, "example_id\tpredicted\tgold\tcorrect\n");
+    for (const Prediction& p : r.predictions)
+      std::fprintf(f, "%s\t%d\t%d\t%d\n", p.example_id.c_str(), p.predicted, p.gold,
+                   int(p.correct));
+    std::fclose(f);
+  }
+  return 0;
+}
+
+}  // namespace mola::cli

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// LlamaModel forward: one loop over layers; attention with a KV cache; MoLA injection.
+#include "model/llama_model.h"
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+namespace mola {
+
+namespace {
+
+constexpr const char* kProjectionNames[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                            "gate_proj", "up_proj", "down_proj"};
+
+// Reductions and rotations run in at least fp32 (fp64 stays fp64, for the reference checks).
+at::ScalarType upcast(const torch::Tensor& x) {
+  return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+// x * rsqrt(mean(x^2) + eps), in fp32, then scaled by the weight in the compute dtype.
+torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+  const torch::Tensor xf = x.to(upcast(x));
+  const torch::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * normed.to(x.scalar_type());
+}
+
+}  // namespace
+
+MolaSpec MolaSpec::fromAdapterConfig(const AdapterConfig& c) {
+  MolaSpec s;
+  s.allocation = c.allocation;
+  s.target_modules = c.target_modules;
+  s.rank = c.rank;
+  s.alpha = c.lora_alpha;
+  s.top_k = c.top_k;
+  return s;
+}
+
+LlamaLayerImpl::LlamaLayerImpl(const LlamaConfig& c) {
+  const ModelShape shape = c.shape();
+  for (TargetModule m : kAllTargetModules) {
+    const ModuleDims d = shape.dims(m);
+    const bool bias = c.qkv_bias && (m == TargetModule::QProj || m == TargetModule::KProj ||
+                                     m == TargetModule::VProj);
+    m_proj[static_cast<size_t>(m)] = register_module(
+        kProjectionNames[static_cast<int>(m)],
+        MolaLinear(MolaLinearOptions(d.in_features, d.out_features).num_experts(0).bias(bias)));
+  }
+  attn_norm = register_parameter("input_layernorm", torch::ones({c.d_model}), false);
+  ffn_norm = register_parameter("post_attention_layernorm", torch::ones({c.d_model}), false);
+}
+
+void LlamaLayerImpl::replaceProjection(TargetModule m, MolaLinear replacement) {
+  m_proj[static_cast<size_t>(m)] =
+      MolaLinear(replace_module(kProjectionNames[static_cast<int>(m)], replacement.ptr()));
+}
+
+LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config) : m_config(config) {
+  m_config.validate();
+  torch::NoGradGuard no_grad;
+  embed = register_parameter("embed_tokens",
+                             torch::randn({config.vocab_size, config.d_model}) * 0.02, false);
+  auto list = register_module("layers", torch::nn::ModuleList());
+  for (int j = 0; j < config.num_layers; ++j) {
+    LlamaLayer layer(config);
+    for (TargetModule m : kAllTargetModules) layer->projection(m)->weight.normal_(0.0, 0.02);
+    list->push_back(layer);
+    m_layers.push_back(layer);
+  }
+  norm = register_parameter("norm", torch::ones({config.d_model}), false);
+  if (!config.tied_embeddings)
+    lm_head = register_parameter("lm_head",
+                                 torch::randn({config.vocab_size, config.d_model}) * 0.02, false);
+  // inv_freq_i = theta^(-2i / head_dim), computed in double as the reference implementations do.
+  m_inv_freq = torch::empty({config.head_dim / 2}, at::kDouble);
+  for (int64_t i = 0; i < config.head_dim / 2; ++i)
+    m_inv_freq[i] = std::pow(config.rope_theta, -2.0 * double(i) / double(config.head_dim));
+}
+
+KvCache LlamaModelImpl::makeCache(int64_t batch, int64_t capacity) const {
+  TORCH_CHECK(capacity <= m_config.max_seq_len, "a KV cache of ", capacity,
+              " positions exceeds the model's maximum sequence length ", m_config.max_seq_len);
+  KvCache cache;
+  const auto opts = embed.options().requires_grad(false);
+  for (int j = 0; j < m_config.num_layers; ++j) {
+    cache.k.push_back(
+        torch::empty({batch, m_config.num_kv_heads, capacity, m_config.head_dim}, opts));
+    cache.v.push_back(torch::empty_like(cache.k.back()));
+  }
+  return cache;
+}
+
+torch::Tensor LlamaModelImpl::rope(const torch::Tensor& x, int64_t offset) const {
+  // x: [B, heads, T, hd]; angles: [T, hd/2]
+  const int64_t t = x.size(2), half = m_config.head_dim / 2;
+  const at::ScalarType ct = upcast(x);
+  const torch::Tensor pos = torch::arange(offset, offset + t, torch::dtype(ct).device(x.device()));
+  const torch::Tensor angles = at::outer(pos, m_inv_freq.to(x.device(), ct));
+  const torch::Tensor cos = angles.cos(), sin = angles.sin();
+  const torch::Tensor xf = x.to(ct);
+  torch::Tensor out;
+  if (m_config.rope_interleaved) {
+    const torch::Tensor pairs = xf.unflatten(-1, {half, 2});  // [B, H, T, hd/2, 2]
+    const torch::Tensor x0 = pairs.select(-1, 0), x1 = pairs.select(-1, 1);
+    out = at::stack({x0 * cos - x1 * sin, x0 * sin + x1 * cos}, -1).flatten(-2);
+  } else {
+    const torch::Tensor x0 = xf.narrow(-1, 0, half), x1 = xf.narrow(-1, half, half);
+    out = at::cat({x0 * cos - x1 * sin, x1 * cos + x0 * sin}, -1);
+  }
+  return out.to(x.scalar_type());
+}
+
+torch::Tensor LlamaModelImpl::attention(LlamaLayer& layer, int j, const torch::Tensor& x,
+                                        const torch::Tensor& bias, KvCache* cache, int64_t offset) {
+  const int64_t b = x.size(0), t = x.size(1), hd = m_config.head_dim;
+  const int64_t heads = m_config.num_heads, kv_heads = m_config.num_kv_heads;
+  // [B, T, heads * hd] -> [B, heads, T, hd]
+  torch::Tensor q =
+      layer->projection(TargetModule::QProj)(x).view({b, t, heads, hd}).transpose(1, 2);
+  torch::Tensor k =
+      layer->projection(TargetModule::KProj)(x).view({b, t, kv_heads, hd}).transpose(1, 2);
+  torch::Tensor v =
+      layer->projection(TargetModule::VProj)(x).view({b, t, kv_heads, hd}).transpose(1, 2);
+  q = rope(q, offset);
+  k = rope(k, offset);
+  if (cache) {
+    cache->k[size_t(j)].narrow(2, offset, t).copy_(k);
+    cache->v[size_t(j)].narrow(2, offset, t).copy_(v);
+    k = cache->k[size_t(j)].narrow(2, 0, offset + t);
+    v = cache->v[size_t(j)].narrow(2, 0, offset + t);
+  }
+  if (kv_heads != heads) {  // grouped-query attention: each kv head serves heads/kv_heads queries
+    k = k.repeat_interleave(heads / kv_heads, /*dim=*/1);
+    v = v.repeat_interleave(heads / kv_heads, /*dim=*/1);
+  }
+  torch::Tensor out;
+#if TORCH_VERSION_MAJOR >= 2
+  out = at::scaled_dot_product_attention(q, k, v, bias.defined() ? bias.to(q.scalar_type()) : bias);
+#else
+  // Exact fallback for LibTorch 1.13: softmax(q k^T / sqrt(hd) + bias) v, scores in fp32.
+  const at::ScalarType ct = upcast(q);
+  torch::Tensor scores = at::matmul(q.to(ct), k.to(ct).transpose(-2, -1)) /
+                         std::sqrt(double(hd));  // [B, heads, T, T_total]
+  if (bias.defined()) scores = scores + bias;
+  out = at::matmul(at::softmax(scores, -1).to(v.scalar_type()), v);
+#endif
+  out = out.transpose(1, 2).reshape({b, t, heads * hd});
+  return layer->projection(TargetModule::OProj)(out);
+}
+
+torch::Tensor LlamaModelImpl::forward(const torch::Tensor& ids, const torch::Tensor& key_mask,
+                                      KvCache* cache) {
+  TORCH_CHECK(ids.dim() == 2, "model input ids must be [batch, time], got ", ids.sizes());
+  const int64_t b = ids.size(0), t = ids.size(1);
+  const int64_t offset = cache ? cache->length : 0, total = offset + t;
+  TORCH_CHECK(total <= m_config.max_seq_len, "sequence of ", total,
+              " positions exceeds the model's maximum of ", m_config.max_seq_len);
+  if (cache)
+    TORCH_CHECK(!cache->k.empty() && cache->k[0].size(0) == b && cache->k[0].size(2) >= total,
+                "KV cache holds ", cache->k.empty() ? 0 : cache->k[0].size(2),
+                " positions for batch ", cache->k.empty() ? 0 : cache->k[0].size(0), ", needs ",
+                total, " for batch ", b);
+  if (key_mask.defined())
+    TORCH_CHECK(key_mask.dim() == 2 && key_mask.size(0) == b && key_mask.size(1) == total,
+                "key mask must be [", b, ", ", total, "] (cached + new positions), got ",
+                key_mask.sizes());
+  const int64_t max_id = ids.numel() ? ids.max().item<int64_t>() : 0;
+  const int64_t min_id = ids.numel() ? ids.min().item<int64_t>() : 0;
+  TORCH_CHECK(min_id >= 0 && max_id < m_config.vocab_size, "token id ",
+              min_id < 0 ? min_id : max_id, " is outside the vocabulary of ", m_config.vocab_size);
+
+  // Additive attention bias [B or 1, 1, T, T_total]: 0 where a query may look, lowest elsewhere
+  // (finite, so that a fully padded row stays finite instead of NaN).
+  torch::Tensor bias;
+  if (t > 1 || key_mask.defined()) {
+    const auto dev = torch::device(ids.device());
+    const torch::Tensor qpos = torch::arange(offset, total, dev.dtype(at::kLong)).unsqueeze(1);
+    const torch::Tensor kpos = torch::arange(0, total, dev.dtype(at::kLong)).unsqueeze(0);
+    torch::Tensor allowed = kpos.le(qpos).unsqueeze(0).unsqueeze(0);  // [1, 1, T, T_total]
+    if (key_mask.defined())
+      allowed = allowed.logical_and(key_mask.to(at::kBool).view({b, 1, 1, total}));
+    bias = at::zeros(allowed.sizes(), dev.dtype(at::kFloat))
+               .masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
+  }
+
+  torch::Tensor h = at::embedding(embed, ids);  // [B, T, d_model]
+  for (int j = 0; j < m_config.num_layers; ++j) {
+    LlamaLayer& layer = m_layers[size_t(j)];
+    h = h +
+        attention(layer, j, rmsNorm(h, layer->attn_norm, m_config.rms_eps), bias, cache, offset);
+    const torch::Tensor x = rmsNorm(h, layer->ffn_norm, m_config.rms_eps);
+    h = h + layer->projection(TargetModule::DownProj)(
+                at::silu(layer->projection(TargetModule::GateProj)(x)) *
+                layer->projection(TargetModule::UpProj)(x));
+  }
+  if (cache) cache->length = total;
+  h = rmsNorm(h, norm, m_config.rms_eps);
+  return at::linear(h, lm_head.defined() ? lm_head : embed).to(upcast(h));  // [B, T, vocab]
+}
+
+void LlamaModelImpl::injectMola(const MolaSpec& spec) {
+  if (spec.allocation.numLayers() != m_config.num_layers)
+    throw std::invalid_argument("the allocation has " +
+                                std::to_string(spec.allocation.numLayers()) +
+                                " layers but the model has " + std::to_string(m_config.num_layers));
+  spec.allocation.checkTopK(spec.top_k);
+  if (spec.target_modules.empty()) throw std::invalid_argument("no target modules given");
+  if (spec.rank < 1) throw std::invalid_argument("rank must be at least 1");
+  for (int j = 0; j < m_config.num_layers; ++j) {
+    LlamaLayer& layer = m_layers[size_t(j)];
+    // Un-targeted projections go back to plain linears (re-injection with fewer targets).
+    for (TargetModule m : kAllTargetModules) {
+      const MolaLinear& old = layer->projection(m);
+      const bool targeted = std::find(spec.target_modules.begin(), spec.target_modules.end(), m) !=
+                            spec.target_modules.end();
+      MolaLinearOptions o(old->options.in_features(), old->options.out_features());
+      o.bias(old->options.bias()).num_experts(targeted ? spec.allocation.experts(j) : 0);
+      o.rank(spec.rank).alpha(spec.alpha).top_k(spec.top_k).dropout(spec.dropout).impl(spec.impl);
+      layer->replaceProjection(m, MolaLinear(o, old->weight, old->bias));
+    }
+  }
+  m_spec = spec;
+}
+
+AdapterModules LlamaModelImpl::adapterModules() {
+  AdapterModules out(m_layers.size());
+  if (!hasAdapters()) return {};
+  for (size_t j = 0; j < m_layers.size(); ++j)
+    for (TargetModule m : m_spec.target_modules) out[j].emplace(m, m_layers[j]->projection(m));
+  return out;
+}
+
+void LlamaModelImpl::loadAdapter(const std::filesystem::path& path) {
+  const ModelShape shape = m_config.shape();
+  const LoadedAdapter adapter = loadAdapterFile(path, &shape);
+  MolaSpec spec = MolaSpec::fromAdapterConfig(adapter.config);
+  if (hasAdapters()) {
+    spec.dropout = m_spec.dropout;
+    spec.impl = m_spec.impl;
+  }
+  injectMola(spec);
+  AdapterModules modules = adapterModules();
+  applyAdapter(adapter, modules);
+}
+
+void LlamaModelImpl::saveAdapter(const std::filesystem::path& path, AdapterDtype dtype) {
+  if (!hasAdapters()) throw std::invalid_argument("the model has no adapters to save");
+  const AdapterModules modules = adapterModules();
+  saveAdapterFile(path, adapterConfigOf(modules), collectAdapterTensors(modules), dtype);
+}
+
+std::vector<LayerRoutings> LlamaModelImpl::layerRoutings() const {
+  std::vector<LayerRoutings> out(m_layers.size());
+  for (size_t j = 0; j < m_layers.size(); ++j)
+    for (TargetModule m : m_spec.target_modules) {
+      const MolaLinear& p = m_layers[j]->projection(m);
+      if (p->hasRouter() && p->routing().probs.defined()) out[j].push_back(&p->routing());
+    }
+  return out;
+}
+
+std::vector<torch::Tensor> LlamaModelImpl::trainableParameters() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : parameters())
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
+
+void LlamaModelImpl::setBaseTrainable(bool trainable) {
+  for (auto& p : named_parameters()) {
+    const std::string& name = p.key();
+    const bool adapter =
+        name.find("lora_") != std::string::npos || name.find("router") != std::string::npos;
+    if (!adapter) p.value().set_requires_grad(trainable);
+  }
+}
+
+}  // namespace mola

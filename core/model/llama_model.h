@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// LlamaModel: a LLaMA-family decoder (RMSNorm, RoPE, GQA, SwiGLU) whose projections take MoLA
+// adapters.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/pimpl.h>
+
+#include <array>
+#include <vector>
+
+#include "adapters/adapter_file.h"
+#include "adapters/balance_loss.h"
+#include "adapters/mola_linear.h"
+#include "model/llama_config.h"
+
+namespace mola {
+
+// What to wrap with experts, and how.
+struct MolaSpec {
+  Allocation allocation;  // experts per layer
+  std::vector<TargetModule> target_modules = {std::begin(kAllTargetModules),
+                                              std::end(kAllTargetModules)};
+  int rank = 8;
+  double alpha = 16.0;
+  int top_k = 2;
+  double dropout = 0.05;
+  ExpertImpl impl = ExpertImpl::Stacked;
+
+  static MolaSpec fromAdapterConfig(const AdapterConfig& c);
+};
+
+// Keys and values of the positions seen so far, per layer: [B, kv_heads, capacity, head_dim].
+struct KvCache {
+  std::vector<torch::Tensor> k, v;
+  int64_t length = 0;  // positions filled
+};
+
+class LlamaLayerImpl : public torch::nn::Module {
+ public:
+  explicit LlamaLayerImpl(const LlamaConfig& config);
+  MolaLinear& projection(TargetModule m) { return m_proj[static_cast<size_t>(m)]; }
+  const MolaLinear& projection(TargetModule m) const { return m_proj[static_cast<size_t>(m)]; }
+  // Swaps the projection for `replacement` (same base weight), keeping the parameter name.
+  void replaceProjection(TargetModule m, MolaLinear replacement);
+
+  torch::Tensor attn_norm;  // [d_model]
+  torch::Tensor ffn_norm;   // [d_model]
+
+ private:
+  std::array<MolaLinear, 7> m_proj{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+};
+TORCH_MODULE(LlamaLayer);
+
+class LlamaModelImpl : public torch::nn::Module {
+ public:
+  // Random weights (normal, std 0.02; norms 1) from the current torch seed.
+  explicit LlamaModelImpl(const LlamaConfig& config);
+
+  // ids: [B, T] int64. key_mask: [B, T_total] bool, true for real tokens (T_total = positions in
+  // the cache plus T), or undefined for no padding. With a cache, the T new positions are appended
+  // to it. Returns logits [B, T, vocab] in fp32 (fp64 for an fp64 model).
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& key_mask = {},
+                        KvCache* cache = nullptr);
+  KvCache makeCache(int64_t batch, int64_t capacity) const;
+
+  // Wraps the targeted projections of every layer with MolaLinear experts (B = 0: the model's
+  // output is unchanged until trained or loaded). Base weights stay frozen.
+  void injectMola(const MolaSpec& spec);
+  bool hasAdapters() const { return m_spec.allocation.numLayers() > 0; }
+  const MolaSpec& molaSpec() const { return m_spec; }
+  // The adapter as the adapter file sees it (shares the model's modules).
+  AdapterModules adapterModules();
+  // Injects the file's configuration and loads its tensors; errors name the file and key.
+  void loadAdapter(const std::filesystem::path& path);
+  void saveAdapter(const std::filesystem::path& path, AdapterDtype dtype = AdapterDtype::F32);
+  // The last forward's routings, per layer, for the balance loss and router statistics.
+  std::vector<LayerRoutings> layerRoutings() const;
+  // Every parameter that requires a gradient (the adapters, or everything for full fine-tuning).
+  std::vector<torch::Tensor> trainableParameters() const;
+  // Freezes or unfreezes the base weights (embedding, norms, projections, head).
+  void setBaseTrainable(bool trainable);
+
+  LlamaLayer& layer(int j) { return m_layers[static_cast<size_t>(j)]; }
+  const LlamaConfig& config() const { return m_config; }
+
+  torch::Tensor embed;    // [vocab, d_model]
+  torch::Tensor norm;     // [d_model]
+  torch::Tensor lm_head;  // [vocab, d_model], undefined when tied
+
+ private:
+  torch::Tensor attention(LlamaLayer& layer, int j, const torch::Tensor& h,
+                          const torch::Tensor& bias, KvCache* cache, int64_t offset);
+  torch::Tensor rope(const torch::Tensor& x, int64_t offset) const;
+
+  LlamaConfig m_config;
+  MolaSpec m_spec;
+  std::vector<LlamaLayer> m_layers;
+  torch::Tensor m_inv_freq;  // [head_dim / 2] fp64, cast to the compute type where used
+};
+TORCH_MODULE(LlamaModel);
+
+}  // namespace mola

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// QA evaluation: the batched, padded protocols against one-sequence-at-a-time references.
+#include "eval/qa_evaluator.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/utils.h>
+
+#include "data/synthetic_qa.h"
+#include "model/checkpoint_loader.h"
+#include "model/generate.h"
+
+namespace mola {
+namespace {
+
+TEST(QaEvaluator, WilsonIntervalMatchesHandValues) {
+  // Reference values from the Wilson formula, computed separately (Python) with z = 1.95996.
+  auto [lo, hi] = wilsonInterval(8, 10);
+  EXPECT_NEAR(lo, 0.490163, 1e-6);
+  EXPECT_NEAR(hi, 0.943318, 1e-6);
+  std::tie(lo, hi) = wilsonInterval(0, 5);
+  EXPECT_NEAR(lo, 0.0, 1e-12);
+  EXPECT_NEAR(hi, 0.434482, 1e-6);
+  std::tie(lo, hi) = wilsonInterval(50, 100);
+  EXPECT_NEAR(lo, 0.403832, 1e-6);
+  EXPECT_NEAR(hi, 0.596168, 1e-6);
+}
+
+TEST(QaEvaluator, TheAnswerMustMatchExactlyOnce) {
+  EXPECT_EQ(matchAnswerExactlyOnce("Answer: The answer is B.", 4), 1);
+  EXPECT_EQ(matchAnswerExactlyOnce("The answer is A. The answer is A.", 4), -1);  // twice
+  EXPECT_EQ(matchAnswerExactlyOnce("the answer is B", 4), -1);                    // case matters
+  EXPECT_EQ(matchAnswerExactlyOnce("The answer is E.", 4), -1);  // not one of the choices
+  EXPECT_EQ(matchAnswerExactlyOnce("B", 4), -1);
+  EXPECT_EQ(matchAnswerExactlyOnce("", 4), -1);
+}
+
+class EvaluatorTest : public ::testing::Test {
+ protected:
+  LlamaModel model = builtinTinyModel(3);
+  std::unique_ptr<Tokenizer> tok = Tokenizer::bytes();
+  std::vector<QaRecord> records = makeSyntheticQa("largest", 6, 9);
+  PromptTemplate prompt = PromptTemplate::compact();
+};
+
+// Sum of log p over the continuation, one unpadded sequence at a time.
+double referenceLogLikelihood(LlamaModel& m, const std::vector<int>& prompt_ids,
+                              const std::vector<int>& full) {
+  size_t first = 0;
+  while (first < prompt_ids.size() && prompt_ids[first] == full[first]) ++first;
+  torch::NoGradGuard no_grad;
+  const at::Tensor ids = at::tensor(std::vector<int64_t>(full.begin(), full.end()), at::kLong);
+  const at::Tensor logp = at::log_softmax(m(ids.view({1, -1}))[0], -1);
+  double sum = 0;
+  for (size_t t = first; t < full.size(); ++t) sum += logp[int64_t(t) - 1][full[t]].item<double>();
+  return sum;
+}
+
+TEST_F(EvaluatorTest, LikelihoodPicksTheReferenceArgmax) {
+  for (LikelihoodTarget target : {LikelihoodTarget::Answer, LikelihoodTarget::ChoiceText}) {
+    EvalOptions o;
+    o.prompt = prompt;
+    o.target = target;
+    o.batch_size = 4;  // padding and several batches
+    size_t progress_calls = 0;
+    o.progress = [&](size_t done, size_t total) {
+      ++progress_calls;
+      EXPECT_LE(done, total);
+    };
+    const EvalResult r = evaluateQa(model, *tok, records, o);
+    ASSERT_EQ(r.predictions.size(), records.size());
+    EXPECT_GT(progress_calls, 0u);
+    size_t correct = 0;
+    for (size_t i = 0; i < records.size(); ++i) {
+      const std::string text = renderPrompt(records[i], prompt);
+      const std::vector<int> prompt_ids = tok->encode(text, true, false);
+      int best = -1;
+      double best_ll = -1e300;
+      for (size_t c = 0; c < records[i].choices.size(); ++c) {
+        QaRecord as_if = records[i];
+        as_if.answer = int(c);
+        const std::string cont = target == LikelihoodTarget::Answer ? renderTarget(as_if, prompt)
+                                                                    : " " + records[i].choices[c];
+        const double ll =
+            referenceLogLikelihood(model, prompt_ids, tok->encode(text + cont, true, false));
+        if (ll > best_ll) best_ll = ll, best = int(c);
+      }
+      EXPECT_EQ(r.predictions[i].predicted, best) << "record " << i;
+      correct += best == records[i].answer;
+    }
+    EXPECT_EQ(r.correct, correct);
+    EXPECT_EQ(r.n, records.size());
+    EXPECT_DOUBLE_EQ(r.accuracy, double(correct) / double(records.size()));
+  }
+}
+
+TEST_F(EvaluatorTest, GenerateMatchesOneRecordAtATime) {
+  EvalOptions o;
+  o.prompt = prompt;
+  o.protocol = EvalProtocol::Generate;
+  o.batch_size = 4;
+  o.max_new_tokens = 12;
+  o.limit = 5;
+  const EvalResult r = evaluateQa(model, *tok, records, o);
+  ASSERT_EQ(r.n, 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    GenerateOptions g;
+    g.max_new_tokens = 12;
+    const std::vector<int> ids =
+        generate(model, tok->encode(renderPrompt(records[i], prompt), true, false), g);
+    EXPECT_EQ(r.predictions[i].generated, tok->decode(ids)) << "record " << i;
+    EXPECT_EQ(r.predictions[i].predicted,
+              matchAnswerExactlyOnce(r.predictions[i].generated, records[i].choices.size()));
+  }
+  // An untrained model does not write "The answer is X".
+  EXPECT_EQ(r.unanswered, 5u);
+  EXPECT_EQ(r.correct, 0u);
+}
+
+TEST_F(EvaluatorTest, RecordsWithoutAnAnswerAreRefused) {
+  records[2].answer = 7;
+  EXPECT_THROW(evaluateQa(model, *tok, records, EvalOptions{}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace mola
