@@ -42,14 +42,18 @@ LlamaModel modelArg(const Args& args) {
     throw UsageError(
         "--model PATH is required (a HF directory, a llama2.c .bin or "
         "builtin:tiny)");
+  const c10::ScalarType dtype = dtypeArg(args);
+  const c10::Device device = deviceArg(args);
+  if (dtype == c10::kHalf && device.is_cpu())
+    throw UsageError("--dtype fp16 needs a CUDA device; on the CPU use bf16 or fp32");
   std::cerr << "loading " << *path << "\n";
-  LlamaModel model = loadModel(*path, dtypeArg(args));
+  LlamaModel model = loadModel(*path, dtype);
   if (auto adapter = args.get("--adapter")) {
     model->loadAdapter(*adapter);
     std::cerr << "adapter " << *adapter << ": " << model->molaSpec().allocation.describe()
               << ", rank " << model->molaSpec().rank << "\n";
   }
-  model->to(deviceArg(args));
+  model->to(device);
   model->eval();
   return model;
 }

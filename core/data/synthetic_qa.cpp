@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "data/split_mix64.h"
+#include "split_mix64.h"
 
 namespace mola {
 

@@ -8,23 +8,9 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "split_mix64.h"
+
 namespace mola {
-
-namespace {
-
-// splitmix64: a fixed, portable sequence for reproducible sampling across platforms.
-struct SplitMix64 {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return double(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-};
-
-}  // namespace
 
 int sampleToken(const torch::Tensor& logits, double temperature, double top_p, double uniform) {
   const torch::Tensor row = logits.to(at::kCPU, at::kDouble).reshape({-1});
@@ -62,7 +48,7 @@ std::vector<int> generate(LlamaModel& model, const std::vector<int>& prompt,
   model->eval();
   const auto device = model->embed.device();
   KvCache cache = model->makeCache(1, int64_t(prompt.size()) + steps);
-  SplitMix64 rng{options.seed};
+  SplitMix64 rng(options.seed);  // the same draws on every platform
 
   std::vector<int64_t> ids(prompt.begin(), prompt.end());
   torch::Tensor logits =

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "data/split_mix64.h"
 #include "expect_error.h"
+#include "split_mix64.h"
 
 namespace mola {
 namespace {

@@ -345,6 +345,21 @@ TEST_F(LoaderTest, ErrorsNameTheTensorOrField) {
                                                   "too short for a llama2.c header");
 }
 
+TEST(LlamaModel, HalfPrecisionComputeStaysCloseToFp32) {
+  LlamaModel full = loadModel("builtin:tiny:2");
+  const at::Tensor x = ids2d({1, 84, 104, 101, 32, 99, 97, 116});
+  const at::Tensor want = full(x);
+  // fp16 matmuls exist on CUDA only (LibTorch 1.13 has none on the CPU); bf16 runs on both.
+  for (c10::ScalarType dtype : {c10::kBFloat16}) {
+    LlamaModel half = loadModel("builtin:tiny:2", dtype);
+    EXPECT_EQ(half->embed.scalar_type(), dtype);
+    const at::Tensor got = half(x);
+    EXPECT_EQ(got.scalar_type(), at::kFloat) << "logits come back in fp32";
+    EXPECT_LT((got - want).abs().max().item<double>(), 0.05 * want.abs().max().item<double>())
+        << c10::toString(dtype);
+  }
+}
+
 TEST(BuiltinTiny, IsDeterministicFromItsSeed) {
   LlamaModel a = loadModel("builtin:tiny:7"), b = loadModel("builtin:tiny:7"),
              c = loadModel("builtin:tiny:8");

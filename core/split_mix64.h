@@ -24,6 +24,9 @@ class SplitMix64 {
     return z ^ (z >> 31);
   }
 
+  // Uniform in [0, 1) with 53 random bits.
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
   // Uniform in [0, n) for n >= 1: draws below 2^64 mod n are rejected so that every residue is
   // equally likely.
   size_t below(size_t n) {
