@@ -20,7 +20,8 @@ class UsageError : public std::runtime_error {
 // --name value options and --flag switches after the positional arguments.
 struct Args {
   std::vector<std::string> positional;
-  std::map<std::string, std::string> options;
+  std::map<std::string, std::string> options;           // the last value of each option
+  std::map<std::string, std::vector<std::string>> all;  // every value, for repeatable options
 
   Args(int argc, char** argv, int first, const std::vector<std::string>& flags) {
     for (int i = first; i < argc; ++i) {
@@ -33,6 +34,7 @@ struct Args {
         options.insert_or_assign(a, std::string(1, '1'));
       } else if (i + 1 < argc) {
         options[a] = argv[++i];
+        all[a].push_back(argv[i]);
       } else {
         throw UsageError("option " + a + " needs a value");
       }
@@ -44,6 +46,10 @@ struct Args {
   }
   std::string get(const std::string& name, const std::string& fallback) const {
     return get(name).value_or(fallback);
+  }
+  std::vector<std::string> getAll(const std::string& name) const {
+    auto it = all.find(name);
+    return it == all.end() ? std::vector<std::string>{} : it->second;
   }
   // A whole number (int) or a number (double): the entire value must parse.
   template <typename T>

@@ -9,5 +9,8 @@ namespace mola::cli {
 int cmdGenerate(const Args& args);
 int cmdEval(const Args& args);
 int cmdDataCheck(const Args& args);
+int cmdTrain(const Args& args);
+int cmdResume(const Args& args);
+int cmdRuns(const Args& args, const std::string& sub);
 
 }  // namespace mola::cli

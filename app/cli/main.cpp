@@ -48,9 +48,15 @@ usage:
       when rows had to be skipped (each is listed with file:line and the reason).
   mola eval --model PATH --data FILE [--adapter FILE] [--format NAME] [--tokenizer FILE]
             [--protocol likelihood|generate] [--score answer|text] [--limit N] [--batch N]
-            [--predictions FILE.tsv]
+            [--template mola|compact] [--predictions FILE.tsv]
       Scores a benchmark: accuracy, n, 95% confidence interval. --data synthetic:TASK[:N[:SEED]]
       uses the built-in synthetic task generator.
+  mola train EXPERIMENT.json [--db FILE] [--set key=value ...]
+      Trains as the experiment file says, into the run database (default: $MOLA_DB, else
+      ~/.local/share/mola-workbench/runs.sqlite). Ctrl-C stops cleanly with a checkpoint.
+  mola resume RUN_ID [--db FILE]
+      Continues a stopped, failed or interrupted run from its last checkpoint.
+  mola runs list | show ID | compare ID ID... | export ID --csv DIR | delete ID  [--db FILE]
   mola --version | --help
 
 shapes: llama2-7b (default), small, tiny, stories260k
@@ -189,6 +195,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (cmd == "alloc") return cmdAlloc(Args(argc, argv, 2, {}));
+    if (cmd == "train") return mola::cli::cmdTrain(Args(argc, argv, 2, {}));
+    if (cmd == "resume") return mola::cli::cmdResume(Args(argc, argv, 2, {}));
+    if (cmd == "runs") return mola::cli::cmdRuns(Args(argc, argv, 3, {}), argc > 2 ? argv[2] : "");
     if (cmd == "generate") return mola::cli::cmdGenerate(Args(argc, argv, 2, {}));
     if (cmd == "eval") return mola::cli::cmdEval(Args(argc, argv, 2, {}));
     if (cmd == "data") {

@@ -7,11 +7,11 @@
 #include <iostream>
 
 #include "commands.h"
-#include "data/qa_importer.h"
-#include "data/synthetic_qa.h"
+#include "data/qa_source.h"
 #include "eval/qa_evaluator.h"
 #include "model/checkpoint_loader.h"
 #include "model/generate.h"
+#include "train/builtin_base.h"
 
 namespace mola::cli {
 
@@ -47,7 +47,11 @@ LlamaModel modelArg(const Args& args) {
   if (dtype == c10::kHalf && device.is_cpu())
     throw UsageError("--dtype fp16 needs a CUDA device; on the CPU use bf16 or fp32");
   std::cerr << "loading " << *path << "\n";
-  LlamaModel model = loadModel(*path, dtype);
+  LlamaModel model = loadModelOrBuiltin(*path, dtype, [](int64_t step, int64_t total) {
+    if (step == 1 || step % 50 == 0 || step == total)
+      std::fprintf(stderr, "training the built-in base (first use only): step %lld/%lld\n",
+                   static_cast<long long>(step), static_cast<long long>(total));
+  });
   if (auto adapter = args.get("--adapter")) {
     model->loadAdapter(*adapter);
     std::cerr << "adapter " << *adapter << ": " << model->molaSpec().allocation.describe()
@@ -58,32 +62,10 @@ LlamaModel modelArg(const Args& args) {
   return model;
 }
 
-// A benchmark file, or "synthetic:TASK[:COUNT[:SEED]]" for the built-in generator.
 QaDataset dataArg(const Args& args) {
   const auto data = args.get("--data");
   if (!data) throw UsageError("--data FILE is required");
-  if (data->rfind("synthetic:", 0) == 0) {
-    std::vector<std::string> parts;
-    size_t start = 10;
-    while (true) {
-      const size_t colon = data->find(':', start);
-      parts.push_back(data->substr(start, colon - start));
-      if (colon == std::string::npos) break;
-      start = colon + 1;
-    }
-    QaDataset d;
-    d.format = "synthetic";
-    try {
-      const int count = parts.size() > 1 ? std::stoi(parts[1]) : 200;
-      const uint64_t seed = parts.size() > 2 ? std::stoull(parts[2]) : 1;
-      d.records = makeSyntheticQa(parts[0], count, seed);
-    } catch (const std::logic_error& e) {
-      throw UsageError("--data " + *data + ": expected synthetic:TASK[:COUNT[:SEED]] (" + e.what() +
-                       ")");
-    }
-    return d;
-  }
-  QaDataset d = importQa(*data, args.get("--format", ""));
+  QaDataset d = loadQaSource(*data, args.get("--format", ""));
   if (!d.skipped.empty())
     std::cerr << *data << ": " << d.skipped.size() << " rows skipped (see mola data check)\n";
   return d;
@@ -116,13 +98,17 @@ int cmdGenerate(const Args& args) {
 int cmdEval(const Args& args) {
   args.allowOnly({"--model", "--tokenizer", "--adapter", "--data", "--format", "--protocol",
                   "--limit", "--batch", "--score", "--max-new-tokens", "--dtype", "--device",
-                  "--predictions"});
+                  "--predictions", "--template"});
   EvalOptions o;
   o.protocol = parseProtocol(args.get("--protocol", "likelihood"));
   const std::string score = args.get("--score", "answer");
   if (score != "answer" && score != "text")
     throw UsageError("--score expects answer or text, got '" + score + "'");
   o.target = score == "text" ? LikelihoodTarget::ChoiceText : LikelihoodTarget::Answer;
+  const std::string tmpl = args.get("--template", "mola");
+  if (tmpl != "mola" && tmpl != "compact")
+    throw UsageError("--template expects mola or compact, got '" + tmpl + "'");
+  if (tmpl == "compact") o.prompt = PromptTemplate::compact();
   o.limit = size_t(std::max(0, args.getNumber<int>("--limit", 0)));
   o.batch_size = size_t(std::max(1, args.getNumber<int>("--batch", 8)));
   o.max_new_tokens = args.getNumber<int>("--max-new-tokens", 32);

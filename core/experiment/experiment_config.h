@@ -10,6 +10,38 @@
 
 namespace mola {
 
+// The document (every key optional except data.train.path; an absent key keeps the default
+// below; experimentToJson writes every key in this order):
+//
+//   {
+//     "name": "experiment",
+//     "model": {"path": "builtin:tiny", "tokenizer": "", "device": "auto", "dtype": "fp32"},
+//     "adapter": {"method": "mola", "allocation": "inverted-triangle", "rank": 8, "alpha": 16.0,
+//                 "top_k": 2, "dropout": 0.05, "target_modules": ["q_proj", ..., "down_proj"],
+//                 "balance_coefficient": 0.001},
+//     "data": {"train": {"path": "...", "format": "", "split": "", "limit": 0},
+//              "eval": {"path": "", "format": "", "split": "", "limit": 0},
+//              "prompt_template": "mola", "cutoff": 256, "train_on_prompt": true},
+//     "training": {"batch_size": 4, "grad_accumulation": 1, "epochs": 1, "max_steps": 0,
+//                  "seed": 42, "grad_clip": 1.0,
+//                  "optimizer": {"name": "adamw", "lr": 0.0003, "betas": [0.9, 0.999],
+//                                "weight_decay": 0.0, "eps": 1e-08},
+//                  "schedule": {"type": "linear", "warmup_steps": 100}},
+//     "evaluation": {"protocol": "likelihood", "interval": 0},
+//     "checkpoint_interval": 0,
+//     "router_stats_interval": 10
+//   }
+//
+// Struct field <-> key: model.path = model, training.optimizer.lr = lr, betas = [beta1, beta2],
+// training.optimizer.eps = adam_eps, training.schedule.type = schedule, evaluation.protocol =
+// eval_protocol, evaluation.interval = eval_interval; the rest share their names.
+// Rules: unknown keys anywhere are errors (with the nearest valid key when one is close); integers
+// must be whole numbers; target modules may be written short ("q") and are stored in full
+// ("q_proj"); the allocation must parse as a preset, group string or per-layer list (a per-layer
+// list is checked against the model's depth later, when the model is loaded). With method "lora"
+// (N = 1, K = 1, no router) allocation and top_k are ignored; with "full" every adapter key is.
+// The optimizer name can only be "adamw" (the struct has no field for it).
+
 // A data set: a benchmark file (path + optional format/split), or "synthetic:TASK[:N[:SEED]]".
 struct DataSpec {
   std::string path;
@@ -41,10 +73,10 @@ struct ExperimentConfig {
 
   // Data
   DataSpec train;
-  DataSpec eval;                     // empty path: no evaluation
+  DataSpec eval;                         // empty path: no evaluation
   std::string prompt_template = "mola";  // mola (Alpaca-style) | compact
-  size_t cutoff = 256;               // tokens per example
-  bool train_on_prompt = true;       // MoLA puts loss on the prompt tokens too
+  size_t cutoff = 256;                   // tokens per example
+  bool train_on_prompt = true;           // MoLA puts loss on the prompt tokens too
 
   // Optimisation
   int batch_size = 4;
@@ -70,17 +102,31 @@ struct ExperimentConfig {
 
 // Parses and validates an experiment document. Unknown keys, wrong types and values outside the
 // allowed set are errors (std::invalid_argument) that name the source, the dotted key and what is
-// allowed. Keys that are absent keep the defaults above.
+// allowed; malformed JSON names source:line:column. Keys that are absent keep the defaults above.
+// Paths are kept as written.
 ExperimentConfig parseExperiment(const std::string& json_text, const std::string& source = "");
+// Reads and parses `file`, then resolves its relative paths against the file's directory (see
+// resolveExperimentPaths). A missing or unreadable file is a std::invalid_argument too.
 ExperimentConfig loadExperiment(const std::filesystem::path& file);
 // The canonical document (every key, nested as parseExperiment reads it); parse(toJson(c)) == c.
 std::string experimentToJson(const ExperimentConfig& config);
 // Applies one --set override "dotted.key=value" (value parsed as JSON when it is valid JSON,
-// else as a string), then validates; errors name the key.
+// else as a string), then validates; errors name the key. The key is a path into the canonical
+// document (training.optimizer.lr, data.eval.path, model=... replaces a whole group). Where the
+// key holds a string, the text is taken as written even when it is valid JSON (name=2024,
+// adapter.allocation=8); where it holds a list of strings, non-JSON text is split on commas
+// (adapter.target_modules=q,v). Paths in overrides are kept as written (relative to the working
+// directory). On error `config` is unchanged.
 void applyExperimentOverride(ExperimentConfig& config, const std::string& assignment);
-// Checks cross-field rules (e.g. top_k <= the smallest layer's experts is checked later, against
-// the model); throws std::invalid_argument naming the key.
+// Checks every value's range and enumeration, and the cross-field rules that need no model
+// (top_k <= the fewest experts the allocation gives a layer, for method "mola"; a per-layer list's
+// length is checked against the model later); throws std::invalid_argument naming the key.
 void validateExperiment(const ExperimentConfig& config);
+// Makes the relative paths in model, tokenizer, train.path and eval.path absolute against
+// `base_dir` (an empty base: the working directory); "builtin:" and "synthetic:" names stay.
+// loadExperiment applies it with the experiment file's own directory. (Added for callers that
+// parse text read elsewhere, e.g. the GUI.)
+void resolveExperimentPaths(ExperimentConfig& config, const std::filesystem::path& base_dir);
 
 bool operator==(const DataSpec& a, const DataSpec& b);
 bool operator==(const ExperimentConfig& a, const ExperimentConfig& b);

@@ -322,7 +322,7 @@ LlamaModel loadModel(const std::string& path, c10::ScalarType dtype) {
 std::unique_ptr<Tokenizer> loadTokenizerFor(const std::string& model_path,
                                             const std::string& override_file) {
   if (!override_file.empty()) return Tokenizer::load(override_file);
-  if (model_path.rfind(kBuiltinTinyModel, 0) == 0) return Tokenizer::bytes();
+  if (model_path.rfind("builtin:", 0) == 0) return Tokenizer::bytes();
   const fs::path p(model_path);
   if (fs::is_directory(p)) return Tokenizer::loadFromModelDir(p);
   const fs::path beside = p.parent_path() / "tokenizer.bin";

@@ -240,11 +240,19 @@ void LlamaModelImpl::loadAdapter(const std::filesystem::path& path) {
   const ModelShape shape = m_config.shape();
   const LoadedAdapter adapter = loadAdapterFile(path, &shape);
   MolaSpec spec = MolaSpec::fromAdapterConfig(adapter.config);
-  if (hasAdapters()) {
-    spec.dropout = m_spec.dropout;
-    spec.impl = m_spec.impl;
+  // Modules that already have the file's layout are filled in place: whoever holds their
+  // parameters (an optimizer resuming) keeps holding the live ones.
+  const bool same_layout = hasAdapters() && m_spec.allocation == spec.allocation &&
+                           m_spec.target_modules == spec.target_modules &&
+                           m_spec.rank == spec.rank && m_spec.alpha == spec.alpha &&
+                           m_spec.top_k == spec.top_k;
+  if (!same_layout) {
+    if (hasAdapters()) {
+      spec.dropout = m_spec.dropout;
+      spec.impl = m_spec.impl;
+    }
+    injectMola(spec);
   }
-  injectMola(spec);
   AdapterModules modules = adapterModules();
   applyAdapter(adapter, modules);
 }
@@ -263,6 +271,11 @@ std::vector<LayerRoutings> LlamaModelImpl::layerRoutings() const {
       if (p->hasRouter() && p->routing().probs.defined()) out[j].push_back(&p->routing());
     }
   return out;
+}
+
+void LlamaModelImpl::clearRoutings() {
+  for (LlamaLayer& layer : m_layers)
+    for (TargetModule m : kAllTargetModules) layer->projection(m)->clearRouting();
 }
 
 std::vector<torch::Tensor> LlamaModelImpl::trainableParameters() const {

@@ -72,11 +72,15 @@ class LlamaModelImpl : public torch::nn::Module {
   const MolaSpec& molaSpec() const { return m_spec; }
   // The adapter as the adapter file sees it (shares the model's modules).
   AdapterModules adapterModules();
-  // Injects the file's configuration and loads its tensors; errors name the file and key.
+  // Loads the file's tensors, into the existing modules when they have the file's layout (their
+  // parameter tensors stay the same objects), else after injecting the file's configuration.
+  // Errors name the file and key.
   void loadAdapter(const std::filesystem::path& path);
   void saveAdapter(const std::filesystem::path& path, AdapterDtype dtype = AdapterDtype::F32);
   // The last forward's routings, per layer, for the balance loss and router statistics.
   std::vector<LayerRoutings> layerRoutings() const;
+  // Drops every module's last routing (and the autograd graph it holds) after a backward pass.
+  void clearRoutings();
   // Every parameter that requires a gradient (the adapters, or everything for full fine-tuning).
   std::vector<torch::Tensor> trainableParameters() const;
   // Freezes or unfreezes the base weights (embedding, norms, projections, head).

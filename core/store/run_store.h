@@ -35,9 +35,9 @@ struct RunRecord {
   std::string config_json;  // the full ExperimentConfig document
   std::string allocation;   // per-layer list, e.g. "2,2,4,4"
   std::string model;
-  std::string host;         // hostname, OS, CPU/GPU, no git info
-  std::string message;      // why it failed / stopped
-  int64_t last_step = 0;    // highest step with a metric
+  std::string host;       // hostname, OS, CPU/GPU, no git info
+  std::string message;    // why it failed / stopped
+  int64_t last_step = 0;  // highest step with a metric
 };
 
 struct MetricPoint {
@@ -51,7 +51,7 @@ struct EvalScore {
   int64_t step = 0;
   std::string benchmark;  // e.g. the data file's name
   std::string split;
-  std::string protocol;   // likelihood | generate
+  std::string protocol;  // likelihood | generate
   double accuracy = 0.0;
   int64_t n = 0;
   double ci_low = 0.0, ci_high = 0.0;
@@ -75,8 +75,17 @@ class RunStore {
   // StoreError, and the file is left exactly as it was.
   static RunStore open(const std::filesystem::path& path, bool create = true);
   // $MOLA_DB, else $XDG_DATA_HOME/mola-workbench/runs.sqlite, else ~/.local/share/...
+  // open() creates no folders (a mistyped --db should not make one): create the parent first.
   static std::filesystem::path defaultPath();
   static constexpr int kSchemaVersion = 1;
+  // The schema migrations in order: element i turns schema version i into i + 1 (element 0
+  // creates the tables in an empty file), so there are kSchemaVersion of them.
+  static const std::vector<std::string>& migrations();
+  // open() with another migration list, whose length is the schema version it brings the file
+  // to. A test hook: it lets tests add a step to check that upgrades keep the data, that a
+  // failed step leaves the file at its old version, and that a newer file is refused.
+  static RunStore openWithMigrations(const std::filesystem::path& path, bool create,
+                                     const std::vector<std::string>& migrations);
 
   RunStore(RunStore&&) noexcept;
   RunStore& operator=(RunStore&&) noexcept;

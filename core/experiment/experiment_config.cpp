@@ -1,0 +1,855 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// ExperimentConfig: the strict JSON reader, the validation rules, the canonical writer and --set.
+#include "experiment/experiment_config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string_view>
+#include <type_traits>
+
+#include "adapters/allocation.h"
+#include "data/qa_importer.h"
+#include "data/synthetic_qa.h"
+#include "model/model_shape.h"
+#include "text.h"
+
+namespace mola {
+
+namespace {
+
+namespace fs = std::filesystem;
+// Ordered, so that the canonical document keeps the documented key order.
+using Json = nlohmann::ordered_json;
+
+const std::vector<std::string> kDevices = {"auto", "cpu", "cuda"};
+const std::vector<std::string> kDtypes = {"fp32", "bf16", "fp16"};
+const std::vector<std::string> kMethods = {"mola", "lora", "full"};
+const std::vector<std::string> kPromptTemplates = {"mola", "compact"};
+const std::vector<std::string> kSchedules = {"linear", "cosine", "constant"};
+const std::vector<std::string> kProtocols = {"likelihood", "generate"};
+const std::vector<std::string> kOptimizers = {"adamw"};
+constexpr size_t kMinCutoff = 8;
+constexpr const char* kSyntheticPrefix = "synthetic:";
+constexpr const char* kBuiltinPrefix = "builtin:";
+
+// Names people carry over from MoLA's training script or from the struct's field names.
+const std::vector<std::pair<std::string_view, std::string_view>> kAliases = {
+    {"base_model", "model.path"},
+    {"data_path", "data.train.path"},
+    {"lora_r", "adapter.rank"},
+    {"r", "adapter.rank"},
+    {"lora_alpha", "adapter.alpha"},
+    {"lora_dropout", "adapter.dropout"},
+    {"lora_target_modules", "adapter.target_modules"},
+    {"number_experts", "adapter.allocation"},
+    {"num_experts", "adapter.allocation"},
+    {"experts", "adapter.allocation"},
+    {"micro_batch_size", "training.batch_size"},
+    {"gradient_accumulation_steps", "training.grad_accumulation"},
+    {"num_epochs", "training.epochs"},
+    {"learning_rate", "training.optimizer.lr"},
+    {"beta1", "training.optimizer.betas"},
+    {"beta2", "training.optimizer.betas"},
+    {"adam_eps", "training.optimizer.eps"},
+    {"warmup", "training.schedule.warmup_steps"},
+    {"cutoff_len", "data.cutoff"},
+    {"train_on_inputs", "data.train_on_prompt"},
+    {"eval_protocol", "evaluation.protocol"},
+    {"eval_interval", "evaluation.interval"},
+};
+
+std::string joinList(const std::vector<std::string>& items) {
+  std::string s;
+  for (const std::string& item : items) s += (s.empty() ? "" : ", ") + item;
+  return s;
+}
+
+std::string joinKey(const std::string& prefix, std::string_view key) {
+  return prefix.empty() ? std::string(key) : prefix + "." + std::string(key);
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Optimal string alignment distance: Levenshtein plus adjacent transpositions ("rnak" -> "rank"
+// is 1).
+size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// How far `typed` is from `candidate` when it is plausibly a misspelling of it (case aside);
+// nullopt when not. With `allow_prefix`, a shared prefix of four or more characters counts as
+// close too ("warmup" for "warmup_steps"), ranked after every misspelling.
+std::optional<size_t> closeness(std::string_view typed, std::string_view candidate,
+                                bool allow_prefix) {
+  const std::string t = lower(typed);
+  const size_t limit = t.size() <= 4 ? 1 : t.size() <= 8 ? 2 : 3;
+  const size_t d = editDistance(t, candidate);
+  if (d <= limit) return d;
+  const size_t shorter = std::min(t.size(), candidate.size());
+  if (allow_prefix && shorter >= 4 && t.compare(0, shorter, candidate, 0, shorter) == 0)
+    return limit + 1;
+  return std::nullopt;
+}
+
+// The option nearest to `typed`, if one is close.
+std::optional<std::string> nearest(std::string_view typed, const std::vector<std::string>& options,
+                                   bool allow_prefix = true) {
+  std::optional<std::string> best;
+  size_t best_d = std::numeric_limits<size_t>::max();
+  for (const std::string& option : options) {
+    if (auto d = closeness(typed, option, allow_prefix); d && *d < best_d)
+      best = option, best_d = *d;
+  }
+  return best;
+}
+
+[[noreturn]] void fail(const std::string& key, const std::string& what) {
+  throw std::invalid_argument(key + ": " + what);
+}
+
+std::string shortDump(const Json& value) {
+  std::string s = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (s.size() > 40) s = s.substr(0, 37) + "...";
+  return s;
+}
+
+// "string \"8\"", "number 8.5", "null", "an array", "an object".
+std::string describeValue(const Json& value) {
+  if (value.is_object()) return "an object";
+  if (value.is_array()) return "an array";
+  if (value.is_null()) return "null";
+  return std::string(value.type_name()) + " " + shortDump(value);
+}
+
+// What a value shaped like `canonical` must be.
+std::string describeExpected(const Json& canonical) {
+  if (canonical.is_string()) return "a string";
+  if (canonical.is_boolean()) return "true or false";
+  if (canonical.is_number_float()) return "a number";
+  if (canonical.is_number()) return "a whole number";
+  if (canonical.is_array())
+    return canonical.empty() || canonical[0].is_string() ? "an array of strings"
+                                                         : "an array of numbers";
+  return "an object";
+}
+
+bool isWholeNumber(const Json& value) {
+  if (value.is_number_integer()) return true;  // signed and unsigned
+  if (!value.is_number_float()) return false;
+  const double d = value.get<double>();
+  return std::isfinite(d) && std::floor(d) == d;
+}
+
+bool sameKind(const Json& value, const Json& canonical) {
+  if (canonical.is_string()) return value.is_string();
+  if (canonical.is_boolean()) return value.is_boolean();
+  if (canonical.is_number_float()) return value.is_number();
+  if (canonical.is_number()) return isWholeNumber(value);
+  if (canonical.is_array()) return value.is_array();
+  return value.is_object();
+}
+
+[[noreturn]] void failType(const std::string& key, const Json& value, const Json& canonical) {
+  fail(key, "expected " + describeExpected(canonical) + ", got " + describeValue(value));
+}
+
+// Every dotted path of the canonical document, groups included ("training.optimizer").
+void collectPaths(const Json& doc, const std::string& prefix, std::vector<std::string>& out) {
+  for (const auto& [k, v] : doc.items()) {
+    out.push_back(joinKey(prefix, k));
+    if (v.is_object()) collectPaths(v, joinKey(prefix, k), out);
+  }
+}
+
+std::string lastComponent(const std::string& path) {
+  const size_t dot = path.rfind('.');
+  return dot == std::string::npos ? path : path.substr(dot + 1);
+}
+
+std::string parentOf(const std::string& path) {
+  const size_t dot = path.rfind('.');
+  return dot == std::string::npos ? std::string() : path.substr(0, dot);
+}
+
+Json canonicalDocument(const ExperimentConfig& c);
+
+// "unknown key 'adapter.rnak' (did you mean 'adapter.rank'?); 'adapter' takes: method, ..."
+[[noreturn]] void failUnknownKey(const std::string& prefix, const std::string& key,
+                                 const Json& group) {
+  std::vector<std::string> siblings;
+  for (const auto& [k, v] : group.items()) siblings.push_back(k);
+  static const std::vector<std::string> kPaths = [] {
+    std::vector<std::string> paths;
+    collectPaths(canonicalDocument(ExperimentConfig{}), "", paths);
+    return paths;
+  }();
+  const std::string typed = lower(key);
+  std::vector<std::string> suggestions;
+  const auto suggest = [&](const std::string& path) {
+    if (suggestions.size() < 3 &&
+        std::find(suggestions.begin(), suggestions.end(), path) == suggestions.end())
+      suggestions.push_back(path);
+  };
+  // In order: a misspelling of a key of this group; the same name elsewhere (misplaced) or a
+  // name from MoLA's script; a prefix of a key of this group; a misspelling of a key elsewhere.
+  if (auto near = nearest(key, siblings, false)) suggest(joinKey(prefix, *near));
+  if (suggestions.empty()) {
+    for (const std::string& path : kPaths)
+      if (lastComponent(path) == typed && parentOf(path) != prefix) suggest(path);
+    for (const auto& [alias, path] : kAliases)
+      if (alias == typed) suggest(std::string(path));
+  }
+  if (suggestions.empty())
+    if (auto near = nearest(key, siblings)) suggest(joinKey(prefix, *near));
+  if (suggestions.empty()) {
+    std::vector<std::string> leaves;
+    for (const std::string& path : kPaths) leaves.push_back(lastComponent(path));
+    if (auto near = nearest(key, leaves))
+      for (const std::string& path : kPaths)
+        if (lastComponent(path) == *near && parentOf(path) != prefix) suggest(path);
+  }
+  std::string message = "unknown key '" + joinKey(prefix, key) + "'";
+  if (!suggestions.empty()) {
+    std::string alternatives;
+    for (const std::string& s : suggestions)
+      alternatives += (alternatives.empty() ? "'" : " or '") + s + "'";
+    message += " (did you mean " + alternatives + "?)";
+  }
+  message += "; " + (prefix.empty() ? std::string("the top level") : "'" + prefix + "'") +
+             " takes: " + joinList(siblings);
+  throw std::invalid_argument(message);
+}
+
+// Checks `value` against the canonical document's shape: no unknown keys, the right JSON types.
+void checkShape(const Json& value, const Json& canonical, const std::string& key) {
+  if (!sameKind(value, canonical)) failType(key, value, canonical);
+  if (canonical.is_object()) {
+    for (const auto& [k, v] : value.items()) {
+      if (!canonical.contains(k)) failUnknownKey(key, k, canonical);
+      checkShape(v, canonical[k], joinKey(key, k));
+    }
+  } else if (canonical.is_array() && !canonical.empty()) {
+    for (size_t i = 0; i < value.size(); ++i)
+      if (!sameKind(value[i], canonical[0]))
+        failType(key + "[" + std::to_string(i) + "]", value[i], canonical[0]);
+  }
+}
+
+std::string inQuotes(const std::string& s) {
+  return "'" + s + "'";
+}
+
+// A whole number (checkShape has seen to that) as T, at least `min`.
+template <typename T>
+T toInteger(const Json& value, const std::string& key, int64_t min) {
+  const auto tooSmall = [&] {
+    fail(key, "must be at least " + std::to_string(min) + " (got " + shortDump(value) + ")");
+  };
+  const auto tooLarge = [&] {
+    fail(key, "must be at most " + std::to_string(std::numeric_limits<T>::max()) + " (got " +
+                  shortDump(value) + ")");
+  };
+  if (value.is_number_unsigned()) {
+    const uint64_t u = value.get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<T>::max())) tooLarge();
+    if (min > 0 && u < static_cast<uint64_t>(min)) tooSmall();
+    return static_cast<T>(u);
+  }
+  if (value.is_number_integer()) {
+    const int64_t i = value.get<int64_t>();
+    if (i < min) tooSmall();
+    if (i > 0 && static_cast<uint64_t>(i) > static_cast<uint64_t>(std::numeric_limits<T>::max()))
+      tooLarge();
+    return static_cast<T>(i);
+  }
+  const double d = value.get<double>();
+  if (d < static_cast<double>(min)) tooSmall();
+  // 2^64 and 2^63 are exact doubles; max() of a 64-bit type is not.
+  if (d >= std::ldexp(1.0, std::numeric_limits<T>::digits)) tooLarge();
+  return static_cast<T>(d);
+}
+
+// Reads the keys of one group; absent keys leave the target as it is.
+class GroupReader {
+ public:
+  GroupReader(const Json& group, std::string prefix)
+      : m_group(group), m_prefix(std::move(prefix)) {}
+
+  const Json* find(const char* name) const {
+    auto it = m_group.find(name);
+    return it == m_group.end() ? nullptr : &*it;
+  }
+  std::string key(const char* name) const { return joinKey(m_prefix, name); }
+
+  void read(const char* name, std::string& out) const {
+    if (const Json* v = find(name)) out = v->get<std::string>();
+  }
+  void read(const char* name, bool& out) const {
+    if (const Json* v = find(name)) out = v->get<bool>();
+  }
+  void read(const char* name, double& out) const {
+    if (const Json* v = find(name)) out = v->get<double>();
+  }
+  // `min` only shapes the message for values the type cannot hold; validateExperiment checks
+  // the real ranges.
+  template <typename T>
+  requires std::is_integral_v<T>
+  void read(const char* name, T& out, int64_t min = std::numeric_limits<T>::min()) const {
+    if (const Json* v = find(name)) out = toInteger<T>(*v, key(name), min);
+  }
+  GroupReader group(const char* name) const {
+    static const Json kEmpty = Json::object();
+    const Json* v = find(name);
+    return GroupReader(v ? *v : kEmpty, key(name));
+  }
+
+ private:
+  const Json& m_group;
+  std::string m_prefix;
+};
+
+void readData(const GroupReader& r, DataSpec& d) {
+  r.read("path", d.path);
+  r.read("format", d.format);
+  r.read("split", d.split);
+  r.read("limit", d.limit, 0);
+}
+
+std::vector<std::string> readTargetModules(const Json& list, const std::string& key) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string name = list[i].get<std::string>();
+    TargetModule m;
+    try {
+      m = parseTargetModule(name);
+    } catch (const std::invalid_argument&) {
+      std::vector<std::string> all;
+      for (TargetModule t : kAllTargetModules) all.emplace_back(targetModuleName(t));
+      const auto near = nearest(name, all);
+      fail(key + "[" + std::to_string(i) + "]",
+           inQuotes(name) + " is not one of " + joinList(all) +
+               " (or the short forms q, k, v, o, gate, up, down)" +
+               (near ? "; did you mean '" + *near + "'?" : ""));
+    }
+    const std::string full(targetModuleName(m));
+    if (std::find(out.begin(), out.end(), full) != out.end())
+      fail(key, inQuotes(full) + " is listed twice");
+    out.push_back(full);
+  }
+  return out;
+}
+
+ExperimentConfig fromDocument(const Json& doc) {
+  if (!doc.is_object())
+    throw std::invalid_argument("the document must be a JSON object ({...}), got " +
+                                describeValue(doc));
+  const Json canonical = canonicalDocument(ExperimentConfig{});
+  checkShape(doc, canonical, "");
+
+  ExperimentConfig c;
+  const GroupReader top(doc, "");
+  top.read("name", c.name);
+
+  const GroupReader model = top.group("model");
+  model.read("path", c.model);
+  model.read("tokenizer", c.tokenizer);
+  model.read("device", c.device);
+  model.read("dtype", c.dtype);
+
+  const GroupReader adapter = top.group("adapter");
+  adapter.read("method", c.method);
+  adapter.read("allocation", c.allocation);
+  adapter.read("rank", c.rank, 1);
+  adapter.read("alpha", c.alpha);
+  adapter.read("top_k", c.top_k, 1);
+  adapter.read("dropout", c.dropout);
+  if (const Json* modules = adapter.find("target_modules"))
+    c.target_modules = readTargetModules(*modules, adapter.key("target_modules"));
+  adapter.read("balance_coefficient", c.balance_coefficient);
+
+  const GroupReader data = top.group("data");
+  readData(data.group("train"), c.train);
+  readData(data.group("eval"), c.eval);
+  data.read("prompt_template", c.prompt_template);
+  data.read("cutoff", c.cutoff, static_cast<int64_t>(kMinCutoff));
+  data.read("train_on_prompt", c.train_on_prompt);
+
+  const GroupReader training = top.group("training");
+  training.read("batch_size", c.batch_size, 1);
+  training.read("grad_accumulation", c.grad_accumulation, 1);
+  training.read("epochs", c.epochs, 1);
+  training.read("max_steps", c.max_steps, 0);
+  training.read("seed", c.seed, 0);
+  training.read("grad_clip", c.grad_clip);
+  const GroupReader optimizer = training.group("optimizer");
+  std::string optimizer_name = "adamw";
+  optimizer.read("name", optimizer_name);
+  if (std::find(kOptimizers.begin(), kOptimizers.end(), optimizer_name) == kOptimizers.end())
+    fail(optimizer.key("name"),
+         inQuotes(optimizer_name) + " is not one of " + joinList(kOptimizers));
+  optimizer.read("lr", c.lr);
+  if (const Json* betas = optimizer.find("betas")) {
+    if (betas->size() != 2)
+      fail(optimizer.key("betas"),
+           "expected 2 numbers [beta1, beta2], got " + std::to_string(betas->size()));
+    c.beta1 = (*betas)[0].get<double>();
+    c.beta2 = (*betas)[1].get<double>();
+  }
+  optimizer.read("weight_decay", c.weight_decay);
+  optimizer.read("eps", c.adam_eps);
+  const GroupReader schedule = training.group("schedule");
+  schedule.read("type", c.schedule);
+  schedule.read("warmup_steps", c.warmup_steps, 0);
+
+  const GroupReader evaluation = top.group("evaluation");
+  evaluation.read("protocol", c.eval_protocol);
+  evaluation.read("interval", c.eval_interval, 0);
+  top.read("checkpoint_interval", c.checkpoint_interval, 0);
+  top.read("router_stats_interval", c.router_stats_interval, 0);
+  return c;
+}
+
+Json dataDocument(const DataSpec& d) {
+  Json j = Json::object();
+  j["path"] = d.path;
+  j["format"] = d.format;
+  j["split"] = d.split;
+  j["limit"] = d.limit;
+  return j;
+}
+
+Json canonicalDocument(const ExperimentConfig& c) {
+  Json doc = Json::object();
+  doc["name"] = c.name;
+  doc["model"] = {
+      {"path", c.model}, {"tokenizer", c.tokenizer}, {"device", c.device}, {"dtype", c.dtype}};
+  Json adapter = Json::object();
+  adapter["method"] = c.method;
+  adapter["allocation"] = c.allocation;
+  adapter["rank"] = c.rank;
+  adapter["alpha"] = c.alpha;
+  adapter["top_k"] = c.top_k;
+  adapter["dropout"] = c.dropout;
+  adapter["target_modules"] = c.target_modules;
+  adapter["balance_coefficient"] = c.balance_coefficient;
+  doc["adapter"] = adapter;
+  Json data = Json::object();
+  data["train"] = dataDocument(c.train);
+  data["eval"] = dataDocument(c.eval);
+  data["prompt_template"] = c.prompt_template;
+  data["cutoff"] = c.cutoff;
+  data["train_on_prompt"] = c.train_on_prompt;
+  doc["data"] = data;
+  Json training = Json::object();
+  training["batch_size"] = c.batch_size;
+  training["grad_accumulation"] = c.grad_accumulation;
+  training["epochs"] = c.epochs;
+  training["max_steps"] = c.max_steps;
+  training["seed"] = c.seed;
+  training["grad_clip"] = c.grad_clip;
+  Json optimizer = Json::object();
+  optimizer["name"] = "adamw";
+  optimizer["lr"] = c.lr;
+  optimizer["betas"] = Json::array({c.beta1, c.beta2});
+  optimizer["weight_decay"] = c.weight_decay;
+  optimizer["eps"] = c.adam_eps;
+  training["optimizer"] = optimizer;
+  training["schedule"] = {{"type", c.schedule}, {"warmup_steps", c.warmup_steps}};
+  doc["training"] = training;
+  doc["evaluation"] = {{"protocol", c.eval_protocol}, {"interval", c.eval_interval}};
+  doc["checkpoint_interval"] = c.checkpoint_interval;
+  doc["router_stats_interval"] = c.router_stats_interval;
+  return doc;
+}
+
+// --- validation (on the struct, so the GUI can use it too) ---
+
+void checkOneOf(const std::string& key, const std::string& value,
+                const std::vector<std::string>& allowed) {
+  if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return;
+  const auto near = nearest(value, allowed);
+  fail(key, inQuotes(value) + " is not one of " + joinList(allowed) +
+                (near ? " (did you mean '" + *near + "'?)" : ""));
+}
+
+void checkAtLeast(const std::string& key, int64_t value, int64_t min) {
+  if (value < min)
+    fail(key, "must be at least " + std::to_string(min) + " (got " + std::to_string(value) + ")");
+}
+
+std::string formatNumber(double v) {
+  return Json(v).dump();
+}
+
+void checkFinite(const std::string& key, double value) {
+  if (!std::isfinite(value)) fail(key, "must be a finite number (got " + formatNumber(value) + ")");
+}
+
+// lo <= value (or lo < value when !lo_closed), and value < hi when hi is given.
+void checkRange(const std::string& key, double value, double lo, bool lo_closed,
+                std::optional<double> hi = std::nullopt) {
+  checkFinite(key, value);
+  const bool ok_lo = lo_closed ? value >= lo : value > lo;
+  const bool ok_hi = !hi || value < *hi;
+  if (ok_lo && ok_hi) return;
+  std::string range = (lo_closed ? ">= " : "> ") + formatNumber(lo);
+  if (hi)
+    range = (lo_closed ? formatNumber(lo) + " <= x < " : formatNumber(lo) + " < x < ") +
+            formatNumber(*hi);
+  fail(key, "must be " + range + " (got " + formatNumber(value) + ")");
+}
+
+bool allDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
+    return std::isdigit(static_cast<unsigned char>(ch));
+  });
+}
+
+// "builtin:tiny-pretrained" (the cached pretrained base), or "builtin:tiny" / "builtin:tiny:SEED"
+// (a random one), as loadModelOrBuiltin reads them.
+void checkModelPath(const std::string& path) {
+  if (path.empty())
+    fail("model.path", "must not be empty (a model directory, a .bin file, or builtin:tiny)");
+  if (path.rfind(kBuiltinPrefix, 0) != 0) return;
+  const std::string rest = path.substr(std::string_view(kBuiltinPrefix).size());
+  if (rest == "tiny" || rest == "tiny-pretrained" ||
+      (rest.rfind("tiny:", 0) == 0 && allDigits(rest.substr(5))))
+    return;
+  fail("model.path", inQuotes(path) +
+                         " is not a built-in model; use builtin:tiny-pretrained, builtin:tiny or "
+                         "builtin:tiny:SEED");
+}
+
+// "synthetic:TASK[:N[:SEED]]".
+void checkSyntheticPath(const std::string& key, const std::string& path) {
+  std::vector<std::string> parts;
+  std::string_view rest = std::string_view(path).substr(std::string_view(kSyntheticPrefix).size());
+  while (true) {
+    const size_t colon = rest.find(':');
+    parts.emplace_back(rest.substr(0, colon));
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
+  }
+  const std::string form = "synthetic:TASK[:COUNT[:SEED]]";
+  if (parts.size() > 3) fail(key, inQuotes(path) + " has too many parts; expected " + form);
+  const std::vector<std::string> tasks = syntheticTaskNames();
+  if (std::find(tasks.begin(), tasks.end(), parts[0]) == tasks.end()) {
+    const auto near = nearest(parts[0], tasks);
+    fail(key, "unknown synthetic task " + inQuotes(parts[0]) + " in " + inQuotes(path) +
+                  "; tasks: " + joinList(tasks) + (near ? " (did you mean '" + *near + "'?)" : ""));
+  }
+  if (parts.size() > 1 && (!allDigits(parts[1]) || parts[1].size() > 9 || std::stol(parts[1]) < 1))
+    fail(key,
+         "the record count in " + inQuotes(path) + " must be a whole number >= 1 (" + form + ")");
+  if (parts.size() > 2 && (!allDigits(parts[2]) || parts[2].size() > 19))
+    fail(key, "the seed in " + inQuotes(path) + " must be a whole number (" + form + ")");
+}
+
+void checkData(const std::string& prefix, const DataSpec& d, bool required) {
+  if (d.path.empty()) {
+    if (required)
+      fail(prefix + ".path",
+           "is required: a benchmark file or synthetic:TASK[:COUNT[:SEED]] (tasks: " +
+               joinList(syntheticTaskNames()) + ")");
+    return;
+  }
+  if (d.path.rfind(kSyntheticPrefix, 0) == 0) {
+    checkSyntheticPath(prefix + ".path", d.path);
+    if (!d.format.empty())
+      fail(prefix + ".format", "must be empty for synthetic data (got " + inQuotes(d.format) + ")");
+    return;
+  }
+  if (!d.format.empty()) {
+    std::vector<std::string> formats = qaFormats();
+    if (std::find(formats.begin(), formats.end(), d.format) == formats.end()) {
+      const auto near = nearest(d.format, formats);
+      fail(prefix + ".format", inQuotes(d.format) + " is not one of " + joinList(formats) +
+                                   " (or empty: detect it from the content)" +
+                                   (near ? "; did you mean '" + *near + "'?" : ""));
+    }
+  }
+}
+
+void checkAllocation(const ExperimentConfig& c) {
+  const std::string spec(trimWhitespace(c.allocation));
+  // The depth is unknown until the model loads: a list fixes its own; presets and group strings
+  // give every layer one of their counts at any depth of at least the group count.
+  int layers = 32;
+  if (spec.find(',') != std::string::npos)
+    layers = static_cast<int>(std::count(spec.begin(), spec.end(), ',')) + 1;
+  else
+    layers = std::max(layers, static_cast<int>(std::count(spec.begin(), spec.end(), '-')) + 1);
+  Allocation allocation;
+  try {
+    allocation = Allocation::parse(spec, layers);
+  } catch (const std::invalid_argument& e) {
+    std::string what = e.what();
+    if (what.find("expected") == std::string::npos)
+      what +=
+          " (expected a preset: inverted-triangle, square, triangle, hourglass, diamond, "
+          "uniform-N; a group string such as 2-4-6-8; or one count per layer such as 2,4,6,8)";
+    fail("adapter.allocation", what);
+  }
+  if (c.method == "mola" && c.top_k > allocation.minExperts())
+    fail("adapter.top_k", std::to_string(c.top_k) + " exceeds the " +
+                              std::to_string(allocation.minExperts()) +
+                              " experts that adapter.allocation " + inQuotes(c.allocation) +
+                              " gives its smallest layer; lower top_k or give every layer at "
+                              "least " +
+                              std::to_string(c.top_k) + " experts");
+}
+
+// A nlohmann parse error as "source:LINE:COLUMN: malformed JSON: detail".
+[[noreturn]] void failMalformed(const std::string& where, const std::string& text,
+                                const nlohmann::json::parse_error& e) {
+  // e.byte counts the characters read, the offending one included.
+  const size_t at = std::min(text.size(), e.byte == 0 ? size_t{0} : e.byte - 1);
+  size_t line = 1;
+  size_t line_start = 0;
+  for (size_t i = 0; i < at; ++i)
+    if (text[i] == '\n') ++line, line_start = i + 1;
+  const size_t column = at - line_start + 1;
+  std::string detail = e.what();
+  if (size_t col = detail.find("column "); col != std::string::npos)
+    if (size_t colon = detail.find(": ", col); colon != std::string::npos)
+      detail = detail.substr(colon + 2);
+  throw std::invalid_argument(where + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                              ": malformed JSON: " + detail);
+}
+
+// Parses JSON text; a key given twice in one object is an error (nlohmann would keep the last).
+Json parseJsonText(const std::string& text, const std::string& where) {
+  struct Frame {
+    bool object;
+    std::string key;
+    std::set<std::string> seen;
+  };
+  std::vector<Frame> stack;
+  const auto callback = [&](int, nlohmann::json::parse_event_t event, Json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    switch (event) {
+      case Event::object_start:
+      case Event::array_start:
+        stack.push_back({event == Event::object_start, {}, {}});
+        break;
+      case Event::object_end:
+      case Event::array_end:
+        stack.pop_back();
+        break;
+      case Event::key: {
+        Frame& frame = stack.back();
+        std::string k = parsed.get<std::string>();
+        if (!frame.seen.insert(k).second) {
+          std::string path;
+          for (size_t i = 0; i + 1 < stack.size(); ++i)
+            if (stack[i].object) path = joinKey(path, stack[i].key);
+          throw std::invalid_argument(where + ": duplicate key '" + joinKey(path, k) +
+                                      "' (each key may appear once)");
+        }
+        frame.key = std::move(k);
+        break;
+      }
+      case Event::value:
+        break;
+    }
+    return true;
+  };
+  try {
+    return Json::parse(text, callback);
+  } catch (const nlohmann::json::parse_error& e) {
+    failMalformed(where, text, e);
+  }
+}
+
+// The JSON for one --set value, given what the key holds now.
+Json overrideValue(const std::string& text, const Json& current) {
+  Json parsed = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const bool valid = !parsed.is_discarded();
+  if (current.is_string() && !(valid && parsed.is_string())) return text;
+  if (!valid && current.is_array() && (current.empty() || current[0].is_string())) {
+    Json list = Json::array();
+    std::string_view rest = text;
+    while (true) {
+      const size_t comma = rest.find(',');
+      list.push_back(std::string(trimWhitespace(rest.substr(0, comma))));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    return list;
+  }
+  return valid ? parsed : Json(text);
+}
+
+}  // namespace
+
+ExperimentConfig parseExperiment(const std::string& json_text, const std::string& source) {
+  const std::string where = source.empty() ? "experiment" : source;
+  const Json doc = parseJsonText(json_text, where);
+  try {
+    ExperimentConfig config = fromDocument(doc);
+    validateExperiment(config);
+    return config;
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(where + ": " + e.what());
+  }
+}
+
+ExperimentConfig loadExperiment(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec))
+    throw std::invalid_argument(file.string() + ": " +
+                                (fs::exists(file, ec) ? "not a file" : "no such file") +
+                                " (expected an experiment JSON file)");
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) throw std::invalid_argument(file.string() + ": cannot be read");
+  ExperimentConfig config = parseExperiment(text.str(), file.string());
+  resolveExperimentPaths(config, file.parent_path());
+  return config;
+}
+
+void resolveExperimentPaths(ExperimentConfig& config, const fs::path& base_dir) {
+  const fs::path base = base_dir.empty() ? fs::current_path() : fs::absolute(base_dir);
+  for (std::string* path :
+       {&config.model, &config.tokenizer, &config.train.path, &config.eval.path}) {
+    if (path->empty() || path->rfind(kBuiltinPrefix, 0) == 0 ||
+        path->rfind(kSyntheticPrefix, 0) == 0 || fs::path(*path).is_absolute())
+      continue;
+    *path = (base / *path).lexically_normal().string();
+  }
+}
+
+std::string experimentToJson(const ExperimentConfig& config) {
+  return canonicalDocument(config).dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+void applyExperimentOverride(ExperimentConfig& config, const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  const std::string key(trimWhitespace(std::string_view(assignment).substr(0, eq)));
+  if (eq == std::string::npos || key.empty())
+    throw std::invalid_argument("--set " + inQuotes(assignment) +
+                                ": expected KEY=VALUE, e.g. training.optimizer.lr=1e-3");
+  const std::string text(trimWhitespace(std::string_view(assignment).substr(eq + 1)));
+
+  Json doc = canonicalDocument(config);
+  Json* node = &doc;
+  std::string prefix;
+  try {
+    std::string_view rest = key;
+    while (true) {
+      const size_t dot = rest.find('.');
+      const std::string part(rest.substr(0, dot));
+      if (!node->is_object())
+        fail(key, inQuotes(prefix) + " is a value, not a group: it has no key " + inQuotes(part));
+      if (!node->contains(part)) failUnknownKey(prefix, part, *node);
+      node = &(*node)[part];
+      prefix = joinKey(prefix, part);
+      if (dot == std::string_view::npos) break;
+      rest.remove_prefix(dot + 1);
+    }
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("--set: " + std::string(e.what()));
+  }
+  *node = overrideValue(text, *node);
+  config = parseExperiment(doc.dump(-1, ' ', false, Json::error_handler_t::replace), "--set");
+}
+
+void validateExperiment(const ExperimentConfig& c) {
+  if (trimWhitespace(c.name).empty()) fail("name", "must not be empty");
+
+  checkModelPath(c.model);
+  checkOneOf("model.device", c.device, kDevices);
+  checkOneOf("model.dtype", c.dtype, kDtypes);
+
+  checkOneOf("adapter.method", c.method, kMethods);
+  checkAtLeast("adapter.rank", c.rank, 1);
+  checkRange("adapter.alpha", c.alpha, 0.0, false);
+  checkAtLeast("adapter.top_k", c.top_k, 1);
+  checkRange("adapter.dropout", c.dropout, 0.0, true, 1.0);
+  if (c.target_modules.empty())
+    fail("adapter.target_modules",
+         "must list at least one of q_proj, k_proj, v_proj, o_proj, "
+         "gate_proj, up_proj, down_proj");
+  std::vector<std::string> all;
+  for (TargetModule t : kAllTargetModules) all.emplace_back(targetModuleName(t));
+  std::set<std::string> seen;
+  for (size_t i = 0; i < c.target_modules.size(); ++i) {
+    checkOneOf("adapter.target_modules[" + std::to_string(i) + "]", c.target_modules[i], all);
+    if (!seen.insert(c.target_modules[i]).second)
+      fail("adapter.target_modules", inQuotes(c.target_modules[i]) + " is listed twice");
+  }
+  checkRange("adapter.balance_coefficient", c.balance_coefficient, 0.0, true);
+  checkAllocation(c);
+
+  checkData("data.train", c.train, true);
+  checkData("data.eval", c.eval, false);
+  checkOneOf("data.prompt_template", c.prompt_template, kPromptTemplates);
+  if (c.cutoff < kMinCutoff)
+    fail("data.cutoff", "must be at least " + std::to_string(kMinCutoff) + " (got " +
+                            std::to_string(c.cutoff) + ")");
+
+  checkAtLeast("training.batch_size", c.batch_size, 1);
+  checkAtLeast("training.grad_accumulation", c.grad_accumulation, 1);
+  checkAtLeast("training.epochs", c.epochs, 1);
+  checkAtLeast("training.max_steps", c.max_steps, 0);
+  checkRange("training.grad_clip", c.grad_clip, 0.0, true);
+  checkRange("training.optimizer.lr", c.lr, 0.0, false);
+  checkRange("training.optimizer.betas", c.beta1, 0.0, true, 1.0);
+  checkRange("training.optimizer.betas", c.beta2, 0.0, true, 1.0);
+  checkRange("training.optimizer.weight_decay", c.weight_decay, 0.0, true);
+  checkRange("training.optimizer.eps", c.adam_eps, 0.0, false);
+  checkOneOf("training.schedule.type", c.schedule, kSchedules);
+  checkAtLeast("training.schedule.warmup_steps", c.warmup_steps, 0);
+
+  checkOneOf("evaluation.protocol", c.eval_protocol, kProtocols);
+  checkAtLeast("evaluation.interval", c.eval_interval, 0);
+  checkAtLeast("checkpoint_interval", c.checkpoint_interval, 0);
+  checkAtLeast("router_stats_interval", c.router_stats_interval, 0);
+}
+
+bool operator==(const DataSpec& a, const DataSpec& b) {
+  return a.path == b.path && a.format == b.format && a.split == b.split && a.limit == b.limit;
+}
+
+bool operator==(const ExperimentConfig& a, const ExperimentConfig& b) {
+  return a.name == b.name && a.model == b.model && a.tokenizer == b.tokenizer &&
+         a.device == b.device && a.dtype == b.dtype && a.method == b.method &&
+         a.allocation == b.allocation && a.rank == b.rank && a.alpha == b.alpha &&
+         a.top_k == b.top_k && a.dropout == b.dropout && a.target_modules == b.target_modules &&
+         a.balance_coefficient == b.balance_coefficient && a.train == b.train && a.eval == b.eval &&
+         a.prompt_template == b.prompt_template && a.cutoff == b.cutoff &&
+         a.train_on_prompt == b.train_on_prompt && a.batch_size == b.batch_size &&
+         a.grad_accumulation == b.grad_accumulation && a.epochs == b.epochs &&
+         a.max_steps == b.max_steps && a.lr == b.lr && a.beta1 == b.beta1 && a.beta2 == b.beta2 &&
+         a.weight_decay == b.weight_decay && a.adam_eps == b.adam_eps && a.schedule == b.schedule &&
+         a.warmup_steps == b.warmup_steps && a.grad_clip == b.grad_clip && a.seed == b.seed &&
+         a.eval_protocol == b.eval_protocol && a.eval_interval == b.eval_interval &&
+         a.checkpoint_interval == b.checkpoint_interval &&
+         a.router_stats_interval == b.router_stats_interval;
+}
+
+}  // namespace mola

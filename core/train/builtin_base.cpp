@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Pretraining the built-in base with the Trainer (method "full") and caching the result.
+#include "train/builtin_base.h"
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
+#include <cstdlib>
+#include <stdexcept>
+
+#include "model/checkpoint_loader.h"
+#include "model/safetensors.h"
+#include "train/trainer.h"
+
+namespace mola {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Version 1 of the recipe; a change to it must change the file name.
+constexpr const char* kBaseFile = "tiny-base-v2.safetensors";
+
+ExperimentConfig pretrainingRecipe() {
+  ExperimentConfig c;
+  c.name = "builtin tiny base";
+  c.model = "builtin:tiny:0";
+  c.device = "cpu";
+  c.method = "full";
+  c.train.path = "synthetic:category:4000:11";
+  c.prompt_template = "compact";
+  c.cutoff = 160;             // the longest prompts with their answer fit: nothing is cut
+  c.train_on_prompt = false;  // the answer letter, not the template, is what must be learnt
+  c.batch_size = 16;
+  c.max_steps = 400;
+  c.lr = 3e-3;
+  c.warmup_steps = 20;
+  c.dropout = 0.0;
+  c.router_stats_interval = 0;
+  c.seed = 1;
+  return c;
+}
+
+struct Progress : TrainingObserver {
+  std::function<void(int64_t, int64_t)> fn;
+  std::string message;
+  void stepFinished(const StepMetrics& m) override {
+    if (fn) fn(m.step, m.total_steps);
+  }
+  void finished(TrainOutcome, const std::string& m) override { message = m; }
+};
+
+}  // namespace
+
+fs::path userDataDir() {
+  if (const char* d = std::getenv("MOLA_CACHE_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return fs::path(x) / "mola-workbench";
+  if (const char* h = std::getenv("HOME"); h && *h)
+    return fs::path(h) / ".local" / "share" / "mola-workbench";
+  return fs::temp_directory_path() / "mola-workbench";
+}
+
+fs::path ensurePretrainedTinyBase(const std::function<void(int64_t, int64_t)>& progress) {
+  const fs::path dir = userDataDir();
+  const fs::path file = dir / kBaseFile;
+  if (fs::exists(file)) return file;
+  fs::create_directories(dir);
+  const fs::path work = dir / "tiny-base-training";
+  fs::remove_all(work);
+  Trainer trainer(pretrainingRecipe(), work);
+  Progress observer;
+  observer.fn = progress;
+  trainer.addObserver(&observer);
+  if (trainer.run() != TrainOutcome::Completed)
+    throw std::runtime_error("training the built-in base failed: " + observer.message);
+  const fs::path weights = work / "checkpoints" /
+                           ("step-" + std::to_string(pretrainingRecipe().max_steps)) /
+                           CheckpointFiles::kWeights;
+  fs::rename(weights, file);  // same directory tree: atomic
+  fs::remove_all(work);
+  return file;
+}
+
+void loadFullWeights(LlamaModel& model, const fs::path& file) {
+  const SafetensorsFile f = SafetensorsFile::open(file);
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->named_parameters()) {
+    const SafetensorsEntry* e = f.find(p.key());
+    if (!e) throw std::runtime_error(file.string() + ": tensor '" + p.key() + "' is missing");
+    if (e->dtype != "F32")
+      throw std::runtime_error(file.string() + ": tensor '" + p.key() + "' is not F32");
+    const at::Tensor src = at::from_blob(const_cast<std::byte*>(f.data(*e)), e->shape, at::kFloat);
+    if (!src.sizes().equals(p.value().sizes()))
+      throw std::runtime_error(file.string() + ": tensor '" + p.key() + "' has the wrong shape");
+    p.value().copy_(src);
+  }
+}
+
+LlamaModel loadModelOrBuiltin(const std::string& path, c10::ScalarType dtype,
+                              const std::function<void(int64_t, int64_t)>& progress) {
+  if (path != kPretrainedTinyModel) return loadModel(path, dtype);
+  const fs::path weights = ensurePretrainedTinyBase(progress);
+  LlamaModel model = builtinTinyModel(0);
+  loadFullWeights(model, weights);
+  model->to(dtype);
+  return model;
+}
+
+}  // namespace mola

@@ -1,0 +1,962 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// RunStore on real SQLite files: round trips, cascades, concurrent readers, refused files,
+// migrations, crashes and a full disk.
+#include "store/run_store.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "expect_error.h"
+#include "shared_data.h"
+
+namespace mola {
+namespace {
+
+namespace fs = std::filesystem;
+
+template <typename F>
+void expectStoreError(F f, const std::string& needle) {
+  test::expectErrorContaining<StoreError>(f, needle);
+}
+
+std::string readBytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void writeBytes(const fs::path& p, const std::string& bytes) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+bool isIsoUtc(const std::string& s) {
+  const std::string pattern = "dddd-dd-ddTdd:dd:ddZ";  // d: a digit
+  if (s.size() != pattern.size()) return false;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (pattern[i] == 'd' ? !std::isdigit(static_cast<unsigned char>(s[i])) : s[i] != pattern[i])
+      return false;
+  return true;
+}
+
+// A plain SQLite connection, to look at (or fabricate) tables without RunStore.
+class RawDb {
+ public:
+  explicit RawDb(const fs::path& path) {
+    const int rc =
+        sqlite3_open_v2(path.c_str(), &m_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    EXPECT_EQ(rc, SQLITE_OK) << path;
+    sqlite3_busy_timeout(m_db, 5000);
+  }
+  ~RawDb() { sqlite3_close(m_db); }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  void exec(const std::string& sql) {
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(m_db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
+        << sql << ": " << (err ? err : "");
+    sqlite3_free(err);
+  }
+  // The first column of the first row, as text ("" when there is none).
+  std::string text(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(m_db, sql.c_str(), -1, &s, nullptr), SQLITE_OK)
+        << sql << ": " << sqlite3_errmsg(m_db);
+    std::string out;
+    if (s && sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+      out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    return out;
+  }
+  int64_t integer(const std::string& sql) { return std::stoll("0" + text(sql)); }
+
+ private:
+  sqlite3* m_db = nullptr;
+};
+
+// Runs `f` in a forked child process; f returns "" when all went well, else what went wrong.
+// The parent must hold no connection to a file the child opens (SQLite's locks are per process).
+std::string inChild(const std::function<std::string()>& f) {
+  int fds[2];
+  if (pipe(fds) != 0) return "pipe failed";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    std::string out;
+    try {
+      out = f();
+    } catch (const std::exception& e) {
+      out = std::string("exception: ") + e.what();
+    }
+    if (write(fds[1], out.data(), out.size()) < 0) _exit(3);
+    _exit(out.empty() ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, size_t(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status)) return "child died with signal " + std::to_string(WTERMSIG(status));
+  if (WEXITSTATUS(status) != 0 && out.empty()) return "child exited with an error";
+  return out;
+}
+
+// The pid of a process that has exited and been reaped.
+pid_t deadPid() {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return pid;
+}
+
+RouterStatsSnapshot sampleSnapshot(int64_t step) {
+  RouterStatsSnapshot s;
+  s.step = step;
+  LayerRouterStats a;
+  a.layer = 0;
+  a.tokens = 96;
+  a.token_fraction = {0.5, 0.25, 0.25};
+  a.mean_probability = {0.4, 0.35, 0.25};
+  a.entropy = 1.0397207708399179;
+  a.normalized_entropy = 0.9463946303571863;
+  a.load_cv = 0.3535533905932738;
+  LayerRouterStats b;
+  b.layer = 3;
+  b.tokens = 1234567890123;
+  b.token_fraction = {0.75, 0.25};
+  b.mean_probability = {0.625, 0.375};
+  b.entropy = 0.6615632381579821;
+  b.normalized_entropy = 0.954434002924965;
+  b.load_cv = 0.5;
+  s.layers = {a, b};
+  return s;
+}
+
+void expectSameSnapshot(const RouterStatsSnapshot& got, const RouterStatsSnapshot& want) {
+  EXPECT_EQ(got.step, want.step);
+  ASSERT_EQ(got.layers.size(), want.layers.size());
+  for (size_t j = 0; j < want.layers.size(); ++j) {
+    const LayerRouterStats& g = got.layers[j];
+    const LayerRouterStats& w = want.layers[j];
+    EXPECT_EQ(g.layer, w.layer);
+    EXPECT_EQ(g.tokens, w.tokens);
+    EXPECT_EQ(g.token_fraction, w.token_fraction) << "layer " << w.layer;
+    EXPECT_EQ(g.mean_probability, w.mean_probability) << "layer " << w.layer;
+    EXPECT_EQ(g.entropy, w.entropy);
+    EXPECT_EQ(g.normalized_entropy, w.normalized_entropy);
+    EXPECT_EQ(g.load_cv, w.load_cv);
+  }
+}
+
+TEST(RunStore, CreatesListsAndShowsRuns) {
+  const fs::path db = test::tempDir("store_create") / "runs.sqlite";
+  RunStore store = RunStore::open(db);
+  EXPECT_EQ(store.path(), db);
+  EXPECT_TRUE(store.listRuns().empty());
+  const int64_t a = store.createRun("quickstart", R"({"rank": 8})", "2,2,4,4", "builtin:tiny");
+  const int64_t b = store.createRun("lora", "{}", "1,1,1,1", "/models/stories260K");
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(b, 2);
+
+  const std::vector<RunRecord> runs = store.listRuns();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].id, a);
+  EXPECT_EQ(runs[1].id, b);
+  const RunRecord& r = runs[0];
+  EXPECT_EQ(r.name, "quickstart");
+  EXPECT_EQ(r.status, RunStatus::Running);
+  EXPECT_TRUE(isIsoUtc(r.created_at)) << r.created_at;
+  EXPECT_EQ(r.finished_at, "");
+  EXPECT_EQ(r.config_json, R"({"rank": 8})");
+  EXPECT_EQ(r.allocation, "2,2,4,4");
+  EXPECT_EQ(r.model, "builtin:tiny");
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  EXPECT_EQ(r.host.rfind(host, 0), 0u) << r.host;
+  EXPECT_NE(r.host.find("CPU"), std::string::npos) << r.host;
+  EXPECT_EQ(r.message, "");
+  EXPECT_EQ(r.last_step, 0);
+
+  const RunRecord shown = store.run(b);
+  EXPECT_EQ(shown.name, "lora");
+  EXPECT_EQ(shown.model, "/models/stories260K");
+  EXPECT_EQ(RawDb(db).integer("SELECT pid FROM runs WHERE id = 2"), getpid());
+
+  expectStoreError([&] { store.run(42); }, db.string() + ": no run with id 42");
+}
+
+TEST(RunStore, MetricsRoundTripAndAfterStepFilter) {
+  const fs::path db = test::tempDir("store_metrics") / "runs.sqlite";
+  RunStore store = RunStore::open(db);
+  const int64_t run = store.createRun("m", "{}", "2", "tiny");
+  const int64_t other = store.createRun("other", "{}", "2", "tiny");
+  std::vector<MetricPoint> points;
+  const double losses[] = {2.5, 2.25, 2.0, 1.75, 1.5};
+  for (int64_t step = 1; step <= 5; ++step) {
+    points.push_back({step, "loss", losses[step - 1]});
+    points.push_back({step, "lr", 0.0003 * double(step) / 5.0});
+  }
+  store.addMetrics(run, points);
+  store.addMetrics(other, {{9, "loss", 7.0}});
+
+  const std::vector<MetricPoint> loss = store.metrics(run, "loss");
+  ASSERT_EQ(loss.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(loss[i].step, int64_t(i + 1));
+    EXPECT_EQ(loss[i].name, "loss");
+    EXPECT_EQ(loss[i].value, losses[i]);
+  }
+  const std::vector<MetricPoint> tail = store.metrics(run, "loss", 2);
+  ASSERT_EQ(tail.size(), 3u);
+  EXPECT_EQ(tail[0].step, 3);
+  EXPECT_EQ(tail[0].value, 2.0);
+  EXPECT_EQ(tail[2].step, 5);
+  EXPECT_EQ(tail[2].value, 1.5);
+  EXPECT_TRUE(store.metrics(run, "loss", 5).empty());
+
+  const std::vector<MetricPoint> all = store.metrics(run, "", 3);  // by step, then name
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].step, 4);
+  EXPECT_EQ(all[0].name, "loss");
+  EXPECT_EQ(all[0].value, 1.75);
+  EXPECT_EQ(all[1].step, 4);
+  EXPECT_EQ(all[1].name, "lr");
+  EXPECT_EQ(all[1].value, 0.0003 * 4.0 / 5.0);
+  EXPECT_EQ(all[3].name, "lr");
+  EXPECT_EQ(all[3].value, 0.0003);
+
+  EXPECT_EQ(store.metricNames(run), (std::vector<std::string>{"loss", "lr"}));
+  EXPECT_EQ(store.run(run).last_step, 5);
+  EXPECT_EQ(store.run(other).last_step, 9);
+
+  // NaN and infinity survive (SQLite itself cannot store NaN); a re-logged step replaces.
+  store.addMetrics(run, {{6, "loss", std::numeric_limits<double>::quiet_NaN()},
+                         {6, "grad_norm", std::numeric_limits<double>::infinity()},
+                         {5, "loss", 1.25}});
+  const std::vector<MetricPoint> later = store.metrics(run, "", 4);
+  ASSERT_EQ(later.size(), 4u);
+  EXPECT_EQ(later[0].step, 5);
+  EXPECT_EQ(later[0].value, 1.25);
+  EXPECT_EQ(later[2].name, "grad_norm");
+  EXPECT_EQ(later[2].value, std::numeric_limits<double>::infinity());
+  EXPECT_EQ(later[3].name, "loss");
+  EXPECT_TRUE(std::isnan(later[3].value));
+  EXPECT_EQ(store.metrics(run, "loss").size(), 6u);
+  EXPECT_EQ(store.run(run).last_step, 6);
+
+  expectStoreError([&] { store.addMetrics(77, {{1, "loss", 1.0}}); }, "no run with id 77");
+  EXPECT_EQ(RawDb(db).integer("SELECT count(*) FROM metrics WHERE run = 77"), 0);
+}
+
+TEST(RunStore, RouterStatsRoundTripExactly) {
+  const fs::path db = test::tempDir("store_router") / "runs.sqlite";
+  RunStore store = RunStore::open(db);
+  const int64_t run = store.createRun("r", "{}", "3,2,2,2", "tiny");
+  store.addRouterStats(run, sampleSnapshot(20));
+  store.addRouterStats(run, sampleSnapshot(10));
+
+  std::vector<RouterStatsSnapshot> got = store.routerStats(run);
+  ASSERT_EQ(got.size(), 2u);
+  expectSameSnapshot(got[0], sampleSnapshot(10));
+  expectSameSnapshot(got[1], sampleSnapshot(20));
+  RawDb raw(db);
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM router_stats WHERE step = 10 AND module = ''"), 5);
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM router_layer_stats WHERE step = 10"), 2);
+  EXPECT_EQ(raw.text("SELECT fraction FROM router_stats WHERE step = 10 AND layer = 3 AND "
+                     "expert = 0"),
+            "0.75");
+
+  // A snapshot at a stored step replaces that step as a whole.
+  RouterStatsSnapshot again = sampleSnapshot(20);
+  again.layers.resize(1);
+  again.layers[0].token_fraction = {1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0};
+  again.layers[0].load_cv = 0.0;
+  store.addRouterStats(run, again);
+  got = store.routerStats(run);
+  ASSERT_EQ(got.size(), 2u);
+  expectSameSnapshot(got[1], again);
+
+  RouterStatsSnapshot bad = sampleSnapshot(30);
+  bad.layers[0].mean_probability.pop_back();
+  expectStoreError([&] { store.addRouterStats(run, bad); },
+                   "layer 0 has 3 token fractions but 2 mean probabilities");
+  EXPECT_EQ(store.routerStats(run).size(), 2u);
+  EXPECT_TRUE(store.routerStats(999).empty());
+}
+
+TEST(RunStore, EvalScoresWithPredictions) {
+  const fs::path db = test::tempDir("store_eval") / "runs.sqlite";
+  RunStore store = RunStore::open(db);
+  const int64_t run = store.createRun("e", "{}", "2", "tiny");
+  EvalScore late{0, 100, "arc-e.jsonl", "test", "generate", 0.5, 2, 0.1, 0.9};
+  EvalScore early{0, 50, "arc-e.jsonl", "test", "likelihood", 0.75, 4, 0.30059, 0.95440};
+  const std::vector<StoredPrediction> preds = {
+      {"q1", 0, true}, {"q2", 2, false}, {"q3", 1, true}, {"q4", 3, true}};
+  const int64_t late_id = store.addEvalScore(run, late);
+  const int64_t early_id = store.addEvalScore(run, early, preds);
+  EXPECT_NE(late_id, early_id);
+
+  const std::vector<EvalScore> scores = store.evalScores(run);  // by step
+  ASSERT_EQ(scores.size(), 2u);
+  EXPECT_EQ(scores[0].id, early_id);
+  EXPECT_EQ(scores[0].step, 50);
+  EXPECT_EQ(scores[0].benchmark, "arc-e.jsonl");
+  EXPECT_EQ(scores[0].split, "test");
+  EXPECT_EQ(scores[0].protocol, "likelihood");
+  EXPECT_EQ(scores[0].accuracy, 0.75);
+  EXPECT_EQ(scores[0].n, 4);
+  EXPECT_EQ(scores[0].ci_low, 0.30059);
+  EXPECT_EQ(scores[0].ci_high, 0.95440);
+  EXPECT_EQ(scores[1].id, late_id);
+  EXPECT_EQ(scores[1].protocol, "generate");
+  EXPECT_EQ(scores[1].accuracy, 0.5);
+
+  const std::vector<StoredPrediction> got = store.predictions(early_id);
+  ASSERT_EQ(got.size(), 4u);
+  for (size_t i = 0; i < preds.size(); ++i) {
+    EXPECT_EQ(got[i].example_id, preds[i].example_id);
+    EXPECT_EQ(got[i].predicted, preds[i].predicted);
+    EXPECT_EQ(got[i].correct, preds[i].correct);
+  }
+  EXPECT_TRUE(store.predictions(late_id).empty());
+  EXPECT_TRUE(store.predictions(12345).empty());
+  expectStoreError([&] { store.addEvalScore(8, early, preds); }, "no run with id 8");
+}
+
+TEST(RunStore, Checkpoints) {
+  const fs::path db = test::tempDir("store_ckpt") / "runs.sqlite";
+  RunStore store = RunStore::open(db);
+  const int64_t run = store.createRun("c", "{}", "2", "tiny");
+  store.addCheckpoint(run, 100, "/ckpt/run1/step100");
+  store.addCheckpoint(run, 50, "/ckpt/run1/step50");
+  store.addCheckpoint(run, 100, "/ckpt/run1/step100-b");  // the same step again replaces it
+  const std::vector<CheckpointRecord> c = store.checkpoints(run);
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].step, 50);
+  EXPECT_EQ(c[0].path, "/ckpt/run1/step50");
+  EXPECT_EQ(c[1].step, 100);
+  EXPECT_EQ(c[1].path, "/ckpt/run1/step100-b");
+  expectStoreError([&] { store.addCheckpoint(3, 1, "x"); }, "no run with id 3");
+}
+
+// Fills a run with two of everything: steps 2 and 4 (metrics at 1..5).
+void fillRun(RunStore& store, int64_t run) {
+  for (int64_t step = 1; step <= 5; ++step) store.addMetrics(run, {{step, "loss", 1.0 / step}});
+  for (int64_t step : {2, 4}) {
+    store.addRouterStats(run, sampleSnapshot(step));
+    store.addEvalScore(run, {0, step, "b", "test", "likelihood", 0.5, 2, 0.0, 1.0},
+                       {{"x", 1, true}, {"y", 0, false}});
+    store.addCheckpoint(run, step, "/ckpt/" + std::to_string(step));
+  }
+}
+
+TEST(RunStore, TruncateAfterRemovesWhatAResumeRecomputes) {
+  const fs::path db = test::tempDir("store_truncate") / "runs.sqlite";
+  RunStore store = RunStore::open(db);
+  const int64_t run = store.createRun("t", "{}", "2", "tiny");
+  fillRun(store, run);
+  store.truncateAfter(run, 3);
+  const std::vector<MetricPoint> m = store.metrics(run);
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m.back().step, 3);
+  EXPECT_EQ(m.back().value, 1.0 / 3.0);
+  ASSERT_EQ(store.routerStats(run).size(), 1u);
+  EXPECT_EQ(store.routerStats(run)[0].step, 2);
+  ASSERT_EQ(store.evalScores(run).size(), 1u);
+  EXPECT_EQ(store.evalScores(run)[0].step, 2);
+  EXPECT_EQ(RawDb(db).integer("SELECT count(*) FROM predictions"), 2);
+  EXPECT_EQ(store.checkpoints(run).size(), 2u);  // the files still exist; resume picks one
+  EXPECT_EQ(store.run(run).last_step, 3);
+}
+
+TEST(RunStore, DeleteRunCascadesToEveryTable) {
+  const fs::path db = test::tempDir("store_delete") / "runs.sqlite";
+  RunStore store = RunStore::open(db);
+  const int64_t gone = store.createRun("gone", "{}", "2", "tiny");
+  const int64_t kept = store.createRun("kept", "{}", "2", "tiny");
+  fillRun(store, gone);
+  fillRun(store, kept);
+  store.deleteRun(gone);
+
+  RawDb raw(db);
+  const std::string g = std::to_string(gone);
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM runs WHERE id = " + g), 0);
+  for (const char* table :
+       {"metrics", "router_stats", "router_layer_stats", "eval_scores", "checkpoints"}) {
+    EXPECT_EQ(raw.integer(std::string("SELECT count(*) FROM ") + table + " WHERE run = " + g), 0)
+        << table;
+    EXPECT_GT(raw.integer(std::string("SELECT count(*) FROM ") + table +
+                          " WHERE run = " + std::to_string(kept)),
+              0)
+        << table;
+  }
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM predictions"), 4);  // kept's two scores x 2
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM predictions WHERE eval NOT IN "
+                        "(SELECT id FROM eval_scores)"),
+            0);
+  ASSERT_EQ(store.listRuns().size(), 1u);
+  EXPECT_EQ(store.listRuns()[0].name, "kept");
+  EXPECT_EQ(store.metrics(kept).size(), 5u);
+  expectStoreError([&] { store.deleteRun(gone); }, "no run with id " + g);
+}
+
+TEST(RunStore, StatusTransitionsAndFinishedAt) {
+  const fs::path db = test::tempDir("store_status") / "runs.sqlite";
+  RunStore store = RunStore::open(db);
+  const int64_t run = store.createRun("s", "{}", "2", "tiny");
+  store.setStatus(run, RunStatus::Stopped, "stopped by the user at step 40");
+  RunRecord r = store.run(run);
+  EXPECT_EQ(r.status, RunStatus::Stopped);
+  EXPECT_EQ(r.message, "stopped by the user at step 40");
+  EXPECT_TRUE(isIsoUtc(r.finished_at)) << r.finished_at;
+  EXPECT_GE(r.finished_at, r.created_at);
+
+  store.setStatus(run, RunStatus::Running);  // resumed
+  r = store.run(run);
+  EXPECT_EQ(r.status, RunStatus::Running);
+  EXPECT_EQ(r.finished_at, "");
+  EXPECT_EQ(r.message, "");
+
+  store.setStatus(run, RunStatus::Failed, "loss is NaN at step 12");
+  r = store.run(run);
+  EXPECT_EQ(r.status, RunStatus::Failed);
+  EXPECT_EQ(r.message, "loss is NaN at step 12");
+  EXPECT_TRUE(isIsoUtc(r.finished_at));
+  store.setStatus(run, RunStatus::Completed);
+  EXPECT_EQ(store.run(run).status, RunStatus::Completed);
+  EXPECT_EQ(store.run(run).message, "");
+  expectStoreError([&] { store.setStatus(5, RunStatus::Completed); }, "no run with id 5");
+
+  for (RunStatus s : {RunStatus::Running, RunStatus::Completed, RunStatus::Stopped,
+                      RunStatus::Failed, RunStatus::Interrupted})
+    EXPECT_EQ(parseRunStatus(runStatusName(s)), s);
+  EXPECT_EQ(runStatusName(RunStatus::Interrupted), "interrupted");
+  test::expectErrorContaining<std::invalid_argument>([] { parseRunStatus("done"); },
+                                                     "unknown run status 'done'");
+}
+
+TEST(RunStore, WalModeSchemaVersionAndApplicationId) {
+  const fs::path db = test::tempDir("store_wal") / "runs.sqlite";
+  RunStore store = RunStore::open(db);
+  store.createRun("w", "{}", "2", "tiny");
+  RawDb raw(db);
+  EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(raw.integer("PRAGMA application_id"), 0x4D4F4C41);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), RunStore::kSchemaVersion);
+  EXPECT_EQ(RunStore::migrations().size(), size_t(RunStore::kSchemaVersion));
+  EXPECT_EQ(raw.text("PRAGMA foreign_key_check"), "");
+}
+
+TEST(RunStore, ReadersInOtherThreadsNeverSeeLockedErrors) {
+  const fs::path db = test::tempDir("store_threads") / "runs.sqlite";
+  int64_t run = 0, second = 0;
+  {
+    RunStore store = RunStore::open(db);
+    run = store.createRun("writer", "{}", "3,2,2,2", "tiny");
+    second = store.createRun("second writer", "{}", "2", "tiny");
+  }
+  constexpr int kSteps = 300;
+  std::atomic<int> writers_left{2};
+  std::atomic<int> reads{0};
+  std::string writer_error, second_error, reader_error;
+  std::thread writer([&] {
+    try {
+      RunStore w = RunStore::open(db);  // each thread its own connection
+      for (int step = 1; step <= kSteps; ++step) {
+        w.addMetrics(run, {{step, "loss", 1.0 / step}, {step, "lr", 0.001}});
+        if (step % 25 == 0) w.addRouterStats(run, sampleSnapshot(step));
+      }
+    } catch (const std::exception& e) {
+      writer_error = e.what();
+    }
+    --writers_left;
+  });
+  std::thread second_writer([&] {  // two trainers sharing the default database
+    try {
+      RunStore w = RunStore::open(db);
+      for (int step = 1; step <= kSteps; ++step) w.addMetrics(second, {{step, "loss", 2.0}});
+    } catch (const std::exception& e) {
+      second_error = e.what();
+    }
+    --writers_left;
+  });
+  std::thread reader([&] {
+    try {
+      RunStore r = RunStore::open(db);
+      size_t seen = 0;
+      while (writers_left > 0 && reader_error.empty()) {
+        const std::vector<MetricPoint> loss = r.metrics(run, "loss");
+        // Each read is one consistent snapshot: steps 1..n, never fewer than before.
+        if (loss.size() < seen) reader_error = "the loss curve got shorter";
+        for (size_t i = 0; i < loss.size(); ++i)
+          if (loss[i].step != int64_t(i + 1)) reader_error = "a gap in the loss curve";
+        seen = loss.size();
+        for (const RouterStatsSnapshot& s : r.routerStats(run))
+          if (s.layers.size() != 2) reader_error = "a half-written router snapshot";
+        r.listRuns();
+        ++reads;
+      }
+    } catch (const std::exception& e) {
+      reader_error = e.what();
+    }
+  });
+  // And a reader on this thread, opened while the others run.
+  RunStore here = RunStore::open(db);
+  while (writers_left > 0) here.run(run);
+  writer.join();
+  second_writer.join();
+  reader.join();
+  EXPECT_EQ(writer_error, "");
+  EXPECT_EQ(second_error, "");
+  EXPECT_EQ(reader_error, "");
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(here.metrics(run, "loss").size(), size_t(kSteps));
+  EXPECT_EQ(here.metrics(second, "loss").size(), size_t(kSteps));
+  EXPECT_EQ(here.routerStats(run).size(), size_t(kSteps / 25));
+  EXPECT_EQ(here.run(run).last_step, kSteps);
+}
+
+TEST(RunStore, ReaderInAnotherProcessWhileWriting) {
+  const fs::path db = test::tempDir("store_process") / "runs.sqlite";
+  int64_t run = 0;
+  {
+    RunStore store = RunStore::open(db);
+    run = store.createRun("p", "{}", "2", "tiny");
+  }
+  constexpr int kSteps = 200;
+  // The child (a GUI, say) opens first; this process then writes.
+  const std::string child = [&] {
+    int fds[2];
+    if (pipe(fds) != 0) return std::string("pipe failed");
+    const pid_t pid = fork();
+    if (pid == 0) {
+      close(fds[0]);
+      std::string out;
+      try {
+        RunStore r = RunStore::open(db);
+        size_t seen = 0;
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (seen < size_t(kSteps) && out.empty()) {
+          const size_t n = r.metrics(run, "loss").size();
+          if (n < seen) out = "the loss curve got shorter";
+          seen = n;
+          if (std::chrono::steady_clock::now() > give_up) out = "only saw " + std::to_string(n);
+        }
+      } catch (const std::exception& e) {
+        out = e.what();
+      }
+      if (write(fds[1], out.data(), out.size()) < 0) _exit(3);
+      _exit(0);
+    }
+    close(fds[1]);
+    {
+      RunStore w = RunStore::open(db);
+      for (int step = 1; step <= kSteps; ++step) w.addMetrics(run, {{step, "loss", 1.0}});
+    }
+    std::string out;
+    char buf[1024];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, size_t(n));
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) out += " (the reader process failed)";
+    return out;
+  }();
+  EXPECT_EQ(child, "");
+}
+
+TEST(RunStore, ForeignSqliteDatabaseIsRefusedUnchanged) {
+  const fs::path dir = test::tempDir("store_foreign");
+  const fs::path db = dir / "contacts.sqlite";
+  {
+    RawDb raw(db);
+    raw.exec("CREATE TABLE contacts (name TEXT); INSERT INTO contacts VALUES ('Ada')");
+  }
+  const std::string before = readBytes(db);
+  ASSERT_GT(before.size(), 0u);
+  expectStoreError([&] { RunStore::open(db); },
+                   db.string() +
+                       ": is another program's SQLite database (application_id "
+                       "0x00000000, tables: contacts)");
+  expectStoreError([&] { RunStore::open(db, false); }, "left unchanged");
+  EXPECT_EQ(readBytes(db), before);
+  EXPECT_FALSE(fs::exists(dir / "contacts.sqlite-wal"));
+  EXPECT_FALSE(fs::exists(dir / "contacts.sqlite-shm"));
+
+  // Another program's id on a database in WAL mode; and an id-less one with a schema version.
+  const fs::path other = dir / "other.sqlite";
+  {
+    RawDb raw(other);
+    raw.exec("PRAGMA journal_mode = WAL; PRAGMA application_id = 1234; CREATE TABLE t (x)");
+  }
+  const std::string other_before = readBytes(other);
+  expectStoreError([&] { RunStore::open(other); }, "application_id 0x000004D2, tables: t)");
+  EXPECT_EQ(readBytes(other), other_before);
+  EXPECT_FALSE(fs::exists(dir / "other.sqlite-wal"));
+
+  const fs::path versioned = dir / "versioned.sqlite";
+  {
+    RawDb raw(versioned);
+    raw.exec("CREATE TABLE t (x); DROP TABLE t; PRAGMA user_version = 3");
+  }
+  const std::string versioned_before = readBytes(versioned);
+  expectStoreError([&] { RunStore::open(versioned); }, "tables: none");
+  EXPECT_EQ(readBytes(versioned), versioned_before);
+}
+
+TEST(RunStore, EmptySqliteFileBecomesAStore) {
+  const fs::path dir = test::tempDir("store_empty");
+  const fs::path db = dir / "empty.sqlite";
+  {
+    RawDb raw(db);
+    raw.exec("CREATE TABLE t (x); DROP TABLE t");
+  }
+  ASSERT_GT(fs::file_size(db), 0u);
+  RunStore::open(db).createRun("a", "{}", "2", "tiny");
+  EXPECT_EQ(RunStore::open(db).listRuns().size(), 1u);
+
+  writeBytes(dir / "zero.sqlite", "");
+  expectStoreError([&] { RunStore::open(dir / "zero.sqlite", false); }, "is empty");
+  RunStore::open(dir / "zero.sqlite").createRun("b", "{}", "2", "tiny");
+  EXPECT_EQ(RunStore::open(dir / "zero.sqlite").listRuns().size(), 1u);
+}
+
+TEST(RunStore, GarbageFilesAreRefusedUnchanged) {
+  const fs::path dir = test::tempDir("store_garbage");
+  const fs::path text = dir / "notes.txt";
+  writeBytes(text, "These are my notes, not a database.\n");
+  expectStoreError([&] { RunStore::open(text); },
+                   text.string() +
+                       ": is not an SQLite database (it does not start with the "
+                       "SQLite header); it was left unchanged");
+  EXPECT_EQ(readBytes(text), "These are my notes, not a database.\n");
+
+  // 8 KiB of deterministic noise.
+  std::string noise(8192, '\0');
+  uint32_t x = 12345;
+  for (char& c : noise) {
+    x = x * 1664525u + 1013904223u;
+    c = static_cast<char>(x >> 24);
+  }
+  const fs::path noisy = dir / "noise.bin";
+  writeBytes(noisy, noise);
+  expectStoreError([&] { RunStore::open(noisy); }, "is not an SQLite database");
+  EXPECT_EQ(readBytes(noisy), noise);
+
+  // The right header (4096-byte pages) in front of noise.
+  std::string fake = noise;
+  const char magic[] = "SQLite format 3";
+  std::copy(magic, magic + 16, fake.begin());
+  std::fill(fake.begin() + 16, fake.begin() + 100, '\0');
+  fake[16] = 0x10;
+  fake[18] = fake[19] = 1;
+  fake[21] = 64;
+  fake[22] = 32;
+  fake[23] = 32;
+  const fs::path faked = dir / "faked.sqlite";
+  writeBytes(faked, fake);
+  expectStoreError([&] { RunStore::open(faked); }, faked.string() + ": is corrupt");
+  EXPECT_EQ(readBytes(faked), fake);
+  EXPECT_FALSE(fs::exists(dir / "faked.sqlite-wal"));
+
+  expectStoreError([&] { RunStore::open(dir); }, dir.string() + ": is a folder");
+}
+
+TEST(RunStore, TruncatedOrDamagedStoreIsRefusedUnchanged) {
+  const fs::path dir = test::tempDir("store_truncated");
+  const fs::path db = dir / "runs.sqlite";
+  {
+    RunStore store = RunStore::open(db);
+    const int64_t run = store.createRun("big", std::string(20000, 'c'), "2", "tiny");
+    std::vector<MetricPoint> points;
+    for (int64_t step = 0; step < 2000; ++step) points.push_back({step, "loss", 1.0 / (1 + step)});
+    store.addMetrics(run, points);
+  }
+  const std::string whole = readBytes(db);
+  ASSERT_GT(whole.size(), 8u * 4096u);
+  ASSERT_EQ(whole.size() % 4096, 0u);
+
+  const fs::path half = dir / "half.sqlite";
+  writeBytes(half, whole.substr(0, whole.size() / 2 + 100));
+  expectStoreError([&] { RunStore::open(half); }, half.string() + ": is truncated or damaged");
+  EXPECT_EQ(readBytes(half), whole.substr(0, whole.size() / 2 + 100));
+
+  const fs::path pages = dir / "pages.sqlite";
+  writeBytes(pages, whole.substr(0, 2 * 4096));
+  expectStoreError([&] { RunStore::open(pages); },
+                   pages.string() + ": is truncated: its header describes " +
+                       std::to_string(whole.size() / 4096) + " pages");
+  EXPECT_EQ(readBytes(pages), whole.substr(0, 2 * 4096));
+
+  // Whole size, but a page in the middle overwritten.
+  std::string damaged = whole;
+  std::fill(damaged.begin() + 4 * 4096, damaged.begin() + 5 * 4096, '\x5a');
+  const fs::path bad = dir / "damaged.sqlite";
+  writeBytes(bad, damaged);
+  expectStoreError([&] { RunStore::open(bad); }, bad.string() + ": is corrupt");
+  EXPECT_EQ(readBytes(bad), damaged);
+  EXPECT_EQ(RunStore::open(db).listRuns().size(), 1u);  // the original is fine
+}
+
+TEST(RunStore, MissingOrReadOnlyFolderIsAClearError) {
+  const fs::path dir = test::tempDir("store_folders");
+  expectStoreError([&] { RunStore::open(dir / "no-such-folder" / "runs.sqlite"); },
+                   "the folder " + (dir / "no-such-folder").string() + " does not exist");
+  EXPECT_FALSE(fs::exists(dir / "no-such-folder"));
+  expectStoreError([&] { RunStore::open(dir / "absent.sqlite", false); },
+                   (dir / "absent.sqlite").string() + ": does not exist");
+  EXPECT_FALSE(fs::exists(dir / "absent.sqlite"));
+
+  const fs::path ro = dir / "read-only";
+  fs::create_directories(ro);
+  RunStore::open(ro / "existing.sqlite").createRun("r", "{}", "2", "tiny");
+  chmod((ro / "existing.sqlite").c_str(), 0666);
+  chmod(ro.c_str(), 0555);
+  // root may write anywhere: the check runs as 'nobody' then.
+  const std::string child = inChild([&]() -> std::string {
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) return "cannot drop root";
+    std::string out;
+    const auto expect = [&](const fs::path& p, const std::string& needle) {
+      try {
+        RunStore::open(p);
+        out += p.string() + " opened; ";
+      } catch (const StoreError& e) {
+        if (std::string(e.what()).find(needle) == std::string::npos)
+          out += std::string("message: ") + e.what() + "; ";
+      }
+    };
+    expect(ro / "new.sqlite",
+           "cannot create the database: the folder " + ro.string() + " is not writable");
+    expect(ro / "existing.sqlite", "the folder " + ro.string() + " is not writable");
+    return out;
+  });
+  chmod(ro.c_str(), 0755);
+  EXPECT_EQ(child, "");
+  EXPECT_FALSE(fs::exists(ro / "new.sqlite"));
+}
+
+TEST(RunStore, MarkInterruptedRuns) {
+  const fs::path db = test::tempDir("store_interrupted") / "runs.sqlite";
+  RunStore store = RunStore::open(db);
+  const int64_t alive = store.createRun("alive", "{}", "2", "tiny");
+  const int64_t dead = store.createRun("dead pid", "{}", "2", "tiny");
+  const int64_t elsewhere = store.createRun("other host", "{}", "2", "tiny");
+  const int64_t reused = store.createRun("reused pid", "{}", "2", "tiny");
+  const int64_t done = store.createRun("done", "{}", "2", "tiny");
+  store.setStatus(done, RunStatus::Completed);
+  const pid_t gone = deadPid();
+  {
+    RawDb raw(db);
+    raw.exec("UPDATE runs SET pid = " + std::to_string(gone) +
+             " WHERE id = " + std::to_string(dead));
+    raw.exec("UPDATE runs SET hostname = 'another-host' WHERE id = " + std::to_string(elsewhere));
+    // Same pid, but a process started at another time (or before a reboot).
+    raw.exec("UPDATE runs SET process_tag = 'another-boot/1' WHERE id = " + std::to_string(reused));
+  }
+  EXPECT_EQ(store.markInterruptedRuns(), 3);
+  EXPECT_EQ(store.run(alive).status, RunStatus::Running);
+  EXPECT_EQ(store.run(done).status, RunStatus::Completed);
+  for (int64_t id : {dead, elsewhere, reused}) {
+    const RunRecord r = store.run(id);
+    EXPECT_EQ(r.status, RunStatus::Interrupted) << r.name;
+    EXPECT_TRUE(isIsoUtc(r.finished_at)) << r.name;
+    EXPECT_NE(r.message.find("ended without finishing it"), std::string::npos) << r.message;
+  }
+  EXPECT_NE(store.run(dead).message.find("pid " + std::to_string(gone)), std::string::npos);
+  EXPECT_NE(store.run(elsewhere).message.find("on another-host"), std::string::npos);
+  EXPECT_EQ(store.markInterruptedRuns(), 0);
+
+  // Resuming makes the run this process's again.
+  store.setStatus(dead, RunStatus::Running);
+  EXPECT_EQ(store.markInterruptedRuns(), 0);
+  EXPECT_EQ(store.run(dead).status, RunStatus::Running);
+}
+
+TEST(RunStore, KilledWriterLeavesAConsistentInterruptedRun) {
+  const fs::path db = test::tempDir("store_killed") / "runs.sqlite";
+  // A trainer process creates the store, writes, and is killed with the database open.
+  const std::string child = inChild([&]() -> std::string {
+    RunStore store = RunStore::open(db);
+    const int64_t run = store.createRun("killed", "{}", "2", "tiny");
+    for (int64_t step = 1; step <= 10; ++step) store.addMetrics(run, {{step, "loss", 0.5}});
+    raise(SIGKILL);
+    return "still alive";
+  });
+  EXPECT_EQ(child, "child died with signal " + std::to_string(SIGKILL));
+  ASSERT_TRUE(fs::exists(fs::path(db.string() + "-wal")));  // the log was never checkpointed
+
+  RunStore store = RunStore::open(db);
+  ASSERT_EQ(store.listRuns().size(), 1u);
+  const int64_t run = store.listRuns()[0].id;
+  EXPECT_EQ(store.run(run).last_step, 10);
+  EXPECT_EQ(store.markInterruptedRuns(), 1);
+  EXPECT_EQ(store.run(run).status, RunStatus::Interrupted);
+  EXPECT_EQ(store.metrics(run, "loss").size(), 10u);
+}
+
+TEST(RunStore, MigratesAVersion0File) {
+  const fs::path db = test::tempDir("store_v0") / "runs.sqlite";
+  {
+    RawDb raw(db);  // a store whose creation never got past setting the marker
+    raw.exec("PRAGMA application_id = 1297042497; PRAGMA user_version = 0");
+  }
+  RunStore store = RunStore::open(db);
+  store.createRun("migrated", "{}", "2", "tiny");
+  RawDb raw(db);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 1);
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
+                        "('runs', 'metrics', 'router_stats', 'router_layer_stats', "
+                        "'eval_scores', 'predictions', 'checkpoints')"),
+            7);
+}
+
+TEST(RunStore, MigrationStepKeepsDataAndNewerFilesAreRefused) {
+  const fs::path db = test::tempDir("store_migrate") / "runs.sqlite";
+  int64_t run = 0;
+  {
+    RunStore v1 = RunStore::open(db);
+    run = v1.createRun("before the upgrade", "{}", "2", "tiny");
+    v1.addMetrics(run, {{1, "loss", 0.5}, {2, "loss", 0.25}});
+  }
+  std::vector<std::string> v2 = RunStore::migrations();
+  v2.push_back(
+      "ALTER TABLE runs ADD COLUMN tag TEXT NOT NULL DEFAULT 'untagged';"
+      "CREATE TABLE notes (run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, text TEXT);"
+      "INSERT INTO notes SELECT id, 'upgraded ' || name FROM runs");
+
+  // A failing step leaves the file at version 1, untouched by the steps before it.
+  std::vector<std::string> broken = v2;
+  broken.back() += "; THIS IS NOT SQL";
+  expectStoreError([&] { RunStore::openWithMigrations(db, true, broken); },
+                   "upgrading the schema from version 1 to 2 failed");
+  {
+    RawDb raw(db);
+    EXPECT_EQ(raw.integer("PRAGMA user_version"), 1);
+    EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE name = 'notes'"), 0);
+  }
+
+  {
+    RunStore upgraded = RunStore::openWithMigrations(db, true, v2);
+    EXPECT_EQ(upgraded.metrics(run, "loss").size(), 2u);
+    EXPECT_EQ(upgraded.metrics(run, "loss")[1].value, 0.25);
+    upgraded.createRun("after the upgrade", "{}", "2", "tiny");
+  }
+  {
+    RawDb raw(db);
+    EXPECT_EQ(raw.integer("PRAGMA user_version"), 2);
+    EXPECT_EQ(raw.text("SELECT tag FROM runs WHERE id = " + std::to_string(run)), "untagged");
+    EXPECT_EQ(raw.text("SELECT text FROM notes"), "upgraded before the upgrade");
+  }
+
+  // This build only knows version 1: it must not touch a version-2 file.
+  const std::string before = readBytes(db);
+  expectStoreError([&] { RunStore::open(db); },
+                   db.string() +
+                       ": was written by a newer MoLA Workbench (schema version 2; "
+                       "this program reads up to version 1)");
+  EXPECT_EQ(readBytes(db), before);
+}
+
+TEST(RunStore, DiskFullKeepsEarlierData) {
+  const fs::path db = test::tempDir("store_full") / "runs.sqlite";
+  int64_t run = 0;
+  {
+    RunStore store = RunStore::open(db);
+    run = store.createRun("full", "{}", "2", "tiny");
+    std::vector<MetricPoint> points;
+    for (int64_t step = 1; step <= 10; ++step) points.push_back({step, "loss", 1.0 / step});
+    store.addMetrics(run, points);
+  }
+  // The child's files may not grow past a limit, as on a full disk.
+  const std::string child = inChild([&]() -> std::string {
+    signal(SIGXFSZ, SIG_IGN);
+    RunStore store = RunStore::open(db);
+    const rlim_t limit = static_cast<rlim_t>(fs::file_size(db)) + 96 * 1024;
+    const rlimit rl{limit, limit};
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return "setrlimit failed";
+    std::vector<MetricPoint> many;
+    for (int64_t step = 11; step <= 60000; ++step) many.push_back({step, "loss", 0.125});
+    try {
+      store.addMetrics(run, many);
+      return "a write past the size limit succeeded";
+    } catch (const StoreError& e) {
+      const std::string msg = e.what();
+      if (msg.find(db.string() + ": adding metrics to run " + std::to_string(run) + ": ") != 0 ||
+          (msg.find("disk I/O error") == std::string::npos &&
+           msg.find("disk is full") == std::string::npos))
+        return "message: " + msg;
+    }
+    store.addMetrics(run, {{11, "after", 3.0}});  // the store still works
+    return "";
+  });
+  EXPECT_EQ(child, "");
+  RunStore store = RunStore::open(db);
+  const std::vector<MetricPoint> loss = store.metrics(run, "loss");
+  ASSERT_EQ(loss.size(), 10u);
+  EXPECT_EQ(loss[9].step, 10);
+  EXPECT_EQ(loss[9].value, 0.1);
+  ASSERT_EQ(store.metrics(run, "after").size(), 1u);
+  EXPECT_EQ(store.metrics(run, "after")[0].value, 3.0);
+}
+
+TEST(RunStore, DefaultPathFollowsTheEnvironment) {
+  const auto saved = [](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    return v ? std::optional<std::string>(v) : std::nullopt;
+  };
+  const auto restore = [](const char* name, const std::optional<std::string>& v) {
+    if (v)
+      setenv(name, v->c_str(), 1);
+    else
+      unsetenv(name);
+  };
+  const auto db = saved("MOLA_DB"), xdg = saved("XDG_DATA_HOME"), home = saved("HOME");
+  setenv("MOLA_DB", "/data/my-runs.sqlite", 1);
+  setenv("XDG_DATA_HOME", "/xdg", 1);
+  setenv("HOME", "/home/ada", 1);
+  EXPECT_EQ(RunStore::defaultPath(), fs::path("/data/my-runs.sqlite"));
+  unsetenv("MOLA_DB");
+  EXPECT_EQ(RunStore::defaultPath(), fs::path("/xdg/mola-workbench/runs.sqlite"));
+  unsetenv("XDG_DATA_HOME");
+  EXPECT_EQ(RunStore::defaultPath(), fs::path("/home/ada/.local/share/mola-workbench/runs.sqlite"));
+  restore("MOLA_DB", db);
+  restore("XDG_DATA_HOME", xdg);
+  restore("HOME", home);
+}
+
+TEST(RunStore, MovedStoreKeepsTheConnection) {
+  const fs::path db = test::tempDir("store_move") / "runs.sqlite";
+  RunStore a = RunStore::open(db);
+  a.createRun("x", "{}", "2", "tiny");
+  RunStore b = std::move(a);
+  EXPECT_EQ(b.listRuns().size(), 1u);
+  RunStore c = RunStore::open(test::tempDir("store_move2") / "runs.sqlite");
+  c = std::move(b);
+  EXPECT_EQ(c.path(), db);
+  EXPECT_EQ(c.listRuns().size(), 1u);
+}
+
+}  // namespace
+}  // namespace mola
