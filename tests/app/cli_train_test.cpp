@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// mola train / resume / runs end to end: the real binary, a real database file, real signals.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "cli_runner.h"
+#include "store/run_store.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using mola::RunStatus;
+using mola::RunStore;
+using mola::test::has;
+using mola::test::Result;
+using mola::test::run;
+
+// A small, fast experiment on the random built-in model.
+fs::path writeExperiment(const fs::path& dir, int max_steps, int checkpoint_interval,
+                         const std::string& name = "tiny") {
+  std::ofstream(dir / (name + ".json")) << R"({
+  "name": ")" << name << R"(",
+  "model": {"path": "builtin:tiny:3", "device": "cpu"},
+  "adapter": {"allocation": "2-4-6-8", "dropout": 0.0},
+  "data": {"train": {"path": "synthetic:largest:64:1"}, "eval": {"path": "synthetic:largest:16:2"},
+           "prompt_template": "compact", "cutoff": 160},
+  "training": {"batch_size": 8, "max_steps": )"
+                                        << max_steps << R"(, "optimizer": {"lr": 0.003},
+               "schedule": {"warmup_steps": 2}},
+  "evaluation": {"interval": 6},
+  "checkpoint_interval": )" << checkpoint_interval
+                                        << R"(,
+  "router_stats_interval": 3
+})";
+  return dir / (name + ".json");
+}
+
+std::string slurp(const fs::path& p) {
+  std::ostringstream s;
+  s << std::ifstream(p).rdbuf();
+  return s.str();
+}
+
+size_t lines(const fs::path& p) {
+  std::ifstream in(p);
+  size_t n = 0;
+  for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
+// Starts `mola ARGS...` in the background with its output in files; returns the pid.
+pid_t start(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    freopen(out.c_str(), "w", stdout);
+    freopen(err.c_str(), "w", stderr);
+    std::vector<char*> argv = {const_cast<char*>(MOLA_CLI)};
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(MOLA_CLI, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits until `ready` holds (reading the database as the GUI would), at most 3 minutes.
+template <typename F>
+bool waitFor(F ready) {
+  for (int i = 0; i < 1800; ++i) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+TEST(CliTrain, TrainsIntoTheDatabaseAndRunsReadsItBack) {
+  const fs::path dir = mola::test::tempDir("cli_train_store");
+  const std::string db = (dir / "runs.sqlite").string();
+  Result r = run("train " + writeExperiment(dir, 12, 6).string() + " --db " + db);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "run 1: completed")) << r.out;
+  EXPECT_TRUE(has(r.err, "step 10/12  loss ")) << "plain progress lines when piped:\n" << r.err;
+  EXPECT_FALSE(has(r.err, "\r")) << "no carriage returns when piped";
+  EXPECT_TRUE(has(r.err, "eval at step 6 on synthetic:largest:16:2: accuracy ")) << r.err;
+
+  {
+    RunStore store = RunStore::open(db, false);
+    const mola::RunRecord rec = store.run(1);
+    EXPECT_EQ(rec.status, RunStatus::Completed);
+    EXPECT_EQ(rec.last_step, 12);
+    EXPECT_EQ(store.metrics(1, "loss").size(), 12u);
+    EXPECT_EQ(store.metrics(1, "balance_loss").size(), 12u);
+    ASSERT_EQ(store.routerStats(1).size(), 4u);  // steps 3, 6, 9, 12
+    EXPECT_EQ(store.routerStats(1)[0].layers.size(), 4u);
+    ASSERT_EQ(store.evalScores(1).size(), 2u);  // steps 6 and 12
+    EXPECT_EQ(store.evalScores(1)[1].n, 16);
+    EXPECT_EQ(store.predictions(store.evalScores(1)[1].id).size(), 16u);
+    ASSERT_EQ(store.checkpoints(1).size(), 2u);
+    EXPECT_TRUE(fs::exists(fs::path(store.checkpoints(1)[1].path) / "adapter.safetensors"));
+  }
+
+  r = run("train " + (dir / "tiny.json").string() + " --db " + db +
+          " --set training.max_steps=4 --set name=short");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("runs list --db " + db);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "tiny")) << r.out;
+  EXPECT_TRUE(has(r.out, "short")) << r.out;
+  EXPECT_TRUE(has(r.out, "completed")) << r.out;
+  r = run("runs show 1 --db " + db);
+  EXPECT_TRUE(has(r.out, "status: completed")) << r.out;
+  EXPECT_TRUE(has(r.out, "eval at step 12: synthetic:largest:16:2 likelihood accuracy")) << r.out;
+  r = run("runs compare 1 2 --db " + db);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "* training.max_steps")) << r.out;
+  EXPECT_TRUE(has(r.out, "  adapter.rank")) << "equal keys are not marked\n" << r.out;
+  EXPECT_TRUE(has(r.out, "final score")) << r.out;
+
+  r = run("runs export 1 --csv " + (dir / "csv").string() + " --db " + db);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(lines(dir / "csv/metrics.csv"), 1u + 12u * 6u);       // header + 6 metrics a step
+  EXPECT_EQ(lines(dir / "csv/router_stats.csv"), 1u + 4u * 20u);  // 4 snapshots x 20 experts
+  EXPECT_EQ(lines(dir / "csv/eval_scores.csv"), 3u);
+
+  r = run("runs delete 2 --db " + db);
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("runs show 2 --db " + db);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "2")) << r.err;
+}
+
+TEST(CliTrain, AKilledRunIsInterruptedAndResumes) {
+  const fs::path dir = mola::test::tempDir("cli_train_kill");
+  const fs::path db = dir / "runs.sqlite";
+  const pid_t pid = start({"train", writeExperiment(dir, 20, 5).string(), "--db", db.string()},
+                          dir / "out", dir / "err");
+  ASSERT_TRUE(waitFor([&] {
+    if (!fs::exists(db)) return false;
+    try {
+      RunStore store = RunStore::open(db, false);
+      return !store.checkpoints(1).empty() && store.run(1).last_step >= 7;
+    } catch (const mola::StoreError&) {
+      return false;
+    }
+  })) << slurp(dir / "err");
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+
+  Result r = run("runs list --db " + db.string());
+  EXPECT_TRUE(has(r.out, "interrupted")) << r.out << r.err;
+  int64_t resume_step = 0;
+  {
+    RunStore store = RunStore::open(db, false);
+    EXPECT_EQ(store.run(1).status, RunStatus::Interrupted);
+    resume_step = store.checkpoints(1).back().step;
+  }
+  r = run("resume 1 --db " + db.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.err, "resuming run 1 from step " + std::to_string(resume_step))) << r.err;
+  RunStore store = RunStore::open(db, false);
+  EXPECT_EQ(store.run(1).status, RunStatus::Completed);
+  const auto loss = store.metrics(1, "loss");
+  ASSERT_EQ(loss.size(), 20u) << "every step once: the steps after the checkpoint were redone";
+  for (size_t i = 0; i < loss.size(); ++i) EXPECT_EQ(loss[i].step, int64_t(i + 1));
+}
+
+TEST(CliTrain, InterruptStopsCleanlyWithACheckpoint) {
+  const fs::path dir = mola::test::tempDir("cli_train_sigint");
+  const fs::path db = dir / "runs.sqlite";
+  const pid_t pid = start({"train", writeExperiment(dir, 500, 0).string(), "--db", db.string()},
+                          dir / "out", dir / "err");
+  ASSERT_TRUE(waitFor([&] {
+    try {
+      return fs::exists(db) && RunStore::open(db, false).run(1).last_step >= 3;
+    } catch (const mola::StoreError&) {
+      return false;
+    }
+  })) << slurp(dir / "err");
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  RunStore store = RunStore::open(db, false);
+  EXPECT_EQ(store.run(1).status, RunStatus::Stopped);
+  ASSERT_EQ(store.checkpoints(1).size(), 1u);
+  EXPECT_TRUE(has(store.run(1).message, "stopped at step")) << store.run(1).message;
+  EXPECT_TRUE(fs::exists(fs::path(store.checkpoints(1)[0].path) / "optimizer.pt"));
+}
+
+TEST(CliTrain, MalformedExperimentsAndDatabasesAreNamedErrors) {
+  const fs::path dir = mola::test::tempDir("cli_train_bad");
+  const std::string db = (dir / "runs.sqlite").string();
+  std::ofstream(dir / "typo.json") << R"({"name": "x", "adaptr": {"rank": 4},
+    "data": {"train": {"path": "synthetic:largest"}}})";
+  Result r = run("train " + (dir / "typo.json").string() + " --db " + db);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "typo.json")) << r.err;
+  EXPECT_TRUE(has(r.err, "adaptr")) << r.err;
+  EXPECT_TRUE(has(r.err, "adapter")) << "a suggestion\n" << r.err;
+
+  std::ofstream(dir / "broken.json") << "{\n  \"name\": \"x\",\n  \"model\": nope\n}\n";
+  r = run("train " + (dir / "broken.json").string() + " --db " + db);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "broken.json:3:")) << r.err;
+
+  r = run("train " + writeExperiment(dir, 4, 0).string() + " --db " + db +
+          " --set training.optimizer.learning_rate=1");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "learning_rate")) << r.err;
+  EXPECT_FALSE(fs::exists(db)) << "nothing was stored for a rejected experiment";
+
+  std::ofstream(dir / "notes.sqlite") << "these are my notes, not a database";
+  const std::string before = slurp(dir / "notes.sqlite");
+  r = run("runs list --db " + (dir / "notes.sqlite").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "notes.sqlite")) << r.err;
+  EXPECT_EQ(slurp(dir / "notes.sqlite"), before) << "the file is left as it was";
+}
+
+}  // namespace
