@@ -23,15 +23,4 @@ std::string ByteTokenizer::decodeNext(int /*prev*/, int id) const {
   return std::string(1, static_cast<char>(id - kFirstByte));
 }
 
-std::string ByteTokenizer::decode(const std::vector<int>& ids) const {
-  std::string out;
-  out.reserve(ids.size());
-  int prev = -1;
-  for (int id : ids) {
-    out += decodeNext(prev, id);
-    prev = id;
-  }
-  return out;
-}
-
 }  // namespace mola

@@ -21,7 +21,6 @@ class ByteTokenizer : public Tokenizer {
   static constexpr int kVocabSize = kFirstByte + 256;
 
   std::vector<int> encode(std::string_view text, bool add_bos, bool add_eos) const override;
-  std::string decode(const std::vector<int>& ids) const override;
   // A byte token gives its byte; <unk>, BOS and EOS give nothing. Other ids throw
   // std::out_of_range.
   std::string decodeNext(int prev, int id) const override;

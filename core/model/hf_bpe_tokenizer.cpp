@@ -845,14 +845,4 @@ std::string HfBpeTokenizer::decodeNext(int prev, int id) const {
   return out;
 }
 
-std::string HfBpeTokenizer::decode(const std::vector<int>& ids) const {
-  std::string out;
-  int prev = -1;
-  for (int id : ids) {
-    out += decodeNext(prev, id);
-    prev = id;
-  }
-  return out;
-}
-
 }  // namespace mola

@@ -61,7 +61,6 @@ class HfBpeTokenizer : public Tokenizer {
                                                std::string_view config_json = {});
 
   std::vector<int> encode(std::string_view text, bool add_bos, bool add_eos) const override;
-  std::string decode(const std::vector<int>& ids) const override;
   // Special added tokens give nothing, other added tokens their content. Byte-level tokens give
   // their bytes, which may be part of a UTF-8 character that the next token completes. Ids that no
   // token has (gaps in the vocabulary) give nothing; ids outside it throw std::out_of_range.

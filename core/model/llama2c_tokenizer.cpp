@@ -141,14 +141,4 @@ std::string Llama2cTokenizer::decodeNext(int prev, int id) const {
   return text;
 }
 
-std::string Llama2cTokenizer::decode(const std::vector<int>& ids) const {
-  std::string out;
-  int prev = -1;
-  for (int id : ids) {
-    out += decodeNext(prev, id);
-    prev = id;
-  }
-  return out;
-}
-
 }  // namespace mola

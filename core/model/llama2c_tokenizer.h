@@ -35,7 +35,6 @@ class Llama2cTokenizer : public Tokenizer {
   // character (its bytes' pieces, id byte + 3, when the character is not a piece), then merges of
   // the adjacent pair whose concatenation is the piece of highest score, leftmost first.
   std::vector<int> encode(std::string_view text, bool add_bos, bool add_eos) const override;
-  std::string decode(const std::vector<int>& ids) const override;
   // As run.c's decode(): a piece at the start (prev < 0) or after BOS drops its leading space, a
   // byte piece gives its raw byte, BOS and EOS give nothing, and every other piece (<unk> too)
   // gives its text. Ids outside the vocabulary throw std::out_of_range.

@@ -460,14 +460,4 @@ std::string SentencePieceTokenizer::decodeNext(int prev, int id) const {
   return out.append(rest);
 }
 
-std::string SentencePieceTokenizer::decode(const std::vector<int>& ids) const {
-  std::string out;
-  int prev = -1;
-  for (int id : ids) {
-    out += decodeNext(prev, id);
-    prev = id;
-  }
-  return out;
-}
-
 }  // namespace mola

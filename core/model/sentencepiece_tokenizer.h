@@ -43,7 +43,6 @@ class SentencePieceTokenizer : public Tokenizer {
   // Viterbi path of highest total score. Characters without a piece become their byte pieces with
   // byte_fallback, else <unk> (unigram fuses a run of them into one <unk>, as SentencePiece does).
   std::vector<int> encode(std::string_view text, bool add_bos, bool add_eos) const override;
-  std::string decode(const std::vector<int>& ids) const override;
   // "▁" becomes a space; the first piece after the start (prev < 0) or a control token drops its
   // leading "▁" when add_dummy_prefix or remove_extra_whitespaces; byte pieces give raw bytes,
   // control pieces nothing, <unk> SentencePiece's default unk_surface " ⁇ ". Bad ids throw

@@ -70,4 +70,14 @@ std::unique_ptr<Tokenizer> Tokenizer::bytes() {
   return std::make_unique<ByteTokenizer>();
 }
 
+std::string Tokenizer::decode(const std::vector<int>& ids) const {
+  std::string out;
+  int prev = -1;
+  for (int id : ids) {
+    out += decodeNext(prev, id);
+    prev = id;
+  }
+  return out;
+}
+
 }  // namespace mola

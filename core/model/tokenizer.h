@@ -17,8 +17,9 @@ class Tokenizer {
 
   // Token ids of `text`, with BOS first when add_bos and EOS last when add_eos.
   virtual std::vector<int> encode(std::string_view text, bool add_bos, bool add_eos) const = 0;
-  // The text of `ids`; BOS, EOS and other control tokens produce no text.
-  virtual std::string decode(const std::vector<int>& ids) const = 0;
+  // The text of `ids`; BOS, EOS and other control tokens produce no text. The default chains
+  // decodeNext, starting as after BOS (prev = -1).
+  virtual std::string decode(const std::vector<int>& ids) const;
   // The text that token `id` adds when it follows token `prev` (for streaming generation);
   // concatenating decodeNext over a sequence equals decode() of it.
   virtual std::string decodeNext(int prev, int id) const = 0;
