@@ -109,27 +109,13 @@ Draft opposite(SplitMix64& rng, size_t n) {
   return d;
 }
 
-// The answer is named in the question: finding it among the options and giving its letter is all
-// there is to learn (a copy from the context), so even a tiny model learns the answer format.
-Draft lookup(SplitMix64& rng, size_t n) {
-  std::vector<std::string> words;
-  for (char c = 'a'; c <= 'z'; ++c) words.emplace_back(1, c);
-  std::vector<std::string> picked = rng.sample(words, n);
-  Draft d{"Which option is " + picked[0] + "?", picked[0], {}};
-  d.distractors.assign(picked.begin() + 1, picked.end());
-  return d;
-}
-
 using Generator = Draft (*)(SplitMix64&, size_t);
-// "mixed" draws from the first kMixedGenerators only.
-constexpr std::array<std::pair<std::string_view, Generator>, 5> kGenerators = {{
+constexpr std::array<std::pair<std::string_view, Generator>, 4> kGenerators = {{
     {"largest", largest},
     {"category", category},
     {"next_letter", nextLetter},
     {"opposite", opposite},
-    {"lookup", lookup},
 }};
-constexpr size_t kMixedGenerators = 4;
 
 }  // namespace
 
@@ -139,7 +125,6 @@ const std::vector<SyntheticTask>& syntheticTasks() {
       {"category", "pick the word of a category: \"Which word is a colour?\"", 26},
       {"next_letter", "the next letter of the alphabet: \"What letter comes after k?\"", 25},
       {"opposite", "the antonym: \"What is the opposite of hot?\"", 26},
-      {"lookup", "find the option that the question names: \"Which option is cat?\"", 26},
       {"mixed", "each record from one of largest, category, next_letter, opposite", 25},
   };
   return kTasks;
@@ -182,7 +167,7 @@ std::vector<QaRecord> makeSyntheticQa(const std::string& task, int count, uint64
       for (size_t p = 0; p < n; ++p) positions[p] = p;
       rng.shuffle(positions);
     }
-    const size_t g = mixed ? rng.below(kMixedGenerators) : fixed;
+    const size_t g = mixed ? rng.below(kGenerators.size()) : fixed;
     Draft d = kGenerators[g].second(rng, n);
     QaRecord r;
     r.id = task + "-" + std::to_string(i);
