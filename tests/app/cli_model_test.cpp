@@ -18,22 +18,6 @@ fs::path stories() {
   return mola::test::sharedDir() / "models/stories260K";
 }
 
-std::string publishedText() {
-  std::ifstream in(stories() / "README.md");
-  std::string line, text;
-  bool inside = false;
-  while (std::getline(in, line)) {
-    if (line.rfind("    ", 0) == 0) {
-      if (inside) text.push_back('\n');
-      text.append(line, 4, std::string::npos);
-      inside = true;
-    } else if (inside && !line.empty()) {
-      break;
-    }
-  }
-  return text;
-}
-
 TEST(CliModel, GenerateGreedyPrintsThePublishedText) {
   MOLA_NEED_SHARED_FILE(stories() / "stories260K.bin");
   const Result r =
@@ -42,7 +26,8 @@ TEST(CliModel, GenerateGreedyPrintsThePublishedText) {
   ASSERT_EQ(r.code, 0) << r.err;
   ASSERT_FALSE(r.out.empty());
   ASSERT_EQ(r.out.back(), '\n');
-  const std::string text = r.out.substr(0, r.out.size() - 1), published = publishedText();
+  const std::string text = r.out.substr(0, r.out.size() - 1),
+                    published = mola::test::storiesPublishedText();
   EXPECT_GT(text.size(), 100u);
   EXPECT_EQ(published.substr(0, text.size()), text);
 }

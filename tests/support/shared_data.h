@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace mola::test {
@@ -18,6 +19,24 @@ inline std::filesystem::path sharedDir() {
 inline bool sharedRequired() {
   const char* env = std::getenv("MOLA_REQUIRE_SHARED");
   return env && std::string(env) == "1";
+}
+
+// The greedy continuation from BOS published in ../shared/models/stories260K/README.md: its
+// indented block, lines joined with newlines.
+inline std::string storiesPublishedText() {
+  std::ifstream in(sharedDir() / "models/stories260K/README.md");
+  std::string line, text;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("    ", 0) == 0) {
+      if (inside) text.push_back('\n');
+      text.append(line, 4, std::string::npos);
+      inside = true;
+    } else if (inside && !line.empty()) {
+      break;
+    }
+  }
+  return text;
 }
 
 // A fresh, empty directory for one test's files.

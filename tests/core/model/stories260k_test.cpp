@@ -127,23 +127,6 @@ fs::path tokenizerFile() {
   return test::sharedDir() / "models/stories260K/tok512.bin";
 }
 
-// The greedy continuation from BOS as published in ../shared/models/stories260K/README.md.
-std::string publishedText() {
-  std::ifstream in(test::sharedDir() / "models/stories260K/README.md");
-  std::string line, text;
-  bool inside = false;
-  while (std::getline(in, line)) {
-    if (line.rfind("    ", 0) == 0) {
-      if (inside) text.push_back('\n');
-      text.append(line, 4, std::string::npos);
-      inside = true;
-    } else if (inside && !line.empty()) {
-      break;
-    }
-  }
-  return text;
-}
-
 // Decodes ids with tok512.bin's pieces, read here independently of the product's tokenizers:
 // a piece after BOS drops its leading space; <0xHH> pieces are raw bytes.
 std::string decodeIndependently(const std::vector<int>& ids) {
@@ -183,7 +166,7 @@ TEST(Stories260K, GreedyGenerationReproducesThePublishedText) {
   LlamaModel m = loadModel(checkpoint().string());
   const std::vector<int> ids = greedy(m, 40);
   ASSERT_EQ(ids.size(), 40u);
-  const std::string text = decodeIndependently(ids), published = publishedText();
+  const std::string text = decodeIndependently(ids), published = test::storiesPublishedText();
   ASSERT_GT(published.size(), 200u) << "the README's published text was not found";
   EXPECT_EQ(published.substr(0, text.size()), text);
   EXPECT_GT(text.size(), 100u);  // 40 tokens of this vocabulary cover two sentences
