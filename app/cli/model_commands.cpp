@@ -17,23 +17,21 @@ namespace mola::cli {
 
 namespace {
 
+// A bad --dtype or --device name is a usage error (exit 2), not a failed run.
 c10::ScalarType dtypeArg(const Args& args) {
-  const std::string d = args.get("--dtype", "fp32");
-  if (d == "fp32") return c10::kFloat;
-  if (d == "bf16") return c10::kBFloat16;
-  if (d == "fp16") return c10::kHalf;
-  throw UsageError("--dtype expects fp32, bf16 or fp16, got '" + d + "'");
+  try {
+    return dtypeFromName(args.get("--dtype", "fp32"));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--dtype: ") + e.what());
+  }
 }
 
 c10::Device deviceArg(const Args& args) {
-  const std::string d = args.get("--device", "auto");
-  if (d == "cpu") return c10::kCPU;
-  if (d == "cuda") {
-    if (!at::hasCUDA()) throw std::runtime_error("--device cuda: no CUDA device is available");
-    return c10::kCUDA;
+  try {
+    return deviceFromName(args.get("--device", "auto"));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--device: ") + e.what());
   }
-  if (d == "auto") return at::hasCUDA() ? c10::kCUDA : c10::kCPU;
-  throw UsageError("--device expects auto, cpu or cuda, got '" + d + "'");
 }
 
 LlamaModel modelArg(const Args& args) {

@@ -63,6 +63,7 @@ std::vector<double> continuationLogLikelihoods(LlamaModel& model, const std::vec
 EvalResult evaluateLikelihood(LlamaModel& model, const Tokenizer& tok,
                               const std::vector<QaRecord>& records, const EvalOptions& o) {
   EvalResult result;
+  size_t correct_norm = 0;
   const int64_t max_len = model->config().max_seq_len;
   // Records are scored in groups so that progress moves and memory stays bounded.
   const size_t group = std::max<size_t>(1, o.batch_size);
@@ -111,11 +112,12 @@ EvalResult evaluateLikelihood(LlamaModel& model, const Tokenizer& tok,
       }
       Prediction p{exampleId(rec, r), best, rec.answer, best == rec.answer, {}};
       result.correct += p.correct;
-      result.accuracy_norm += best_norm == rec.answer;
+      correct_norm += best_norm == rec.answer;
       result.predictions.push_back(std::move(p));
     }
     if (o.progress) o.progress(end, records.size());
   }
+  if (!records.empty()) result.accuracy_norm = double(correct_norm) / double(records.size());
   return result;
 }
 
@@ -138,8 +140,8 @@ EvalResult evaluateGenerate(LlamaModel& model, const Tokenizer& tok,
     }
     const int64_t steps = std::min<int64_t>(o.max_new_tokens, cfg.max_seq_len - int64_t(len));
     // Left padding, so that every row's next token is at the same position.
-    std::vector<int64_t> flat(b * len, 0), mask(b * (len + size_t(std::max<int64_t>(steps, 0))), 1);
-    const size_t mask_width = len + size_t(std::max<int64_t>(steps, 0));
+    const size_t mask_width = len + size_t(std::max<int64_t>(steps, 0));  // prompt + new tokens
+    std::vector<int64_t> flat(b * len, 0), mask(b * mask_width, 1);
     for (size_t i = 0; i < b; ++i) {
       const size_t pad = len - prompts[i].size();
       std::copy(prompts[i].begin(), prompts[i].end(), flat.begin() + int64_t(i * len + pad));
@@ -228,9 +230,7 @@ EvalResult evaluateQa(LlamaModel& model, const Tokenizer& tokenizer,
   r.protocol = options.protocol;
   r.n = records.size();
   r.accuracy = r.n ? double(r.correct) / double(r.n) : 0.0;
-  r.accuracy_norm = options.protocol == EvalProtocol::Likelihood && r.n
-                        ? r.accuracy_norm / double(r.n)
-                        : r.accuracy;
+  if (options.protocol == EvalProtocol::Generate) r.accuracy_norm = r.accuracy;
   std::tie(r.ci_low, r.ci_high) = wilsonInterval(r.correct, r.n);
   return r;
 }

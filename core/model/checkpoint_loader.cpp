@@ -91,6 +91,23 @@ double jsonDouble(const fs::path& path, const nlohmann::json& j, const char* key
 
 }  // namespace
 
+c10::ScalarType dtypeFromName(const std::string& name) {
+  if (name == "fp32") return c10::kFloat;
+  if (name == "bf16") return c10::kBFloat16;
+  if (name == "fp16") return c10::kHalf;
+  throw std::invalid_argument("dtype '" + name + "' is not one of fp32, bf16, fp16");
+}
+
+c10::Device deviceFromName(const std::string& name) {
+  if (name == "cpu") return c10::kCPU;
+  if (name == "cuda") {
+    if (!at::hasCUDA()) throw std::runtime_error("device cuda: no CUDA device is available");
+    return c10::kCUDA;
+  }
+  if (name == "auto") return at::hasCUDA() ? c10::kCUDA : c10::kCPU;
+  throw std::invalid_argument("device '" + name + "' is not one of auto, cpu, cuda");
+}
+
 LlamaConfig builtinTinyConfig() {
   LlamaConfig c;
   c.architecture = "builtin";

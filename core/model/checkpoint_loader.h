@@ -3,6 +3,7 @@
 // model.
 #pragma once
 
+#include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
 #include <filesystem>
@@ -12,6 +13,12 @@
 #include "model/tokenizer.h"
 
 namespace mola {
+
+// "fp32", "bf16" or "fp16"; other names are std::invalid_argument naming the allowed ones.
+c10::ScalarType dtypeFromName(const std::string& name);
+// "auto" (CUDA when there is a device, else the CPU), "cpu" or "cuda"; other names are
+// std::invalid_argument, and "cuda" without a device is std::runtime_error.
+c10::Device deviceFromName(const std::string& name);
 
 // The model path "builtin:tiny" (or "builtin:tiny:SEED") names the built-in tiny model.
 inline constexpr const char* kBuiltinTinyModel = "builtin:tiny";

@@ -229,8 +229,8 @@ void LlamaModelImpl::injectMola(const MolaSpec& spec) {
 }
 
 AdapterModules LlamaModelImpl::adapterModules() {
-  AdapterModules out(m_layers.size());
   if (!hasAdapters()) return {};
+  AdapterModules out(m_layers.size());
   for (size_t j = 0; j < m_layers.size(); ++j)
     for (TargetModule m : m_spec.target_modules) out[j].emplace(m, m_layers[j]->projection(m));
   return out;

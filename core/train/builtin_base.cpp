@@ -81,6 +81,18 @@ fs::path ensurePretrainedTinyBase(const std::function<void(int64_t, int64_t)>& p
   return file;
 }
 
+void saveFullWeights(LlamaModel& model, const fs::path& file) {
+  std::vector<at::Tensor> keep;  // owns the bytes until the file is written
+  std::vector<SafetensorsTensorView> views;
+  for (const auto& p : model->named_parameters()) {
+    keep.push_back(p.value().detach().to(at::kCPU, at::kFloat).contiguous());
+    views.push_back({p.key(), "F32",
+                     std::vector<int64_t>(p.value().sizes().begin(), p.value().sizes().end()),
+                     keep.back().data_ptr()});
+  }
+  writeSafetensors(file, views, {{"format", "mola-full-weights"}});
+}
+
 void loadFullWeights(LlamaModel& model, const fs::path& file) {
   const SafetensorsFile f = SafetensorsFile::open(file);
   torch::NoGradGuard no_grad;

@@ -24,8 +24,9 @@ std::filesystem::path userDataDir();
 std::filesystem::path ensurePretrainedTinyBase(
     const std::function<void(int64_t, int64_t)>& progress = {});
 
-// Copies every tensor of a weights file (names as named_parameters()) into `model`; errors name
-// the file and the tensor.
+// Every parameter of `model` as F32, named as named_parameters(), in one safetensors file
+// (written atomically); loadFullWeights reads it back, errors naming the file and the tensor.
+void saveFullWeights(LlamaModel& model, const std::filesystem::path& file);
 void loadFullWeights(LlamaModel& model, const std::filesystem::path& file);
 
 // loadModel, plus builtin:tiny-pretrained.

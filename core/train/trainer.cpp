@@ -25,7 +25,6 @@
 #include "data/qa_source.h"
 #include "eval/qa_evaluator.h"
 #include "model/checkpoint_loader.h"
-#include "model/safetensors.h"
 #include "runtime.h"
 #include "split_mix64.h"
 #include "train/builtin_base.h"
@@ -38,21 +37,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kIgnore = -100;  // label of positions without loss
-
-c10::ScalarType dtypeOf(const std::string& name) {
-  if (name == "bf16") return c10::kBFloat16;
-  if (name == "fp16") return c10::kHalf;
-  return c10::kFloat;
-}
-
-c10::Device deviceOf(const std::string& name) {
-  if (name == "cuda") {
-    if (!at::hasCUDA()) throw std::runtime_error("device cuda: no CUDA device is available");
-    return c10::kCUDA;
-  }
-  if (name == "auto" && at::hasCUDA()) return c10::kCUDA;
-  return c10::kCPU;
-}
 
 PromptTemplate promptTemplateOf(const std::string& name) {
   return name == "compact" ? PromptTemplate::compact() : PromptTemplate{};
@@ -150,7 +134,7 @@ TrainOutcome Trainer::run() {
     const Clock::time_point started = Clock::now();
 
     // Model, adapters, data.
-    LlamaModel model = loadModelOrBuiltin(c.model, dtypeOf(c.dtype));
+    LlamaModel model = loadModelOrBuiltin(c.model, dtypeFromName(c.dtype));
     const auto tokenizer = loadTokenizerFor(c.model, c.tokenizer);
     const int layers = model->config().num_layers;
     std::vector<int> experts;
@@ -170,7 +154,7 @@ TrainOutcome Trainer::run() {
       model->injectMola(spec);
       experts = spec.allocation.perLayer();
     }
-    const c10::Device device = deviceOf(c.device);
+    const c10::Device device = deviceFromName(c.device);
     model->to(device);
     model->train();
 
@@ -247,15 +231,7 @@ TrainOutcome Trainer::run() {
       fs::remove_all(tmp);
       fs::create_directories(tmp);
       if (c.method == "full") {
-        std::vector<at::Tensor> keep;
-        std::vector<SafetensorsTensorView> views;
-        for (const auto& p : model->named_parameters()) {
-          keep.push_back(p.value().detach().to(at::kCPU, at::kFloat).contiguous());
-          views.push_back({p.key(), "F32",
-                           std::vector<int64_t>(p.value().sizes().begin(), p.value().sizes().end()),
-                           keep.back().data_ptr()});
-        }
-        writeSafetensors(tmp / CheckpointFiles::kWeights, views, {{"format", "mola-full-weights"}});
+        saveFullWeights(model, tmp / CheckpointFiles::kWeights);
       } else {
         model->saveAdapter(tmp / CheckpointFiles::kAdapter);
       }
