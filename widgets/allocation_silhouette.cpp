@@ -24,13 +24,17 @@ void AllocationSilhouette::setScaleMax(int experts) {
 }
 
 QRectF AllocationSilhouette::barRect(int layer) const {
-  const int n = m_allocation.numLayers();
+  return barRectIn(QRectF(rect()).adjusted(2, 2, -2, -2), m_allocation, m_scale_max, layer);
+}
+
+QRectF AllocationSilhouette::barRectIn(const QRectF& area, const Allocation& allocation,
+                                       int scale_max, int layer) {
+  const int n = allocation.numLayers();
   if (n == 0 || layer < 0 || layer >= n) return {};
-  const QRectF area = QRectF(rect()).adjusted(2, 2, -2, -2);
-  const double scale = std::max(m_scale_max, m_allocation.maxExperts());
+  const double scale = std::max(scale_max, allocation.maxExperts());
   const double row = area.height() / n;
   const double gap = row >= 8 ? 2.0 : 0.0;  // thin rows merge into a solid silhouette
-  const double width = area.width() * m_allocation.experts(layer) / scale;
+  const double width = area.width() * allocation.experts(layer) / scale;
   // Row 0 is the bottom layer, as models are drawn in papers. Row edges snap to whole pixels so
   // that touching rows leave no antialiased seam.
   const double bottom = std::round(area.bottom() - layer * row);
@@ -38,11 +42,18 @@ QRectF AllocationSilhouette::barRect(int layer) const {
   return {area.center().x() - width / 2, top + gap / 2, width, bottom - top - gap};
 }
 
+void AllocationSilhouette::paintBars(QPainter& painter, const QRectF& area,
+                                     const Allocation& allocation, int scale_max,
+                                     const QColor& fill) {
+  for (int j = 0; j < allocation.numLayers(); ++j)
+    painter.fillRect(barRectIn(area, allocation, scale_max, j), fill);
+}
+
 void AllocationSilhouette::paintEvent(QPaintEvent*) {
   QPainter p(this);
   p.setRenderHint(QPainter::Antialiasing, true);
   const QColor fill = palette().color(isEnabled() ? QPalette::Highlight : QPalette::Mid);
-  for (int j = 0; j < m_allocation.numLayers(); ++j) p.fillRect(barRect(j), fill);
+  paintBars(p, QRectF(rect()).adjusted(2, 2, -2, -2), m_allocation, m_scale_max, fill);
 }
 
 }  // namespace mola::widgets

@@ -4,6 +4,8 @@
 
 #include <QWidget>
 
+class QPainter;
+
 #include "adapters/allocation.h"
 
 namespace mola::widgets {
@@ -22,6 +24,14 @@ class AllocationSilhouette : public QWidget {
 
   // The rectangle of layer j's bar (0 = bottom layer) in widget coordinates.
   QRectF barRect(int layer) const;
+
+  // The drawing itself, for painters other than this widget's (e.g. a table cell's delegate):
+  // layer j's bar within `area` (0 = bottom layer; empty when out of range), and every bar filled
+  // with `fill`. Bars are scaled against max(scale_max, the allocation's own maximum).
+  static QRectF barRectIn(const QRectF& area, const Allocation& allocation, int scale_max,
+                          int layer);
+  static void paintBars(QPainter& painter, const QRectF& area, const Allocation& allocation,
+                        int scale_max, const QColor& fill);
 
   QSize sizeHint() const override { return {96, 96}; }
   QSize minimumSizeHint() const override { return {24, 24}; }

@@ -104,9 +104,11 @@ int cmdEval(const Args& args) {
     throw UsageError("--score expects answer or text, got '" + score + "'");
   o.target = score == "text" ? LikelihoodTarget::ChoiceText : LikelihoodTarget::Answer;
   const std::string tmpl = args.get("--template", "mola");
-  if (tmpl != "mola" && tmpl != "compact")
-    throw UsageError("--template expects mola or compact, got '" + tmpl + "'");
-  if (tmpl == "compact") o.prompt = PromptTemplate::compact();
+  try {
+    o.prompt = PromptTemplate::named(tmpl);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--template: ") + e.what());
+  }
   o.limit = size_t(std::max(0, args.getNumber<int>("--limit", 0)));
   o.batch_size = size_t(std::max(1, args.getNumber<int>("--batch", 8)));
   o.max_new_tokens = args.getNumber<int>("--max-new-tokens", 32);

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -14,7 +13,9 @@
 
 #include "commands.h"
 #include "experiment/experiment_config.h"
+#include "store/run_launch.h"
 #include "store/run_store.h"
+#include "store/store_writer.h"
 #include "train/trainer.h"
 
 namespace mola::cli {
@@ -22,7 +23,6 @@ namespace mola::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 // The trainer that Ctrl-C stops; set only while a run is in progress.
 std::atomic<Trainer*> g_active{nullptr};
@@ -33,78 +33,13 @@ extern "C" void onInterrupt(int) {
 
 RunStore openStore(const Args& args) {
   const fs::path path = args.get("--db") ? fs::path(*args.get("--db")) : RunStore::defaultPath();
-  if (!path.parent_path().empty()) fs::create_directories(path.parent_path());
-  RunStore store = RunStore::open(path);
-  if (const int n = store.markInterruptedRuns(); n > 0)
-    std::cerr << n << " run(s) left running by a process that has gone are marked interrupted\n";
+  int interrupted = 0;
+  RunStore store = openRunStore(path, &interrupted);
+  if (interrupted > 0)
+    std::cerr << interrupted
+              << " run(s) left running by a process that has gone are marked interrupted\n";
   return store;
 }
-
-fs::path runDir(const RunStore& store, int64_t run) {
-  return store.path().parent_path() / "runs" / std::to_string(run);
-}
-
-// Writes what the trainer reports into the store: metrics batched (one transaction per second or
-// per 50 points), everything else as it comes.
-class StoreWriter : public TrainingObserver {
- public:
-  StoreWriter(RunStore& store, int64_t run) : m_store(store), m_run(run) {}
-  ~StoreWriter() override { flush(); }
-
-  void stepFinished(const StepMetrics& m) override {
-    for (auto [name, value] : {std::pair{"loss", m.loss},
-                               {"balance_loss", m.balance_loss},
-                               {"lr", m.lr},
-                               {"grad_norm", m.grad_norm},
-                               {"tokens_per_s", m.tokens_per_s},
-                               {"elapsed_s", m.elapsed_s}})
-      m_pending.push_back({m.step, name, value});
-    if (m_pending.size() >= 50 || Clock::now() - m_last_flush > std::chrono::seconds(1)) flush();
-  }
-  void routerStats(const RouterStatsSnapshot& s) override {
-    flush();
-    m_store.addRouterStats(m_run, s);
-  }
-  void evaluated(const EvalReport& e) override {
-    flush();
-    EvalScore score;
-    score.step = e.step;
-    score.benchmark = e.benchmark;
-    score.split = e.split;
-    score.protocol = e.protocol;
-    score.accuracy = e.accuracy;
-    score.n = e.n;
-    score.ci_low = e.ci_low;
-    score.ci_high = e.ci_high;
-    std::vector<StoredPrediction> predictions;
-    for (const auto& p : e.predictions)
-      predictions.push_back({p.example_id, p.predicted, p.correct});
-    m_store.addEvalScore(m_run, score, predictions);
-  }
-  void checkpointSaved(int64_t step, const std::string& dir) override {
-    flush();
-    m_store.addCheckpoint(m_run, step, dir);
-  }
-  void finished(TrainOutcome outcome, const std::string& message) override {
-    flush();
-    m_store.setStatus(m_run,
-                      outcome == TrainOutcome::Completed ? RunStatus::Completed
-                      : outcome == TrainOutcome::Stopped ? RunStatus::Stopped
-                                                         : RunStatus::Failed,
-                      message);
-  }
-
- private:
-  void flush() {
-    if (!m_pending.empty()) m_store.addMetrics(m_run, m_pending);
-    m_pending.clear();
-    m_last_flush = Clock::now();
-  }
-  RunStore& m_store;
-  int64_t m_run;
-  std::vector<MetricPoint> m_pending;
-  Clock::time_point m_last_flush = Clock::now();
-};
 
 std::string clockText(double seconds) {
   const long s = std::lround(std::max(0.0, seconds));
@@ -171,7 +106,7 @@ class ConsoleReporter : public TrainingObserver {
 
 int runTrainer(RunStore& store, int64_t run, const ExperimentConfig& config,
                const fs::path& resume) {
-  Trainer trainer(config, runDir(store, run));
+  Trainer trainer(config, runDirectory(store, run));
   StoreWriter writer(store, run);
   ConsoleReporter console;
   trainer.addObserver(&writer);
@@ -236,8 +171,7 @@ int cmdTrain(const Args& args) {
   for (const std::string& assignment : args.getAll("--set"))
     applyExperimentOverride(config, assignment);
   RunStore store = openStore(args);
-  const int64_t run =
-      store.createRun(config.name, experimentToJson(config), config.allocation, config.model);
+  const int64_t run = createRunFor(store, config);
   std::cerr << "run " << run << " (" << config.name << ") in " << store.path().string() << "\n";
   return runTrainer(store, run, config, {});
 }
@@ -247,20 +181,10 @@ int cmdResume(const Args& args) {
   if (args.positional.size() != 1) throw UsageError("mola resume takes one RUN_ID");
   const int64_t id = runId(args.positional[0]);
   RunStore store = openStore(args);
-  const RunRecord run = store.run(id);
-  if (run.status == RunStatus::Completed)
-    throw std::runtime_error("run " + std::to_string(id) + " is already completed");
-  if (run.status == RunStatus::Running)
-    throw std::runtime_error("run " + std::to_string(id) + " is still running");
-  const auto checkpoints = store.checkpoints(id);
-  if (checkpoints.empty())
-    throw std::runtime_error("run " + std::to_string(id) + " has no checkpoint to resume from");
-  const CheckpointRecord& last = checkpoints.back();
-  const ExperimentConfig config = parseExperiment(run.config_json, "run " + std::to_string(id));
-  store.truncateAfter(id, last.step);
-  store.setStatus(id, RunStatus::Running);
-  std::cerr << "resuming run " << id << " from step " << last.step << " (" << last.path << ")\n";
-  return runTrainer(store, id, config, last.path);
+  const ResumePlan plan = prepareResume(store, id);
+  std::cerr << "resuming run " << id << " from step " << plan.checkpoint.step << " ("
+            << plan.checkpoint.path << ")\n";
+  return runTrainer(store, id, plan.config, plan.checkpoint.path);
 }
 
 int cmdRuns(const Args& args, const std::string& sub) {
@@ -377,7 +301,7 @@ int cmdRuns(const Args& args, const std::string& sub) {
     const int64_t id = runId(args.positional[0]);
     store.run(id);
     store.deleteRun(id);
-    fs::remove_all(runDir(store, id));
+    fs::remove_all(runDirectory(store, id));
     std::printf("deleted run %lld\n", static_cast<long long>(id));
     return 0;
   }

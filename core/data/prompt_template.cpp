@@ -76,6 +76,21 @@ Values recordValues(const QaRecord& record, const PromptTemplate& tmpl) {
 
 }  // namespace
 
+PromptTemplate PromptTemplate::named(std::string_view name) {
+  if (name == "mola") return PromptTemplate{};
+  if (name == "compact") return compact();
+  if (name == "compact-text") return compactText();
+  std::string known;
+  for (const std::string& n : names()) known += (known.empty() ? "" : ", ") + n;
+  throw std::invalid_argument("unknown prompt template '" + std::string(name) + "' (known: " +
+                              known + ")");
+}
+
+const std::vector<std::string>& PromptTemplate::names() {
+  static const std::vector<std::string> kNames = {"mola", "compact", "compact-text"};
+  return kNames;
+}
+
 char answerLetter(size_t index) {
   if (index >= QaRecord::kMaxChoices)
     throw std::out_of_range("choice " + std::to_string(index) + " has no letter: at most " +

@@ -60,6 +60,17 @@ struct PromptTemplate {
     t.prompt_without_input = "{instruction}\n";
     return t;
   }
+  // compact, with the answer written as the chosen option's text ("Answer: cold."): likelihood
+  // scoring then compares the options' own words, so a model that knows the answer needs no
+  // second skill to map it to its letter. The quickstart's tiny byte-level model uses it.
+  static PromptTemplate compactText() {
+    PromptTemplate t = compact();
+    t.target = "Answer: {answer_text}.";
+    return t;
+  }
+  // "mola" (the default above), "compact" or "compact-text"; std::invalid_argument otherwise.
+  static PromptTemplate named(std::string_view name);
+  static const std::vector<std::string>& names();
 };
 
 // 'A' for 0 ... 'Z' for 25; throws std::out_of_range beyond.

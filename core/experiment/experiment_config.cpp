@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "adapters/allocation.h"
+#include "data/prompt_template.h"
 #include "data/qa_importer.h"
 #include "data/synthetic_qa.h"
 #include "model/model_shape.h"
@@ -32,7 +33,6 @@ using Json = nlohmann::ordered_json;
 const std::vector<std::string> kDevices = {"auto", "cpu", "cuda"};
 const std::vector<std::string> kDtypes = {"fp32", "bf16", "fp16"};
 const std::vector<std::string> kMethods = {"mola", "lora", "full"};
-const std::vector<std::string> kPromptTemplates = {"mola", "compact"};
 const std::vector<std::string> kSchedules = {"linear", "cosine", "constant"};
 const std::vector<std::string> kProtocols = {"likelihood", "generate"};
 const std::vector<std::string> kOptimizers = {"adamw"};
@@ -807,7 +807,7 @@ void validateExperiment(const ExperimentConfig& c) {
 
   checkData("data.train", c.train, true);
   checkData("data.eval", c.eval, false);
-  checkOneOf("data.prompt_template", c.prompt_template, kPromptTemplates);
+  checkOneOf("data.prompt_template", c.prompt_template, PromptTemplate::names());
   if (c.cutoff < kMinCutoff)
     fail("data.cutoff", "must be at least " + std::to_string(kMinCutoff) + " (got " +
                             std::to_string(c.cutoff) + ")");
@@ -826,6 +826,12 @@ void validateExperiment(const ExperimentConfig& c) {
   checkAtLeast("training.schedule.warmup_steps", c.warmup_steps, 0);
 
   checkOneOf("evaluation.protocol", c.eval_protocol, kProtocols);
+  // The generate protocol reads "The answer is X" from the model's text, which compact-text's
+  // targets never say.
+  if (c.eval_protocol == "generate" && c.prompt_template == "compact-text")
+    fail("evaluation.protocol",
+         "'generate' needs a template whose answer names the letter (mola or compact); "
+         "compact-text is scored by likelihood only");
   checkAtLeast("evaluation.interval", c.eval_interval, 0);
   checkAtLeast("checkpoint_interval", c.checkpoint_interval, 0);
   checkAtLeast("router_stats_interval", c.router_stats_interval, 0);

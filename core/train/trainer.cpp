@@ -38,10 +38,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kIgnore = -100;  // label of positions without loss
 
-PromptTemplate promptTemplateOf(const std::string& name) {
-  return name == "compact" ? PromptTemplate::compact() : PromptTemplate{};
-}
-
 void syncFile(const fs::path& p) {
   const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw std::runtime_error(p.string() + ": cannot open to sync");
@@ -158,7 +154,7 @@ TrainOutcome Trainer::run() {
     model->to(device);
     model->train();
 
-    const PromptTemplate prompt = promptTemplateOf(c.prompt_template);
+    const PromptTemplate prompt = PromptTemplate::named(c.prompt_template);
     const QaDataset train_data =
         loadQaSource(c.train.path, c.train.format, c.train.split, c.train.limit);
     const EncodedExamples encoded =

@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// TrainingController: the worker object on its QThread, the observer that turns the trainer's
+// callbacks into queued signals, and the one catch at the thread boundary.
+#include "training_controller.h"
+
+#include <c10/core/GradMode.h>
+
+#include <QCoreApplication>
+#include <QThread>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <optional>
+
+#include "runtime.h"
+#include "store/run_launch.h"
+#include "store/store_writer.h"
+#include "train/trainer.h"
+
+namespace mola::app {
+
+namespace fs = std::filesystem;
+
+// What the GUI thread may touch while the worker trains: the flags, and the Trainer while its
+// run() is in progress (the mutex guards the pointer; the Trainer's own flags are atomic).
+struct TrainingController::Control {
+  std::mutex mutex;
+  Trainer* trainer = nullptr;
+  bool stop = false;
+  bool paused = false;
+
+  // A stop or pause asked for before the Trainer existed applies as soon as it does.
+  void attach(Trainer* t) {
+    std::lock_guard<std::mutex> lock(mutex);
+    trainer = t;
+    if (stop) t->requestStop();
+    t->setPaused(paused);
+  }
+  void detach() {
+    std::lock_guard<std::mutex> lock(mutex);
+    trainer = nullptr;
+  }
+  void requestStop() {
+    std::lock_guard<std::mutex> lock(mutex);
+    stop = true;
+    if (trainer) trainer->requestStop();
+  }
+  void setPaused(bool p) {
+    std::lock_guard<std::mutex> lock(mutex);
+    paused = p;
+    if (trainer) trainer->setPaused(p);
+  }
+};
+
+// Lives on the worker thread for one run; its run() slot is the whole run.
+class TrainingController::Worker : public QObject {
+  Q_OBJECT
+
+ public:
+  Worker(std::optional<ExperimentConfig> config, int64_t resume_id, fs::path db,
+         std::shared_ptr<Control> control)
+      : m_config(std::move(config)),
+        m_resume_id(resume_id),
+        m_db(std::move(db)),
+        m_control(std::move(control)),
+        m_home(QThread::currentThread()) {}
+
+  void run();
+
+ signals:
+  void runCreated(qint64 run_id);
+  void started(qint64 run_id, const mola::RunStarted& info);
+  void step(const mola::StepMetrics& metrics);
+  void routerStats(const mola::RouterStatsSnapshot& snapshot);
+  void evaluated(const mola::EvalScore& score);
+  void checkpointSaved(qint64 step, const QString& dir);
+  void done(int outcome, const QString& message);
+
+ private:
+  std::optional<ExperimentConfig> m_config;  // a new run; else resume m_resume_id
+  int64_t m_resume_id = -1;
+  fs::path m_db;
+  std::shared_ptr<Control> m_control;
+  QThread* m_home;  // the controller's thread, where this object is deleted
+};
+
+namespace {
+
+// Runs on the worker thread: every callback becomes a signal that Qt queues to the GUI thread.
+// It is added after the StoreWriter, so whatever a signal announces is already in the store.
+struct CallbackObserver : TrainingObserver {
+  std::function<void(const RunStarted&)> started;
+  std::function<void(const StepMetrics&)> step;
+  std::function<void(const RouterStatsSnapshot&)> stats;
+  std::function<void(const EvalReport&)> eval;
+  std::function<void(int64_t, const std::string&)> checkpoint;
+  TrainOutcome outcome = TrainOutcome::Failed;
+  std::string message = "training ended without reporting an outcome";
+
+  void runStarted(const RunStarted& s) override { started(s); }
+  void stepFinished(const StepMetrics& m) override { step(m); }
+  void routerStats(const RouterStatsSnapshot& s) override { stats(s); }
+  void evaluated(const EvalReport& e) override { eval(e); }
+  void checkpointSaved(int64_t at, const std::string& dir) override { checkpoint(at, dir); }
+  void finished(TrainOutcome o, const std::string& m) override {
+    outcome = o;
+    message = m;
+  }
+};
+
+// Clears the Control's Trainer pointer however Trainer::run() is left.
+class DetachOnExit {
+ public:
+  explicit DetachOnExit(std::function<void()> detach) : m_detach(std::move(detach)) {}
+  ~DetachOnExit() { m_detach(); }
+  DetachOnExit(const DetachOnExit&) = delete;
+  DetachOnExit& operator=(const DetachOnExit&) = delete;
+
+ private:
+  std::function<void()> m_detach;
+};
+
+void registerMetaTypes() {
+  qRegisterMetaType<mola::ExperimentConfig>();
+  qRegisterMetaType<mola::RunStarted>();
+  qRegisterMetaType<mola::StepMetrics>();
+  qRegisterMetaType<mola::RouterStatsSnapshot>();
+  qRegisterMetaType<mola::EvalScore>();
+  qRegisterMetaType<mola::TrainOutcome>();
+}
+
+}  // namespace
+
+void TrainingController::Worker::run() {
+  // Grad mode is per thread in LibTorch: this thread starts from the default, made explicit here.
+  c10::AutoGradMode enable_grad(true);
+  TrainOutcome outcome = TrainOutcome::Failed;
+  std::string message;
+  std::optional<RunStore> store;
+  int64_t run_id = -1;
+  try {
+    store.emplace(openRunStore(m_db));
+    ExperimentConfig config;
+    fs::path resume_dir;
+    if (m_config) {
+      config = *m_config;
+      validateExperiment(config);  // a rejected experiment stores nothing, as with `mola train`
+      run_id = createRunFor(*store, config);
+    } else {
+      const ResumePlan plan = prepareResume(*store, m_resume_id);
+      run_id = m_resume_id;
+      config = plan.config;
+      resume_dir = plan.checkpoint.path;
+    }
+    emit runCreated(run_id);
+
+    Trainer trainer(config, runDirectory(*store, run_id));
+    StoreWriter writer(*store, run_id);
+    CallbackObserver signaller;
+    signaller.started = [&](const RunStarted& s) { emit started(run_id, s); };
+    signaller.step = [&](const StepMetrics& m) { emit step(m); };
+    signaller.stats = [&](const RouterStatsSnapshot& s) { emit routerStats(s); };
+    signaller.eval = [&](const EvalReport& e) {
+      EvalScore score;
+      score.id = writer.lastEvalScoreId();  // the writer ran first: the score is stored
+      score.step = e.step;
+      score.benchmark = e.benchmark;
+      score.split = e.split;
+      score.protocol = e.protocol;
+      score.accuracy = e.accuracy;
+      score.n = e.n;
+      score.ci_low = e.ci_low;
+      score.ci_high = e.ci_high;
+      emit evaluated(score);
+    };
+    signaller.checkpoint = [&](int64_t at, const std::string& dir) {
+      emit checkpointSaved(qint64(at), QString::fromStdString(dir));
+    };
+    trainer.addObserver(&writer);
+    trainer.addObserver(&signaller);
+    if (!resume_dir.empty()) trainer.resumeFrom(resume_dir);
+    {
+      m_control->attach(&trainer);
+      DetachOnExit detach([this] { m_control->detach(); });
+      outcome = trainer.run();
+    }
+    message = signaller.message;
+  } catch (const std::exception& e) {
+    // The one catch at the thread boundary: setup errors (store, resume), and a store write that
+    // failed while the trainer reported its own failure.
+    outcome = TrainOutcome::Failed;
+    message = e.what();
+  } catch (...) {
+    outcome = TrainOutcome::Failed;
+    message = "training failed with an unknown error";
+  }
+  if (outcome == TrainOutcome::Failed && store && run_id > 0) {
+    try {
+      if (store->run(run_id).status == RunStatus::Running)
+        store->setStatus(run_id, RunStatus::Failed, message);
+    } catch (const std::exception&) {
+      // The store itself is what failed; the signal below still tells the user why.
+    }
+  }
+  store.reset();  // closes this thread's connection on this thread
+  // Back to the controller's thread, so that the controller deletes this object there.
+  moveToThread(m_home);
+  emit done(int(outcome), QString::fromStdString(message));
+}
+
+TrainingController::TrainingController(QObject* parent) : QObject(parent) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    registerMetaTypes();
+    configureCpuThreads();
+  });
+}
+
+TrainingController::~TrainingController() {
+  if (!m_thread) return;
+  m_control->requestStop();
+  joinThread();
+}
+
+bool TrainingController::start(const ExperimentConfig& config, const QString& db_path) {
+  if (m_thread) return false;
+  m_control = std::make_shared<Control>();
+  return launch(new Worker(config, -1, fs::path(db_path.toStdString()), m_control));
+}
+
+bool TrainingController::resumeRun(qint64 run_id, const QString& db_path) {
+  if (m_thread) return false;
+  m_control = std::make_shared<Control>();
+  return launch(new Worker(std::nullopt, run_id, fs::path(db_path.toStdString()), m_control));
+}
+
+bool TrainingController::launch(Worker* worker) {
+  m_worker = worker;
+  m_thread = new QThread(this);
+  m_thread->setObjectName(QStringLiteral("mola-training"));
+  m_run_id = -1;
+  m_paused = false;
+  worker->moveToThread(m_thread);
+  connect(m_thread, &QThread::started, worker, &Worker::run);
+  connect(worker, &Worker::runCreated, this, [this](qint64 id) { m_run_id = id; });
+  connect(worker, &Worker::started, this, &TrainingController::started);
+  connect(worker, &Worker::step, this, &TrainingController::step);
+  connect(worker, &Worker::routerStats, this, &TrainingController::routerStats);
+  connect(worker, &Worker::evaluated, this, &TrainingController::evaluated);
+  connect(worker, &Worker::checkpointSaved, this, &TrainingController::checkpointSaved);
+  connect(worker, &Worker::done, this, &TrainingController::onWorkerDone, Qt::QueuedConnection);
+  m_thread->start();
+  return true;
+}
+
+void TrainingController::pause() {
+  if (!m_thread || m_paused) return;
+  m_paused = true;
+  m_control->setPaused(true);
+  emit pausedChanged(true);
+}
+
+void TrainingController::resume() {
+  if (!m_thread || !m_paused) return;
+  m_paused = false;
+  m_control->setPaused(false);
+  emit pausedChanged(false);
+}
+
+void TrainingController::stop() {
+  if (m_thread) m_control->requestStop();
+}
+
+void TrainingController::onWorkerDone(int outcome, const QString& message) {
+  joinThread();
+  const bool was_paused = m_paused;
+  m_paused = false;
+  if (was_paused) emit pausedChanged(false);
+  const auto result = static_cast<TrainOutcome>(outcome);
+  if (result == TrainOutcome::Failed) emit failed(message);
+  emit finished(result, message);
+}
+
+void TrainingController::joinThread() {
+  if (!m_thread) return;
+  m_thread->quit();
+  m_thread->wait();
+  // The worker moved itself back to this thread at the end of its run().
+  delete m_worker;
+  delete m_thread;
+  m_worker = nullptr;
+  m_thread = nullptr;
+}
+
+}  // namespace mola::app
+
+#include "training_controller.moc"

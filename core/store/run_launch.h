@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Run bookkeeping shared by `mola train/resume` and the GUI: opening the store, creating a run row,
+// its directory, and where a stopped run resumes (torch-free).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "experiment/experiment_config.h"
+#include "store/run_store.h"
+
+namespace mola {
+
+// Opens (creating it and its folder when absent) the run database at `path` and marks the runs
+// whose process has gone as Interrupted; `interrupted`, when given, receives how many.
+RunStore openRunStore(const std::filesystem::path& path, int* interrupted = nullptr);
+
+// The decoder depth of a model path when it can be told without loading weights: builtin:* (4),
+// a Hugging Face directory's config.json (num_hidden_layers), a llama2.c file's header. nullopt
+// otherwise (missing or unreadable files included: loading reports those properly).
+std::optional<int> modelDepth(const std::string& model_path);
+
+// What a run row records as its allocation: the per-layer list ("2,2,4,4,...") when the depth is
+// known, the spec as written when not, "1,1,..." (or "1") for plain LoRA, "" for full fine-tuning.
+std::string storedAllocation(const ExperimentConfig& config);
+
+// A new Running row for `config` (name, canonical JSON, storedAllocation, model; the store adds
+// the time and host). Returns its id.
+int64_t createRunFor(RunStore& store, const ExperimentConfig& config);
+
+// <database folder>/runs/<id>: where the trainer writes the run's checkpoints.
+std::filesystem::path runDirectory(const RunStore& store, int64_t run);
+
+// The checkpoint with the highest step, if the run has any.
+std::optional<CheckpointRecord> latestCheckpoint(const RunStore& store, int64_t run);
+
+// What a resumed run needs: its experiment and the checkpoint to continue from.
+struct ResumePlan {
+  ExperimentConfig config;
+  CheckpointRecord checkpoint;
+};
+
+// Readies run `id` to continue from its latest checkpoint: refuses (std::runtime_error naming the
+// run) a completed or still running run, or one without a checkpoint; otherwise drops what the run
+// stored after that checkpoint (it is recomputed) and marks it Running by this process.
+ResumePlan prepareResume(RunStore& store, int64_t id);
+
+}  // namespace mola

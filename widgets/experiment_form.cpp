@@ -1,0 +1,718 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// ExperimentForm layout, the form <-> ExperimentConfig mapping, and loading and saving files.
+#include "experiment_form.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDir>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSaveFile>
+#include <QScrollArea>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QUndoStack>
+#include <QVBoxLayout>
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <set>
+#include <stdexcept>
+
+#include "adapters/allocation.h"
+#include "allocation_designer.h"
+#include "data/prompt_template.h"
+#include "data_source_editor.h"
+
+namespace mola::widgets {
+
+namespace {
+
+const char* kErrorStyle = "color: #c0392b;";
+
+QString qs(const std::string& s) {
+  return QString::fromStdString(s);
+}
+
+// The shortest text that reads back as the same double, so that a form round-trips exactly.
+QString shortest(double v) {
+  char buf[64];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? QString::fromLatin1(buf, int(end - buf)) : QString::number(v, 'g', 17);
+}
+
+double parseNumber(const QLineEdit* edit, const char* key) {
+  bool ok = false;
+  const QString text = edit->text().trimmed();
+  const double v = text.toDouble(&ok);
+  if (!ok)
+    throw std::invalid_argument(std::string(key) + ": '" + text.toStdString() +
+                                "' is not a number");
+  return v;
+}
+
+QLineEdit* numberEdit(QWidget* parent, const QString& tip) {
+  auto* e = new QLineEdit(parent);
+  e->setToolTip(tip);
+  e->setMaximumWidth(120);
+  // A number that does not parse is marked at once; config() names the key.
+  QObject::connect(e, &QLineEdit::textChanged, e, [e](const QString& text) {
+    bool ok = false;
+    text.trimmed().toDouble(&ok);
+    e->setStyleSheet(ok ? QString() : QStringLiteral("border: 1px solid #c0392b;"));
+  });
+  return e;
+}
+
+QSpinBox* spin(QWidget* parent, int min, int max, const QString& tip,
+               const QString& special = QString()) {
+  auto* s = new QSpinBox(parent);
+  s->setRange(min, max);
+  s->setToolTip(tip);
+  if (!special.isEmpty()) s->setSpecialValueText(special);
+  s->setMinimumWidth(90);
+  return s;
+}
+
+QComboBox* choice(QWidget* parent, const std::vector<std::string>& items) {
+  auto* c = new QComboBox(parent);
+  for (const std::string& s : items) c->addItem(qs(s));
+  return c;
+}
+
+// Selects `value`, adding it when it is not one of the items, so that validation names it.
+void select(QComboBox* combo, const std::string& value) {
+  int i = combo->findText(qs(value));
+  if (i < 0) {
+    combo->addItem(qs(value));
+    i = combo->count() - 1;
+  }
+  combo->setCurrentIndex(i);
+}
+
+// A row whose field is a layout: the label's mnemonic goes to `buddy`.
+void addRow(QFormLayout* form, const QString& text, QLayout* field, QWidget* buddy) {
+  auto* label = new QLabel(text, buddy->parentWidget());
+  label->setBuddy(buddy);
+  form->addRow(label, field);
+}
+
+QFormLayout* formIn(QGroupBox* box) {
+  auto* f = new QFormLayout(box);
+  f->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+  f->setLabelAlignment(Qt::AlignRight | Qt::AlignVCenter);
+  // Narrow, a label goes above its field rather than clipping it.
+  f->setRowWrapPolicy(QFormLayout::WrapLongRows);
+  return f;
+}
+
+std::optional<ModelShape> shapeFromHfConfig(const QString& file) {
+  QFile f(file);
+  if (!f.open(QIODevice::ReadOnly)) return std::nullopt;
+  const QJsonObject o = QJsonDocument::fromJson(f.readAll()).object();
+  if (o.isEmpty()) return std::nullopt;
+  ModelShape s;
+  s.num_layers = o.value(QStringLiteral("num_hidden_layers")).toInt();
+  s.d_model = o.value(QStringLiteral("hidden_size")).toInteger();
+  s.ffn_dim = o.value(QStringLiteral("intermediate_size")).toInteger();
+  s.num_heads = o.value(QStringLiteral("num_attention_heads")).toInt();
+  s.num_kv_heads = o.value(QStringLiteral("num_key_value_heads")).toInt(s.num_heads);
+  s.head_dim =
+      o.value(QStringLiteral("head_dim")).toInteger(s.num_heads > 0 ? s.d_model / s.num_heads : 0);
+  s.vocab_size = o.value(QStringLiteral("vocab_size")).toInteger();
+  s.tied_embeddings = o.value(QStringLiteral("tie_word_embeddings")).toBool(false);
+  return s;
+}
+
+// llama2.c's header: dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size (negative: the
+// classifier is not shared), seq_len, as little-endian int32.
+std::optional<ModelShape> shapeFromLlama2c(const QString& file) {
+  QFile f(file);
+  if (!f.open(QIODevice::ReadOnly)) return std::nullopt;
+  const QByteArray head = f.read(7 * 4);
+  if (head.size() != 7 * 4) return std::nullopt;
+  int32_t h[7];
+  for (int i = 0; i < 7; ++i) {
+    const auto* b = reinterpret_cast<const unsigned char*>(head.constData() + 4 * i);
+    h[i] =
+        int32_t(uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24);
+  }
+  ModelShape s;
+  s.d_model = h[0];
+  s.ffn_dim = h[1];
+  s.num_layers = h[2];
+  s.num_heads = h[3];
+  s.num_kv_heads = h[4];
+  s.vocab_size = h[5] < 0 ? -int64_t{h[5]} : h[5];
+  s.tied_embeddings = h[5] > 0;
+  s.head_dim = s.num_heads > 0 ? s.d_model / s.num_heads : 0;
+  return s;
+}
+
+}  // namespace
+
+ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
+  buildUi();
+  setConfig(ExperimentConfig{});
+}
+
+std::optional<ModelShape> ExperimentForm::shapeForModel(const QString& path) {
+  std::optional<ModelShape> shape;
+  if (path.startsWith(QLatin1String("builtin:tiny"))) {
+    shape = ModelShape::named("tiny");
+  } else if (QFileInfo(path).isDir()) {
+    shape = shapeFromHfConfig(QDir(path).filePath(QStringLiteral("config.json")));
+  } else if (QFileInfo(path).isFile()) {
+    shape = shapeFromLlama2c(path);
+  }
+  if (!shape) return std::nullopt;
+  try {
+    shape->validate();
+  } catch (const std::invalid_argument&) {
+    return std::nullopt;
+  }
+  if (shape->num_layers > 1024 || shape->d_model > (1 << 20)) return std::nullopt;
+  return shape;
+}
+
+void ExperimentForm::buildUi() {
+  auto* outer = new QVBoxLayout(this);
+  outer->setContentsMargins(6, 6, 6, 6);
+  m_error = new QLabel(this);
+  m_error->setObjectName(QStringLiteral("error"));
+  m_error->setStyleSheet(QLatin1String(kErrorStyle));
+  m_error->setWordWrap(true);
+  m_error->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_error->hide();
+  outer->addWidget(m_error);
+
+  auto* splitter = new QSplitter(Qt::Horizontal, this);
+  outer->addWidget(splitter, 1);
+
+  auto* scroll = new QScrollArea(splitter);
+  scroll->setWidgetResizable(true);
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  scroll->setFrameShape(QFrame::NoFrame);
+  auto* page = new QWidget(scroll);
+  auto* groups = new QVBoxLayout(page);
+  groups->setContentsMargins(0, 0, 8, 0);
+  scroll->setWidget(page);
+
+  // Model
+  auto* model_box = new QGroupBox(tr("Model"), page);
+  QFormLayout* mf = formIn(model_box);
+  m_name = new QLineEdit(model_box);
+  m_name->setToolTip(tr("The run's name in the run list"));
+  mf->addRow(tr("&Name:"), m_name);
+  m_model = new QLineEdit(model_box);
+  m_model->setPlaceholderText(tr("HF directory, llama2.c .bin, or builtin:tiny"));
+  m_model->setAccessibleName(tr("Model path"));
+  m_model_browse = new QPushButton(tr("Browse..."), model_box);
+  m_model_browse->setToolTip(
+      tr("A Hugging Face model's config.json (its folder is used) or a "
+         "llama2.c .bin checkpoint"));
+  m_builtin = new QComboBox(model_box);
+  m_builtin->setAccessibleName(tr("Built-in models"));
+  m_builtin->addItems({tr("Built-in..."), QStringLiteral("builtin:tiny-pretrained"),
+                       QStringLiteral("builtin:tiny")});
+  m_builtin->setItemData(1,
+                         tr("The 4-layer byte-level LLaMA, pretrained on a synthetic corpus "
+                            "(trained once, then cached)"),
+                         Qt::ToolTipRole);
+  m_builtin->setItemData(2, tr("The same model with random weights (from a seed)"),
+                         Qt::ToolTipRole);
+  auto* model_row = new QHBoxLayout;
+  model_row->addWidget(m_model, 1);
+  model_row->addWidget(m_model_browse);
+  addRow(mf, tr("&Model:"), model_row, m_model);
+  m_model_shape = new QLabel(model_box);
+  m_model_shape->setStyleSheet(QStringLiteral("color: #666666;"));
+  m_model_shape->setWordWrap(true);
+  auto* shape_row = new QHBoxLayout;
+  shape_row->addWidget(m_builtin);
+  shape_row->addWidget(m_model_shape, 1);
+  mf->addRow(QString(), shape_row);
+  m_tokenizer = new QLineEdit(model_box);
+  m_tokenizer->setPlaceholderText(tr("the model's own"));
+  auto* tok_browse = new QPushButton(tr("Browse..."), model_box);
+  auto* tok_row = new QHBoxLayout;
+  tok_row->addWidget(m_tokenizer, 1);
+  tok_row->addWidget(tok_browse);
+  addRow(mf, tr("&Tokenizer:"), tok_row, m_tokenizer);
+  m_device = choice(model_box, {"auto", "cpu", "cuda"});
+  m_device->setToolTip(tr("auto: CUDA when there is a GPU, else CPU"));
+  m_dtype = choice(model_box, {"fp32", "bf16", "fp16"});
+  m_dtype->setToolTip(tr("Base weights and compute (fp16 needs a GPU)"));
+  auto* dev_row = new QHBoxLayout;
+  dev_row->addWidget(m_device);
+  dev_row->addSpacing(12);
+  dev_row->addWidget(new QLabel(tr("dtype"), model_box));
+  dev_row->addWidget(m_dtype);
+  dev_row->addStretch(1);
+  addRow(mf, tr("&Device:"), dev_row, m_device);
+  groups->addWidget(model_box);
+
+  // Adapter (the allocation, rank, top-K and modules are in the designer)
+  auto* adapter_box = new QGroupBox(tr("Adapter"), page);
+  QFormLayout* af = formIn(adapter_box);
+  m_method = choice(adapter_box, {"mola", "lora", "full"});
+  m_method->setToolTip(
+      tr("mola: experts per layer as designed; lora: one expert, no router; "
+         "full: train every weight (no adapter)"));
+  af->addRow(tr("M&ethod:"), m_method);
+  m_alpha = numberEdit(adapter_box, tr("LoRA scaling: the update is multiplied by alpha / r"));
+  m_dropout = numberEdit(adapter_box, tr("Dropout on the adapter's input, 0 to 1"));
+  auto* ad_row = new QHBoxLayout;
+  ad_row->addWidget(m_alpha);
+  ad_row->addSpacing(12);
+  ad_row->addWidget(new QLabel(tr("dropout"), adapter_box));
+  ad_row->addWidget(m_dropout);
+  ad_row->addStretch(1);
+  addRow(af, tr("&Alpha:"), ad_row, m_alpha);
+  m_balance = numberEdit(adapter_box, tr("Weight of the load-balancing loss; 0 turns it off"));
+  af->addRow(tr("&Balance coefficient:"), m_balance);
+  auto* adapter_note = new QLabel(
+      tr("Experts per layer, rank, top-K and target modules: in the designer."), adapter_box);
+  adapter_note->setStyleSheet(QStringLiteral("color: #666666;"));
+  adapter_note->setWordWrap(true);
+  af->addRow(adapter_note);
+  groups->addWidget(adapter_box);
+
+  // Data
+  auto* data_box = new QGroupBox(tr("Data"), page);
+  QFormLayout* df = formIn(data_box);
+  m_train = new DataSourceEditor(tr("training data"), data_box);
+  m_train->setObjectName(QStringLiteral("trainData"));
+  df->addRow(tr("T&rain:"), m_train);
+  m_eval = new DataSourceEditor(tr("evaluation data"), data_box);
+  m_eval->setObjectName(QStringLiteral("evalData"));
+  m_eval->pathEdit()->setPlaceholderText(tr("none: no evaluation"));
+  df->addRow(tr("E&val:"), m_eval);
+  m_template = choice(data_box, PromptTemplate::names());
+  m_template->setToolTip(
+      tr("mola: MoLA's Alpaca-style prompt; compact: without the preamble, "
+         "for byte-level models"));
+  m_cutoff = spin(data_box, 8, 1 << 20, tr("Tokens per example; longer examples are cut"));
+  auto* tpl_row = new QHBoxLayout;
+  tpl_row->addWidget(m_template, 1);
+  tpl_row->addSpacing(12);
+  tpl_row->addWidget(new QLabel(tr("cutoff"), data_box));
+  tpl_row->addWidget(m_cutoff);
+  addRow(df, tr("&Prompt template:"), tpl_row, m_template);
+  m_train_on_prompt = new QCheckBox(tr("Loss on the prompt tokens too (MoLA: yes)"), data_box);
+  df->addRow(QString(), m_train_on_prompt);
+  groups->addWidget(data_box);
+
+  // Training
+  auto* train_box = new QGroupBox(tr("Training"), page);
+  QFormLayout* tf = formIn(train_box);
+  m_batch = spin(train_box, 1, 1 << 20, tr("Examples per batch"));
+  m_accumulation = spin(train_box, 1, 1 << 20, tr("Batches per optimizer step"));
+  auto* batch_row = new QHBoxLayout;
+  batch_row->addWidget(m_batch);
+  batch_row->addSpacing(12);
+  batch_row->addWidget(new QLabel(tr("\u00d7 accumulation"), train_box));
+  batch_row->addWidget(m_accumulation);
+  batch_row->addStretch(1);
+  addRow(tf, tr("Batch si&ze:"), batch_row, m_batch);
+  m_epochs = spin(train_box, 1, 1 << 20, tr("Passes over the training data"));
+  m_max_steps = spin(train_box, 0, INT_MAX, tr("Optimizer steps; 0: derived from the epochs"),
+                     tr("from epochs"));
+  auto* steps_row = new QHBoxLayout;
+  steps_row->addWidget(m_epochs);
+  steps_row->addSpacing(12);
+  steps_row->addWidget(new QLabel(tr("max steps"), train_box));
+  steps_row->addWidget(m_max_steps);
+  steps_row->addStretch(1);
+  addRow(tf, tr("E&pochs:"), steps_row, m_epochs);
+  m_lr = numberEdit(train_box, tr("AdamW learning rate (MoLA: 3e-4)"));
+  tf->addRow(tr("&Learning rate:"), m_lr);
+  m_beta1 = numberEdit(train_box, tr("AdamW beta1"));
+  m_beta2 = numberEdit(train_box, tr("AdamW beta2"));
+  auto* beta_row = new QHBoxLayout;
+  beta_row->addWidget(m_beta1);
+  beta_row->addWidget(m_beta2);
+  beta_row->addStretch(1);
+  addRow(tf, tr("Be&tas:"), beta_row, m_beta1);
+  m_weight_decay = numberEdit(train_box, tr("Decoupled weight decay"));
+  m_eps = numberEdit(train_box, tr("AdamW epsilon"));
+  auto* wd_row = new QHBoxLayout;
+  wd_row->addWidget(m_weight_decay);
+  wd_row->addSpacing(12);
+  wd_row->addWidget(new QLabel(tr("eps"), train_box));
+  wd_row->addWidget(m_eps);
+  wd_row->addStretch(1);
+  addRow(tf, tr("&Weight decay:"), wd_row, m_weight_decay);
+  m_schedule = choice(train_box, {"linear", "cosine", "constant"});
+  m_schedule->setToolTip(tr("Decay after the warmup"));
+  m_warmup = spin(train_box, 0, INT_MAX, tr("Linear warmup, in optimizer steps"));
+  auto* sched_row = new QHBoxLayout;
+  sched_row->addWidget(m_schedule);
+  sched_row->addSpacing(12);
+  sched_row->addWidget(new QLabel(tr("warmup"), train_box));
+  sched_row->addWidget(m_warmup);
+  sched_row->addStretch(1);
+  addRow(tf, tr("&Schedule:"), sched_row, m_schedule);
+  m_grad_clip = numberEdit(train_box, tr("Largest global gradient norm; 0: no clipping"));
+  m_seed = new QLineEdit(train_box);
+  m_seed->setMaximumWidth(180);
+  m_seed->setToolTip(tr("Seeds initialisation, shuffling and dropout"));
+  auto* clip_row = new QHBoxLayout;
+  clip_row->addWidget(m_grad_clip);
+  clip_row->addSpacing(12);
+  clip_row->addWidget(new QLabel(tr("seed"), train_box));
+  clip_row->addWidget(m_seed);
+  clip_row->addStretch(1);
+  addRow(tf, tr("&Gradient clip:"), clip_row, m_grad_clip);
+  groups->addWidget(train_box);
+
+  // Evaluation, checkpoints, statistics
+  auto* eval_box = new QGroupBox(tr("Evaluation"), page);
+  QFormLayout* ef = formIn(eval_box);
+  m_protocol = choice(eval_box, {"likelihood", "generate"});
+  m_protocol->setToolTip(
+      tr("likelihood: the most likely option; generate: greedy decoding and "
+         "'The answer is X', as MoLA's evaluation"));
+  ef->addRow(tr("Pr&otocol:"), m_protocol);
+  const QString end_only = tr("at the end");
+  m_eval_interval = spin(eval_box, 0, INT_MAX, tr("Evaluate every N optimizer steps"), end_only);
+  ef->addRow(tr("Evaluate every:"), m_eval_interval);
+  m_checkpoint_interval =
+      spin(eval_box, 0, INT_MAX, tr("Write a checkpoint every N optimizer steps"), end_only);
+  ef->addRow(tr("Checkpoint every:"), m_checkpoint_interval);
+  m_router_interval =
+      spin(eval_box, 0, INT_MAX, tr("Record router load and entropy every N steps"), end_only);
+  ef->addRow(tr("Router statistics every:"), m_router_interval);
+  groups->addWidget(eval_box);
+  groups->addStretch(1);
+
+  auto* designer_box = new QGroupBox(tr("Adapter: experts per layer"), splitter);
+  auto* dl = new QVBoxLayout(designer_box);
+  dl->setContentsMargins(4, 4, 4, 4);
+  m_designer = new AllocationDesigner(designer_box);
+  dl->addWidget(m_designer);
+
+  splitter->addWidget(scroll);
+  splitter->addWidget(designer_box);
+  splitter->setStretchFactor(0, 0);
+  splitter->setStretchFactor(1, 1);
+  scroll->setMinimumWidth(360);
+  splitter->setSizes({490, 610});
+
+  m_validation = new QLabel(this);
+  m_validation->setObjectName(QStringLiteral("validation"));
+  m_validation->setWordWrap(true);
+  outer->addWidget(m_validation);
+
+  // Every edit ends in onEdited (changed() and the validation line).
+  for (QLineEdit* e : {m_name, m_model, m_tokenizer, m_alpha, m_dropout, m_balance, m_lr, m_beta1,
+                       m_beta2, m_weight_decay, m_eps, m_grad_clip, m_seed})
+    connect(e, &QLineEdit::textEdited, this, &ExperimentForm::onEdited);
+  for (QComboBox* c : {m_device, m_dtype, m_method, m_template, m_schedule, m_protocol})
+    connect(c, &QComboBox::currentIndexChanged, this, &ExperimentForm::onEdited);
+  for (QSpinBox* s : {m_cutoff, m_batch, m_accumulation, m_epochs, m_max_steps, m_warmup,
+                      m_eval_interval, m_checkpoint_interval, m_router_interval})
+    connect(s, &QSpinBox::valueChanged, this, &ExperimentForm::onEdited);
+  connect(m_train_on_prompt, &QCheckBox::toggled, this, &ExperimentForm::onEdited);
+  connect(m_train, &DataSourceEditor::changed, this, &ExperimentForm::onEdited);
+  connect(m_eval, &DataSourceEditor::changed, this, &ExperimentForm::onEdited);
+  connect(m_designer, &AllocationDesigner::allocationChanged, this, &ExperimentForm::onEdited);
+  connect(m_designer, &AllocationDesigner::settingsChanged, this, &ExperimentForm::onEdited);
+  connect(m_method, &QComboBox::currentIndexChanged, this, &ExperimentForm::onMethodChanged);
+  connect(m_model, &QLineEdit::editingFinished, this, &ExperimentForm::onModelPathChanged);
+  connect(m_builtin, &QComboBox::activated, this, [this](int index) {
+    if (index <= 0) return;
+    m_model->setText(m_builtin->itemText(index));
+    m_builtin->setCurrentIndex(0);
+    onModelPathChanged();
+    onEdited();
+  });
+  connect(m_model_browse, &QPushButton::clicked, this, &ExperimentForm::browseModel);
+  connect(tok_browse, &QPushButton::clicked, this, &ExperimentForm::browseTokenizer);
+}
+
+void ExperimentForm::setConfig(const ExperimentConfig& c) {
+  m_updating = true;
+  m_name->setText(qs(c.name));
+  m_model->setText(qs(c.model));
+  m_tokenizer->setText(qs(c.tokenizer));
+  select(m_device, c.device);
+  select(m_dtype, c.dtype);
+  select(m_method, c.method);
+  m_alpha->setText(shortest(c.alpha));
+  m_dropout->setText(shortest(c.dropout));
+  m_balance->setText(shortest(c.balance_coefficient));
+  m_train->setSpec(c.train);
+  m_eval->setSpec(c.eval);
+  select(m_template, c.prompt_template);
+  m_cutoff->setValue(int(std::min<size_t>(c.cutoff, size_t(m_cutoff->maximum()))));
+  m_train_on_prompt->setChecked(c.train_on_prompt);
+  m_batch->setValue(c.batch_size);
+  m_accumulation->setValue(c.grad_accumulation);
+  m_epochs->setValue(c.epochs);
+  m_max_steps->setValue(c.max_steps);
+  m_lr->setText(shortest(c.lr));
+  m_beta1->setText(shortest(c.beta1));
+  m_beta2->setText(shortest(c.beta2));
+  m_weight_decay->setText(shortest(c.weight_decay));
+  m_eps->setText(shortest(c.adam_eps));
+  select(m_schedule, c.schedule);
+  m_warmup->setValue(c.warmup_steps);
+  m_grad_clip->setText(shortest(c.grad_clip));
+  m_seed->setText(QString::number(qulonglong(c.seed)));
+  select(m_protocol, c.eval_protocol);
+  m_eval_interval->setValue(c.eval_interval);
+  m_checkpoint_interval->setValue(c.checkpoint_interval);
+  m_router_interval->setValue(c.router_stats_interval);
+
+  // The designer: the model's shape when it can be told, and the allocation on that depth. A
+  // per-layer list of another length than the shape's sets the depth (the model is not known).
+  ModelShape shape = shapeForModel(m_model->text()).value_or(m_designer->shape());
+  std::optional<Allocation> allocation;
+  QString allocation_error;
+  try {
+    allocation = Allocation::parse(c.allocation, shape.num_layers);
+  } catch (const std::invalid_argument& e) {
+    allocation_error = qs(e.what());
+    const auto entries = std::count(c.allocation.begin(), c.allocation.end(), ',') + 1;
+    if (entries > 1) {
+      try {
+        allocation = Allocation::parse(c.allocation, int(entries));
+        shape.num_layers = int(entries);
+        allocation_error.clear();
+      } catch (const std::invalid_argument&) {
+      }
+    }
+  }
+  m_designer->setShape(shape);
+  if (allocation) m_designer->setAllocation(*allocation);
+  m_designer->undoStack()->clear();
+  m_designer->setRank(c.rank);
+  m_designer->setTopK(c.top_k);
+  std::vector<TargetModule> modules;
+  for (const std::string& name : c.target_modules) {
+    try {
+      modules.push_back(parseTargetModule(name));
+    } catch (const std::invalid_argument&) {
+    }
+  }
+  m_designer->setTargetModules(modules);
+  m_allocation_spec = c.allocation;
+  m_modules_spec = c.target_modules;
+  m_updating = false;
+
+  updateModelShapeLabel();
+  onMethodChanged();
+  onEdited();
+  if (!allocation_error.isEmpty())
+    m_validation->setText(tr("adapter.allocation: %1").arg(allocation_error));
+}
+
+ExperimentConfig ExperimentForm::config() const {
+  ExperimentConfig c;
+  c.name = m_name->text().toStdString();
+  c.model = m_model->text().trimmed().toStdString();
+  c.tokenizer = m_tokenizer->text().trimmed().toStdString();
+  c.device = m_device->currentText().toStdString();
+  c.dtype = m_dtype->currentText().toStdString();
+  c.method = m_method->currentText().toStdString();
+
+  const Allocation& shown = m_designer->allocation();
+  c.allocation = shown.describe();
+  try {
+    // The spelling the configuration came with, while it still means what the designer shows.
+    if (Allocation::parse(m_allocation_spec, shown.numLayers()) == shown)
+      c.allocation = m_allocation_spec;
+  } catch (const std::invalid_argument&) {
+  }
+  c.rank = m_designer->rank();
+  c.alpha = parseNumber(m_alpha, "adapter.alpha");
+  c.top_k = m_designer->topK();
+  c.dropout = parseNumber(m_dropout, "adapter.dropout");
+  const std::vector<TargetModule> modules = m_designer->targetModules();
+  std::set<TargetModule> chosen(modules.begin(), modules.end());
+  std::set<TargetModule> given;
+  bool given_ok = true;
+  for (const std::string& name : m_modules_spec) {
+    try {
+      given.insert(parseTargetModule(name));
+    } catch (const std::invalid_argument&) {
+      given_ok = false;
+    }
+  }
+  if (given_ok && given == chosen && given.size() == m_modules_spec.size()) {
+    c.target_modules = m_modules_spec;
+  } else {
+    c.target_modules.clear();
+    for (TargetModule m : modules) c.target_modules.emplace_back(targetModuleName(m));
+  }
+  c.balance_coefficient = parseNumber(m_balance, "adapter.balance_coefficient");
+
+  c.train = m_train->spec();
+  c.eval = m_eval->spec();
+  c.prompt_template = m_template->currentText().toStdString();
+  c.cutoff = size_t(m_cutoff->value());
+  c.train_on_prompt = m_train_on_prompt->isChecked();
+
+  c.batch_size = m_batch->value();
+  c.grad_accumulation = m_accumulation->value();
+  c.epochs = m_epochs->value();
+  c.max_steps = m_max_steps->value();
+  c.lr = parseNumber(m_lr, "training.optimizer.lr");
+  c.beta1 = parseNumber(m_beta1, "training.optimizer.betas");
+  c.beta2 = parseNumber(m_beta2, "training.optimizer.betas");
+  c.weight_decay = parseNumber(m_weight_decay, "training.optimizer.weight_decay");
+  c.adam_eps = parseNumber(m_eps, "training.optimizer.eps");
+  c.schedule = m_schedule->currentText().toStdString();
+  c.warmup_steps = m_warmup->value();
+  c.grad_clip = parseNumber(m_grad_clip, "training.grad_clip");
+  const std::string seed = m_seed->text().trimmed().toStdString();
+  const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), c.seed);
+  if (seed.empty() || ec != std::errc() || end != seed.data() + seed.size())
+    throw std::invalid_argument("training.seed: '" + seed +
+                                "' is not a whole number from 0 to 18446744073709551615");
+
+  c.eval_protocol = m_protocol->currentText().toStdString();
+  c.eval_interval = m_eval_interval->value();
+  c.checkpoint_interval = m_checkpoint_interval->value();
+  c.router_stats_interval = m_router_interval->value();
+  validateExperiment(c);
+  return c;
+}
+
+QString ExperimentForm::validationMessage() const {
+  try {
+    config();
+    return {};
+  } catch (const std::invalid_argument& e) {
+    return qs(e.what());
+  }
+}
+
+void ExperimentForm::onEdited() {
+  if (m_updating) return;
+  const QString message = validationMessage();
+  if (message.isEmpty()) {
+    m_validation->setText(tr("\u2714 Ready: the experiment is valid."));
+    m_validation->setStyleSheet(QStringLiteral("color: #1e7b34;"));
+  } else {
+    m_validation->setText(message);
+    m_validation->setStyleSheet(QLatin1String(kErrorStyle));
+  }
+  emit changed();
+}
+
+void ExperimentForm::onModelPathChanged() {
+  if (const auto shape = shapeForModel(m_model->text().trimmed())) m_designer->setShape(*shape);
+  updateModelShapeLabel();
+}
+
+void ExperimentForm::updateModelShapeLabel() {
+  const QString path = m_model->text().trimmed();
+  const ModelShape& designed = m_designer->shape();
+  if (const auto shape = shapeForModel(path)) {
+    QString text = tr("%1 layers, width %2, %3 heads (%4 key/value), vocabulary %5")
+                       .arg(shape->num_layers)
+                       .arg(shape->d_model)
+                       .arg(shape->num_heads)
+                       .arg(shape->num_kv_heads)
+                       .arg(shape->vocab_size);
+    if (shape->num_layers != designed.num_layers)
+      text += QStringLiteral("<br><span style='%1'>%2</span>")
+                  .arg(QLatin1String(kErrorStyle), tr("the allocation has %1 layers, the model %2")
+                                                       .arg(designed.num_layers)
+                                                       .arg(shape->num_layers));
+    m_model_shape->setText(text);
+  } else if (path.isEmpty()) {
+    m_model_shape->setText(QString());
+  } else {
+    m_model_shape->setText(
+        tr("The shape is not read from this path; the designer estimates costs on %1 layers of "
+           "width %2.")
+            .arg(designed.num_layers)
+            .arg(designed.d_model));
+  }
+  m_model_shape->setVisible(!m_model_shape->text().isEmpty());
+}
+
+void ExperimentForm::onMethodChanged() {
+  const QString method = m_method->currentText();
+  m_designer->setEnabled(method != QLatin1String("full"));
+  m_designer->setAllocationEditable(method == QLatin1String("mola"));
+  const bool adapter = method != QLatin1String("full");
+  m_alpha->setEnabled(adapter);
+  m_dropout->setEnabled(adapter);
+  m_balance->setEnabled(method == QLatin1String("mola"));
+}
+
+void ExperimentForm::showError(const QString& message) {
+  m_error_text = message;
+  m_error->setText(message);
+  m_error->setVisible(!message.isEmpty());
+}
+
+bool ExperimentForm::loadFile(const QString& path) {
+  ExperimentConfig loaded;
+  try {
+    loaded = loadExperiment(path.toStdString());
+  } catch (const std::exception& e) {
+    showError(tr("Could not load the experiment: %1").arg(qs(e.what())));
+    return false;
+  }
+  setConfig(loaded);
+  showError(QString());
+  return true;
+}
+
+bool ExperimentForm::saveFile(const QString& path) {
+  ExperimentConfig c;
+  try {
+    c = config();
+  } catch (const std::exception& e) {
+    showError(tr("Not saved to %1: %2").arg(path, qs(e.what())));
+    return false;
+  }
+  QSaveFile file(path);
+  const QByteArray text = QByteArray::fromStdString(experimentToJson(c));
+  if (!file.open(QIODevice::WriteOnly) || file.write(text) != text.size() || !file.commit()) {
+    showError(tr("Could not write %1: %2").arg(path, file.errorString()));
+    return false;
+  }
+  showError(QString());
+  return true;
+}
+
+void ExperimentForm::browseModel() {
+  const QString file = QFileDialog::getOpenFileName(
+      this, tr("Choose a model"), QFileInfo(m_model->text()).absolutePath(),
+      tr("Models (config.json *.safetensors *.bin);;All files (*)"));
+  if (file.isEmpty()) return;
+  const QFileInfo info(file);
+  // A Hugging Face model is its folder; a llama2.c checkpoint is the file itself.
+  const bool hf = info.fileName() == QLatin1String("config.json") ||
+                  info.suffix() == QLatin1String("safetensors") ||
+                  info.suffix() == QLatin1String("json");
+  m_model->setText(hf ? info.absolutePath() : info.absoluteFilePath());
+  onModelPathChanged();
+  onEdited();
+}
+
+void ExperimentForm::browseTokenizer() {
+  const QString file = QFileDialog::getOpenFileName(
+      this, tr("Choose a tokenizer"), QFileInfo(m_tokenizer->text()).absolutePath(),
+      tr("Tokenizers (tokenizer.json tokenizer.model *.bin);;All files (*)"));
+  if (file.isEmpty()) return;
+  m_tokenizer->setText(file);
+  onEdited();
+}
+
+}  // namespace mola::widgets

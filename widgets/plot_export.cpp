@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// PlotExport: shared plot look, export to PNG/PDF, hover read-out and range interactions.
+#include "plot_export.h"
+
+#include <qcustomplot.h>
+#include <QContextMenuEvent>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QMenu>
+#include <QMessageBox>
+#include <QMouseEvent>
+#include <QPointer>
+#include <QToolTip>
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+
+namespace mola::widgets {
+namespace {
+
+constexpr char kHelperName[] = "mola_plot_export";
+constexpr double kHoverRadius = 24.0;  // px
+
+// Linear interpolation over equally spaced colour stops, t in [0, 1].
+template <size_t N>
+QColor rampColor(const std::array<QRgb, N>& stops, double t) {
+  t = std::clamp(t, 0.0, 1.0) * double(N - 1);
+  const size_t i = std::min(size_t(t), N - 2);
+  const double f = t - double(i);
+  const QColor a(stops[i]), b(stops[i + 1]);
+  return QColor::fromRgbF(float(a.redF() + f * (b.redF() - a.redF())),
+                          float(a.greenF() + f * (b.greenF() - a.greenF())),
+                          float(a.blueF() + f * (b.blueF() - a.blueF())));
+}
+
+constexpr std::array<QRgb, 9> kPlasma = {0x0d0887, 0x41049d, 0x6a00a8, 0x8f0da4, 0xb12a90,
+                                         0xcc4778, 0xe16462, 0xf2844b, 0xfca636};
+constexpr std::array<QRgb, 9> kViridis = {0x440154, 0x472d7b, 0x3b528b, 0x2c728e, 0x21918c,
+                                          0x28ae80, 0x5ec962, 0xaadc32, 0xfde725};
+
+QString formatValue(double v) {
+  if (v == 0.0) return QStringLiteral("0");
+  const double a = std::fabs(v);
+  if (a >= 1e-3 && a < 1e5) return QString::number(v, 'f', a >= 100 ? 1 : a >= 1 ? 4 : 5);
+  return QString::number(v, 'e', 3);
+}
+
+QString keyText(const QCPAxis* axis, double key) {
+  // Category axes (benchmarks) read out their tick label, not the position.
+  if (const auto text = axis->ticker().dynamicCast<QCPAxisTickerText>()) {
+    const auto it = text->ticks().constFind(key);
+    if (it != text->ticks().constEnd()) return it.value();
+  }
+  const QString label = axis->label().section(QLatin1Char(' '), 0, 0).toLower();
+  const QString k = std::fabs(key - std::round(key)) < 1e-9
+                        ? QString::number(qint64(std::llround(key)))
+                        : QString::number(key, 'g', 6);
+  return label.isEmpty() ? k : label + QLatin1Char(' ') + k;
+}
+
+}  // namespace
+
+QColor runColor(int index) {
+  static constexpr std::array<QRgb, 10> kTableau = {0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728,
+                                                    0x9467bd, 0x8c564b, 0xe377c2, 0x7f7f7f,
+                                                    0xbcbd22, 0x17becf};
+  const int n = int(kTableau.size());
+  return QColor(kTableau[size_t(((index % n) + n) % n)]);
+}
+
+QColor layerColor(int layer, int num_layers) {
+  const double t = num_layers <= 1 ? 0.0 : double(layer) / double(num_layers - 1);
+  return rampColor(kPlasma, t);
+}
+
+QCPColorGradient heatmapGradient() {
+  QCPColorGradient g;
+  g.clearColorStops();
+  for (size_t i = 0; i < kViridis.size(); ++i)
+    g.setColorStopAt(double(i) / double(kViridis.size() - 1), QColor(kViridis[i]));
+  g.setNanHandling(QCPColorGradient::nhTransparent);
+  g.setLevelCount(256);
+  return g;
+}
+
+void applyPlotStyle(QCustomPlot* plot) {
+  QFont font = plot->font();
+  font.setPointSizeF(9);
+  QFont small = font;
+  small.setPointSizeF(8);
+  plot->setBackground(QBrush(Qt::white));
+  plot->setNoAntialiasingOnDrag(true);
+  const QPen axis_pen(QColor(0x70, 0x70, 0x70), 1);
+  const QPen grid_pen(QColor(0, 0, 0, 28), 1, Qt::SolidLine);
+  for (QCPAxisRect* rect : plot->axisRects()) {
+    rect->setBackground(QBrush(Qt::white));
+    for (QCPAxis* axis : rect->axes()) {
+      axis->setLabelFont(font);
+      axis->setTickLabelFont(small);
+      axis->setLabelColor(QColor(0x30, 0x30, 0x30));
+      axis->setTickLabelColor(QColor(0x40, 0x40, 0x40));
+      axis->setBasePen(axis_pen);
+      axis->setTickPen(axis_pen);
+      axis->setSubTickPen(axis_pen);
+      axis->setTickLengthOut(3);
+      axis->setTickLengthIn(0);
+      axis->setSubTickLengthIn(0);
+      axis->setSubTickLengthOut(0);
+      axis->grid()->setPen(grid_pen);
+      axis->grid()->setZeroLinePen(Qt::NoPen);
+      axis->grid()->setSubGridVisible(false);
+      axis->setLabelPadding(3);
+    }
+  }
+  plot->legend->setFont(small);
+  plot->legend->setBrush(QBrush(QColor(255, 255, 255, 215)));
+  plot->legend->setBorderPen(QPen(QColor(0, 0, 0, 40)));
+  plot->legend->setIconSize(18, 9);
+  plot->legend->setRowSpacing(0);
+  plot->legend->setMargins(QMargins(5, 3, 5, 3));
+  plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+  // Legend items clip at their own rect, which cuts off underscores ("arc_easy"); give every
+  // item, including those added later, a little room below the text.
+  QObject::connect(plot, &QCustomPlot::beforeReplot, plot, [plot] {
+    for (int i = 0; i < plot->legend->itemCount(); ++i) {
+      QCPAbstractLegendItem* item = plot->legend->item(i);
+      if (item->margins().bottom() < 2) item->setMargins(QMargins(0, 0, 0, 2));
+    }
+  });
+}
+
+QCPTextElement* addTitle(QCustomPlot* plot, const QString& text) {
+  QFont font = plot->font();
+  font.setPointSizeF(9.5);
+  font.setBold(true);
+  plot->plotLayout()->insertRow(0);
+  auto* title = new QCPTextElement(plot, text, font);
+  title->setTextColor(QColor(0x20, 0x20, 0x20));
+  title->setMargins(QMargins(0, 4, 0, 0));
+  plot->plotLayout()->addElement(0, 0, title);
+  return title;
+}
+
+QCPItemText* addPlaceholder(QCustomPlot* plot, const QString& text) {
+  auto* item = new QCPItemText(plot);
+  item->position->setType(QCPItemPosition::ptAxisRectRatio);
+  item->position->setAxisRect(plot->axisRect());
+  item->setClipToAxisRect(false);
+  item->position->setCoords(0.5, 0.5);
+  item->setPositionAlignment(Qt::AlignCenter);
+  item->setText(text);
+  QFont font = plot->font();
+  font.setPointSizeF(9);
+  font.setItalic(true);
+  item->setFont(font);
+  item->setColor(QColor(0x90, 0x90, 0x90));
+  return item;
+}
+
+void rescaleWithMargin(QCustomPlot* plot) {
+  plot->rescaleAxes(true);
+  for (QCPAxisRect* rect : plot->axisRects()) {
+    for (QCPAxis* axis : rect->axes(QCPAxis::atLeft | QCPAxis::atRight)) {
+      if (axis->plottables().isEmpty()) continue;
+      QCPRange r = axis->range();
+      if (!std::isfinite(r.lower) || !std::isfinite(r.upper)) continue;
+      const double size = r.size();
+      const double pad = size > 1e-12 * std::max(1.0, std::fabs(r.center()))
+                             ? 0.05 * size
+                             : std::max(std::fabs(r.center()) * 0.05, 1e-6);
+      axis->setRange(r.lower - pad, r.upper + pad);
+    }
+  }
+}
+
+bool exportPlot(QCustomPlot* plot, const QString& path, QString* error) {
+  auto fail = [&](const QString& why) {
+    if (error) *error = QStringLiteral("Cannot export the plot to %1: %2").arg(path, why);
+    return false;
+  };
+  const QFileInfo info(path);
+  const QString suffix = info.suffix().toLower();
+  if (suffix != QLatin1String("png") && suffix != QLatin1String("pdf"))
+    return fail(QStringLiteral("unknown format '.%1' (use .png or .pdf)").arg(info.suffix()));
+  if (!info.absoluteDir().exists())
+    return fail(QStringLiteral("the folder %1 does not exist").arg(info.absolutePath()));
+  // A plot that was never shown has no size of its own: export it at a readable default.
+  const int w = plot->width() > 10 ? 0 : 800;
+  const int h = plot->height() > 10 ? 0 : 500;
+  const bool ok = suffix == QLatin1String("png") ? plot->savePng(path, w, h)
+                                                 : plot->savePdf(path, w, h, QCP::epNoCosmetic,
+                                                                 QStringLiteral("MoLA Workbench"));
+  if (!ok) return fail(QStringLiteral("the file could not be written (permissions or disk space)"));
+  return true;
+}
+
+PlotExport::PlotExport(QCustomPlot* plot) : QObject(plot), m_plot(plot) {
+  setObjectName(QLatin1String(kHelperName));
+  plot->setContextMenuPolicy(Qt::CustomContextMenu);
+  plot->setMouseTracking(true);
+  plot->installEventFilter(this);
+  connect(plot, &QWidget::customContextMenuRequested, this, &PlotExport::showMenu);
+  connect(plot, &QCustomPlot::mouseDoubleClick, this, [this](QMouseEvent*) { rescale(); });
+}
+
+PlotExport* PlotExport::install(QCustomPlot* plot) {
+  if (PlotExport* existing = of(plot)) return existing;
+  return new PlotExport(plot);
+}
+
+PlotExport* PlotExport::of(const QCustomPlot* plot) {
+  return plot->findChild<PlotExport*>(QLatin1String(kHelperName), Qt::FindDirectChildrenOnly);
+}
+
+void PlotExport::rescale() {
+  m_user_ranged = false;
+  fit();
+  m_plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void PlotExport::fit() {
+  if (m_rescale)
+    m_rescale();
+  else
+    rescaleWithMargin(m_plot);
+}
+
+QString PlotExport::readoutAt(QPointF pixel) {
+  double best = kHoverRadius;
+  QString text;
+  QCPAbstractPlottable* hit = nullptr;
+  double hit_key = 0, hit_value = 0;
+  for (int p = 0; p < m_plot->plottableCount(); ++p) {
+    QCPAbstractPlottable* plottable = m_plot->plottable(p);
+    if (!plottable->visible() || !plottable->keyAxis() || !plottable->valueAxis()) continue;
+    if (auto* graph = qobject_cast<QCPGraph*>(plottable)) {
+      const auto data = graph->data();
+      if (data->isEmpty()) continue;
+      // Only the few points around the mouse's key can be nearest in x; check a window there.
+      auto it = data->findBegin(graph->keyAxis()->pixelToCoord(pixel.x()), false);
+      auto from = it - std::min<qsizetype>(3, it - data->constBegin());
+      auto to = it + std::min<qsizetype>(4, data->constEnd() - it);
+      for (auto d = from; d != to; ++d) {
+        if (!std::isfinite(d->value)) continue;
+        const QPointF at = graph->coordsToPixels(d->key, d->value);
+        const double dist = std::hypot(at.x() - pixel.x(), at.y() - pixel.y());
+        if (dist < best) {
+          best = dist;
+          hit = graph;
+          hit_key = d->key;
+          hit_value = d->value;
+        }
+      }
+    } else if (auto* bars = qobject_cast<QCPBars*>(plottable)) {
+      QVariant details;
+      const double dist = bars->selectTest(pixel, false, &details);
+      if (dist >= 0 && dist < best) {
+        const QCPDataSelection sel = details.value<QCPDataSelection>();
+        if (sel.isEmpty()) continue;
+        const auto d = bars->data()->at(sel.dataRange().begin());
+        best = dist;
+        hit = bars;
+        hit_key = d->key;
+        hit_value = d->value;
+      }
+    } else if (auto* map = qobject_cast<QCPColorMap*>(plottable)) {
+      double key = 0, value = 0;
+      map->pixelsToCoords(pixel, key, value);
+      if (!map->data()->keyRange().contains(key) && map->data()->keySize() > 1) continue;
+      int ki = 0, vi = 0;
+      map->data()->coordToCell(key, value, &ki, &vi);
+      if (ki < 0 || vi < 0 || ki >= map->data()->keySize() || vi >= map->data()->valueSize())
+        continue;
+      const double v = map->data()->cell(ki, vi);
+      double ck = 0, cv = 0;
+      map->data()->cellToCoord(ki, vi, &ck, &cv);
+      if (std::fabs(map->valueAxis()->coordToPixel(cv) - pixel.y()) > kHoverRadius * 2) continue;
+      best = 0;
+      hit = map;
+      hit_key = ck;
+      hit_value = v;
+      text = QStringLiteral("%1, %2: %3")
+                 .arg(keyText(map->valueAxis(), cv), keyText(map->keyAxis(), ck),
+                      std::isfinite(v) ? formatValue(v) : QStringLiteral("no expert / no data"));
+    }
+  }
+  if (!m_tracer) {
+    m_tracer = new QCPItemTracer(m_plot);
+    m_tracer->setStyle(QCPItemTracer::tsCircle);
+    m_tracer->setSize(8);
+    m_tracer->setPen(QPen(QColor(0x20, 0x20, 0x20), 1.5));
+    m_tracer->setBrush(QColor(255, 255, 255, 120));
+    if (m_plot->layer(QStringLiteral("overlay"))) m_tracer->setLayer(QStringLiteral("overlay"));
+  }
+  const bool on_graph = qobject_cast<QCPGraph*>(hit) != nullptr;
+  m_tracer->setVisible(on_graph);
+  if (on_graph) {
+    m_tracer->position->setAxes(hit->keyAxis(), hit->valueAxis());
+    m_tracer->position->setCoords(hit_key, hit_value);
+  }
+  if (hit && text.isEmpty()) {
+    const QString name = hit->name().isEmpty() ? QStringLiteral("value") : hit->name();
+    text = QStringLiteral("%1\n%2: %3")
+               .arg(name, keyText(hit->keyAxis(), hit_key), formatValue(hit_value));
+  }
+  if (m_tracer->layer()) m_tracer->layer()->replot();
+  return text;
+}
+
+bool PlotExport::eventFilter(QObject* watched, QEvent* event) {
+  if (watched != m_plot) return false;
+  switch (event->type()) {
+    case QEvent::MouseMove: {
+      auto* e = static_cast<QMouseEvent*>(event);
+      if (e->buttons() & Qt::LeftButton) {
+        m_user_ranged = true;
+        break;
+      }
+      const QString text = readoutAt(e->position());
+      if (text.isEmpty())
+        QToolTip::hideText();
+      else
+        QToolTip::showText(e->globalPosition().toPoint() + QPoint(12, 12), text, m_plot);
+      break;
+    }
+    case QEvent::Wheel:
+      m_user_ranged = true;
+      break;
+    case QEvent::Leave:
+      if (m_tracer && m_tracer->visible()) {
+        m_tracer->setVisible(false);
+        if (m_tracer->layer()) m_tracer->layer()->replot();
+      }
+      QToolTip::hideText();
+      break;
+    default:
+      break;
+  }
+  return false;
+}
+
+void PlotExport::showMenu(const QPoint& pos) {
+  QMenu menu(m_plot);
+  menu.addAction(tr("Export PNG..."), this, [this] { exportWithDialog(QStringLiteral("png")); });
+  menu.addAction(tr("Export PDF..."), this, [this] { exportWithDialog(QStringLiteral("pdf")); });
+  menu.addSeparator();
+  menu.addAction(tr("Rescale"), this, &PlotExport::rescale);
+  menu.exec(m_plot->mapToGlobal(pos));
+}
+
+void PlotExport::exportWithDialog(const QString& suffix) {
+  const QString filter =
+      suffix == QLatin1String("png") ? tr("PNG image (*.png)") : tr("PDF document (*.pdf)");
+  QString path = QFileDialog::getSaveFileName(
+      m_plot, tr("Export plot"), QDir::home().filePath(QStringLiteral("plot.") + suffix), filter);
+  if (path.isEmpty()) return;
+  if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
+  QString error;
+  if (!exportPlot(m_plot, path, &error))
+    QMessageBox::warning(m_plot, tr("Export failed"), error);
+  else
+    emit exported(path);
+}
+
+}  // namespace mola::widgets

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// PlotExport: the one look and the shared interactions of every workbench plot (export menu,
+// hover read-out, drag/zoom, double-click rescale), plus the run and layer palettes.
+#pragma once
+
+#include <QColor>
+#include <QObject>
+#include <QPointF>
+#include <QPointer>
+#include <QString>
+#include <functional>
+
+class QCustomPlot;
+class QCPItemTracer;
+class QCPItemText;
+class QCPColorGradient;
+class QCPTextElement;
+
+namespace mola::widgets {
+
+// A qualitative palette (Tableau 10): run i has this colour in every plot of the workbench.
+QColor runColor(int index);
+// A sequential ramp for layers (plasma, cut before its pale end so that lines stay readable on
+// white): layer 0 is dark blue, the top layer orange.
+QColor layerColor(int layer, int num_layers);
+// The heatmap gradient (viridis, 9 stops), with NaN cells transparent.
+QCPColorGradient heatmapGradient();
+
+// Fonts, grid, margins and background shared by every plot. Call once after creating the plot.
+void applyPlotStyle(QCustomPlot* plot);
+// A bold title row above the axis rect.
+QCPTextElement* addTitle(QCustomPlot* plot, const QString& text);
+// A grey note in the middle of the axis rect ("no data yet"); hide it once data arrives.
+QCPItemText* addPlaceholder(QCustomPlot* plot, const QString& text);
+// Rescales every axis to its visible data with a 5% margin on the value axes, so curves never
+// touch the frame; a flat series gets a range around its value instead of a zero-width one.
+void rescaleWithMargin(QCustomPlot* plot);
+
+// Writes the plot to `path`, the format chosen by its suffix (.png or .pdf, case-insensitive) at
+// the plot's on-screen size. On failure returns false and, when `error` is given, a message that
+// names the file and the reason.
+bool exportPlot(QCustomPlot* plot, const QString& path, QString* error = nullptr);
+
+class PlotExport : public QObject {
+  Q_OBJECT
+
+ public:
+  // Attaches to `plot` (which owns the helper): a context menu with "Export PNG...", "Export
+  // PDF..." and "Rescale", a tracer with a tooltip on the nearest point of any graph or bar,
+  // drag and wheel zoom, and double-click to rescale.
+  static PlotExport* install(QCustomPlot* plot);
+  // The helper installed on `plot`, or nullptr.
+  static PlotExport* of(const QCustomPlot* plot);
+
+  // What double-click and "Rescale" do; the default is rescaleWithMargin(). Plots with fixed
+  // ranges (accuracy 0..1, a heatmap) set their own.
+  void setRescaler(std::function<void()> rescale) { m_rescale = std::move(rescale); }
+  // Applies the rescaler and replots; also ends the user's own range (userRanged() is false).
+  void rescale();
+  // Applies the rescaler only (live plots call it before each throttled replot).
+  void fit();
+  // True once the user dragged or zoomed: live plots then stop following new data until the
+  // next double-click or "Rescale".
+  bool userRanged() const { return m_user_ranged; }
+
+  // The read-out for a mouse position in plot pixels: "series\nstep: value" of the nearest data
+  // point within 24 px, or an empty string. Also moves the tracer there.
+  QString readoutAt(QPointF pixel);
+
+ signals:
+  void exported(const QString& path);
+
+ private:
+  explicit PlotExport(QCustomPlot* plot);
+  bool eventFilter(QObject* watched, QEvent* event) override;
+  void showMenu(const QPoint& pos);
+  void exportWithDialog(const QString& suffix);
+
+  QCustomPlot* m_plot;
+  QPointer<QCPItemTracer> m_tracer;  // the plot owns it; it may be cleared with the items
+  std::function<void()> m_rescale;
+  bool m_user_ranged = false;
+};
+
+}  // namespace mola::widgets

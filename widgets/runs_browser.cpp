@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// RunsBrowser: search box over a sorted proxy of RunsTableModel, the table, and its actions.
+#include "runs_browser.h"
+
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QItemSelectionModel>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QShortcut>
+#include <QSortFilterProxyModel>
+#include <QTableView>
+#include <QVBoxLayout>
+#include <algorithm>
+
+#include "allocation_delegate.h"
+
+namespace mola::widgets {
+
+RunsBrowser::RunsBrowser(QWidget* parent)
+    : QWidget(parent),
+      m_model(new RunsTableModel(this)),
+      m_proxy(new QSortFilterProxyModel(this)),
+      m_delegate(new AllocationDelegate(this)),
+      m_view(new QTableView(this)),
+      m_search(new QLineEdit(this)),
+      m_open(new QPushButton(tr("Open"), this)),
+      m_compare(new QPushButton(tr("Compare"), this)),
+      m_delete(new QPushButton(tr("Delete..."), this)),
+      m_status(new QLabel(this)) {
+  m_proxy->setSourceModel(m_model);
+  m_proxy->setSortRole(RunsTableModel::SortRole);
+  m_proxy->setFilterRole(RunsTableModel::FilterRole);
+  m_proxy->setFilterKeyColumn(-1);  // any column's filter text may match
+  m_proxy->setFilterCaseSensitivity(Qt::CaseInsensitive);
+  m_proxy->setDynamicSortFilter(true);
+
+  m_search->setPlaceholderText(tr("Search runs by name, model, allocation or status"));
+  m_search->setClearButtonEnabled(true);
+  connect(m_search, &QLineEdit::textChanged, m_proxy, &QSortFilterProxyModel::setFilterFixedString);
+  connect(m_search, &QLineEdit::textChanged, this, &RunsBrowser::updateStatusLine);
+
+  m_view->setModel(m_proxy);
+  m_view->setItemDelegateForColumn(RunsTableModel::AllocationColumn, m_delegate);
+  m_view->setSelectionBehavior(QAbstractItemView::SelectRows);
+  m_view->setSelectionMode(QAbstractItemView::ExtendedSelection);
+  m_view->setAlternatingRowColors(true);
+  m_view->setSortingEnabled(true);
+  m_view->setWordWrap(false);
+  m_view->setTextElideMode(Qt::ElideMiddle);
+  m_view->setShowGrid(false);
+  m_view->verticalHeader()->hide();
+  m_view->verticalHeader()->setDefaultSectionSize(26);
+  m_view->sortByColumn(RunsTableModel::Created, Qt::DescendingOrder);
+  QHeaderView* header = m_view->horizontalHeader();
+  header->setHighlightSections(false);
+  header->setStretchLastSection(false);
+  header->setSectionResizeMode(QHeaderView::ResizeToContents);
+  header->setSectionResizeMode(RunsTableModel::Name, QHeaderView::Stretch);
+  header->setMinimumSectionSize(48);
+
+  m_open->setToolTip(tr("Open the selected run"));
+  m_compare->setToolTip(tr("Compare the selected runs side by side (select two or more)"));
+  m_delete->setToolTip(tr("Delete the selected runs with their metrics and checkpoints"));
+  m_status->setTextFormat(Qt::PlainText);
+
+  auto* search_row = new QHBoxLayout;
+  search_row->addWidget(m_search, 1);
+  auto* buttons = new QHBoxLayout;
+  buttons->addWidget(m_status, 1);
+  buttons->addWidget(m_open);
+  buttons->addWidget(m_compare);
+  buttons->addWidget(m_delete);
+  auto* layout = new QVBoxLayout(this);
+  layout->addLayout(search_row);
+  layout->addWidget(m_view, 1);
+  layout->addLayout(buttons);
+
+  connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+          &RunsBrowser::updateButtons);
+  // Rows leaving the proxy (a refresh, a filter) change the selection without always saying so.
+  connect(m_proxy, &QAbstractItemModel::rowsRemoved, this, &RunsBrowser::updateButtons);
+  connect(m_proxy, &QAbstractItemModel::rowsInserted, this, &RunsBrowser::updateButtons);
+  connect(m_proxy, &QAbstractItemModel::layoutChanged, this, &RunsBrowser::updateButtons);
+  connect(m_proxy, &QAbstractItemModel::modelReset, this, &RunsBrowser::updateButtons);
+  connect(m_proxy, &QAbstractItemModel::dataChanged, this, &RunsBrowser::updateButtons);
+  connect(m_proxy, &QAbstractItemModel::rowsRemoved, this, &RunsBrowser::updateStatusLine);
+  connect(m_proxy, &QAbstractItemModel::rowsInserted, this, &RunsBrowser::updateStatusLine);
+
+  connect(m_view, &QTableView::activated, this, [this](const QModelIndex& index) {
+    const qint64 id = index.data(RunsTableModel::RunIdRole).toLongLong();
+    if (id > 0) emit runActivated(id);
+  });
+  connect(m_open, &QPushButton::clicked, this, [this] {
+    const QList<qint64> ids = selectedRunIds();
+    if (ids.size() == 1) emit runActivated(ids.front());
+  });
+  connect(m_compare, &QPushButton::clicked, this, [this] {
+    const QList<qint64> ids = selectedRunIds();
+    if (ids.size() >= 2) emit compareRequested(ids);
+  });
+  connect(m_delete, &QPushButton::clicked, this, &RunsBrowser::requestDelete);
+  auto* del = new QShortcut(QKeySequence::Delete, m_view);
+  del->setContext(Qt::WidgetShortcut);
+  connect(del, &QShortcut::activated, this, &RunsBrowser::requestDelete);
+
+  m_confirmer = [this](const QString& title, const QString& text) {
+    return QMessageBox::question(this, title, text, QMessageBox::Yes | QMessageBox::Cancel,
+                                 QMessageBox::Cancel) == QMessageBox::Yes;
+  };
+  updateButtons();
+  updateStatusLine();
+}
+
+void RunsBrowser::setRows(std::vector<RunsRow> rows) {
+  m_model->setRows(std::move(rows));
+  m_delegate->setScaleMax(m_model->maxExperts());
+  updateButtons();
+  updateStatusLine();
+}
+
+void RunsBrowser::setProvider(Provider provider) {
+  m_provider = std::move(provider);
+  refresh();
+}
+
+void RunsBrowser::setConfirmer(Confirmer confirmer) {
+  m_confirmer = std::move(confirmer);
+}
+
+void RunsBrowser::refresh() {
+  if (!m_provider) return;
+  try {
+    std::vector<RunsRow> rows = m_provider();
+    m_error.clear();
+    setRows(std::move(rows));
+  } catch (const std::exception& e) {
+    // The rows already shown stay: a locked or damaged database must not blank the list.
+    m_error = tr("Could not read the runs: %1").arg(QString::fromUtf8(e.what()));
+    updateStatusLine();
+  }
+}
+
+QList<qint64> RunsBrowser::selectedRunIds() const {
+  QModelIndexList rows = m_view->selectionModel()->selectedRows();
+  std::sort(rows.begin(), rows.end(),
+            [](const QModelIndex& a, const QModelIndex& b) { return a.row() < b.row(); });
+  QList<qint64> ids;
+  for (const QModelIndex& index : rows)
+    ids.append(index.data(RunsTableModel::RunIdRole).toLongLong());
+  return ids;
+}
+
+void RunsBrowser::selectRuns(const QList<qint64>& ids) {
+  QItemSelection selection;
+  for (qint64 id : ids) {
+    const int source_row = m_model->rowOf(id);
+    if (source_row < 0) continue;
+    const QModelIndex index = m_proxy->mapFromSource(m_model->index(source_row, 0));
+    if (index.isValid()) selection.select(index, index);
+  }
+  m_view->selectionModel()->select(selection,
+                                   QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+}
+
+QString RunsBrowser::statusLine() const {
+  return m_status->text();
+}
+
+QString RunsBrowser::describeRuns(const QList<qint64>& ids) const {
+  QStringList lines;
+  for (qint64 id : ids) {
+    const int row = m_model->rowOf(id);
+    if (row < 0) continue;
+    const RunRecord& r = m_model->rows()[size_t(row)].record;
+    lines << QStringLiteral("  #%1  %2  (%3, %4 steps)")
+                 .arg(id)
+                 .arg(QString::fromStdString(r.name), RunsTableModel::statusText(r.status))
+                 .arg(r.last_step);
+  }
+  return lines.join(QLatin1Char('\n'));
+}
+
+void RunsBrowser::requestDelete() {
+  const QList<qint64> ids = selectedRunIds();
+  if (ids.isEmpty() || !m_delete->isEnabled()) return;
+  const QString title = ids.size() == 1 ? tr("Delete run") : tr("Delete %1 runs").arg(ids.size());
+  const QString text =
+      (ids.size() == 1 ? tr("Delete this run?") : tr("Delete these %1 runs?").arg(ids.size())) +
+      QStringLiteral("\n\n") + describeRuns(ids) + QStringLiteral("\n\n") +
+      tr("Their metrics, router statistics, scores and checkpoints are removed for good.");
+  if (m_confirmer && m_confirmer(title, text)) emit deleteRequested(ids);
+}
+
+void RunsBrowser::updateButtons() {
+  const QList<qint64> ids = selectedRunIds();
+  bool running = false;
+  for (qint64 id : ids) {
+    const int row = m_model->rowOf(id);
+    running |= row >= 0 && m_model->rows()[size_t(row)].record.status == RunStatus::Running;
+  }
+  m_open->setEnabled(ids.size() == 1);
+  m_compare->setEnabled(ids.size() >= 2);
+  // A run that is training still writes to its rows and folder: stop it first.
+  m_delete->setEnabled(!ids.isEmpty() && !running);
+  m_delete->setToolTip(running ? tr("A running run cannot be deleted: stop it first")
+                               : tr("Delete the selected runs with their metrics and checkpoints"));
+}
+
+void RunsBrowser::updateStatusLine() {
+  QPalette palette = m_status->palette();
+  palette.setColor(QPalette::WindowText, m_error.isEmpty()
+                                             ? this->palette().color(QPalette::WindowText)
+                                             : RunsTableModel::statusColour(RunStatus::Failed));
+  m_status->setPalette(palette);
+  if (!m_error.isEmpty()) {
+    m_status->setText(m_error);
+    return;
+  }
+  const int all = m_model->rowCount(), shown = m_proxy->rowCount();
+  if (all == 0)
+    m_status->setText(tr("No runs yet: train an experiment and it appears here."));
+  else if (shown == all)
+    m_status->setText(all == 1 ? tr("1 run") : tr("%1 runs").arg(all));
+  else
+    m_status->setText(
+        tr("%1 of %2 runs match \u201c%3\u201d").arg(shown).arg(all).arg(m_search->text()));
+}
+
+}  // namespace mola::widgets
