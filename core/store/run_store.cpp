@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -236,13 +237,45 @@ std::string hostName() {
   return buf;
 }
 
-// "hostname, Linux 6.1.0-18-amd64 x86_64, 16 CPUs" (the trainer may add the GPU to its config).
+// The value of the first "key : value" line of a /proc file that starts with `key`; empty when
+// there is none.
+std::string procField(const char* file, const std::string& key) {
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key, 0) != 0) continue;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const size_t start = line.find_first_not_of(" \t", colon + 1);
+    return start == std::string::npos ? "" : line.substr(start);
+  }
+  return "";
+}
+
+// NVIDIA GPUs as the driver lists them, e.g. "2 x NVIDIA H100 80GB HBM3"; empty without the
+// driver. Read from /proc, so the store needs no CUDA library.
+std::string gpuModels() {
+  std::map<std::string, int> count;
+  std::error_code ec;
+  for (const auto& gpu : std::filesystem::directory_iterator("/proc/driver/nvidia/gpus", ec)) {
+    const std::string model = procField((gpu.path() / "information").c_str(), "Model");
+    if (!model.empty()) ++count[model];
+  }
+  std::string s;
+  for (const auto& [model, n] : count)
+    s += (s.empty() ? "" : ", ") + (n > 1 ? std::to_string(n) + " x " : std::string()) + model;
+  return s;
+}
+
+// "hostname, Linux 6.1.0-18-amd64 x86_64, 16 CPUs (AMD EPYC 7B13), GPU: NVIDIA H100 80GB HBM3".
 std::string hostDescription() {
   std::string s = hostName();
   utsname u{};
   if (uname(&u) == 0) s += std::string(", ") + u.sysname + " " + u.release + " " + u.machine;
   const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   if (cpus > 0) s += ", " + std::to_string(cpus) + (cpus == 1 ? " CPU" : " CPUs");
+  if (const std::string cpu = procField("/proc/cpuinfo", "model name"); !cpu.empty())
+    s += " (" + cpu + ")";
+  if (const std::string gpus = gpuModels(); !gpus.empty()) s += ", GPU: " + gpus;
   return s;
 }
 

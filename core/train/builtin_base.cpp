@@ -18,9 +18,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Version 1 of the recipe; a change to it must change the file name.
-constexpr const char* kBaseFile = "tiny-base-v2.safetensors";
+// The recipe below, versioned: a change to it must change the file name.
+constexpr const char* kBaseFile = "tiny-base-v3.safetensors";
 
+// Full training on the category task, answers written out ("Answer: red."): 300 steps reach an
+// accuracy of about 0.97 on held-out questions, so the base knows the prompt format and can pick
+// an option by its words. Adapters then teach it a new task (the quickstart: antonyms).
 ExperimentConfig pretrainingRecipe() {
   ExperimentConfig c;
   c.name = "builtin tiny base";
@@ -28,11 +31,11 @@ ExperimentConfig pretrainingRecipe() {
   c.device = "cpu";
   c.method = "full";
   c.train.path = "synthetic:category:4000:11";
-  c.prompt_template = "compact";
+  c.prompt_template = "compact-text";
   c.cutoff = 160;             // the longest prompts with their answer fit: nothing is cut
-  c.train_on_prompt = false;  // the answer letter, not the template, is what must be learnt
+  c.train_on_prompt = false;  // the answer, not the template, is what must be learnt
   c.batch_size = 16;
-  c.max_steps = 400;
+  c.max_steps = 300;
   c.lr = 3e-3;
   c.warmup_steps = 20;
   c.dropout = 0.0;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -135,6 +136,37 @@ TEST(CliTrain, TrainsIntoTheDatabaseAndRunsReadsItBack) {
   r = run("runs show 2 --db " + db);
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r.err, "2")) << r.err;
+}
+
+// The shipped quickstart, exactly as a user runs it: the built-in base is pretrained once (cached
+// under the build's test folder), then MoLA adapters learn antonyms. Chance is 1/4; the bound is
+// the Wilson interval's lower end, so luck cannot pass it.
+TEST(CliTrain, QuickstartLearnsAboveChance) {
+  const fs::path dir = mola::test::tempDir("cli_quickstart");
+  const fs::path cache = fs::path(MOLA_TEST_TMPDIR) / "model_cache";
+  fs::create_directories(cache);
+  ::setenv("MOLA_CACHE_DIR", cache.c_str(), 1);
+  const std::string db = (dir / "runs.sqlite").string();
+  const Result r = run("train " MOLA_EXPERIMENTS_DIR "/quickstart.json --db " + db);
+  ASSERT_EQ(r.code, 0) << r.err;
+
+  RunStore store = RunStore::open(db, false);
+  EXPECT_EQ(store.run(1).status, RunStatus::Completed);
+  const std::vector<mola::MetricPoint> loss = store.metrics(1, "loss");
+  ASSERT_EQ(loss.size(), 150u);
+  auto mean = [&](size_t from, size_t to) {
+    double sum = 0;
+    for (size_t i = from; i < to; ++i) sum += loss[i].value;
+    return sum / double(to - from);
+  };
+  EXPECT_LT(mean(140, 150), 0.5 * mean(0, 10)) << "the loss must fall visibly";
+
+  const std::vector<mola::EvalScore> scores = store.evalScores(1);
+  ASSERT_EQ(scores.size(), 3u);  // steps 50, 100, 150
+  EXPECT_EQ(scores.back().n, 200);
+  EXPECT_GT(scores.back().ci_low, 0.25) << "accuracy " << scores.back().accuracy;
+  EXPECT_GT(scores.back().accuracy, scores.front().accuracy) << "accuracy rises while training";
+  EXPECT_FALSE(store.routerStats(1).empty());
 }
 
 TEST(CliTrain, AKilledRunIsInterruptedAndResumes) {

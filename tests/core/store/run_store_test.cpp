@@ -196,6 +196,14 @@ TEST(RunStore, CreatesListsAndShowsRuns) {
   gethostname(host, sizeof host - 1);
   EXPECT_EQ(r.host.rfind(host, 0), 0u) << r.host;
   EXPECT_NE(r.host.find("CPU"), std::string::npos) << r.host;
+  // The processor's name, read here independently of the store.
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);)
+    if (line.rfind("model name", 0) == 0) {
+      const std::string model = line.substr(line.find_first_not_of(" \t", line.find(':') + 1));
+      EXPECT_NE(r.host.find("(" + model + ")"), std::string::npos) << r.host;
+      break;
+    }
   EXPECT_EQ(r.message, "");
   EXPECT_EQ(r.last_step, 0);
 
