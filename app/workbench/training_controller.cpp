@@ -16,6 +16,11 @@
 #include "store/run_launch.h"
 #include "store/store_writer.h"
 #include "train/trainer.h"
+// Torch's headers use `slots` as a name, which Qt defines as a macro.
+#pragma push_macro("slots")
+#undef slots
+#include "train/builtin_base.h"
+#pragma pop_macro("slots")
 
 namespace mola::app {
 
@@ -69,6 +74,7 @@ class TrainingController::Worker : public QObject {
 
  signals:
   void runCreated(qint64 run_id);
+  void preparing(qint64 step, qint64 total);
   void started(qint64 run_id, const mola::RunStarted& info);
   void step(const mola::StepMetrics& metrics);
   void routerStats(const mola::RouterStatsSnapshot& snapshot);
@@ -153,6 +159,11 @@ void TrainingController::Worker::run() {
       resume_dir = plan.checkpoint.path;
     }
     emit runCreated(run_id);
+    // The Trainer would train a missing built-in base silently inside run(); doing it here first
+    // lets the GUI show its progress (the Trainer then finds it cached).
+    if (config.model == kPretrainedTinyModel)
+      ensurePretrainedTinyBase(
+          [this](int64_t at, int64_t total) { emit preparing(qint64(at), qint64(total)); });
 
     Trainer trainer(config, runDirectory(*store, run_id));
     StoreWriter writer(*store, run_id);
@@ -161,16 +172,8 @@ void TrainingController::Worker::run() {
     signaller.step = [&](const StepMetrics& m) { emit step(m); };
     signaller.stats = [&](const RouterStatsSnapshot& s) { emit routerStats(s); };
     signaller.eval = [&](const EvalReport& e) {
-      EvalScore score;
+      EvalScore score = evalScoreOf(e);
       score.id = writer.lastEvalScoreId();  // the writer ran first: the score is stored
-      score.step = e.step;
-      score.benchmark = e.benchmark;
-      score.split = e.split;
-      score.protocol = e.protocol;
-      score.accuracy = e.accuracy;
-      score.n = e.n;
-      score.ci_low = e.ci_low;
-      score.ci_high = e.ci_high;
       emit evaluated(score);
     };
     signaller.checkpoint = [&](int64_t at, const std::string& dir) {
@@ -242,7 +245,11 @@ bool TrainingController::launch(Worker* worker) {
   m_paused = false;
   worker->moveToThread(m_thread);
   connect(m_thread, &QThread::started, worker, &Worker::run);
-  connect(worker, &Worker::runCreated, this, [this](qint64 id) { m_run_id = id; });
+  connect(worker, &Worker::runCreated, this, [this](qint64 id) {
+    m_run_id = id;
+    emit runCreated(id);
+  });
+  connect(worker, &Worker::preparing, this, &TrainingController::preparing);
   connect(worker, &Worker::started, this, &TrainingController::started);
   connect(worker, &Worker::step, this, &TrainingController::step);
   connect(worker, &Worker::routerStats, this, &TrainingController::routerStats);

@@ -27,13 +27,7 @@ void StoreWriter::stepFinished(const StepMetrics& m) {
   if (m_pending.size() >= 50 || Clock::now() - m_last_flush > std::chrono::seconds(1)) flush();
 }
 
-void StoreWriter::routerStats(const RouterStatsSnapshot& s) {
-  flush();
-  m_store.addRouterStats(m_run, s);
-}
-
-void StoreWriter::evaluated(const EvalReport& e) {
-  flush();
+EvalScore evalScoreOf(const EvalReport& e) {
   EvalScore score;
   score.step = e.step;
   score.benchmark = e.benchmark;
@@ -43,6 +37,17 @@ void StoreWriter::evaluated(const EvalReport& e) {
   score.n = e.n;
   score.ci_low = e.ci_low;
   score.ci_high = e.ci_high;
+  return score;
+}
+
+void StoreWriter::routerStats(const RouterStatsSnapshot& s) {
+  flush();
+  m_store.addRouterStats(m_run, s);
+}
+
+void StoreWriter::evaluated(const EvalReport& e) {
+  flush();
+  const EvalScore score = evalScoreOf(e);
   std::vector<StoredPrediction> predictions;
   predictions.reserve(e.predictions.size());
   for (const auto& p : e.predictions) predictions.push_back({p.example_id, p.predicted, p.correct});

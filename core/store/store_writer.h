@@ -12,6 +12,9 @@
 
 namespace mola {
 
+// The stored form of an evaluation report (without its predictions; id 0 until stored).
+EvalScore evalScoreOf(const EvalReport& e);
+
 // Metrics are batched (one transaction per second or per 50 points: a transaction per point
 // would cost an fsync-like WAL commit each step); router statistics, scores, checkpoints and the
 // final status are written as they come, after the pending metrics, so the store never shows a

@@ -92,6 +92,78 @@ std::string sourceName(const DataSpec& d) {
   return fs::path(d.path).filename().string();
 }
 
+// Where training stands in the data: optimizer steps done, epoch, next example of its order.
+struct DataPosition {
+  int64_t step = 0, epoch = 0;
+  size_t cursor = 0;
+};
+
+// Writes a checkpoint atomically: every file into `dir`.tmp, each synced, then one rename.
+void writeCheckpoint(const fs::path& dir, const std::string& method, LlamaModel& model,
+                     torch::optim::AdamW& optimizer, const DataPosition& at, uint64_t seed) {
+  const fs::path tmp = dir.string() + ".tmp";
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  const char* weights = method == "full" ? CheckpointFiles::kWeights : CheckpointFiles::kAdapter;
+  if (method == "full") {
+    saveFullWeights(model, tmp / weights);
+  } else {
+    model->saveAdapter(tmp / weights);
+  }
+  torch::save(optimizer, (tmp / CheckpointFiles::kOptimizer).string());
+  {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    at::Tensor state;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      state = gen.get_state();
+    }
+    std::ofstream rng(tmp / "rng.bin", std::ios::binary);
+    rng.write(reinterpret_cast<const char*>(state.data_ptr<uint8_t>()),
+              std::streamsize(state.numel()));
+    std::ofstream js(tmp / CheckpointFiles::kState);
+    js << nlohmann::json{{"step", at.step},
+                         {"epoch", at.epoch},
+                         {"cursor", at.cursor},
+                         {"seed", seed}}
+              .dump(2);
+    if (!rng || !js)
+      throw std::runtime_error(tmp.string() + ": cannot write the checkpoint (disk full?)");
+  }
+  for (const char* f : {CheckpointFiles::kOptimizer, CheckpointFiles::kState, "rng.bin", weights})
+    syncFile(tmp / f);
+  fs::remove_all(dir);
+  fs::rename(tmp, dir);
+  syncFile(dir.parent_path());
+}
+
+// Restores what writeCheckpoint wrote into the model (in place: same layout), the optimizer and
+// the CPU generator; returns the data position.
+DataPosition readCheckpoint(const fs::path& dir, const std::string& method, LlamaModel& model,
+                            torch::optim::AdamW& optimizer) {
+  std::ifstream in(dir / CheckpointFiles::kState);
+  if (!in) throw std::runtime_error((dir / CheckpointFiles::kState).string() + ": cannot open");
+  const nlohmann::json state = nlohmann::json::parse(in);
+  DataPosition at;
+  at.step = state.at("step").get<int64_t>();
+  at.epoch = state.at("epoch").get<int64_t>();
+  at.cursor = state.at("cursor").get<size_t>();
+  if (method == "full") {
+    loadFullWeights(model, dir / CheckpointFiles::kWeights);
+  } else {
+    model->loadAdapter(dir / CheckpointFiles::kAdapter);
+  }
+  torch::load(optimizer, (dir / CheckpointFiles::kOptimizer).string());
+  std::ifstream rng(dir / "rng.bin", std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(rng)),
+                             std::istreambuf_iterator<char>());
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(
+      at::tensor(std::vector<int64_t>(bytes.begin(), bytes.end()), at::kLong).to(at::kByte));
+  return at;
+}
+
 }  // namespace
 
 double scheduledLearningRate(const ExperimentConfig& c, int64_t step, int64_t total) {
@@ -182,27 +254,10 @@ TrainOutcome Trainer::run() {
     int64_t step = 0, epoch = 0;
     size_t cursor = 0;
     if (!m_resume_dir.empty()) {
-      std::ifstream in(m_resume_dir / CheckpointFiles::kState);
-      if (!in)
-        throw std::runtime_error((m_resume_dir / CheckpointFiles::kState).string() +
-                                 ": cannot open");
-      const nlohmann::json state = nlohmann::json::parse(in);
-      step = state.at("step").get<int64_t>();
-      epoch = state.at("epoch").get<int64_t>();
-      cursor = state.at("cursor").get<size_t>();
-      if (c.method == "full") {
-        loadFullWeights(model, m_resume_dir / CheckpointFiles::kWeights);
-      } else {
-        model->loadAdapter(m_resume_dir / CheckpointFiles::kAdapter);  // in place: same layout
-      }
-      torch::load(optimizer, (m_resume_dir / CheckpointFiles::kOptimizer).string());
-      std::ifstream rng(m_resume_dir / "rng.bin", std::ios::binary);
-      std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(rng)),
-                                 std::istreambuf_iterator<char>());
-      at::Generator gen = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(
-          at::tensor(std::vector<int64_t>(bytes.begin(), bytes.end()), at::kLong).to(at::kByte));
+      const DataPosition at = readCheckpoint(m_resume_dir, c.method, model, optimizer);
+      step = at.step;
+      epoch = at.epoch;
+      cursor = at.cursor;
     }
     std::vector<size_t> order = epochOrder(n, c.seed, epoch);
 
@@ -222,43 +277,9 @@ TrainOutcome Trainer::run() {
     int64_t last_checkpoint_step = -1, last_eval_step = -1;
 
     auto saveCheckpoint = [&](int64_t at_step) {
-      const fs::path final_dir = m_run_dir / "checkpoints" / ("step-" + std::to_string(at_step));
-      const fs::path tmp = final_dir.string() + ".tmp";
-      fs::remove_all(tmp);
-      fs::create_directories(tmp);
-      if (c.method == "full") {
-        saveFullWeights(model, tmp / CheckpointFiles::kWeights);
-      } else {
-        model->saveAdapter(tmp / CheckpointFiles::kAdapter);
-      }
-      torch::save(optimizer, (tmp / CheckpointFiles::kOptimizer).string());
-      {
-        at::Generator gen = at::detail::getDefaultCPUGenerator();
-        at::Tensor state;
-        {
-          std::lock_guard<std::mutex> lock(gen.mutex());
-          state = gen.get_state();
-        }
-        std::ofstream rng(tmp / "rng.bin", std::ios::binary);
-        rng.write(reinterpret_cast<const char*>(state.data_ptr<uint8_t>()),
-                  std::streamsize(state.numel()));
-        std::ofstream js(tmp / CheckpointFiles::kState);
-        js << nlohmann::json{{"step", at_step},
-                             {"epoch", epoch},
-                             {"cursor", cursor},
-                             {"seed", c.seed}}
-                  .dump(2);
-        if (!rng || !js)
-          throw std::runtime_error(tmp.string() + ": cannot write the checkpoint (disk full?)");
-      }
-      for (const char* f :
-           {CheckpointFiles::kOptimizer, CheckpointFiles::kState, "rng.bin",
-            c.method == "full" ? CheckpointFiles::kWeights : CheckpointFiles::kAdapter})
-        syncFile(tmp / f);
-      fs::remove_all(final_dir);
-      fs::rename(tmp, final_dir);
-      syncFile(final_dir.parent_path());
-      last_checkpoint = final_dir.string();
+      const fs::path dir = m_run_dir / "checkpoints" / ("step-" + std::to_string(at_step));
+      writeCheckpoint(dir, c.method, model, optimizer, {at_step, epoch, cursor}, c.seed);
+      last_checkpoint = dir.string();
       last_checkpoint_step = at_step;
       for (TrainingObserver* o : m_observers) o->checkpointSaved(at_step, last_checkpoint);
     };
