@@ -12,5 +12,6 @@ int cmdDataCheck(const Args& args);
 int cmdTrain(const Args& args);
 int cmdResume(const Args& args);
 int cmdRuns(const Args& args, const std::string& sub);
+int cmdBench(const Args& args);
 
 }  // namespace mola::cli

@@ -48,7 +48,7 @@ usage:
       when rows had to be skipped (each is listed with file:line and the reason).
   mola eval --model PATH --data FILE [--adapter FILE] [--format NAME] [--tokenizer FILE]
             [--protocol likelihood|generate] [--score answer|text] [--limit N] [--batch N]
-            [--template mola|compact] [--predictions FILE.tsv]
+            [--template mola|compact|compact-text] [--predictions FILE.tsv]
       Scores a benchmark: accuracy, n, 95% confidence interval. --data synthetic:TASK[:N[:SEED]]
       uses the built-in synthetic task generator.
   mola train EXPERIMENT.json [--db FILE] [--set key=value ...]
@@ -57,6 +57,13 @@ usage:
   mola resume RUN_ID [--db FILE]
       Continues a stopped, failed or interrupted run from its last checkpoint.
   mola runs list | show ID | compare ID ID... | export ID --csv DIR | delete ID  [--db FILE]
+  mola bench [--device cpu|cuda] [--shape tiny|small|llama2-7b|FILE] [--seq N] [--batch N]
+             [--steps N] [--warmup N] [--json FILE] [--variants a,b,...] [--threads N]
+      Times full training steps (forward, backward, AdamW) on random weights, each variant in its
+      own process: tokens/s, ms/step (median), peak memory, trainable parameters, and the MoLA
+      ratios against their targets. Variants: base, lora-r8, lora-equal, mola-2468,
+      mola-2468-loop, mola-8888. Defaults: --shape small --seq 256 --batch 4 --steps 5 --warmup 2,
+      LibTorch threads as every mola command sets them (one per core), OpenBLAS single-threaded.
   mola --version | --help
 
 shapes: llama2-7b (default), small, tiny, stories260k
@@ -198,6 +205,7 @@ int main(int argc, char** argv) {
     if (cmd == "train") return mola::cli::cmdTrain(Args(argc, argv, 2, {}));
     if (cmd == "resume") return mola::cli::cmdResume(Args(argc, argv, 2, {}));
     if (cmd == "runs") return mola::cli::cmdRuns(Args(argc, argv, 3, {}), argc > 2 ? argv[2] : "");
+    if (cmd == "bench") return mola::cli::cmdBench(Args(argc, argv, 2, {}));
     if (cmd == "generate") return mola::cli::cmdGenerate(Args(argc, argv, 2, {}));
     if (cmd == "eval") return mola::cli::cmdEval(Args(argc, argv, 2, {}));
     if (cmd == "data") {

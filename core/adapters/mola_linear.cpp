@@ -3,6 +3,7 @@
 #include "adapters/mola_linear.h"
 
 #include <ATen/ATen.h>
+#include <torch/autograd.h>
 #include <torch/nn/init.h>
 
 #include <cmath>
@@ -25,6 +26,212 @@ void checkOptions(const MolaLinearOptions& o) {
   TORCH_CHECK(o.dropout() >= 0.0 && o.dropout() < 1.0,
               "MolaLinear: dropout must lie in [0, 1), got ", o.dropout());
 }
+
+// Indices into the saved tensors of FusedExperts.
+enum Saved : size_t {
+  kX,
+  kXd,
+  kMask,
+  kZ,
+  kZg,
+  kGates,
+  kProbs,
+  kIdx,
+  kGate,
+  kGateSum,
+  kFirstWeight
+};
+
+// The experts of M modules that read the same input x [T, d], all with N experts of rank r:
+//   logits = x R_cat^T [T, M*N]    z = dropout(x) A_cat^T [T, M*N*r]   (one matmul without dropout)
+//   p = softmax per module (fp32 or fp64), top-K, g = v / sum(v), gates = scatter(g) * alpha/r
+//   out_m = W_m x + b_m, then += (z_m * gates_m) B_m^T in place
+// Tensor inputs: x, A_0..A_{M-1} [N*r, d], B_0..B_{M-1} [out_m, N*r], then R_0..R_{M-1} [N, d]
+// when N > 1. Outputs: out_0..out_{M-1} [T, out_m], then with a router probs [T, M, N] (with
+// gradient, for the balance loss), topk indices and renormalised gates [T, M, K] (no gradient).
+// The frozen base weights and biases travel in FusedBase, not as differentiable inputs.
+struct FusedBase {
+  std::vector<torch::Tensor> weight, bias;
+  int64_t experts = 1, rank = 1, top_k = 1;
+  double scaling = 1.0, dropout = 0.0;
+};
+
+class FusedExperts : public torch::autograd::Function<FusedExperts> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                at::TensorList inputs, const FusedBase* base) {
+    const at::Tensor& x = inputs[0];
+    const int64_t m = int64_t(base->weight.size()), n = base->experts, r = base->rank;
+    const int64_t t = x.size(0), nr = n * r;
+    const bool routed = n > 1;
+    const std::vector<at::Tensor> a(inputs.begin() + 1, inputs.begin() + 1 + m);
+    const std::vector<at::Tensor> b(inputs.begin() + 1 + m, inputs.begin() + 1 + 2 * m);
+    std::vector<at::Tensor> router;
+    if (routed) router.assign(inputs.begin() + 1 + 2 * m, inputs.begin() + 1 + 3 * m);
+
+    // Dropout exactly as at::dropout draws it on the CPU (so that one module matches the
+    // composite path bit for bit); the mask is kept as bool for the backward pass.
+    at::Tensor xd = x, mask;
+    if (base->dropout > 0) {
+      at::Tensor noise = at::empty_like(x).bernoulli_(1.0 - base->dropout);
+      noise.div_(1.0 - base->dropout);
+      xd = x * noise;
+      mask = noise.ne(0);
+    }
+    at::Tensor logits, z;  // [T, M*N], [T, M*N*r]
+    if (routed && !mask.defined()) {
+      std::vector<at::Tensor> w = router;
+      w.insert(w.end(), a.begin(), a.end());
+      const at::Tensor y = at::mm(x, at::cat(w, 0).t());  // [T, M*N + M*N*r]
+      logits = y.narrow(1, 0, m * n);
+      z = y.narrow(1, m * n, m * nr);
+    } else {
+      if (routed) logits = at::mm(x, (m == 1 ? router[0] : at::cat(router, 0)).t());
+      z = at::mm(xd, (m == 1 ? a[0] : at::cat(a, 0)).t());
+    }
+    at::Tensor probs, idx, gate, gate_sum, gates, zg;
+    if (routed) {
+      const auto pt = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+      probs = at::softmax(logits.reshape({t, m, n}).to(pt), -1);  // [T, M, N]
+      auto [values, indices] = probs.topk(base->top_k, -1);       // [T, M, K]
+      idx = indices;
+      gate_sum = values.sum(-1, /*keepdim=*/true);
+      gate = values / gate_sum;
+      gates = at::zeros_like(probs).scatter_(-1, idx, gate * base->scaling).to(x.scalar_type());
+      zg = (z.reshape({t, m, n, r}) * gates.unsqueeze(-1)).view({t, m * nr});
+    } else {
+      zg = z * base->scaling;
+    }
+    torch::autograd::variable_list out;
+    for (int64_t i = 0; i < m; ++i) {
+      const at::Tensor& w = base->weight[size_t(i)];
+      const at::Tensor& bias = base->bias[size_t(i)];
+      at::Tensor o = bias.defined() ? at::addmm(bias, x, w.t()) : at::mm(x, w.t());
+      o.addmm_(zg.narrow(1, i * nr, nr), b[size_t(i)].t());  // [T, out_m], in place
+      out.push_back(o);
+    }
+    if (routed) {
+      out.push_back(probs);
+      out.push_back(idx);
+      out.push_back(gate);
+      ctx->mark_non_differentiable({idx, gate});
+    }
+    // Undefined output gradients stay undefined: a balance-loss-only backward must leave the
+    // experts' gradients undefined, as the composite path does.
+    ctx->set_materialize_grads(false);
+    std::vector<at::Tensor> saved = {
+        x, mask.defined() ? xd : at::Tensor(), mask, z, zg, gates, probs, idx, gate, gate_sum};
+    saved.insert(saved.end(), base->weight.begin(), base->weight.end());
+    saved.insert(saved.end(), inputs.begin() + 1, inputs.end());
+    ctx->save_for_backward(saved);
+    ctx->saved_data["m"] = m;
+    ctx->saved_data["n"] = n;
+    ctx->saved_data["r"] = r;
+    ctx->saved_data["scaling"] = base->scaling;
+    ctx->saved_data["dropout"] = base->dropout;
+    return out;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const torch::autograd::variable_list s = ctx->get_saved_variables();
+    const int64_t m = ctx->saved_data["m"].toInt(), n = ctx->saved_data["n"].toInt();
+    const int64_t r = ctx->saved_data["r"].toInt(), nr = n * r;
+    const double scaling = ctx->saved_data["scaling"].toDouble();
+    const double dropout = ctx->saved_data["dropout"].toDouble();
+    const bool routed = n > 1;
+    const at::Tensor& x = s[kX];
+    const at::Tensor& xd = s[kMask].defined() ? s[kXd] : x;
+    const int64_t t = x.size(0);
+    auto weight = [&](int64_t i) { return s[kFirstWeight + size_t(i)]; };
+    auto lora_a = [&](int64_t i) { return s[kFirstWeight + size_t(m + i)]; };
+    auto lora_b = [&](int64_t i) { return s[kFirstWeight + size_t(2 * m + i)]; };
+    auto router = [&](int64_t i) { return s[kFirstWeight + size_t(3 * m + i)]; };
+    // Gradient slots: x, A_0.., B_0.., R_0.., then the FusedBase pointer (never a gradient).
+    torch::autograd::variable_list out(size_t(1 + (routed ? 3 : 2) * m + 1));
+    const size_t ga = 1, gb = 1 + size_t(m), gr = 1 + 2 * size_t(m);
+
+    bool any_out = false;
+    for (int64_t i = 0; i < m; ++i) any_out = any_out || grads[size_t(i)].defined();
+    const at::Tensor gprobs = routed ? grads[size_t(m)] : at::Tensor();
+
+    at::Tensor gz, glogits;  // [T, M*N*r], [T, M*N] in the compute dtype
+    if (any_out) {
+      at::Tensor gzg = at::empty({t, m * nr}, x.options());  // d loss / d (z * gates)
+      for (int64_t i = 0; i < m; ++i) {
+        const at::Tensor& go = grads[size_t(i)];
+        at::Tensor slot = gzg.narrow(1, i * nr, nr);
+        if (!go.defined()) {
+          slot.zero_();
+          continue;
+        }
+        at::mm_out(slot, go, lora_b(i));
+        if (ctx->needs_input_grad(gb + size_t(i)))
+          out[gb + size_t(i)] = at::mm(go.t(), s[kZg].narrow(1, i * nr, nr));
+      }
+      if (routed) {
+        const at::Tensor g4 = gzg.view({t, m, n, r});
+        const at::Tensor ggates = (g4 * s[kZ].reshape({t, m, n, r})).sum(-1);  // [T, M, N]
+        gz = (g4 * s[kGates].unsqueeze(-1)).view({t, m * nr});
+        // gates = scatter(g) * alpha/r, g = v / sum(v), v = topk(p)
+        const at::Tensor gg = ggates.to(s[kGate].scalar_type()).gather(-1, s[kIdx]) * scaling;
+        const at::Tensor gv = (gg - (gg * s[kGate]).sum(-1, true)) / s[kGateSum];
+        at::Tensor gp = at::zeros_like(s[kProbs]).scatter_(-1, s[kIdx], gv);
+        if (gprobs.defined()) gp.add_(gprobs);
+        glogits = s[kProbs] * (gp - (gp * s[kProbs]).sum(-1, true));
+      } else {
+        gz = gzg.mul_(scaling);
+      }
+    } else if (gprobs.defined()) {
+      glogits = s[kProbs] * (gprobs - (gprobs * s[kProbs]).sum(-1, true));
+    }
+    if (glogits.defined()) glogits = glogits.reshape({t, m * n}).to(x.scalar_type());
+
+    const at::Tensor a_cat =
+        m == 1 ? lora_a(0)
+               : at::cat(std::vector<at::Tensor>(s.begin() + kFirstWeight + m,
+                                                 s.begin() + kFirstWeight + 2 * m));
+    at::Tensor r_cat;
+    if (routed)
+      r_cat = m == 1 ? router(0)
+                     : at::cat(std::vector<at::Tensor>(s.begin() + kFirstWeight + 3 * m,
+                                                       s.begin() + kFirstWeight + 4 * m));
+    if (gz.defined()) {
+      const at::Tensor ga_cat = at::mm(gz.t(), xd);  // [M*N*r, d]
+      for (int64_t i = 0; i < m; ++i)
+        if (ctx->needs_input_grad(ga + size_t(i)))
+          out[ga + size_t(i)] = ga_cat.narrow(0, i * nr, nr);
+    }
+    if (glogits.defined()) {
+      const at::Tensor gr_cat = at::mm(glogits.t(), x);  // [M*N, d]
+      for (int64_t i = 0; i < m; ++i)
+        if (ctx->needs_input_grad(gr + size_t(i))) out[gr + size_t(i)] = gr_cat.narrow(0, i * n, n);
+    }
+    if (ctx->needs_input_grad(0) && (any_out || glogits.defined())) {
+      at::Tensor gx;
+      for (int64_t i = 0; i < m; ++i) {
+        const at::Tensor& go = grads[size_t(i)];
+        if (!go.defined()) continue;
+        if (gx.defined())
+          gx.addmm_(go, weight(i));
+        else
+          gx = at::mm(go, weight(i));
+      }
+      if (!gx.defined()) gx = at::zeros_like(x);
+      if (glogits.defined()) gx.addmm_(glogits, r_cat);
+      if (gz.defined()) {
+        if (s[kMask].defined()) {
+          at::Tensor gxd = at::mm(gz, a_cat).mul_(s[kMask]);
+          gx.add_(gxd, 1.0 / (1.0 - dropout));
+        } else {
+          gx.addmm_(gz, a_cat);
+        }
+      }
+      out[0] = gx;
+    }
+    return out;
+  }
+};
 
 }  // namespace
 
@@ -106,12 +313,78 @@ Routing MolaLinearImpl::route(const torch::Tensor& x2) const {
 torch::Tensor MolaLinearImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features(), "MolaLinear: input has shape ",
               x.sizes(), ", its last dimension must be in_features = ", options.in_features());
+  if (hasAdapter() && canFuse({this}, x)) return forwardShared({this}, x)[0];
   const torch::Tensor x2 = x.reshape({-1, options.in_features()});  // [T, in]
   const torch::Tensor base = at::linear(x2, weight, bias);          // [T, out]
   if (!hasAdapter()) return base.view(outputShape(x));
   torch::Tensor out =
       options.impl() == ExpertImpl::Stacked ? forwardStacked(x2, base) : forwardLoop(x2, base);
   return out.view(outputShape(x));
+}
+
+bool MolaLinearImpl::canFuse(const std::vector<MolaLinearImpl*>& modules, const torch::Tensor& x) {
+  if (modules.empty() || !x.defined() || x.numel() == 0) return false;
+  const MolaLinearImpl* first = modules.front();
+  if (!first) return false;
+  const MolaLinearOptions& f = first->options;
+  for (const MolaLinearImpl* m : modules) {
+    if (!m || !m->hasAdapter() || m->options.impl() != ExpertImpl::Stacked) return false;
+    const MolaLinearOptions& o = m->options;
+    if (o.num_experts() != f.num_experts() || o.rank() != f.rank() || o.top_k() != f.top_k() ||
+        o.alpha() != f.alpha() || o.dropout() != f.dropout() ||
+        o.in_features() != f.in_features() || m->is_training() != first->is_training())
+      return false;
+    if (m->weight.requires_grad() || (m->bias.defined() && m->bias.requires_grad())) return false;
+    for (const torch::Tensor* t : {&m->weight, &m->lora_A, &m->lora_B})
+      if (t->scalar_type() != x.scalar_type() || t->device() != x.device()) return false;
+    if (m->hasRouter() &&
+        (m->router.scalar_type() != x.scalar_type() || m->router.device() != x.device()))
+      return false;
+  }
+  return x.size(-1) == f.in_features();
+}
+
+std::vector<torch::Tensor> MolaLinearImpl::forwardShared(
+    const std::vector<MolaLinearImpl*>& modules, const torch::Tensor& x) {
+  TORCH_CHECK(!modules.empty(), "MolaLinear::forwardShared: no modules given");
+  std::vector<torch::Tensor> out;
+  if (!canFuse(modules, x)) {
+    for (MolaLinearImpl* m : modules) {
+      TORCH_CHECK(m, "MolaLinear::forwardShared: a module is null");
+      out.push_back(m->forward(x));
+    }
+    return out;
+  }
+  const MolaLinearOptions& o = modules.front()->options;
+  FusedBase base;
+  base.experts = o.num_experts();
+  base.rank = o.rank();
+  base.top_k = o.top_k();
+  base.scaling = modules.front()->scaling();
+  base.dropout = modules.front()->is_training() ? o.dropout() : 0.0;
+  std::vector<torch::Tensor> inputs = {x.reshape({-1, o.in_features()})};  // [T, in]
+  for (MolaLinearImpl* m : modules) inputs.push_back(m->lora_A);
+  for (MolaLinearImpl* m : modules) inputs.push_back(m->lora_B);
+  if (base.experts > 1)
+    for (MolaLinearImpl* m : modules) inputs.push_back(m->router);
+  for (MolaLinearImpl* m : modules) {
+    base.weight.push_back(m->weight);
+    base.bias.push_back(m->bias);
+  }
+  const torch::autograd::variable_list res = FusedExperts::apply(at::TensorList(inputs), &base);
+  const size_t count = modules.size();
+  for (size_t i = 0; i < count; ++i) {
+    out.push_back(res[i].view(modules[i]->outputShape(x)));
+    if (base.experts > 1) {
+      const int64_t j = static_cast<int64_t>(i);
+      // Views into [T, M, N] and [T, M, K]: the balance loss reaches the router through probs.
+      modules[i]->m_routing = Routing{res[count].select(1, j), res[count + 1].select(1, j),
+                                      res[count + 2].select(1, j)};
+    } else {
+      modules[i]->m_routing = Routing{};
+    }
+  }
+  return out;
 }
 
 std::vector<int64_t> MolaLinearImpl::outputShape(const torch::Tensor& x) const {

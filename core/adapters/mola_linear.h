@@ -60,6 +60,19 @@ class MolaLinearImpl : public torch::nn::Module {
   // x: [..., in_features] -> [..., out_features]
   torch::Tensor forward(const torch::Tensor& x);
 
+  // The fast path for modules that read the same input (q/k/v, gate/up): one autograd node
+  // computes every module's routers and expert A products in one matmul (two while dropout is
+  // active: routers see x, experts dropout(x)), adds each module's B product in place into its
+  // base output, and back-propagates without per-module or per-expert kernels and without host
+  // syncs. The modules share one dropout mask, as LoRA on a fused projection does. Falls back to
+  // calling each module when canFuse() is false. x: [..., in] -> one [..., out_m] per module.
+  static std::vector<torch::Tensor> forwardShared(const std::vector<MolaLinearImpl*>& modules,
+                                                  const torch::Tensor& x);
+  // Stacked experts with the same N, rank, top-K, alpha, dropout, training mode and input width,
+  // frozen base weights, and the dtype and device of x. Loop modules and trainable bases never
+  // fuse.
+  static bool canFuse(const std::vector<MolaLinearImpl*>& modules, const torch::Tensor& x);
+
   bool hasAdapter() const { return options.num_experts() > 0; }
   bool hasRouter() const { return options.num_experts() > 1; }
   const Routing& routing() const { return m_routing; }
@@ -84,6 +97,7 @@ class MolaLinearImpl : public torch::nn::Module {
   void registerAdapter();
   // x2: [T, in] -> the routing of every token, fp32.
   Routing route(const torch::Tensor& x2) const;
+  // The composite (one autograd node per op) stacked path, for trainable base weights.
   torch::Tensor forwardStacked(const torch::Tensor& x2, const torch::Tensor& base);
   torch::Tensor forwardLoop(const torch::Tensor& x2, const torch::Tensor& base);
   std::vector<int64_t> outputShape(const torch::Tensor& x) const;

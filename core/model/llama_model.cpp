@@ -116,17 +116,28 @@ torch::Tensor LlamaModelImpl::rope(const torch::Tensor& x, int64_t offset) const
   return out.to(x.scalar_type());
 }
 
+std::vector<torch::Tensor> LlamaModelImpl::projectShared(LlamaLayer& layer,
+                                                         const std::vector<TargetModule>& modules,
+                                                         const torch::Tensor& x) {
+  std::vector<MolaLinearImpl*> impls;
+  for (TargetModule m : modules) impls.push_back(layer->projection(m).get());
+  if (m_fuse_shared && MolaLinearImpl::canFuse(impls, x))
+    return MolaLinearImpl::forwardShared(impls, x);
+  std::vector<torch::Tensor> out;
+  for (MolaLinearImpl* p : impls) out.push_back(p->forward(x));
+  return out;
+}
+
 torch::Tensor LlamaModelImpl::attention(LlamaLayer& layer, int j, const torch::Tensor& x,
                                         const torch::Tensor& bias, KvCache* cache, int64_t offset) {
   const int64_t b = x.size(0), t = x.size(1), hd = m_config.head_dim;
   const int64_t heads = m_config.num_heads, kv_heads = m_config.num_kv_heads;
   // [B, T, heads * hd] -> [B, heads, T, hd]
-  torch::Tensor q =
-      layer->projection(TargetModule::QProj)(x).view({b, t, heads, hd}).transpose(1, 2);
-  torch::Tensor k =
-      layer->projection(TargetModule::KProj)(x).view({b, t, kv_heads, hd}).transpose(1, 2);
-  torch::Tensor v =
-      layer->projection(TargetModule::VProj)(x).view({b, t, kv_heads, hd}).transpose(1, 2);
+  const std::vector<torch::Tensor> qkv =
+      projectShared(layer, {TargetModule::QProj, TargetModule::KProj, TargetModule::VProj}, x);
+  torch::Tensor q = qkv[0].view({b, t, heads, hd}).transpose(1, 2);
+  torch::Tensor k = qkv[1].view({b, t, kv_heads, hd}).transpose(1, 2);
+  torch::Tensor v = qkv[2].view({b, t, kv_heads, hd}).transpose(1, 2);
   q = rope(q, offset);
   k = rope(k, offset);
   if (cache) {
@@ -170,8 +181,14 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& ids, const torch::Ten
     TORCH_CHECK(key_mask.dim() == 2 && key_mask.size(0) == b && key_mask.size(1) == total,
                 "key mask must be [", b, ", ", total, "] (cached + new positions), got ",
                 key_mask.sizes());
-  const int64_t max_id = ids.numel() ? ids.max().item<int64_t>() : 0;
-  const int64_t min_id = ids.numel() ? ids.min().item<int64_t>() : 0;
+  // One host sync for both bounds (the only one in a training step's forward).
+  int64_t min_id = 0, max_id = 0;
+  if (ids.numel()) {
+    auto [lo, hi] = at::aminmax(ids);
+    const at::Tensor bounds = at::stack({lo, hi}).cpu();
+    min_id = bounds[0].item<int64_t>();
+    max_id = bounds[1].item<int64_t>();
+  }
   TORCH_CHECK(min_id >= 0 && max_id < m_config.vocab_size, "token id ",
               min_id < 0 ? min_id : max_id, " is outside the vocabulary of ", m_config.vocab_size);
 
@@ -195,9 +212,9 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& ids, const torch::Ten
     h = h +
         attention(layer, j, rmsNorm(h, layer->attn_norm, m_config.rms_eps), bias, cache, offset);
     const torch::Tensor x = rmsNorm(h, layer->ffn_norm, m_config.rms_eps);
-    h = h + layer->projection(TargetModule::DownProj)(
-                at::silu(layer->projection(TargetModule::GateProj)(x)) *
-                layer->projection(TargetModule::UpProj)(x));
+    const std::vector<torch::Tensor> gate_up =
+        projectShared(layer, {TargetModule::GateProj, TargetModule::UpProj}, x);
+    h = h + layer->projection(TargetModule::DownProj)(at::silu(gate_up[0]) * gate_up[1]);
   }
   if (cache) cache->length = total;
   h = rmsNorm(h, norm, m_config.rms_eps);

@@ -85,6 +85,11 @@ class LlamaModelImpl : public torch::nn::Module {
   std::vector<torch::Tensor> trainableParameters() const;
   // Freezes or unfreezes the base weights (embedding, norms, projections, head).
   void setBaseTrainable(bool trainable);
+  // Whether q/k/v and gate/up, which read the same input, run as one fused adapter call each
+  // (MolaLinearImpl::forwardShared; on by default). Off: every projection runs on its own, with its
+  // own dropout mask. The outputs agree within rounding when dropout is inactive.
+  void setFuseSharedInputs(bool fuse) { m_fuse_shared = fuse; }
+  bool fuseSharedInputs() const { return m_fuse_shared; }
 
   LlamaLayer& layer(int j) { return m_layers[static_cast<size_t>(j)]; }
   const LlamaConfig& config() const { return m_config; }
@@ -97,11 +102,16 @@ class LlamaModelImpl : public torch::nn::Module {
   torch::Tensor attention(LlamaLayer& layer, int j, const torch::Tensor& h,
                           const torch::Tensor& bias, KvCache* cache, int64_t offset);
   torch::Tensor rope(const torch::Tensor& x, int64_t offset) const;
+  // The projections `modules` of one layer on their shared input x, fused when they can be.
+  std::vector<torch::Tensor> projectShared(LlamaLayer& layer,
+                                           const std::vector<TargetModule>& modules,
+                                           const torch::Tensor& x);
 
   LlamaConfig m_config;
   MolaSpec m_spec;
   std::vector<LlamaLayer> m_layers;
   torch::Tensor m_inv_freq;  // [head_dim / 2] fp64, cast to the compute type where used
+  bool m_fuse_shared = true;
 };
 TORCH_MODULE(LlamaModel);
 

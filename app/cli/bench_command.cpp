@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// mola bench: training-step throughput and peak memory per variant, each in its own process.
+#include <ATen/ATen.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bench/machine_info.h"
+#include "bench/train_step_bench.h"
+#include "cli_args.h"
+#include "commands.h"
+#include "model/checkpoint_loader.h"
+#include "model/model_shape.h"
+#include "runtime.h"
+
+extern char** environ;
+
+namespace mola::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+// Ordered: the report lists machine, shape and variants in that order, as documented.
+using json = nlohmann::ordered_json;
+
+const std::vector<std::string> kOptions = {"--device", "--shape",  "--seq",    "--batch",
+                                           "--steps",  "--warmup", "--json",   "--variants",
+                                           "--worker", "--tty",    "--threads"};
+
+struct BenchSettings {
+  std::string shape_arg = "small";
+  LlamaConfig config;
+  int64_t seq = 256, batch = 4;
+  int steps = 5, warmup = 2;
+  std::string device = "cpu";
+  int threads = 0;  // LibTorch CPU threads; 0: as every mola command sets them (one per core)
+};
+
+// A named shape or a Hugging Face config.json (or the directory holding one).
+LlamaConfig shapeConfig(const std::string& arg, int64_t seq) {
+  if (auto shape = ModelShape::named(arg)) {
+    LlamaConfig c;
+    c.architecture = "llama";
+    c.vocab_size = shape->vocab_size;
+    c.d_model = shape->d_model;
+    c.ffn_dim = shape->ffn_dim;
+    c.num_layers = shape->num_layers;
+    c.num_heads = shape->num_heads;
+    c.num_kv_heads = shape->num_kv_heads;
+    c.head_dim = shape->head_dim;
+    c.tied_embeddings = shape->tied_embeddings;
+    c.max_seq_len = std::max<int64_t>(2048, seq);
+    return c;
+  }
+  fs::path file = arg;
+  if (fs::is_directory(file)) file /= "config.json";
+  if (!fs::is_regular_file(file)) {
+    std::string names;
+    for (const std::string& n : ModelShape::namedShapes()) names += (names.empty() ? "" : ", ") + n;
+    throw UsageError("--shape '" + arg + "' is neither a named shape (" + names +
+                     ") nor a config.json file");
+  }
+  return readHfConfig(file);
+}
+
+BenchSettings parseSettings(const Args& args) {
+  BenchSettings s;
+  s.device = args.get("--device", "cpu");
+  if (s.device != "cpu" && s.device != "cuda")
+    throw UsageError("--device must be cpu or cuda, got '" + s.device + "'");
+  s.seq = args.getNumber<int>("--seq", 256);
+  s.batch = args.getNumber<int>("--batch", 4);
+  s.steps = args.getNumber<int>("--steps", 5);
+  s.warmup = args.getNumber<int>("--warmup", 2);
+  if (s.seq < 1) throw UsageError("--seq must be at least 1, got " + std::to_string(s.seq));
+  if (s.batch < 1) throw UsageError("--batch must be at least 1, got " + std::to_string(s.batch));
+  if (s.steps < 1) throw UsageError("--steps must be at least 1, got " + std::to_string(s.steps));
+  if (s.warmup < 0)
+    throw UsageError("--warmup must not be negative, got " + std::to_string(s.warmup));
+  s.threads = args.getNumber<int>("--threads", 0);
+  if (s.threads < 0)
+    throw UsageError("--threads must not be negative, got " + std::to_string(s.threads));
+  s.shape_arg = args.get("--shape", "small");
+  s.config = shapeConfig(s.shape_arg, s.seq);
+  if (s.seq > s.config.max_seq_len)
+    throw UsageError("--seq " + std::to_string(s.seq) + " exceeds the model's " +
+                     std::to_string(s.config.max_seq_len) + " positions");
+  return s;
+}
+
+std::vector<std::string> parseVariants(const std::string& list) {
+  const std::vector<std::string>& known = benchVariantNames();
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  std::string name;
+  while (std::getline(in, name, ',')) {
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      std::string all;
+      for (const std::string& n : known) all += (all.empty() ? "" : ", ") + n;
+      throw UsageError("--variants: unknown variant '" + name + "' (" + all + ")");
+    }
+    if (std::find(out.begin(), out.end(), name) != out.end())
+      throw UsageError("--variants: '" + name + "' is listed twice");
+    out.push_back(name);
+  }
+  if (out.empty()) throw UsageError("--variants needs at least one variant");
+  return out;
+}
+
+TrainStepBenchOptions benchOptions(const BenchSettings& s) {
+  TrainStepBenchOptions o;
+  o.config = s.config;
+  o.seq = s.seq;
+  o.batch = s.batch;
+  o.steps = s.steps;
+  o.warmup = s.warmup;
+  o.device = s.device;
+  return o;
+}
+
+// The child side: runs one variant and prints its result as one JSON line on stdout.
+int runWorker(const std::string& variant, const BenchSettings& s, bool tty) {
+  TrainStepBenchOptions o = benchOptions(s);
+  if (tty)
+    o.progress = [&](int step, int total, double ms) {
+      std::fprintf(stderr, "\r\033[K  %s: step %d/%d%s, %.0f ms", variant.c_str(), step, total,
+                   step <= s.warmup ? " (warm-up)" : "", ms);
+      std::fflush(stderr);
+    };
+  const TrainStepBenchResult r = runTrainStepBench(variant, o);
+  if (tty) std::fprintf(stderr, "\r\033[K");
+  json j = {{"name", r.variant},
+            {"tokens_per_s", r.tokens_per_s},
+            {"ms_per_step", r.ms_per_step},
+            {"trainable_params", r.trainable_params},
+            {"step_ms", r.step_ms},
+            {"final_loss", r.final_loss},
+            {"cuda_peak_mb", r.cuda_peak_mb},
+            {"rss_before_model_mb", r.rss_before_model_mb},
+            {"vm_hwm_mb", processPeakRssMb()}};
+  std::cout << j.dump() << std::endl;
+  return 0;
+}
+
+struct ChildOutput {
+  json result;
+  double ru_maxrss_mb = -1;
+};
+
+// Spawns this executable as `mola bench --worker VARIANT ...`: a fresh process per variant, so
+// that no variant inherits another's memory high-water mark or allocator state.
+ChildOutput spawnWorker(const std::string& variant, const BenchSettings& s, bool tty) {
+  std::vector<std::string> argv_s = {"mola",      "bench",
+                                     "--worker",  variant,
+                                     "--shape",   s.shape_arg,
+                                     "--seq",     std::to_string(s.seq),
+                                     "--batch",   std::to_string(s.batch),
+                                     "--steps",   std::to_string(s.steps),
+                                     "--warmup",  std::to_string(s.warmup),
+                                     "--device",  s.device,
+                                     "--threads", std::to_string(s.threads),
+                                     "--tty",     tty ? "1" : "0"};
+  std::vector<char*> argv;
+  for (std::string& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  int fds[2];
+  if (pipe(fds) != 0) throw std::runtime_error(std::string("bench: pipe: ") + std::strerror(errno));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addclose(&actions, fds[0]);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&actions, fds[1]);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    throw std::runtime_error("bench: cannot start a worker process for " + variant + ": " +
+                             std::strerror(rc));
+  }
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    out.append(buf, size_t(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  struct rusage usage {};
+  while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error("bench: variant " + variant + " failed (" +
+                             (WIFEXITED(status)
+                                  ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                  : "killed by signal " + std::to_string(WTERMSIG(status))) +
+                             "; its message is above)");
+  ChildOutput c;
+  try {
+    c.result = json::parse(out);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("bench: variant " + variant + " printed no result (" + e.what() +
+                             "): '" + out + "'");
+  }
+  c.ru_maxrss_mb = double(usage.ru_maxrss) / 1024.0;  // Linux: KiB
+  return c;
+}
+
+struct Ratio {
+  std::string label;
+  std::string key;
+  double value = NAN;
+  bool at_most = true;  // value <= target, else value >= target
+  double target = 0;
+  bool known() const { return std::isfinite(value); }
+  bool pass() const { return known() && (at_most ? value <= target : value >= target); }
+};
+
+const json* findVariant(const json& variants, const std::string& name) {
+  for (const json& v : variants)
+    if (v.at("name") == name) return &v;
+  return nullptr;
+}
+
+std::vector<Ratio> ratiosOf(const json& variants, bool cuda) {
+  auto field = [&](const std::string& name, const char* key) {
+    const json* v = findVariant(variants, name);
+    return v ? v->at(key).get<double>() : NAN;
+  };
+  std::vector<Ratio> r = {
+      {"mola-2468 / lora-equal step time", "mola_over_lora_equal_time",
+       field("mola-2468", "ms_per_step") / field("lora-equal", "ms_per_step"), true, 1.15},
+      {"mola-2468 / base step time", "mola_over_base_time",
+       field("mola-2468", "ms_per_step") / field("base", "ms_per_step"), true, 1.35},
+      {"mola-2468 / mola-2468-loop tokens/s", "mola_over_loop_tokens",
+       field("mola-2468", "tokens_per_s") / field("mola-2468-loop", "tokens_per_s"), false,
+       cuda ? 3.0 : 1.5},
+      {"mola-2468 / lora-equal peak memory", "mola_over_lora_equal_peak",
+       field("mola-2468", "peak_mem_mb") / field("lora-equal", "peak_mem_mb"), true, 1.25}};
+  return r;
+}
+
+std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+}  // namespace
+
+int cmdBench(const Args& args) {
+  args.allowOnly(kOptions);
+  if (!args.positional.empty())
+    throw UsageError("mola bench takes no positional argument, got '" + args.positional[0] + "'");
+  const BenchSettings s = parseSettings(args);
+  // main() already set one thread per core; --threads overrides it for this run and its workers.
+  if (s.threads > 0) configureCpuThreads(s.threads);
+  if (auto worker = args.get("--worker")) return runWorker(*worker, s, args.get("--tty") == "1");
+  if (s.device == "cuda" && !at::hasCUDA())
+    throw std::runtime_error(
+        "device cuda: no CUDA device is available (or LibTorch was built "
+        "without CUDA); use --device cpu");
+  const std::vector<std::string> variants =
+      args.get("--variants") ? parseVariants(*args.get("--variants")) : benchVariantNames();
+  for (const std::string& v : variants)
+    benchVariantSpec(v, s.config.shape());  // shape too shallow?
+  const auto json_path = args.get("--json");
+  // Fail on an unwritable JSON path now, not after minutes of benchmarking.
+  if (json_path && !std::ofstream(*json_path, std::ios::app))
+    throw std::runtime_error(*json_path + ": cannot write the JSON report");
+
+  // OpenBLAS reads this when it loads: the workers get single-threaded BLAS under LibTorch's own
+  // threads (runtime.h), as the reference script does.
+  setenv("OPENBLAS_NUM_THREADS", "1", 1);
+  const MachineInfo machine = MachineInfo::collect(s.device);
+  const ModelShape shape = s.config.shape();
+  const bool tty = isatty(STDERR_FILENO);
+
+  std::printf(
+      "mola bench: shape %s (%d layers, d_model %lld, ffn %lld, heads %d/%d, vocab %lld), "
+      "seq %lld, batch %lld, %d timed steps after %d warm-up, device %s\n",
+      s.shape_arg.c_str(), shape.num_layers, static_cast<long long>(shape.d_model),
+      static_cast<long long>(shape.ffn_dim), shape.num_heads, shape.num_kv_heads,
+      static_cast<long long>(shape.vocab_size), static_cast<long long>(s.seq),
+      static_cast<long long>(s.batch), s.steps, s.warmup, s.device.c_str());
+  std::printf("machine: %s, %d cores, %d LibTorch threads, LibTorch %s, BLAS %s, load %.2f\n",
+              machine.cpu_model.c_str(), machine.cores, machine.threads,
+              machine.torch_version.c_str(), machine.blas.c_str(), machine.load_average);
+  std::fflush(stdout);
+
+  json results = json::array();
+  for (size_t i = 0; i < variants.size(); ++i) {
+    const std::string& v = variants[i];
+    if (!tty) {  // on a terminal the worker draws its own progress line
+      std::fprintf(stderr, "[%zu/%zu] %s ...\n", i + 1, variants.size(), v.c_str());
+      std::fflush(stderr);
+    }
+    ChildOutput c = spawnWorker(v, s, tty);
+    const json& w = c.result;
+    const double cuda_peak = w.at("cuda_peak_mb").get<double>();
+    const double hwm = w.at("vm_hwm_mb").get<double>();
+    // CPU: the worker's own high-water mark (its address space since exec); ru_maxrss from wait4
+    // is kept beside it as a cross-check.
+    json r = {{"name", w.at("name")},
+              {"tokens_per_s", w.at("tokens_per_s")},
+              {"ms_per_step", w.at("ms_per_step")},
+              {"peak_mem_mb", s.device == "cuda" ? cuda_peak : hwm},
+              {"trainable_params", w.at("trainable_params")},
+              {"peak_mem_kind", s.device == "cuda" ? "cuda_max_allocated" : "process_peak_rss"},
+              {"rss_before_model_mb", w.at("rss_before_model_mb")},
+              {"rss_growth_mb", hwm - w.at("rss_before_model_mb").get<double>()},
+              {"ru_maxrss_mb", c.ru_maxrss_mb},
+              {"step_ms", w.at("step_ms")},
+              {"final_loss", w.at("final_loss")}};
+    std::fprintf(stderr, "[%zu/%zu] %s: %.1f ms/step, %.1f tokens/s, peak %.0f MB\n", i + 1,
+                 variants.size(), v.c_str(), r.at("ms_per_step").get<double>(),
+                 r.at("tokens_per_s").get<double>(), r.at("peak_mem_mb").get<double>());
+    std::fflush(stderr);
+    results.push_back(r);
+  }
+
+  std::printf("\n%-16s %12s %12s %12s %14s\n", "variant", "tokens/s", "ms/step",
+              s.device == "cuda" ? "peak MiB" : "peak RSS MiB", "trainable");
+  for (const json& r : results)
+    std::printf("%-16s %12.1f %12.1f %12.1f %14s\n", r.at("name").get<std::string>().c_str(),
+                r.at("tokens_per_s").get<double>(), r.at("ms_per_step").get<double>(),
+                r.at("peak_mem_mb").get<double>(),
+                thousands(r.at("trainable_params").get<int64_t>()).c_str());
+  std::printf("lora-equal is rank %d (closest to mola-2468's trainable parameters)\n",
+              loraEqualRank(shape));
+
+  const std::vector<Ratio> ratios = ratiosOf(results, s.device == "cuda");
+  std::printf("\n%-38s %8s %9s  %s\n", "ratio", "value", "target", "result");
+  json ratio_json = json::array();
+  for (const Ratio& q : ratios) {
+    const std::string target = (q.at_most ? "<= " : ">= ") + fmt("%.2f", q.target);
+    std::printf("%-38s %8s %9s  %s\n", q.label.c_str(),
+                q.known() ? fmt("%.3f", q.value).c_str() : "n/a", target.c_str(),
+                q.known() ? (q.pass() ? "PASS" : "FAIL") : "not measured");
+    ratio_json.push_back({{"name", q.key},
+                          {"label", q.label},
+                          {"value", q.known() ? json(q.value) : json(nullptr)},
+                          {"target", target},
+                          {"pass", q.known() ? json(q.pass()) : json(nullptr)}});
+  }
+
+  if (json_path) {
+    json doc = {{"machine",
+                 {{"cpu", machine.cpu_model},
+                  {"cores", machine.cores},
+                  {"threads", machine.threads},
+                  {"torch", machine.torch_version},
+                  {"blas", machine.blas},
+                  {"device", machine.device},
+                  {"load_average", machine.load_average},
+                  {"openblas_num_threads", 1}}},
+                {"shape",
+                 {{"name", s.shape_arg},
+                  {"num_layers", shape.num_layers},
+                  {"d_model", shape.d_model},
+                  {"ffn_dim", shape.ffn_dim},
+                  {"num_heads", shape.num_heads},
+                  {"num_kv_heads", shape.num_kv_heads},
+                  {"vocab_size", shape.vocab_size},
+                  {"seq", s.seq},
+                  {"batch", s.batch},
+                  {"steps", s.steps},
+                  {"warmup", s.warmup}}},
+                {"variants", results},
+                {"lora_equal_rank", loraEqualRank(shape)},
+                {"ratios", ratio_json}};
+    const fs::path tmp = *json_path + ".tmp";
+    {
+      std::ofstream out(tmp);
+      out << doc.dump(2) << "\n";
+      if (!out) throw std::runtime_error(tmp.string() + ": cannot write the JSON report");
+    }
+    fs::rename(tmp, *json_path);
+    std::fprintf(stderr, "wrote %s\n", json_path->c_str());
+  }
+  return 0;
+}
+
+}  // namespace mola::cli

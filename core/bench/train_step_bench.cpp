@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Training-step benchmark: one variant's model, random batch and timed AdamW steps.
+#include "bench/train_step_bench.h"
+
+#include <ATen/ATen.h>
+#include <torch/cuda.h>
+#include <torch/optim/adamw.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <optional>
+#include <stdexcept>
+
+#include "adapters/balance_loss.h"
+#include "bench/machine_info.h"
+#include "model/checkpoint_loader.h"
+#include "model/llama_model.h"
+
+#ifdef MOLA_HAVE_C10_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace mola {
+
+namespace {
+
+std::vector<TargetModule> allModules() {
+  return {std::begin(kAllTargetModules), std::end(kAllTargetModules)};
+}
+
+int64_t trainableCount(const BenchVariantSpec& spec, const ModelShape& shape) {
+  if (!spec.has_adapter) return 0;
+  return countTrainableParameters(spec.allocation, shape, spec.rank, allModules()).total();
+}
+
+void synchronize(const c10::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+double cudaPeakMb(const c10::Device& device) {
+#ifdef MOLA_HAVE_C10_CUDA
+  if (device.is_cuda()) {
+    const auto stats =
+        c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+    return double(stats
+                      .allocated_bytes[static_cast<size_t>(
+                          c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)]
+                      .peak) /
+           double(1 << 20);
+  }
+#else
+  (void)device;
+#endif
+  return -1;
+}
+
+void resetCudaPeak(const c10::Device& device) {
+#ifdef MOLA_HAVE_C10_CUDA
+  if (device.is_cuda())
+    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+#else
+  (void)device;
+#endif
+}
+
+}  // namespace
+
+const std::vector<std::string>& benchVariantNames() {
+  static const std::vector<std::string> names = {"base",      "lora-r8",        "lora-equal",
+                                                 "mola-2468", "mola-2468-loop", "mola-8888"};
+  return names;
+}
+
+int loraEqualRank(const ModelShape& shape) {
+  const int64_t target = countTrainableParameters(Allocation::parse("2-4-6-8", shape.num_layers),
+                                                  shape, 8, allModules())
+                             .total();
+  const Allocation one = Allocation::uniform(1, shape.num_layers);
+  const int64_t per_rank = countTrainableParameters(one, shape, 1, allModules()).total();
+  // Plain LoRA is linear in the rank: the two ranks around target / per_rank hold the closest.
+  const int64_t below = std::max<int64_t>(1, target / per_rank);
+  const int64_t above = below + 1;
+  const int64_t chosen =
+      std::llabs(target - below * per_rank) <= std::llabs(above * per_rank - target) ? below
+                                                                                     : above;
+  return static_cast<int>(chosen);
+}
+
+BenchVariantSpec benchVariantSpec(const std::string& name, const ModelShape& shape) {
+  const std::vector<std::string>& names = benchVariantNames();
+  if (std::find(names.begin(), names.end(), name) == names.end()) {
+    std::string all;
+    for (const std::string& n : names) all += (all.empty() ? "" : ", ") + n;
+    throw std::invalid_argument("unknown bench variant '" + name + "' (" + all + ")");
+  }
+  BenchVariantSpec s;
+  s.name = name;
+  if (name == "base") return s;
+  const int layers = shape.num_layers;
+  // Every adapter variant is defined against MoLA 2-4-6-8 (lora-equal through its parameter count).
+  if (name != "lora-r8" && layers < 4)
+    throw std::invalid_argument("bench variant " + name +
+                                ": MoLA 2-4-6-8 needs at least 4 layers, the shape has " +
+                                std::to_string(layers));
+  s.has_adapter = true;
+  if (name == "lora-r8" || name == "lora-equal") {
+    s.allocation = Allocation::uniform(1, layers);
+    if (name == "lora-equal") s.rank = loraEqualRank(shape);
+    return s;
+  }
+  s.allocation = Allocation::parse(name == "mola-8888" ? "8" : "2-4-6-8", layers);
+  s.top_k = 2;
+  s.loop = name == "mola-2468-loop";
+  return s;
+}
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainStepBenchOptions& o) {
+  if (o.seq < 1 || o.batch < 1 || o.steps < 1 || o.warmup < 0)
+    throw std::invalid_argument(
+        "bench: seq, batch and steps must be at least 1, warmup at least 0");
+  const ModelShape shape = o.config.shape();
+  const BenchVariantSpec spec = benchVariantSpec(variant, shape);
+  if (o.seq > o.config.max_seq_len)
+    throw std::invalid_argument("bench: --seq " + std::to_string(o.seq) +
+                                " exceeds the model's maximum sequence length " +
+                                std::to_string(o.config.max_seq_len));
+  const c10::Device device = deviceFromName(o.device);
+
+  TrainStepBenchResult result;
+  result.variant = variant;
+  result.rss_before_model_mb = processRssMb();
+  torch::manual_seed(o.seed);
+  LlamaModel model(o.config);
+  if (spec.has_adapter) {
+    MolaSpec m;
+    m.allocation = spec.allocation;
+    m.rank = spec.rank;
+    m.alpha = o.alpha;
+    m.top_k = spec.top_k;
+    m.dropout = o.dropout;
+    m.impl = spec.loop ? ExpertImpl::Loop : ExpertImpl::Stacked;
+    model->injectMola(m);
+  }
+  model->to(device);
+  model->train();
+  std::vector<torch::Tensor> params = model->trainableParameters();
+  for (const auto& p : params) result.trainable_params += p.numel();
+  if (result.trainable_params != trainableCount(spec, shape))
+    throw std::logic_error("bench " + variant + ": the model trains " +
+                           std::to_string(result.trainable_params) + " parameters, expected " +
+                           std::to_string(trainableCount(spec, shape)));
+  const bool routed = spec.has_adapter && spec.allocation.maxExperts() > 1;
+  std::optional<torch::optim::AdamW> optimizer;
+  if (!params.empty()) optimizer.emplace(params, torch::optim::AdamWOptions(o.lr));
+  // A frozen model has nothing to train: back-propagate to the embedding anyway, as adapters need
+  // the gradient through every layer (the reference's definition of its base variant).
+  if (!spec.has_adapter) model->embed.set_requires_grad(true);
+  RouterStatsAccumulator router_stats(spec.allocation.perLayer());
+
+  const int64_t vocab = o.config.vocab_size;
+  const at::Tensor ids =
+      at::randint(vocab, {o.batch, o.seq + 1}, at::TensorOptions(at::kLong)).to(device);
+  const at::Tensor inputs = ids.narrow(1, 0, o.seq), targets = ids.narrow(1, 1, o.seq);
+  resetCudaPeak(device);
+  const int total = o.warmup + o.steps;
+  at::Tensor last_loss;
+  for (int step = 0; step < total; ++step) {
+    synchronize(device);
+    const auto t0 = std::chrono::steady_clock::now();
+    const at::Tensor logits = model->forward(inputs);  // [B, T, V] fp32
+    at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, vocab}), targets.reshape({-1}));
+    if (routed) {
+      const std::vector<LayerRoutings> routings = model->layerRoutings();
+      if (o.balance_coefficient > 0)
+        loss = loss + balanceLoss(routings, {}, o.balance_coefficient).to(loss.device());
+      // The trainer's router statistics stay on the device: no sync here.
+      for (int j = 0; j < shape.num_layers; ++j) router_stats.add(j, routings[size_t(j)]);
+    }
+    loss.backward();
+    model->clearRoutings();
+    if (optimizer) {
+      optimizer->step();
+      for (auto& p : params) p.mutable_grad().reset();  // set_to_none, as the reference
+    } else {
+      model->embed.mutable_grad().reset();
+    }
+    synchronize(device);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (step >= o.warmup) result.step_ms.push_back(ms);
+    last_loss = loss.detach();
+    if (o.progress) o.progress(step + 1, total, ms);
+  }
+  result.final_loss = last_loss.item<double>();
+  if (!std::isfinite(result.final_loss))
+    throw std::runtime_error("bench " + variant + ": the loss is not finite");
+  result.ms_per_step = median(result.step_ms);
+  result.tokens_per_s = double(o.batch * o.seq) / (result.ms_per_step / 1000.0);
+  result.cuda_peak_mb = cudaPeakMb(device);
+  return result;
+}
+
+}  // namespace mola
