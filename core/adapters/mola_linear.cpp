@@ -27,6 +27,18 @@ void checkOptions(const MolaLinearOptions& o) {
               "MolaLinear: dropout must lie in [0, 1), got ", o.dropout());
 }
 
+// An adapter weight in the compute dtype of x: fp32 master weights meet a bf16/fp16 input through a
+// differentiable cast, so their gradients arrive in fp32 (a no-op when the dtypes agree).
+at::Tensor castLike(const at::Tensor& weight, const at::Tensor& x) {
+  return weight.scalar_type() == x.scalar_type() ? weight : weight.to(x.scalar_type());
+}
+
+// Whether adapter weights of dtype `w` can run with an input of dtype `x`: the same, or fp32
+// master weights under half precision.
+bool adapterTypeFits(at::ScalarType w, at::ScalarType x) {
+  return w == x || (w == at::kFloat && (x == at::kBFloat16 || x == at::kHalf));
+}
+
 // Indices into the saved tensors of FusedExperts.
 enum Saved : size_t {
   kX,
@@ -274,7 +286,10 @@ MolaLinearImpl::MolaLinearImpl(const MolaLinearOptions& options_, torch::Tensor 
 void MolaLinearImpl::registerAdapter() {
   if (!hasAdapter()) return;
   const int64_t n = options.num_experts(), r = options.rank();
-  const auto like = weight.options().requires_grad(false);
+  const c10::ScalarType type = options.adapter_dtype() == c10::ScalarType::Undefined
+                                   ? weight.scalar_type()
+                                   : options.adapter_dtype();
+  const auto like = weight.options().dtype(type).requires_grad(false);
   lora_A = register_parameter("lora_A", torch::empty({n * r, options.in_features()}, like));
   lora_B = register_parameter("lora_B", torch::empty({options.out_features(), n * r}, like));
   if (hasRouter())
@@ -303,8 +318,8 @@ Routing MolaLinearImpl::route(const torch::Tensor& x2) const {
   Routing r;
   // p = softmax(W_r x) over all N experts in fp32 (bf16/fp16 compute) or fp64 (double checks).
   const auto type = x2.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  r.probs = at::softmax(at::linear(x2, router).to(type), /*dim=*/-1);  // [T, N]
-  auto [values, indices] = r.probs.topk(options.top_k(), /*dim=*/-1);  // [T, K]
+  r.probs = at::softmax(at::linear(x2, castLike(router, x2)).to(type), /*dim=*/-1);  // [T, N]
+  auto [values, indices] = r.probs.topk(options.top_k(), /*dim=*/-1);                // [T, K]
   r.topk_idx = indices;
   r.topk_gate = values / values.sum(-1, /*keepdim=*/true);  // g = v / sum(v)
   return r;
@@ -335,11 +350,13 @@ bool MolaLinearImpl::canFuse(const std::vector<MolaLinearImpl*>& modules, const 
         o.in_features() != f.in_features() || m->is_training() != first->is_training())
       return false;
     if (m->weight.requires_grad() || (m->bias.defined() && m->bias.requires_grad())) return false;
-    for (const torch::Tensor* t : {&m->weight, &m->lora_A, &m->lora_B})
-      if (t->scalar_type() != x.scalar_type() || t->device() != x.device()) return false;
-    if (m->hasRouter() &&
-        (m->router.scalar_type() != x.scalar_type() || m->router.device() != x.device()))
+    if (m->weight.scalar_type() != x.scalar_type() || m->weight.device() != x.device())
       return false;
+    for (const torch::Tensor* t : {&m->lora_A, &m->lora_B, &m->router}) {
+      if (t == &m->router && !m->hasRouter()) continue;
+      if (!adapterTypeFits(t->scalar_type(), x.scalar_type()) || t->device() != x.device())
+        return false;
+    }
   }
   return x.size(-1) == f.in_features();
 }
@@ -362,11 +379,13 @@ std::vector<torch::Tensor> MolaLinearImpl::forwardShared(
   base.top_k = o.top_k();
   base.scaling = modules.front()->scaling();
   base.dropout = modules.front()->is_training() ? o.dropout() : 0.0;
+  // Every input in the dtype of x: the casts of fp32 master weights sit outside the fused node, so
+  // autograd takes the gradients back to fp32 through them.
   std::vector<torch::Tensor> inputs = {x.reshape({-1, o.in_features()})};  // [T, in]
-  for (MolaLinearImpl* m : modules) inputs.push_back(m->lora_A);
-  for (MolaLinearImpl* m : modules) inputs.push_back(m->lora_B);
+  for (MolaLinearImpl* m : modules) inputs.push_back(castLike(m->lora_A, x));
+  for (MolaLinearImpl* m : modules) inputs.push_back(castLike(m->lora_B, x));
   if (base.experts > 1)
-    for (MolaLinearImpl* m : modules) inputs.push_back(m->router);
+    for (MolaLinearImpl* m : modules) inputs.push_back(castLike(m->router, x));
   for (MolaLinearImpl* m : modules) {
     base.weight.push_back(m->weight);
     base.bias.push_back(m->bias);
@@ -396,7 +415,7 @@ std::vector<int64_t> MolaLinearImpl::outputShape(const torch::Tensor& x) const {
 torch::Tensor MolaLinearImpl::forwardStacked(const torch::Tensor& x2, const torch::Tensor& base) {
   const int64_t t = x2.size(0), n = options.num_experts(), r = options.rank();
   const torch::Tensor xd = at::dropout(x2, options.dropout(), is_training());
-  torch::Tensor z = at::linear(xd, lora_A);  // [T, N*r]: every expert's A x at once
+  torch::Tensor z = at::linear(xd, castLike(lora_A, x2));  // [T, N*r]: every expert's A x at once
   if (hasRouter()) {
     m_routing = route(x2);
     // Dense gates [T, N]: g on the K chosen experts, 0 elsewhere; alpha/r folded in.
@@ -408,13 +427,15 @@ torch::Tensor MolaLinearImpl::forwardStacked(const torch::Tensor& x2, const torc
     z = z * scaling();
   }
   // h = W0 x + B z in one fused matmul-accumulate: [T, out]
-  return at::addmm(base, z, lora_B.t());
+  return at::addmm(base, z, castLike(lora_B, x2).t());
 }
 
 torch::Tensor MolaLinearImpl::forwardLoop(const torch::Tensor& x2, const torch::Tensor& base) {
   const int64_t n = options.num_experts(), r = options.rank();
   const torch::Tensor xd = at::dropout(x2, options.dropout(), is_training());
-  if (!hasRouter()) return base + at::linear(at::linear(xd, lora_A), lora_B) * scaling();
+  if (!hasRouter())
+    return base +
+           at::linear(at::linear(xd, castLike(lora_A, x2)), castLike(lora_B, x2)) * scaling();
   m_routing = route(x2);
   torch::Tensor out = base;
   for (int64_t i = 0; i < n; ++i) {
@@ -423,8 +444,8 @@ torch::Tensor MolaLinearImpl::forwardLoop(const torch::Tensor& x2, const torch::
     if (rows.numel() == 0) continue;
     const torch::Tensor gate =
         (m_routing.topk_gate * chosen).sum(1).index_select(0, rows) * scaling();  // [n_i]
-    const torch::Tensor a_i = lora_A.narrow(0, i * r, r);                         // [r, in]
-    const torch::Tensor b_i = lora_B.narrow(1, i * r, r);                         // [out, r]
+    const torch::Tensor a_i = castLike(lora_A.narrow(0, i * r, r), x2);           // [r, in]
+    const torch::Tensor b_i = castLike(lora_B.narrow(1, i * r, r), x2);           // [out, r]
     const torch::Tensor h = at::linear(at::linear(xd.index_select(0, rows), a_i), b_i);
     out = out.index_add(0, rows, h * gate.to(h.scalar_type()).unsqueeze(1));
   }

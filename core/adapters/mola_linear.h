@@ -34,6 +34,10 @@ struct MolaLinearOptions {
   // Dropout on the LoRA input only (never on the base or router input); active in training mode.
   TORCH_ARG(double, dropout) = 0.05;
   TORCH_ARG(ExpertImpl, impl) = ExpertImpl::Stacked;
+  // The dtype of A, B and the router; Undefined: the base weight's. Mixed precision keeps fp32
+  // adapters (master weights, fp32 optimizer state) on a bf16/fp16 base: the forward casts them to
+  // the input's dtype and their gradients come back in fp32.
+  TORCH_ARG(c10::ScalarType, adapter_dtype) = c10::ScalarType::Undefined;
 };
 
 // What one forward call routed, kept on the device (no host sync) for the balance loss and the
@@ -69,8 +73,8 @@ class MolaLinearImpl : public torch::nn::Module {
   static std::vector<torch::Tensor> forwardShared(const std::vector<MolaLinearImpl*>& modules,
                                                   const torch::Tensor& x);
   // Stacked experts with the same N, rank, top-K, alpha, dropout, training mode and input width,
-  // frozen base weights, and the dtype and device of x. Loop modules and trainable bases never
-  // fuse.
+  // frozen base weights in the dtype of x, adapters in the dtype of x or fp32 under a bf16/fp16 x
+  // (cast on the way in), all on the device of x. Loop modules and trainable bases never fuse.
   static bool canFuse(const std::vector<MolaLinearImpl*>& modules, const torch::Tensor& x);
 
   bool hasAdapter() const { return options.num_experts() > 0; }

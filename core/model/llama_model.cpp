@@ -239,6 +239,7 @@ void LlamaModelImpl::injectMola(const MolaSpec& spec) {
       MolaLinearOptions o(old->options.in_features(), old->options.out_features());
       o.bias(old->options.bias()).num_experts(targeted ? spec.allocation.experts(j) : 0);
       o.rank(spec.rank).alpha(spec.alpha).top_k(spec.top_k).dropout(spec.dropout).impl(spec.impl);
+      o.adapter_dtype(spec.adapter_dtype);
       layer->replaceProjection(m, MolaLinear(o, old->weight, old->bias));
     }
   }
@@ -267,6 +268,7 @@ void LlamaModelImpl::loadAdapter(const std::filesystem::path& path) {
     if (hasAdapters()) {
       spec.dropout = m_spec.dropout;
       spec.impl = m_spec.impl;
+      spec.adapter_dtype = m_spec.adapter_dtype;
     }
     injectMola(spec);
   }

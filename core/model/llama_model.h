@@ -27,6 +27,9 @@ struct MolaSpec {
   int top_k = 2;
   double dropout = 0.05;
   ExpertImpl impl = ExpertImpl::Stacked;
+  // The adapters' dtype; Undefined: the base's. The trainer asks for fp32 master weights on a
+  // bf16/fp16 base (MolaLinearOptions::adapter_dtype).
+  c10::ScalarType adapter_dtype = c10::ScalarType::Undefined;
 
   static MolaSpec fromAdapterConfig(const AdapterConfig& c);
 };
@@ -66,14 +69,16 @@ class LlamaModelImpl : public torch::nn::Module {
   KvCache makeCache(int64_t batch, int64_t capacity) const;
 
   // Wraps the targeted projections of every layer with MolaLinear experts (B = 0: the model's
-  // output is unchanged until trained or loaded). Base weights stay frozen.
+  // output is unchanged until trained or loaded), in spec.adapter_dtype (A and the router are drawn
+  // in that dtype). Base weights stay frozen.
   void injectMola(const MolaSpec& spec);
   bool hasAdapters() const { return m_spec.allocation.numLayers() > 0; }
   const MolaSpec& molaSpec() const { return m_spec; }
   // The adapter as the adapter file sees it (shares the model's modules).
   AdapterModules adapterModules();
   // Loads the file's tensors, into the existing modules when they have the file's layout (their
-  // parameter tensors stay the same objects), else after injecting the file's configuration.
+  // parameter tensors stay the same objects and keep their dtype), else after injecting the file's
+  // configuration (keeping the current adapters' dropout, impl and adapter dtype).
   // Errors name the file and key.
   void loadAdapter(const std::filesystem::path& path);
   void saveAdapter(const std::filesystem::path& path, AdapterDtype dtype = AdapterDtype::F32);

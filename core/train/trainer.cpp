@@ -17,6 +17,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -166,6 +167,26 @@ DataPosition readCheckpoint(const fs::path& dir, const std::string& method, Llam
 
 }  // namespace
 
+std::vector<int> prepareForTraining(LlamaModel& model, const ExperimentConfig& c) {
+  if (c.method == "full") {
+    model->setBaseTrainable(true);
+    return {};
+  }
+  const int layers = model->config().num_layers;
+  MolaSpec spec;
+  spec.allocation =
+      c.method == "lora" ? Allocation::uniform(1, layers) : Allocation::parse(c.allocation, layers);
+  spec.top_k = c.method == "lora" ? 1 : c.top_k;
+  spec.target_modules.clear();
+  for (const std::string& m : c.target_modules) spec.target_modules.push_back(parseTargetModule(m));
+  spec.rank = c.rank;
+  spec.alpha = c.alpha;
+  spec.dropout = c.dropout;
+  spec.adapter_dtype = at::kFloat;  // master weights: the optimizer state follows them
+  model->injectMola(spec);
+  return spec.allocation.perLayer();
+}
+
 double scheduledLearningRate(const ExperimentConfig& c, int64_t step, int64_t total) {
   // `step` optimizer steps are done; this is the rate of step + 1.
   const double s = double(step + 1);
@@ -201,28 +222,23 @@ TrainOutcome Trainer::run() {
     torch::manual_seed(c.seed);
     const Clock::time_point started = Clock::now();
 
-    // Model, adapters, data.
-    LlamaModel model = loadModelOrBuiltin(c.model, dtypeFromName(c.dtype));
+    // Model, adapters, data. A half dtype keeps the frozen base in it and trains under autocast.
+    const c10::ScalarType dtype = dtypeFromName(c.dtype);
+    const c10::Device device = deviceFromName(c.device);
+    if (dtype == c10::kHalf && device.is_cpu())
+      throw std::invalid_argument(
+          "dtype fp16 needs a CUDA device: LibTorch has no fp16 matrix multiply on the CPU; use "
+          "bf16 or fp32 with device " +
+          c.device);
+    const bool mixed = dtype == c10::kBFloat16 || dtype == c10::kHalf;
+    // The forward (and evaluation) under autocast for half dtypes, nothing otherwise.
+    auto autocast = [&](std::optional<AutocastGuard>& guard) {
+      if (mixed) guard.emplace(device.type(), dtype);
+    };
+    LlamaModel model = loadModelOrBuiltin(c.model, dtype);
     const auto tokenizer = loadTokenizerFor(c.model, c.tokenizer);
     const int layers = model->config().num_layers;
-    std::vector<int> experts;
-    if (c.method == "full") {
-      model->setBaseTrainable(true);
-    } else {
-      MolaSpec spec;
-      spec.allocation = c.method == "lora" ? Allocation::uniform(1, layers)
-                                           : Allocation::parse(c.allocation, layers);
-      spec.top_k = c.method == "lora" ? 1 : c.top_k;
-      spec.target_modules.clear();
-      for (const std::string& m : c.target_modules)
-        spec.target_modules.push_back(parseTargetModule(m));
-      spec.rank = c.rank;
-      spec.alpha = c.alpha;
-      spec.dropout = c.dropout;
-      model->injectMola(spec);
-      experts = spec.allocation.perLayer();
-    }
-    const c10::Device device = deviceFromName(c.device);
+    const std::vector<int> experts = prepareForTraining(model, c);
     model->to(device);
     model->train();
 
@@ -290,6 +306,8 @@ TrainOutcome Trainer::run() {
       eo.protocol = parseProtocol(c.eval_protocol);
       eo.prompt = prompt;
       eo.batch_size = size_t(std::max(8, c.batch_size));
+      std::optional<AutocastGuard> amp;
+      autocast(amp);
       const EvalResult r = evaluateQa(model, *tokenizer, eval_data.records, eo);
       EvalReport rep;
       rep.step = at_step;
@@ -346,17 +364,24 @@ TrainOutcome Trainer::run() {
       for (const Batch& b : micro_batches) {
         const at::Tensor ids = b.ids.to(device), labels = b.labels.to(device);
         const at::Tensor mask = b.mask.to(device).reshape({-1});
-        const at::Tensor logits = model->forward(ids);  // [B, T, V]
-        const int64_t v = logits.size(-1);
-        const at::Tensor lm_sum = at::cross_entropy_loss(
-            logits.narrow(1, 0, logits.size(1) - 1).reshape({-1, v}),
-            labels.narrow(1, 1, labels.size(1) - 1).reshape({-1}), {}, at::Reduction::Sum, kIgnore);
-        at::Tensor loss = lm_sum / denom;
-        const std::vector<LayerRoutings> routings = model->layerRoutings();
-        if (!experts.empty() && c.balance_coefficient > 0) {
-          const at::Tensor bal = balanceLoss(routings, mask, c.balance_coefficient);
-          balance_sum += bal.item<double>() / c.grad_accumulation;
-          loss = loss + bal.to(loss.device()) / double(c.grad_accumulation);
+        at::Tensor lm_sum, loss;
+        std::vector<LayerRoutings> routings;
+        {
+          // Forward and loss under autocast; the backward outside it, as torch.autocast wants.
+          std::optional<AutocastGuard> amp;
+          autocast(amp);
+          const at::Tensor logits = model->forward(ids);  // [B, T, V] fp32
+          const int64_t v = logits.size(-1);
+          lm_sum = at::cross_entropy_loss(logits.narrow(1, 0, logits.size(1) - 1).reshape({-1, v}),
+                                          labels.narrow(1, 1, labels.size(1) - 1).reshape({-1}), {},
+                                          at::Reduction::Sum, kIgnore);
+          loss = lm_sum / denom;
+          routings = model->layerRoutings();
+          if (!experts.empty() && c.balance_coefficient > 0) {
+            const at::Tensor bal = balanceLoss(routings, mask, c.balance_coefficient);
+            balance_sum += bal.item<double>() / c.grad_accumulation;
+            loss = loss + bal.to(loss.device()) / double(c.grad_accumulation);
+          }
         }
         if (c.router_stats_interval > 0 && !experts.empty())
           for (int j = 0; j < layers; ++j) router_stats.add(j, routings[size_t(j)], mask);

@@ -15,9 +15,18 @@
 
 namespace mola {
 
+class LlamaModel;
+
 // The learning rate after `step` optimizer steps of `total`: linear warmup from 0 over
 // warmup_steps, then linear decay to 0, cosine decay to 0, or constant.
 double scheduledLearningRate(const ExperimentConfig& config, int64_t step, int64_t total);
+
+// Makes `model` (loaded in the experiment's dtype) trainable as config.method says and returns the
+// experts per layer (empty for "full"). mola / lora: adapters injected as fp32 master weights
+// whatever the base's dtype, so a bf16/fp16 base stays in that dtype (memory) while A, B, the
+// routers and their AdamW state are fp32; the trainer runs the forward under autocast
+// (AutocastGuard) for half dtypes. full: every weight trains in the base's dtype, as loaded.
+std::vector<int> prepareForTraining(LlamaModel& model, const ExperimentConfig& config);
 
 // Where a checkpoint lives and what it holds (written atomically: a temporary directory that is
 // renamed into place once every file in it is synced).

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Trainer: schedule values by hand, loss decrease, frozen base, accumulation equivalence,
-// bit-exact resume, stop with checkpoint, NaN handling.
+// bit-exact resume, stop with checkpoint, NaN handling, bf16 mixed precision (autocast).
 #include "train/trainer.h"
 
 #include <ATen/ATen.h>
@@ -10,7 +10,10 @@
 #include <cmath>
 
 #include "model/checkpoint_loader.h"
+#include "model/safetensors.h"
+#include "runtime.h"
 #include "shared_data.h"
+#include "train/builtin_base.h"
 
 namespace mola {
 namespace {
@@ -221,6 +224,170 @@ TEST(Trainer, SetupErrorsFailTheRunWithTheCause) {
   const Recorder r = train(c, test::tempDir("trainer_bad"));
   EXPECT_EQ(r.outcome, TrainOutcome::Failed);
   EXPECT_NE(r.message.find("/nonexistent/train.jsonl"), std::string::npos) << r.message;
+}
+
+TEST(AutocastGuard, SwitchesMatmulsToBf16AndRestoresNestedState) {
+  const at::Tensor a = at::randn({4, 8}), b = at::randn({8, 3});
+  ASSERT_FALSE(autocastEnabled(c10::DeviceType::CPU));
+  const c10::ScalarType before = autocastDtype(c10::DeviceType::CPU);
+  // The product of the bf16-rounded inputs, computed independently in fp32.
+  const at::Tensor want =
+      at::mm(a.to(at::kBFloat16).to(at::kFloat), b.to(at::kBFloat16).to(at::kFloat));
+  {
+    AutocastGuard amp(c10::DeviceType::CPU, at::kBFloat16);
+    EXPECT_TRUE(autocastEnabled(c10::DeviceType::CPU));
+    EXPECT_EQ(autocastDtype(c10::DeviceType::CPU), at::kBFloat16);
+    const at::Tensor low = at::mm(a, b);
+    EXPECT_EQ(low.scalar_type(), at::kBFloat16);
+    EXPECT_TRUE(at::allclose(low.to(at::kFloat), want, 2e-2, 2e-2));
+    {
+      AutocastGuard off(c10::DeviceType::CPU, at::kBFloat16, /*enabled=*/false);
+      EXPECT_FALSE(autocastEnabled(c10::DeviceType::CPU));
+      EXPECT_EQ(at::mm(a, b).scalar_type(), at::kFloat);
+    }
+    EXPECT_TRUE(autocastEnabled(c10::DeviceType::CPU));
+    EXPECT_EQ(at::mm(a, b).scalar_type(), at::kBFloat16);
+  }
+  EXPECT_FALSE(autocastEnabled(c10::DeviceType::CPU));
+  EXPECT_EQ(autocastDtype(c10::DeviceType::CPU), before);
+  EXPECT_EQ(at::mm(a, b).scalar_type(), at::kFloat);
+  EXPECT_THROW(AutocastGuard(c10::DeviceType::CPU, at::kFloat), std::invalid_argument);
+}
+
+ExperimentConfig bf16Experiment() {
+  ExperimentConfig c = tinyExperiment();
+  c.dtype = "bf16";
+  return c;
+}
+
+TEST(MixedPrecision, Bf16BaseKeepsFp32AdapterMasterWeights) {
+  const ExperimentConfig c = bf16Experiment();
+  LlamaModel model = loadModelOrBuiltin(c.model, dtypeFromName(c.dtype));
+  EXPECT_EQ(prepareForTraining(model, c), (std::vector<int>{2, 4, 6, 8}));
+  for (int j = 0; j < 4; ++j)
+    for (TargetModule m : kAllTargetModules) {
+      const MolaLinear& p = model->layer(j)->projection(m);
+      EXPECT_EQ(p->weight.scalar_type(), at::kBFloat16) << j;
+      EXPECT_FALSE(p->weight.requires_grad());
+      EXPECT_EQ(p->lora_A.scalar_type(), at::kFloat) << j;
+      EXPECT_EQ(p->lora_B.scalar_type(), at::kFloat) << j;
+      ASSERT_TRUE(p->hasRouter());
+      EXPECT_EQ(p->router.scalar_type(), at::kFloat) << j;
+    }
+  EXPECT_EQ(model->embed.scalar_type(), at::kBFloat16);
+  const std::vector<torch::Tensor> params = model->trainableParameters();
+  ASSERT_FALSE(params.empty());
+  for (const auto& p : params) EXPECT_EQ(p.scalar_type(), at::kFloat);
+
+  // Full fine-tuning keeps every weight in the loaded dtype (documented choice).
+  ExperimentConfig full = c;
+  full.method = "full";
+  LlamaModel whole = loadModelOrBuiltin(full.model, at::kBFloat16);
+  EXPECT_TRUE(prepareForTraining(whole, full).empty());
+  for (const auto& p : whole->trainableParameters()) EXPECT_EQ(p.scalar_type(), at::kBFloat16);
+}
+
+// The bf16 model under autocast against the fp32 model with the same weights (the reference),
+// through the fused path and the composite fallback; gradients land in the fp32 adapters.
+TEST(MixedPrecision, AutocastForwardMatchesFp32AndGradientsAreFp32) {
+  ExperimentConfig c = bf16Experiment();
+  c.dropout = 0.0;
+  torch::manual_seed(11);
+  LlamaModel low = loadModelOrBuiltin(c.model, at::kBFloat16);
+  prepareForTraining(low, c);
+  torch::manual_seed(11);
+  LlamaModel ref = loadModelOrBuiltin(c.model, at::kFloat);
+  prepareForTraining(ref, c);
+  {
+    torch::NoGradGuard no_grad;
+    auto rp = ref->named_parameters();
+    for (auto& p : low->named_parameters()) {
+      if (p.key().find("lora_B") != std::string::npos) p.value().normal_(0.0, 0.05);
+      // The reference holds exactly the bf16 model's values, in fp32.
+      rp[p.key()].copy_(p.value());
+    }
+  }
+  const at::Tensor ids = at::randint(0, low->config().vocab_size, {2, 12}, at::kLong);
+  const at::Tensor want = ref->forward(ids);
+  for (bool fuse : {true, false}) {
+    low->setFuseSharedInputs(fuse);
+    at::Tensor got;
+    {
+      AutocastGuard amp(c10::DeviceType::CPU, at::kBFloat16);
+      got = low->forward(ids);
+    }
+    ASSERT_EQ(got.scalar_type(), at::kFloat);
+    // bf16 keeps about 3 significant digits through 4 layers: a few per cent on average.
+    const double err = (got - want).abs().mean().item<double>();
+    const double scale = want.abs().mean().item<double>();
+    EXPECT_LT(err, 1e-1 * scale) << "fuse " << fuse << ": mean error " << err << " of " << scale;
+    EXPECT_GE(got.argmax(-1).eq(want.argmax(-1)).sum().item<int64_t>(), 20)
+        << "fuse " << fuse << ": the top token differs in most of the 24 positions";
+    got.pow(2).mean().backward();
+    for (const auto& p : low->trainableParameters()) {
+      ASSERT_TRUE(p.grad().defined());
+      EXPECT_EQ(p.grad().scalar_type(), at::kFloat);
+    }
+    const at::Tensor& g = low->layer(3)->projection(TargetModule::QProj)->lora_A.grad();
+    EXPECT_TRUE(at::isfinite(g).all().item<bool>());
+    EXPECT_GT(g.abs().sum().item<double>(), 0.0) << "fuse " << fuse;
+    for (auto& p : low->trainableParameters()) p.mutable_grad() = at::Tensor();
+    low->clearRoutings();
+  }
+}
+
+TEST(MixedPrecision, Bf16TrainingTracksTheFp32Run) {
+  ExperimentConfig c = tinyExperiment();
+  c.max_steps = 5;
+  const Recorder fp32 = train(c, test::tempDir("trainer_fp32"));
+  c.dtype = "bf16";
+  const Recorder bf16 = train(c, test::tempDir("trainer_bf16"));
+  ASSERT_EQ(fp32.outcome, TrainOutcome::Completed) << fp32.message;
+  ASSERT_EQ(bf16.outcome, TrainOutcome::Completed) << bf16.message;
+  ASSERT_EQ(bf16.steps.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_TRUE(std::isfinite(bf16.steps[i].loss)) << "step " << i + 1;
+    EXPECT_TRUE(std::isfinite(bf16.steps[i].grad_norm)) << "step " << i + 1;
+  }
+  // Step 1: the same weights (B = 0), only the precision differs.
+  EXPECT_LT(std::abs(bf16.steps[0].loss - fp32.steps[0].loss) / fp32.steps[0].loss, 5e-2)
+      << bf16.steps[0].loss << " vs " << fp32.steps[0].loss;
+  EXPECT_LT(std::abs(bf16.steps[4].loss - fp32.steps[4].loss) / fp32.steps[4].loss, 1e-1)
+      << bf16.steps[4].loss << " vs " << fp32.steps[4].loss;
+  // The adapter is saved as F32 and the B weights learned something.
+  const fs::path file = fs::path(bf16.checkpoints.back().second) / CheckpointFiles::kAdapter;
+  const SafetensorsFile saved = SafetensorsFile::open(file);
+  for (const auto& e : saved.entries()) EXPECT_EQ(e.dtype, "F32");
+  LlamaModel trained = loadModel(c.model, at::kBFloat16);
+  trained->loadAdapter(file);
+  EXPECT_GT(trained->layer(3)->projection(TargetModule::QProj)->lora_B.abs().sum().item<double>(),
+            0.0);
+}
+
+TEST(MixedPrecision, Bf16ResumeFollowsTheUninterruptedLossCurve) {
+  ExperimentConfig c = bf16Experiment();
+  c.dropout = 0.1;
+  c.max_steps = 6;
+  c.checkpoint_interval = 3;
+  const Recorder whole = train(c, test::tempDir("trainer_bf16_whole"));
+  ASSERT_EQ(whole.outcome, TrainOutcome::Completed) << whole.message;
+  ASSERT_EQ(whole.checkpoints.front().first, 3);
+  const Recorder resumed =
+      train(c, test::tempDir("trainer_bf16_resumed"), whole.checkpoints.front().second);
+  ASSERT_EQ(resumed.outcome, TrainOutcome::Completed) << resumed.message;
+  EXPECT_EQ(resumed.started.first_step, 3);
+  ASSERT_EQ(resumed.steps.size(), 3u);
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_NEAR(resumed.steps[i].loss, whole.steps[i + 3].loss, 1e-6) << "step " << i + 4;
+}
+
+TEST(MixedPrecision, Fp16OnTheCpuIsRefusedWithTheReason) {
+  ExperimentConfig c = tinyExperiment();
+  c.dtype = "fp16";
+  const Recorder r = train(c, test::tempDir("trainer_fp16_cpu"));
+  EXPECT_EQ(r.outcome, TrainOutcome::Failed);
+  EXPECT_NE(r.message.find("fp16 needs a CUDA device"), std::string::npos) << r.message;
+  EXPECT_TRUE(r.steps.empty());
 }
 
 }  // namespace
