@@ -1,11 +1,25 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// mola-workbench: the MoLA Workbench desktop application.
+// mola-workbench: the MoLA Workbench desktop application and its command-line options.
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QDir>
+#include <QFileInfo>
 #include <QIcon>
 #include <QTimer>
+#include <cstdio>
 
 #include "main_window.h"
+#include "store/run_store.h"
+
+namespace {
+
+// Prints a usage error the way QCommandLineParser does and returns the exit code for it.
+int usageError(const QString& message) {
+  std::fprintf(stderr, "mola-workbench: %s\n", qPrintable(message));
+  return 2;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   QApplication app(argc, argv);
@@ -13,20 +27,83 @@ int main(int argc, char** argv) {
   QApplication::setOrganizationName(QStringLiteral("mola-workbench"));
   QApplication::setWindowIcon(QIcon(QStringLiteral(":/icons/mola.svg")));
   QCommandLineParser cli;
-  cli.setApplicationDescription(QStringLiteral("MoLA Workbench: Mixture-of-LoRA-experts research"));
+  cli.setApplicationDescription(
+      QStringLiteral("MoLA Workbench: design, train and compare Mixture-of-LoRA-experts runs"));
   cli.addHelpOption();
+  const QCommandLineOption db(QStringLiteral("db"),
+                              QStringLiteral("The run database (default: $MOLA_DB, else "
+                                             "~/.local/share/mola-workbench/runs.sqlite)."),
+                              QStringLiteral("FILE"));
+  const QCommandLineOption tab(QStringLiteral("tab"),
+                               QStringLiteral("The view to show: design, train, runs, compare."),
+                               QStringLiteral("VIEW"));
+  const QCommandLineOption open(QStringLiteral("open"),
+                                QStringLiteral("Show stored run RUN_ID in the Train view."),
+                                QStringLiteral("RUN_ID"));
+  const QCommandLineOption compare(QStringLiteral("compare"),
+                                   QStringLiteral("Compare these stored runs (e.g. 3,4,7)."),
+                                   QStringLiteral("IDS"));
+  const QCommandLineOption experiment(QStringLiteral("experiment"),
+                                      QStringLiteral("Load an experiment JSON file into Design."),
+                                      QStringLiteral("FILE"));
   const QCommandLineOption screenshot(
       QStringLiteral("screenshot"),
-      QStringLiteral("Save the window to FILE once shown, then quit."), QStringLiteral("FILE"));
-  cli.addOption(screenshot);
+      QStringLiteral("Save the window (1280x800) to FILE once shown and loaded, then quit."),
+      QStringLiteral("FILE"));
+  cli.addOptions({db, tab, open, compare, experiment, screenshot});
   cli.process(app);
 
+  std::optional<mola::app::MainWindow::Tab> start_tab;
+  if (cli.isSet(tab)) {
+    start_tab = mola::app::MainWindow::tabFromName(cli.value(tab));
+    if (!start_tab)
+      return usageError(QStringLiteral("--tab: '%1' is not one of design, train, runs, compare")
+                            .arg(cli.value(tab)));
+  }
+  qint64 open_id = -1;
+  if (cli.isSet(open)) {
+    bool ok = false;
+    open_id = cli.value(open).toLongLong(&ok);
+    if (!ok || open_id <= 0)
+      return usageError(
+          QStringLiteral("--open: '%1' is not a run id (a whole number, see the Runs view)")
+              .arg(cli.value(open)));
+  }
+  QList<qint64> compare_ids;
+  if (cli.isSet(compare)) {
+    for (const QString& part : cli.value(compare).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+      bool ok = false;
+      const qint64 id = part.trimmed().toLongLong(&ok);
+      if (!ok || id <= 0)
+        return usageError(QStringLiteral("--compare: '%1' is not a run id").arg(part));
+      compare_ids.append(id);
+    }
+    if (compare_ids.size() < 2)
+      return usageError(QStringLiteral("--compare needs two or more run ids, e.g. 3,4"));
+  }
+
   mola::app::MainWindow window;
-  window.resize(980, 640);
+  if (cli.isSet(screenshot)) window.resize(1280, 800);  // the same size whatever was saved
+  const QString db_path = cli.isSet(db)
+                              ? QFileInfo(cli.value(db)).absoluteFilePath()
+                              : QString::fromStdString(mola::RunStore::defaultPath().string());
+  window.openDatabase(db_path);
+  if (cli.isSet(experiment)) window.openExperiment(cli.value(experiment));
+  if (open_id > 0) window.openRun(open_id);
+  if (!compare_ids.isEmpty()) window.compareRuns(compare_ids);
+  if (start_tab) window.showTab(*start_tab);
   window.show();
+
   if (cli.isSet(screenshot)) {
-    QTimer::singleShot(500, &window, [&] {
+    // The views read the database synchronously above; the delay lets the plots lay out, and
+    // replotNow() draws what the throttled replot has not drawn yet.
+    QTimer::singleShot(1200, &window, [&] {
+      window.replotNow();
+      QApplication::processEvents();
       const bool ok = window.grab().save(cli.value(screenshot));
+      if (!ok)
+        std::fprintf(stderr, "mola-workbench: cannot write %s\n",
+                     qPrintable(cli.value(screenshot)));
       QApplication::exit(ok ? 0 : 1);
     });
   }

@@ -1,90 +1,925 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// MainWindow layout and the parameter read-out of the chosen preset.
+// MainWindow: the views, the menus and shortcuts, the database connection of the GUI thread, and
+// the routing of the controller's signals and the database's new points to the Train view.
 #include "main_window.h"
 
-#include <QComboBox>
-#include <QFormLayout>
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
 #include <QHBoxLayout>
+#include <QIcon>
 #include <QLabel>
-#include <QLocale>
+#include <QMenu>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
 #include <QStatusBar>
+#include <QStyle>
+#include <QTabWidget>
+#include <QTimer>
+#include <QToolBar>
 #include <QVBoxLayout>
+#include <filesystem>
+#include <stdexcept>
 
-#include "adapters/allocation.h"
-#include "allocation_silhouette.h"
-#include "model/model_shape.h"
-#include "preset_gallery.h"
+#include "allocation_designer.h"
+#include "compare_view.h"
+#include "compared_run_loader.h"
+#include "experiment/experiment_config.h"
+#include "experiment_form.h"
+#include "runs_browser.h"
+#include "runs_loader.h"
+#include "store/run_launch.h"
+#include "train_view.h"
+#include "training_controller.h"
+#include "training_plots.h"
+
+// Resources live in this static library: their registration must be called by name, from the
+// global namespace.
+static void initWorkbenchResources() {
+  Q_INIT_RESOURCE(resources);
+}
 
 namespace mola::app {
 
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kMaxRecent = 8;
+const char* const kRecentKey = "recentExperiments";
+const char* const kQuickstartResource = ":/experiments/quickstart.json";
+
+QString qs(const std::string& s) {
+  return QString::fromStdString(s);
+}
+
+QIcon tabIcon(const char* name) {
+  return QIcon(QStringLiteral(":/icons/%1.svg").arg(QLatin1String(name)));
+}
+
+}  // namespace
+
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
-  setWindowTitle(tr("MoLA Workbench"));
-  auto* central = new QWidget(this);
-  auto* layout = new QVBoxLayout(central);
+  initWorkbenchResources();
+  setWindowIcon(QIcon(QStringLiteral(":/icons/mola.svg")));
+  m_controller = new TrainingController(this);
+  m_confirmer = [this](const QString& title, const QString& text) {
+    return QMessageBox::question(this, title, text, QMessageBox::Yes | QMessageBox::Cancel,
+                                 QMessageBox::Cancel) == QMessageBox::Yes;
+  };
 
-  auto* title = new QLabel(tr("<h2>Allocations</h2>How many LoRA experts each layer gets "
-                              "(layer 1 at the bottom). Choose a shape:"),
-                           central);
-  layout->addWidget(title);
+  m_tabs = new QTabWidget(this);
+  m_tabs->setDocumentMode(true);
+  m_tabs->setIconSize(QSize(20, 20));
+  m_tabs->addTab(buildDesignTab(), tabIcon("design"), tr("Design"));
+  m_train = new TrainView(this);
+  m_tabs->addTab(m_train, tabIcon("train"), tr("Train"));
+  m_runs = new widgets::RunsBrowser(this);
+  m_tabs->addTab(m_runs, tabIcon("runs"), tr("Runs"));
+  m_compare = new widgets::CompareView(this);
+  m_tabs->addTab(m_compare, tabIcon("compare"), tr("Compare"));
+  m_tabs->setTabToolTip(0, tr("Design an experiment: model, experts per layer, data, training"));
+  m_tabs->setTabToolTip(1, tr("The run being trained or opened: progress and live plots"));
+  m_tabs->setTabToolTip(2, tr("Every run in the database"));
+  m_tabs->setTabToolTip(3, tr("Runs side by side"));
+  setCentralWidget(m_tabs);
 
-  auto* form = new QFormLayout;
-  m_shape = new QComboBox(central);
-  for (const std::string& name : ModelShape::namedShapes())
-    m_shape->addItem(QString::fromStdString(name));
-  form->addRow(tr("Model shape"), m_shape);
-  layout->addLayout(form);
+  m_db_label = new QLabel(this);
+  m_db_label->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  statusBar()->addPermanentWidget(m_db_label);
 
-  m_gallery = new widgets::PresetGallery(ModelShape::named("llama2-7b")->num_layers, central);
-  layout->addWidget(m_gallery);
+  buildActions();
+  buildMenus();
 
-  auto* detail = new QHBoxLayout;
-  m_chosen = new widgets::AllocationSilhouette(central);
-  m_chosen->setMinimumSize(160, 200);
-  detail->addWidget(m_chosen);
-  m_readout = new QLabel(central);
-  m_readout->setObjectName(QStringLiteral("readout"));
-  m_readout->setTextInteractionFlags(Qt::TextSelectableByMouse);
-  m_readout->setAlignment(Qt::AlignLeft | Qt::AlignTop);
-  detail->addWidget(m_readout, 1);
-  layout->addLayout(detail, 1);
-  setCentralWidget(central);
-  statusBar()->showMessage(
-      tr("Training, live router plots and run comparison arrive in the next "
-         "releases; `mola alloc` prints the same read-out."));
+  m_runs->setProvider([this]() -> std::vector<widgets::RunsRow> {
+    if (!m_store) throw std::runtime_error("no run database is open (File > Open database...)");
+    return loadRunsRows(*m_store);
+  });
+  connect(m_runs, &widgets::RunsBrowser::runActivated, this, &MainWindow::openRun);
+  connect(m_runs, &widgets::RunsBrowser::compareRequested, this, &MainWindow::compareRuns);
+  connect(m_runs, &widgets::RunsBrowser::deleteRequested, this, &MainWindow::deleteRuns);
 
-  connect(m_gallery, &widgets::PresetGallery::presetChosen, this, &MainWindow::choosePreset);
-  connect(m_shape, &QComboBox::currentTextChanged, this, &MainWindow::refresh);
-  refresh();
+  connect(m_train, &TrainView::pauseRequested, this, &MainWindow::onPauseRequested);
+  connect(m_train, &TrainView::resumeRequested, this, &MainWindow::onResumeRequested);
+  connect(m_train, &TrainView::stopRequested, this, &MainWindow::onStopRequested);
+
+  connect(m_controller, &TrainingController::runCreated, this, &MainWindow::onRunCreated);
+  connect(m_controller, &TrainingController::preparing, this, &MainWindow::onPreparing);
+  connect(m_controller, &TrainingController::started, this, &MainWindow::onStarted);
+  connect(m_controller, &TrainingController::step, this, &MainWindow::onStep);
+  connect(m_controller, &TrainingController::routerStats, this, &MainWindow::onRouterStats);
+  connect(m_controller, &TrainingController::evaluated, this, &MainWindow::onEvaluated);
+  connect(m_controller, &TrainingController::pausedChanged, this, &MainWindow::onPausedChanged);
+  connect(m_controller, &TrainingController::failed, this, &MainWindow::onFailed);
+  connect(m_controller, &TrainingController::finished, this, &MainWindow::onFinished);
+
+  m_follow_timer = new QTimer(this);
+  m_follow_timer->setInterval(kFollowIntervalMs);
+  connect(m_follow_timer, &QTimer::timeout, this, &MainWindow::followTick);
+  m_refresh_timer = new QTimer(this);
+  m_refresh_timer->setInterval(kRunsRefreshMs);
+  connect(m_refresh_timer, &QTimer::timeout, this, &MainWindow::refreshRuns);
+  m_refresh_timer->start();
+
+  connect(m_form, &widgets::ExperimentForm::changed, this, [this] {
+    if (!m_loading_form && !m_modified) {
+      m_modified = true;
+      updateTitle();
+    }
+    updateRunAvailability();
+  });
+  connect(m_tabs, &QTabWidget::currentChanged, this, [this] { updateControls(); });
+
+  QSettings settings;
+  if (!restoreGeometry(settings.value(QStringLiteral("geometry")).toByteArray())) resize(1280, 800);
+  m_tabs->setCurrentIndex(std::clamp(settings.value(QStringLiteral("tab"), 0).toInt(), 0, 3));
+
+  newExperiment();
+  rebuildRecentMenu();
+  updateTitle();
+  updateRunAvailability();
+  updateControls();
 }
 
-void MainWindow::choosePreset(const QString& preset) {
-  m_preset = preset;
-  refresh();
+MainWindow::~MainWindow() {
+  // The controller (a child) stops its run in its destructor; the follower's store goes after.
+  m_follow_timer->stop();
+  m_refresh_timer->stop();
+  delete m_controller;
+  m_controller = nullptr;
 }
 
-QString MainWindow::readout() const {
-  return m_readout->text();
+// --- building ---------------------------------------------------------------------------------
+
+QWidget* MainWindow::buildDesignTab() {
+  auto* page = new QWidget(this);
+  auto* layout = new QVBoxLayout(page);
+  layout->setContentsMargins(4, 4, 4, 4);
+  m_form = new widgets::ExperimentForm(page);
+  layout->addWidget(m_form, 1);
+
+  auto* bar = new QHBoxLayout;
+  m_run_button = new QPushButton(style()->standardIcon(QStyle::SP_MediaPlay), tr("Run"), page);
+  m_run_button->setObjectName(QStringLiteral("runButton"));
+  m_run_button->setMinimumSize(140, 36);
+  m_run_button->setStyleSheet(
+      QStringLiteral("QPushButton { font-weight: bold; font-size: 11pt; padding: 4px 18px; }"
+                     "QPushButton:enabled { background: #2e7d32; color: white; "
+                     "border: 1px solid #1b5e20; border-radius: 4px; }"
+                     "QPushButton:enabled:hover { background: #388e3c; }"
+                     "QPushButton:disabled { color: #888888; }"));
+  bar->addWidget(m_run_button);
+  m_run_reason = new QLabel(page);
+  m_run_reason->setObjectName(QStringLiteral("runReason"));
+  m_run_reason->setWordWrap(true);
+  m_run_reason->setTextFormat(Qt::PlainText);
+  bar->addWidget(m_run_reason, 1);
+  layout->addLayout(bar);
+  connect(m_run_button, &QPushButton::clicked, this, &MainWindow::runExperiment);
+  return page;
 }
 
-void MainWindow::refresh() {
-  const ModelShape shape = *ModelShape::named(m_shape->currentText().toStdString());
-  m_gallery->setNumLayers(shape.num_layers);
-  const Allocation alloc = Allocation::preset(m_preset.toStdString(), shape.num_layers);
-  m_chosen->setAllocation(alloc);
-  const auto modules = parseTargetModules("all");
-  const ParameterCount count = countTrainableParameters(alloc, shape, 8, modules);
-  const int64_t base = countBaseParameters(shape);
-  const QLocale locale(QLocale::English);
-  m_readout->setText(
-      tr("<b>%1</b> on %2 (%3 layers)<br>experts per layer: %4<br>experts per module type: %5"
-         "<br>trainable parameters (r=8, all 7 modules, routers included): <b>%6</b>"
-         "<br>share of the base model: %7%")
-          .arg(m_preset, m_shape->currentText())
-          .arg(shape.num_layers)
-          .arg(QString::fromStdString(alloc.toList()))
-          .arg(alloc.totalExperts())
-          .arg(locale.toString(qlonglong(count.total())))
-          .arg(100.0 * double(count.total()) / double(base), 0, 'f', 2));
+void MainWindow::buildActions() {
+  auto make = [this](const QString& text, const QKeySequence& key, QStyle::StandardPixmap icon) {
+    auto* a = new QAction(style()->standardIcon(icon), text, this);
+    if (!key.isEmpty()) a->setShortcut(key);
+    return a;
+  };
+  m_new_action = make(tr("&New experiment"), QKeySequence::New, QStyle::SP_FileIcon);
+  m_new_action->setToolTip(tr("A new experiment from the quickstart (Ctrl+N)"));
+  connect(m_new_action, &QAction::triggered, this, [this] {
+    if (maybeDiscardChanges()) newExperiment();
+  });
+  m_open_action = make(tr("&Open experiment..."), QKeySequence::Open, QStyle::SP_DialogOpenButton);
+  m_open_action->setToolTip(tr("Open an experiment JSON file (Ctrl+O)"));
+  connect(m_open_action, &QAction::triggered, this, &MainWindow::openExperimentDialog);
+  m_save_action = make(tr("&Save"), QKeySequence::Save, QStyle::SP_DialogSaveButton);
+  m_save_action->setToolTip(tr("Save the experiment (Ctrl+S)"));
+  connect(m_save_action, &QAction::triggered, this, &MainWindow::saveOrSaveAs);
+  m_save_as_action = make(tr("Save &As..."), QKeySequence(QStringLiteral("Ctrl+Shift+S")),
+                          QStyle::SP_DialogSaveButton);
+  connect(m_save_as_action, &QAction::triggered, this, &MainWindow::saveAs);
+  m_open_db_action = make(tr("Open &database..."), QKeySequence(QStringLiteral("Ctrl+Shift+O")),
+                          QStyle::SP_DirOpenIcon);
+  m_open_db_action->setToolTip(tr("Open or create a run database (SQLite)"));
+  connect(m_open_db_action, &QAction::triggered, this, &MainWindow::openDatabaseDialog);
+  m_quit_action = make(tr("&Quit"), QKeySequence::Quit, QStyle::SP_DialogCloseButton);
+  connect(m_quit_action, &QAction::triggered, this, &QWidget::close);
+
+  m_run_action = make(tr("&Run"), QKeySequence(QStringLiteral("Ctrl+R")), QStyle::SP_MediaPlay);
+  connect(m_run_action, &QAction::triggered, this, &MainWindow::runExperiment);
+  m_pause_action = make(tr("&Pause"), QKeySequence(), QStyle::SP_MediaPause);
+  connect(m_pause_action, &QAction::triggered, this, &MainWindow::onPauseRequested);
+  m_resume_action = make(tr("R&esume"), QKeySequence(), QStyle::SP_MediaPlay);
+  connect(m_resume_action, &QAction::triggered, this, &MainWindow::onResumeRequested);
+  m_stop_action = make(tr("&Stop"), QKeySequence(), QStyle::SP_MediaStop);
+  connect(m_stop_action, &QAction::triggered, this, &MainWindow::onStopRequested);
+}
+
+void MainWindow::buildMenus() {
+  QMenu* file = menuBar()->addMenu(tr("&File"));
+  file->addAction(m_new_action);
+  file->addAction(m_open_action);
+  m_recent_menu = file->addMenu(tr("Open &recent"));
+  file->addAction(m_save_action);
+  file->addAction(m_save_as_action);
+  file->addSeparator();
+  file->addAction(m_open_db_action);
+  file->addSeparator();
+  file->addAction(m_quit_action);
+
+  QMenu* run = menuBar()->addMenu(tr("&Run"));
+  run->addAction(m_run_action);
+  run->addAction(m_pause_action);
+  run->addAction(m_resume_action);
+  run->addAction(m_stop_action);
+
+  QMenu* view = menuBar()->addMenu(tr("&View"));
+  const char* const names[] = {"design", "train", "runs", "compare"};
+  for (int i = 0; i < 4; ++i) {
+    auto* a = view->addAction(tabIcon(names[i]), m_tabs->tabText(i));
+    a->setShortcut(QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1)));
+    connect(a, &QAction::triggered, this, [this, i] { m_tabs->setCurrentIndex(i); });
+    addAction(a);  // the shortcut works whatever has the focus
+  }
+
+  QMenu* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&About MoLA Workbench"), this, [this] {
+    QMessageBox::about(
+        this, tr("About MoLA Workbench"),
+        tr("<b>MoLA Workbench</b><br>Mixture-of-LoRA-experts fine-tuning: draw how many experts "
+           "each layer gets, train, watch the routers, compare runs.<br><br>The same runs are "
+           "available from the command line: <tt>mola runs list --db %1</tt><br><br>"
+           "GPL-3.0-or-later.")
+            .arg(m_db_path.toHtmlEscaped()));
+  });
+
+  QToolBar* tools = addToolBar(tr("Main"));
+  tools->setObjectName(QStringLiteral("mainToolBar"));
+  tools->setMovable(false);
+  tools->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+  tools->addAction(m_new_action);
+  tools->addAction(m_open_action);
+  tools->addAction(m_save_action);
+  tools->addSeparator();
+  tools->addAction(m_run_action);
+  tools->addAction(m_pause_action);
+  tools->addAction(m_resume_action);
+  tools->addAction(m_stop_action);
+  tools->addSeparator();
+  tools->addAction(m_open_db_action);
+}
+
+// --- messages ---------------------------------------------------------------------------------
+
+void MainWindow::showError(const QString& title, const QString& text) {
+  m_last_error = text;
+  statusBar()->showMessage(text, 15000);
+  // Not modal: the window (and a run in progress) stays usable behind it.
+  auto* box = new QMessageBox(QMessageBox::Warning, title, text, QMessageBox::Ok, this);
+  box->setAttribute(Qt::WA_DeleteOnClose);
+  box->setWindowModality(Qt::NonModal);
+  box->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  box->show();
+}
+
+bool MainWindow::confirm(const QString& title, const QString& text) {
+  return !m_confirmer || m_confirmer(title, text);
+}
+
+void MainWindow::setConfirmer(Confirmer confirmer) {
+  m_confirmer = std::move(confirmer);
+  m_runs->setConfirmer(m_confirmer);
+}
+
+bool MainWindow::maybeDiscardChanges() {
+  if (!m_modified) return true;
+  const QString name = m_experiment_path.isEmpty() ? tr("the untitled experiment")
+                                                   : QFileInfo(m_experiment_path).fileName();
+  return confirm(tr("Discard changes"), tr("Discard the unsaved changes to %1?").arg(name));
+}
+
+// --- the database -----------------------------------------------------------------------------
+
+bool MainWindow::openDatabase(const QString& path) {
+  if (m_controller->isRunning()) {
+    // The run writes to the database it started in; the views must keep reading that one.
+    showError(tr("Cannot open the run database"),
+              tr("Run #%1 is training into %2: stop it or wait for it before opening %3.")
+                  .arg(m_live_run)
+                  .arg(m_db_path, path));
+    return false;
+  }
+  try {
+    int interrupted = 0;
+    RunStore store = openRunStore(fs::path(path.toStdString()), &interrupted);
+    stopFollowing();
+    m_train->clearRun();
+    m_compare->setRuns({});
+    m_store.emplace(std::move(store));
+    m_db_path = QString::fromStdString(m_store->path().string());
+    m_db_label->setText(tr("Database: %1").arg(m_db_path));
+    m_db_label->setToolTip(tr("Runs are stored here; `mola train --db %1` trains into the same "
+                              "file, and the Runs view shows those runs live")
+                               .arg(m_db_path));
+    if (interrupted > 0)
+      statusBar()->showMessage(
+          tr("%1 run(s) left running by a process that has gone are marked interrupted; Resume "
+             "continues them from their last checkpoint")
+              .arg(interrupted),
+          15000);
+    m_runs->refresh();
+    updateTitle();
+    updateRunAvailability();
+    return true;
+  } catch (const std::exception& e) {
+    showError(tr("Cannot open the run database"), QString::fromUtf8(e.what()));
+    if (!m_store) m_db_label->setText(tr("No database open"));
+    m_runs->refresh();
+    updateRunAvailability();
+    return false;
+  }
+}
+
+void MainWindow::openDatabaseDialog() {
+  const QString start =
+      m_db_path.isEmpty() ? QString::fromStdString(RunStore::defaultPath()) : m_db_path;
+  const QString path =
+      QFileDialog::getSaveFileName(this, tr("Open or create a run database"), start,
+                                   tr("Run databases (*.sqlite *.db);;All files (*)"), nullptr,
+                                   QFileDialog::DontConfirmOverwrite);
+  if (!path.isEmpty()) openDatabase(path);
+}
+
+void MainWindow::refreshRuns() {
+  m_runs->refresh();
+}
+
+std::optional<RunRecord> MainWindow::storedRun(qint64 id) const {
+  if (!m_store || id <= 0) return std::nullopt;
+  try {
+    return m_store->run(id);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+int64_t MainWindow::totalStepsOf(const RunRecord& record) const {
+  // max_steps is the only total the stored document states; 0 means "from the epochs", which
+  // needs the data set's size: unknown here.
+  try {
+    return parseExperiment(record.config_json, "run").max_steps;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+// --- experiments ------------------------------------------------------------------------------
+
+void MainWindow::newExperiment() {
+  ExperimentConfig config;
+  QFile file(QString::fromLatin1(kQuickstartResource));
+  if (file.open(QIODevice::ReadOnly)) {
+    try {
+      config = parseExperiment(file.readAll().toStdString(), "quickstart.json");
+      config.name = "experiment";
+    } catch (const std::exception&) {
+      config = ExperimentConfig{};
+    }
+  }
+  m_loading_form = true;
+  m_form->setConfig(config);
+  m_loading_form = false;
+  setExperimentPath(QString());
+  m_modified = false;
+  updateTitle();
+  updateRunAvailability();
+}
+
+bool MainWindow::openExperiment(const QString& path) {
+  m_loading_form = true;
+  const bool ok = m_form->loadFile(path);
+  m_loading_form = false;
+  if (!ok) {
+    showError(tr("Cannot open the experiment"), m_form->errorMessage());
+    return false;
+  }
+  setExperimentPath(QFileInfo(path).absoluteFilePath());
+  m_modified = false;
+  addRecent(m_experiment_path);
+  updateTitle();
+  updateRunAvailability();
+  statusBar()->showMessage(tr("Opened %1").arg(m_experiment_path), 5000);
+  return true;
+}
+
+bool MainWindow::saveExperiment(const QString& path) {
+  if (!m_form->saveFile(path)) {
+    showError(tr("Cannot save the experiment"), m_form->errorMessage());
+    return false;
+  }
+  setExperimentPath(QFileInfo(path).absoluteFilePath());
+  m_modified = false;
+  addRecent(m_experiment_path);
+  updateTitle();
+  statusBar()->showMessage(tr("Saved %1").arg(m_experiment_path), 5000);
+  return true;
+}
+
+void MainWindow::saveOrSaveAs() {
+  if (m_experiment_path.isEmpty())
+    saveAs();
+  else
+    saveExperiment(m_experiment_path);
+}
+
+void MainWindow::saveAs() {
+  QString start = m_experiment_path;
+  if (start.isEmpty())
+    start = QString::fromStdString(m_form->validationMessage().isEmpty()
+                                       ? m_form->config().name + ".json"
+                                       : std::string("experiment.json"));
+  const QString path = QFileDialog::getSaveFileName(this, tr("Save the experiment"), start,
+                                                    tr("Experiments (*.json);;All files (*)"));
+  if (!path.isEmpty()) saveExperiment(path);
+}
+
+void MainWindow::openExperimentDialog() {
+  if (!maybeDiscardChanges()) return;
+  const QString start =
+      m_experiment_path.isEmpty() ? QString() : QFileInfo(m_experiment_path).absolutePath();
+  const QString path = QFileDialog::getOpenFileName(this, tr("Open an experiment"), start,
+                                                    tr("Experiments (*.json);;All files (*)"));
+  if (!path.isEmpty()) openExperiment(path);
+}
+
+void MainWindow::setExperimentPath(const QString& path) {
+  m_experiment_path = path;
+}
+
+QStringList MainWindow::recentExperiments() const {
+  return QSettings().value(QLatin1String(kRecentKey)).toStringList();
+}
+
+void MainWindow::addRecent(const QString& path) {
+  QStringList recent = recentExperiments();
+  recent.removeAll(path);
+  recent.prepend(path);
+  while (recent.size() > kMaxRecent) recent.removeLast();
+  QSettings().setValue(QLatin1String(kRecentKey), recent);
+  rebuildRecentMenu();
+}
+
+void MainWindow::rebuildRecentMenu() {
+  m_recent_menu->clear();
+  const QStringList recent = recentExperiments();
+  for (int i = 0; i < recent.size(); ++i) {
+    const QString path = recent[i];
+    QAction* a = m_recent_menu->addAction(
+        QStringLiteral("&%1  %2").arg(i + 1).arg(QFileInfo(path).fileName()));
+    a->setToolTip(path);
+    a->setStatusTip(path);
+    connect(a, &QAction::triggered, this, [this, path] {
+      if (maybeDiscardChanges()) openExperiment(path);
+    });
+  }
+  if (recent.isEmpty()) m_recent_menu->addAction(tr("(none yet)"))->setEnabled(false);
+  m_recent_menu->addSeparator();
+  m_recent_menu->addAction(tr("Clear the list"), this, [this] {
+    QSettings().remove(QLatin1String(kRecentKey));
+    rebuildRecentMenu();
+  });
+}
+
+void MainWindow::updateTitle() {
+  const QString experiment = m_experiment_path.isEmpty() ? tr("untitled experiment")
+                                                         : QFileInfo(m_experiment_path).fileName();
+  const QString db = m_db_path.isEmpty() ? tr("no database") : m_db_path;
+  setWindowTitle(QStringLiteral("%1%2 \u2014 %3 \u2014 MoLA Workbench")
+                     .arg(experiment, m_modified ? QStringLiteral("*") : QString(), db));
+}
+
+// --- running ----------------------------------------------------------------------------------
+
+void MainWindow::updateRunAvailability() {
+  QString reason;
+  bool ok = false;
+  if (!m_store) {
+    reason = tr("No run database is open: File > Open database... (Ctrl+Shift+O).");
+  } else if (m_controller->isRunning()) {
+    reason = tr("Run #%1 is training: wait for it, or stop it in the Train view (Ctrl+2).")
+                 .arg(m_live_run > 0 ? QString::number(m_live_run) : QStringLiteral("?"));
+  } else if (const QString invalid = m_form->validationMessage(); !invalid.isEmpty()) {
+    reason = tr("Cannot run: %1").arg(invalid);
+  } else {
+    ok = true;
+    reason = tr("Run (Ctrl+R) trains into %1; progress and plots appear in the Train view.")
+                 .arg(QFileInfo(m_db_path).fileName());
+  }
+  m_run_button->setEnabled(ok);
+  m_run_action->setEnabled(ok);
+  m_run_button->setToolTip(reason);
+  m_run_action->setToolTip(reason);
+  m_run_reason->setText(reason);
+  m_run_reason->setStyleSheet(ok ? QStringLiteral("color: #1e7b34;")
+                                 : QStringLiteral("color: #b71c1c;"));
+}
+
+bool MainWindow::runExperiment() {
+  updateRunAvailability();
+  if (!m_run_button->isEnabled()) {
+    statusBar()->showMessage(m_run_reason->text(), 10000);
+    return false;
+  }
+  ExperimentConfig config;
+  try {
+    config = m_form->config();
+  } catch (const std::exception& e) {
+    showError(tr("Cannot run"), QString::fromUtf8(e.what()));
+    return false;
+  }
+  stopFollowing();
+  m_train->clearRun();
+  m_train->setMessage(tr("Starting %1...").arg(qs(config.name)));
+  m_train->showPreparing(tr("Loading the model and data..."));
+  if (!m_controller->start(config, m_db_path)) {
+    showError(tr("Cannot run"), tr("Another run is in progress."));
+    return false;
+  }
+  m_view_live = true;
+  m_live_run = -1;
+  updateRunAvailability();
+  updateControls();
+  showTab(Tab::Train);
+  return true;
+}
+
+void MainWindow::onRunCreated(qint64 id) {
+  m_live_run = id;
+  if (m_view_live) {
+    if (const auto record = storedRun(id)) {
+      m_train->showRun(*record, widgets::RunsRow::fromRecord(*record).allocation,
+                       totalStepsOf(*record));
+      m_train->setSource(tr("training in this window"));
+    }
+    m_train->showPreparing(tr("Loading the model and data..."));
+  }
+  refreshRuns();
+  updateRunAvailability();
+  updateControls();
+}
+
+void MainWindow::onPreparing(qint64 step, qint64 total) {
+  if (!m_view_live) return;
+  m_train->showPreparing(tr("Preparing the model: training the built-in base (first use only)"),
+                         step, total);
+  if (step <= 1)
+    m_train->setMessage(
+        tr("builtin:tiny-pretrained is trained once on a synthetic task and cached "
+           "(about a minute on 2 cores); later runs start at once."));
+}
+
+void MainWindow::onStarted(qint64 id, const RunStarted& info) {
+  m_live_run = id;
+  if (m_view_live) {
+    if (const auto record = storedRun(id)) {
+      m_train->showRun(*record, widgets::RunsRow::fromRecord(*record).allocation, info.total_steps);
+    }
+    m_train->showStarted(info);
+    m_train->setMessage(info.first_step > 0
+                            ? tr("Resumed from the checkpoint at step %1.").arg(info.first_step)
+                            : tr("Training started."));
+  }
+  refreshRuns();
+  updateControls();
+}
+
+void MainWindow::onStep(const StepMetrics& metrics) {
+  if (m_view_live) m_train->addStep(metrics);
+}
+
+void MainWindow::onRouterStats(const RouterStatsSnapshot& snapshot) {
+  if (m_view_live) m_train->addRouterStats(snapshot);
+}
+
+void MainWindow::onEvaluated(const EvalScore& score) {
+  if (m_view_live) {
+    m_train->addScore(score);
+    m_train->setMessage(tr("Step %1: accuracy %2 on %3 (n = %4, 95% interval %5 to %6).")
+                            .arg(score.step)
+                            .arg(score.accuracy, 0, 'f', 3)
+                            .arg(qs(score.benchmark))
+                            .arg(score.n)
+                            .arg(score.ci_low, 0, 'f', 3)
+                            .arg(score.ci_high, 0, 'f', 3),
+                        TrainView::Tone::Info);
+  }
+  refreshRuns();
+}
+
+void MainWindow::onPausedChanged(bool paused) {
+  if (m_view_live) {
+    m_train->setSource(paused ? tr("paused") : tr("training in this window"));
+    m_train->setMessage(paused ? tr("Paused after the current step: Resume continues.")
+                               : tr("Training again."));
+  }
+  updateControls();
+}
+
+void MainWindow::onFailed(const QString& message) {
+  const qint64 run = m_controller->runId();
+  const QString where = run > 0 ? tr("Run #%1 failed").arg(run) : tr("The run could not start");
+  if (m_view_live)
+    m_train->setMessage(where + QStringLiteral(": ") + message, TrainView::Tone::Error);
+  showError(where, message);
+}
+
+void MainWindow::onFinished(TrainOutcome outcome, const QString& message) {
+  const qint64 run = m_controller->runId();
+  m_live_run = -1;
+  if (m_view_live) {
+    if (const auto record = storedRun(run)) {
+      if (m_train->runId() != run)
+        m_train->showRun(*record, widgets::RunsRow::fromRecord(*record).allocation,
+                         totalStepsOf(*record));
+      m_train->setSource(QString());
+      m_train->updateRecord(*record);
+    } else {
+      m_train->clearRun();  // nothing was stored: there is no run to show
+    }
+    switch (outcome) {
+      case TrainOutcome::Completed:
+        m_train->setMessage(tr("Completed: %1").arg(message), TrainView::Tone::Success);
+        break;
+      case TrainOutcome::Stopped:
+        m_train->setMessage(tr("Stopped: %1. Resume continues from this checkpoint.").arg(message),
+                            TrainView::Tone::Warning);
+        break;
+      case TrainOutcome::Failed:
+        m_train->setMessage((run > 0 ? tr("Failed (run #%1 is kept, marked failed): %2").arg(run)
+                                     : tr("Failed before the run was stored: %1"))
+                                .arg(message),
+                            TrainView::Tone::Error);
+        break;
+    }
+  }
+  m_view_live = false;
+  statusBar()->showMessage(outcome == TrainOutcome::Completed ? tr("Run #%1 completed").arg(run)
+                           : outcome == TrainOutcome::Stopped ? tr("Run #%1 stopped").arg(run)
+                                                              : tr("Run failed: %1").arg(message),
+                           10000);
+  refreshRuns();
+  updateRunAvailability();
+  updateControls();
+}
+
+void MainWindow::updateControls() {
+  const bool running = m_controller->isRunning();
+  // The controls act on this window's run whether the view gets its points live or reads them
+  // back from the database (after the user opened another run and came back).
+  const qint64 shown = m_train->runId();
+  const bool shows_live = running && (m_view_live || (shown > 0 && shown == m_live_run));
+  const bool paused = m_controller->isPaused();
+  const RunStatus status = m_train->status();
+  const bool resumable =
+      !running && shown > 0 && (status == RunStatus::Stopped || status == RunStatus::Interrupted);
+  bool can_pause = shows_live && !paused;
+  bool can_resume = (shows_live && paused) || resumable;
+  bool can_stop = shows_live;
+  QString why;
+  if (shown <= 0 && !shows_live)
+    why = tr("No run is shown");
+  else if (!shows_live && status == RunStatus::Running)
+    why =
+        tr("Another process (e.g. `mola train`) trains this run: stop it there with Ctrl-C; "
+           "this view follows it from the database");
+  else if (running && !shows_live)
+    why = tr("Run #%1 is training; only one run at a time").arg(m_live_run);
+  else if (status == RunStatus::Completed)
+    why = tr("The run is completed");
+  else if (status == RunStatus::Failed)
+    why = tr("The run failed: see the message");
+  const QString resume_tip = shows_live && paused
+                                 ? tr("Continue the paused run")
+                                 : tr("Continue this run from its latest checkpoint");
+  m_train->setControls(can_pause, can_resume, can_stop, resume_tip, why);
+  m_pause_action->setEnabled(can_pause);
+  m_resume_action->setEnabled(can_resume);
+  m_stop_action->setEnabled(can_stop);
+  m_resume_action->setToolTip(can_resume ? resume_tip : why);
+}
+
+void MainWindow::onPauseRequested() {
+  if (m_controller->isRunning()) m_controller->pause();
+}
+
+void MainWindow::onResumeRequested() {
+  if (m_controller->isRunning()) {
+    if (m_controller->isPaused()) m_controller->resume();
+    return;
+  }
+  const qint64 id = m_train->runId();
+  const RunStatus status = m_train->status();
+  if (id <= 0 || !m_store || (status != RunStatus::Stopped && status != RunStatus::Interrupted))
+    return;
+  stopFollowing();
+  if (!m_controller->resumeRun(id, m_db_path)) return;
+  m_view_live = true;
+  m_train->setSource(tr("training in this window"));
+  m_train->showPreparing(tr("Loading the checkpoint..."));
+  m_train->setMessage(tr("Resuming run #%1 from its latest checkpoint...").arg(id));
+  updateRunAvailability();
+  updateControls();
+}
+
+void MainWindow::onStopRequested() {
+  if (!m_controller->isRunning()) return;
+  m_controller->stop();
+  if (m_view_live)
+    m_train->setMessage(tr("Stopping after the current step (a checkpoint is written)..."),
+                        TrainView::Tone::Warning);
+}
+
+// --- opening, following, comparing, deleting --------------------------------------------------
+
+bool MainWindow::openRun(qint64 id) {
+  if (!m_store) {
+    showError(tr("Cannot open the run"), tr("No run database is open."));
+    return false;
+  }
+  if (m_view_live && id == m_live_run && m_train->runId() == id) {
+    showTab(Tab::Train);
+    return true;
+  }
+  RunFollower follower(id);
+  RunUpdate update;
+  try {
+    update = follower.poll(*m_store);
+  } catch (const std::exception& e) {
+    showError(tr("Cannot open run #%1").arg(id), QString::fromUtf8(e.what()));
+    return false;
+  }
+  stopFollowing();
+  m_view_live = false;
+  m_train->clearRun();
+  m_train->showRun(update.record, widgets::RunsRow::fromRecord(update.record).allocation,
+                   totalStepsOf(update.record));
+  m_train->addStoredMetrics(update.metrics);
+  for (const RouterStatsSnapshot& s : update.router) m_train->addRouterStats(s);
+  for (const EvalScore& s : update.scores) m_train->addScore(s);
+  m_follower.emplace(std::move(follower));
+  if (update.record.status == RunStatus::Running) {
+    const bool ours = update.record.id == m_live_run;
+    m_train->setSource(ours ? tr("training in this window") : tr("following the database"));
+    m_train->setMessage(
+        ours ? tr("This window trains the run; the view reads its points from the database.")
+             : tr("Trained by another process (e.g. `mola train`): the curves follow the "
+                  "database every second."));
+    m_follow_timer->start();
+  }
+  showTab(Tab::Train);
+  updateControls();
+  return true;
+}
+
+void MainWindow::followTick() {
+  if (!m_follower || !m_store) {
+    stopFollowing();
+    return;
+  }
+  RunUpdate update;
+  try {
+    update = m_follower->poll(*m_store);
+  } catch (const std::exception& e) {
+    // Deleted, or the database went away: say so once and stop reading.
+    m_train->setMessage(tr("Stopped following run #%1: %2")
+                            .arg(m_follower->runId())
+                            .arg(QString::fromUtf8(e.what())),
+                        TrainView::Tone::Warning);
+    stopFollowing();
+    updateControls();
+    return;
+  }
+  if (update.reset) {
+    // The run went back (resumed): its points after the checkpoint are being written again.
+    m_train->plots()->clear();
+  }
+  m_train->addStoredMetrics(update.metrics);
+  for (const RouterStatsSnapshot& s : update.router) m_train->addRouterStats(s);
+  for (const EvalScore& s : update.scores) m_train->addScore(s);
+  const RunStatus before = m_train->status();
+  m_train->updateRecord(update.record);
+  if (update.record.status != RunStatus::Running) {
+    m_train->setSource(QString());
+    stopFollowing();
+    if (before == RunStatus::Running) refreshRuns();
+    updateControls();
+  }
+}
+
+void MainWindow::stopFollowing() {
+  m_follow_timer->stop();
+  m_follower.reset();
+}
+
+bool MainWindow::compareRuns(const QList<qint64>& ids) {
+  if (!m_store) {
+    showError(tr("Cannot compare"), tr("No run database is open."));
+    return false;
+  }
+  std::vector<widgets::ComparedRun> runs;
+  QStringList missing;
+  for (qint64 id : ids) {
+    try {
+      runs.push_back(loadComparedRun(*m_store, id));
+    } catch (const std::exception& e) {
+      missing << QString::fromUtf8(e.what());
+    }
+  }
+  if (!missing.isEmpty()) showError(tr("Some runs could not be read"), missing.join('\n'));
+  if (runs.empty()) return false;
+  m_compare->setRuns(std::move(runs));
+  showTab(Tab::Compare);
+  return missing.isEmpty();
+}
+
+bool MainWindow::deleteRuns(const QList<qint64>& ids) {
+  if (!m_store) return false;
+  QStringList problems;
+  for (qint64 id : ids) {
+    if (m_controller->isRunning() && id == m_controller->runId()) {
+      problems << tr("run #%1 is training in this window: stop it first").arg(id);
+      continue;
+    }
+    try {
+      const fs::path dir = runDirectory(*m_store, id);
+      m_store->deleteRun(id);
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+      if (ec)
+        problems << tr("run #%1 was deleted but its folder %2 could not be removed: %3")
+                        .arg(id)
+                        .arg(qs(dir.string()), qs(ec.message()));
+      if (m_train->runId() == id) {
+        stopFollowing();
+        m_train->clearRun();
+      }
+    } catch (const std::exception& e) {
+      problems << QString::fromUtf8(e.what());
+    }
+  }
+  if (!problems.isEmpty()) showError(tr("Delete"), problems.join('\n'));
+  refreshRuns();
+  updateControls();
+  return problems.isEmpty();
+}
+
+// --- tabs, settings ---------------------------------------------------------------------------
+
+void MainWindow::showTab(Tab tab) {
+  m_tabs->setCurrentIndex(int(tab));
+}
+
+MainWindow::Tab MainWindow::currentTab() const {
+  return Tab(m_tabs->currentIndex());
+}
+
+std::optional<MainWindow::Tab> MainWindow::tabFromName(const QString& name) {
+  const QString n = name.trimmed().toLower();
+  if (n == QLatin1String("design")) return Tab::Design;
+  if (n == QLatin1String("train")) return Tab::Train;
+  if (n == QLatin1String("runs")) return Tab::Runs;
+  if (n == QLatin1String("compare")) return Tab::Compare;
+  return std::nullopt;
+}
+
+void MainWindow::replotNow() {
+  m_train->plots()->replotNow();
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  if (m_controller->isRunning() &&
+      !confirm(tr("A run is in progress"),
+               tr("Run #%1 is training. Stop it (with a checkpoint, so it can be resumed) and "
+                  "quit?")
+                   .arg(m_live_run))) {
+    event->ignore();
+    return;
+  }
+  if (!maybeDiscardChanges()) {
+    event->ignore();
+    return;
+  }
+  QSettings settings;
+  settings.setValue(QStringLiteral("geometry"), saveGeometry());
+  settings.setValue(QStringLiteral("tab"), m_tabs->currentIndex());
+  event->accept();
 }
 
 }  // namespace mola::app

@@ -1,38 +1,183 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// MainWindow: the workbench's first view, the named allocations and what they cost on a model
-// shape.
+// MainWindow: the workbench's four views (Design, Train, Runs, Compare) over one run database,
+// with the menus, the Run action and the training controller that connect them.
 #pragma once
 
+#include <QList>
 #include <QMainWindow>
+#include <QString>
+#include <QStringList>
+#include <functional>
+#include <memory>
+#include <optional>
 
-class QComboBox;
+#include "run_follower.h"
+#include "store/run_store.h"
+#include "train/training_observer.h"
+
+class QAction;
 class QLabel;
+class QMenu;
+class QPushButton;
+class QTabWidget;
+class QTimer;
 
 namespace mola::widgets {
-class AllocationSilhouette;
-class PresetGallery;
+class CompareView;
+class ExperimentForm;
+class RunsBrowser;
 }  // namespace mola::widgets
 
 namespace mola::app {
+
+class TrainingController;
+class TrainView;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
 
  public:
-  explicit MainWindow(QWidget* parent = nullptr);
+  enum class Tab { Design, Train, Runs, Compare };
+  // Asks the user a yes/no question (title, text); true means go ahead. Tests answer themselves.
+  using Confirmer = std::function<bool(const QString& title, const QString& text)>;
 
-  // Shows `preset` on the current shape: its silhouette and its parameter read-out.
-  void choosePreset(const QString& preset);
-  QString readout() const;
+  static constexpr int kRunsRefreshMs = 2000;     // the Runs view re-reads the database
+  static constexpr int kFollowIntervalMs = 1000;  // a shown running run is re-read
+
+  // Opens no database: call openDatabase() (main.cpp passes --db or RunStore::defaultPath()).
+  explicit MainWindow(QWidget* parent = nullptr);
+  // A run in progress is stopped with a checkpoint first.
+  ~MainWindow() override;
+
+  // Opens (creating when absent) the run database at `path` on this thread. On failure the
+  // store's message (naming the file) is shown, the database already open stays, and false is
+  // returned.
+  bool openDatabase(const QString& path);
+  QString databasePath() const { return m_db_path; }
+  bool hasDatabase() const { return m_store.has_value(); }
+
+  // The Design view's experiment file. Errors name the file and leave the form as it was.
+  bool openExperiment(const QString& path);
+  bool saveExperiment(const QString& path);
+  QString experimentPath() const { return m_experiment_path; }
+  bool isModified() const { return m_modified; }
+  // A new untitled experiment, from the quickstart (a valid, runnable starting point).
+  void newExperiment();
+  QStringList recentExperiments() const;
+
+  // Trains the Design view's experiment into the open database and shows it in the Train view.
+  // False (with the reason shown) when the form is invalid, a run is in progress or no database
+  // is open.
+  bool runExperiment();
+  // Shows stored run `id` in the Train view; a running run keeps updating from the database.
+  bool openRun(qint64 id);
+  // Fills the Compare view with these runs and shows it.
+  bool compareRuns(const QList<qint64>& ids);
+  // Deletes the runs from the database and their run directories (no question asked here: the
+  // Runs view asks). A run this window is training is refused.
+  bool deleteRuns(const QList<qint64>& ids);
+
+  void showTab(Tab tab);
+  Tab currentTab() const;
+  // "design", "train", "runs", "compare" (case-insensitive).
+  static std::optional<Tab> tabFromName(const QString& name);
+
+  void setConfirmer(Confirmer confirmer);
+  // The last error shown to the user (in a message box and the status bar), empty when none.
+  QString lastError() const { return m_last_error; }
+  // Every plot drawn now, for screenshots.
+  void replotNow();
+
+  widgets::ExperimentForm* form() const { return m_form; }
+  TrainView* trainView() const { return m_train; }
+  widgets::RunsBrowser* runsBrowser() const { return m_runs; }
+  widgets::CompareView* compareView() const { return m_compare; }
+  TrainingController* controller() const { return m_controller; }
+  QTabWidget* tabs() const { return m_tabs; }
+  QPushButton* runButton() const { return m_run_button; }
+  QLabel* runReason() const { return m_run_reason; }
+  QAction* runAction() const { return m_run_action; }
+  // The run the controller trains now (-1 when idle or before its row exists).
+  qint64 liveRunId() const { return m_live_run; }
+
+ protected:
+  void closeEvent(QCloseEvent* event) override;
 
  private:
-  void refresh();
+  void buildActions();
+  void buildMenus();
+  QWidget* buildDesignTab();
+  void showError(const QString& title, const QString& text);
+  bool confirm(const QString& title, const QString& text);
+  bool maybeDiscardChanges();
+  void setExperimentPath(const QString& path);
+  void addRecent(const QString& path);
+  void rebuildRecentMenu();
+  void updateTitle();
+  void updateRunAvailability();
+  void updateControls();
+  void refreshRuns();
+  void saveOrSaveAs();
+  void saveAs();
+  void openExperimentDialog();
+  void openDatabaseDialog();
 
-  QComboBox* m_shape = nullptr;
-  widgets::PresetGallery* m_gallery = nullptr;
-  widgets::AllocationSilhouette* m_chosen = nullptr;
-  QLabel* m_readout = nullptr;
-  QString m_preset = QStringLiteral("inverted-triangle");
+  // Train view: a stored run, followed while it runs.
+  void followTick();
+  void stopFollowing();
+  int64_t totalStepsOf(const RunRecord& record) const;
+  std::optional<RunRecord> storedRun(qint64 id) const;
+  void onPauseRequested();
+  void onResumeRequested();
+  void onStopRequested();
+
+  // The controller's signals.
+  void onRunCreated(qint64 id);
+  void onPreparing(qint64 step, qint64 total);
+  void onStarted(qint64 id, const RunStarted& info);
+  void onStep(const StepMetrics& metrics);
+  void onRouterStats(const RouterStatsSnapshot& snapshot);
+  void onEvaluated(const EvalScore& score);
+  void onPausedChanged(bool paused);
+  void onFailed(const QString& message);
+  void onFinished(TrainOutcome outcome, const QString& message);
+
+  std::optional<RunStore> m_store;  // this thread's connection; the trainer opens its own
+  QString m_db_path;
+  TrainingController* m_controller = nullptr;
+  qint64 m_live_run = -1;
+  // The Train view shows the controller's run through its signals (else: from the database).
+  bool m_view_live = false;
+  std::optional<RunFollower> m_follower;
+  QTimer* m_follow_timer = nullptr;
+  QTimer* m_refresh_timer = nullptr;
+
+  QString m_experiment_path;
+  bool m_modified = false;
+  bool m_loading_form = false;
+  Confirmer m_confirmer;
+  QString m_last_error;
+
+  QTabWidget* m_tabs = nullptr;
+  widgets::ExperimentForm* m_form = nullptr;
+  QPushButton* m_run_button = nullptr;
+  QLabel* m_run_reason = nullptr;
+  TrainView* m_train = nullptr;
+  widgets::RunsBrowser* m_runs = nullptr;
+  widgets::CompareView* m_compare = nullptr;
+  QLabel* m_db_label = nullptr;
+
+  QAction* m_new_action = nullptr;
+  QAction* m_open_action = nullptr;
+  QAction* m_save_action = nullptr;
+  QAction* m_save_as_action = nullptr;
+  QAction* m_open_db_action = nullptr;
+  QAction* m_quit_action = nullptr;
+  QAction* m_run_action = nullptr;
+  QAction* m_pause_action = nullptr;
+  QAction* m_resume_action = nullptr;
+  QAction* m_stop_action = nullptr;
+  QMenu* m_recent_menu = nullptr;
 };
 
 }  // namespace mola::app

@@ -47,6 +47,11 @@ class TrainingController : public QObject {
   void stop();
 
  signals:
+  // The run's row exists (stored as running); the model and data are not loaded yet.
+  void runCreated(qint64 run_id);
+  // The built-in pretrained base (builtin:tiny-pretrained) is being trained before its first use:
+  // `step` of `total` optimizer steps (about a minute on 2 cores, once per cache directory).
+  void preparing(qint64 step, qint64 total);
   // The run's row exists and the model and data are loaded.
   void started(qint64 run_id, const mola::RunStarted& info);
   void step(const mola::StepMetrics& metrics);
