@@ -82,8 +82,8 @@ PromptTemplate PromptTemplate::named(std::string_view name) {
   if (name == "compact-text") return compactText();
   std::string known;
   for (const std::string& n : names()) known += (known.empty() ? "" : ", ") + n;
-  throw std::invalid_argument("unknown prompt template '" + std::string(name) + "' (known: " +
-                              known + ")");
+  throw std::invalid_argument("unknown prompt template '" + std::string(name) +
+                              "' (known: " + known + ")");
 }
 
 const std::vector<std::string>& PromptTemplate::names() {
