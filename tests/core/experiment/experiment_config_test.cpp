@@ -492,11 +492,12 @@ TEST(ExperimentConfig, ShippedExperimentsHaveTheDocumentedSettings) {
   EXPECT_EQ(q.model, "builtin:tiny-pretrained");
   EXPECT_EQ(q.device, "cpu");
   EXPECT_EQ(q.allocation, "2-4-6-8");
-  EXPECT_EQ(q.train.path, "synthetic:largest:2000:1");
-  EXPECT_EQ(q.eval.path, "synthetic:largest:200:2");
-  EXPECT_EQ(q.prompt_template, "compact");
+  EXPECT_EQ(q.train.path, "synthetic:opposite:2000:1");
+  EXPECT_EQ(q.eval.path, "synthetic:opposite:200:2");
+  EXPECT_EQ(q.prompt_template, "compact-text");
+  EXPECT_FALSE(q.train_on_prompt);
   EXPECT_EQ(q.cutoff, 160u);
-  EXPECT_EQ(q.lr, 3e-3);
+  EXPECT_EQ(q.lr, 1e-2);
   EXPECT_EQ(q.max_steps, 150);
   EXPECT_EQ(q.batch_size, 16);
   EXPECT_EQ(q.warmup_steps, 20);
