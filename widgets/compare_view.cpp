@@ -5,7 +5,6 @@
 #include <qcustomplot.h>
 #include <QCheckBox>
 #include <QComboBox>
-#include <QGridLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -171,16 +170,7 @@ QWidget* CompareView::buildCurvesTab() {
     step_range(m_balance_plot);
   });
 
-  auto* grid = new QGridLayout;
-  grid->setSpacing(4);
-  grid->addWidget(m_loss_plot, 0, 0);
-  grid->addWidget(m_eval_plot, 0, 1);
-  grid->addWidget(m_lr_plot, 1, 0);
-  grid->addWidget(m_balance_plot, 1, 1);
-  auto* layout = new QVBoxLayout(page);
-  layout->setContentsMargins(4, 4, 4, 4);
-  layout->addLayout(bar);
-  layout->addLayout(grid, 1);
+  layOutPlotPage(page, bar, m_loss_plot, m_eval_plot, m_lr_plot, m_balance_plot);
   return page;
 }
 

@@ -7,11 +7,13 @@
 #include <QDir>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QGridLayout>
 #include <QMenu>
 #include <QMessageBox>
 #include <QMouseEvent>
 #include <QPointer>
 #include <QToolTip>
+#include <QVBoxLayout>
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -157,6 +159,20 @@ QCPItemText* addPlaceholder(QCustomPlot* plot, const QString& text) {
   item->setFont(font);
   item->setColor(QColor(0x90, 0x90, 0x90));
   return item;
+}
+
+void layOutPlotPage(QWidget* page, QLayout* bar, QWidget* top_left, QWidget* top_right,
+                    QWidget* bottom_left, QWidget* bottom_right) {
+  auto* grid = new QGridLayout;
+  grid->setSpacing(4);
+  grid->addWidget(top_left, 0, 0);
+  grid->addWidget(top_right, 0, 1);
+  grid->addWidget(bottom_left, 1, 0);
+  grid->addWidget(bottom_right, 1, 1);
+  auto* layout = new QVBoxLayout(page);
+  layout->setContentsMargins(4, 4, 4, 4);
+  layout->addLayout(bar);
+  layout->addLayout(grid, 1);
 }
 
 void rescaleWithMargin(QCustomPlot* plot) {

@@ -11,6 +11,8 @@
 #include <functional>
 
 class QCustomPlot;
+class QLayout;
+class QWidget;
 class QCPItemTracer;
 class QCPItemText;
 class QCPColorGradient;
@@ -35,6 +37,9 @@ QCPItemText* addPlaceholder(QCustomPlot* plot, const QString& text);
 // Rescales every axis to its visible data with a 5% margin on the value axes, so curves never
 // touch the frame; a flat series gets a range around its value instead of a zero-width one.
 void rescaleWithMargin(QCustomPlot* plot);
+// Lays out `page`: the control row `bar` above four plots in a 2 x 2 grid (row by row).
+void layOutPlotPage(QWidget* page, QLayout* bar, QWidget* top_left, QWidget* top_right,
+                    QWidget* bottom_left, QWidget* bottom_right);
 
 // Writes the plot to `path`, the format chosen by its suffix (.png or .pdf, case-insensitive) at
 // the plot's on-screen size. On failure returns false and, when `error` is given, a message that

@@ -5,7 +5,6 @@
 
 #include <qcustomplot.h>
 #include <QComboBox>
-#include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QSlider>
@@ -185,16 +184,7 @@ QWidget* TrainingPlots::buildCurvesTab() {
     fitValueAxis(m_balance_plot->yAxis, false, 0.01);
   });
 
-  auto* grid = new QGridLayout;
-  grid->setSpacing(4);
-  grid->addWidget(m_loss_plot, 0, 0);
-  grid->addWidget(m_eval_plot, 0, 1);
-  grid->addWidget(m_lr_plot, 1, 0);
-  grid->addWidget(m_balance_plot, 1, 1);
-  auto* layout = new QVBoxLayout(page);
-  layout->setContentsMargins(4, 4, 4, 4);
-  layout->addLayout(bar);
-  layout->addLayout(grid, 1);
+  layOutPlotPage(page, bar, m_loss_plot, m_eval_plot, m_lr_plot, m_balance_plot);
   return page;
 }
 
@@ -301,16 +291,7 @@ QWidget* TrainingPlots::buildRouterTab() {
     fitValueAxis(m_cv_plot->yAxis, true);
   });
 
-  auto* grid = new QGridLayout;
-  grid->setSpacing(4);
-  grid->addWidget(m_load_plot, 0, 0);
-  grid->addWidget(m_heatmap, 0, 1);
-  grid->addWidget(m_entropy_plot, 1, 0);
-  grid->addWidget(m_cv_plot, 1, 1);
-  auto* layout = new QVBoxLayout(page);
-  layout->setContentsMargins(4, 4, 4, 4);
-  layout->addLayout(bar);
-  layout->addLayout(grid, 1);
+  layOutPlotPage(page, bar, m_load_plot, m_heatmap, m_entropy_plot, m_cv_plot);
   return page;
 }
 

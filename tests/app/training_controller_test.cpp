@@ -14,6 +14,7 @@
 
 #include "runs_loader.h"
 #include "store/run_store.h"
+#include "tiny_experiment.h"
 #include "training_controller.h"
 
 using mola::RunStatus;
@@ -27,22 +28,7 @@ namespace fs = std::filesystem;
 
 // The quickstart's shape on the random tiny model: small enough for seconds per run.
 mola::ExperimentConfig quickConfig(int max_steps) {
-  mola::ExperimentConfig c;
-  c.name = "controller-test";
-  c.model = "builtin:tiny";
-  c.device = "cpu";
-  c.allocation = "2-4-6-8";
-  c.dropout = 0.0;
-  c.train.path = "synthetic:largest:64";
-  c.eval.path = "synthetic:largest:32:7";
-  c.prompt_template = "compact";
-  c.cutoff = 96;
-  c.batch_size = 4;
-  c.max_steps = max_steps;
-  c.lr = 3e-3;
-  c.warmup_steps = 2;
-  c.router_stats_interval = 4;
-  return c;
+  return mola::test::tinyExperiment("controller-test", max_steps);
 }
 
 // Runs the event loop until `spy` has `count` signals or `timeout_ms` passed.

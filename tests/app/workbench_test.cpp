@@ -33,6 +33,7 @@
 #include "runs_table_model.h"
 #include "store/run_launch.h"
 #include "store/run_store.h"
+#include "tiny_experiment.h"
 #include "train_view.h"
 #include "training_controller.h"
 #include "training_plots.h"
@@ -51,22 +52,7 @@ constexpr int kPretrainTimeoutMs = 1200000;
 
 // The tiny random model on a small synthetic task: seconds per run on 2 cores.
 mola::ExperimentConfig tinyConfig(int max_steps = 8) {
-  mola::ExperimentConfig c;
-  c.name = "window-run";
-  c.model = "builtin:tiny";
-  c.device = "cpu";
-  c.allocation = "2-4-6-8";
-  c.dropout = 0.0;
-  c.train.path = "synthetic:largest:64";
-  c.eval.path = "synthetic:largest:32:7";
-  c.prompt_template = "compact";
-  c.cutoff = 96;
-  c.batch_size = 4;
-  c.max_steps = max_steps;
-  c.lr = 3e-3;
-  c.warmup_steps = 2;
-  c.router_stats_interval = 4;
-  return c;
+  return mola::test::tinyExperiment("window-run", max_steps);
 }
 
 // A plausible stored run, written the way `mola train` writes (metrics in batches per step):
