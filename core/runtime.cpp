@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// configureCpuThreads (OpenBLAS is reached through dlsym because LibTorch links the generic BLAS)
-// and AutocastGuard over LibTorch 1.13's per-device and 2.4+'s device-argument autocast calls.
+// configureCpuRuntime (threads and the heap's reuse of freed memory) and AutocastGuard over
+// LibTorch 1.13's per-device and 2.4+'s device-argument autocast calls.
 #include "runtime.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <dlfcn.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <torch/version.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -45,16 +50,50 @@ void setAutocast(c10::DeviceType device, bool enabled, c10::ScalarType dtype) {
 #endif
 }
 
+// OpenBLAS reads OPENBLAS_NUM_THREADS when it loads, before main: its API sets them later. LibTorch
+// links the generic BLAS interface, so whether OpenBLAS answers it is asked through dlsym.
+using SetBlasThreads = void (*)(int);
+using GetBlasThreads = int (*)();
+
+SetBlasThreads openblasSetThreads() {
+  return reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+}
+
 }  // namespace
 
-int configureCpuThreads(int threads) {
+CpuThreads configureCpuRuntime(int threads, int torch_threads) {
+  if (threads <= 0) {
+    const char* env = std::getenv("OPENBLAS_NUM_THREADS");
+    threads = env ? std::atoi(env) : 0;
+  }
   if (threads <= 0) threads = std::max(1, int(std::thread::hardware_concurrency()));
-  // OPENBLAS_NUM_THREADS is read when the library loads, before main: set it through the API.
-  using SetThreads = void (*)(int);
-  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    set(1);
-  at::set_num_threads(threads);
-  return threads;
+#ifdef __GLIBC__
+  // Large blocks come from the heap (no mmap per allocation) and the heap's top is never trimmed.
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+#endif
+  if (SetBlasThreads set = openblasSetThreads()) {
+    set(threads);
+    at::set_num_threads(1);
+  } else {
+    at::set_num_threads(threads);
+  }
+  if (torch_threads > 0) at::set_num_threads(torch_threads);
+  return cpuThreads();
+}
+
+CpuThreads cpuThreads() {
+  CpuThreads t;
+  t.torch = at::get_num_threads();
+  if (auto get = reinterpret_cast<GetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")))
+    t.blas = get();
+  return t;
+}
+
+void releaseFreedMemory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 bool autocastEnabled(c10::DeviceType device) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Process-wide compute settings: LibTorch's CPU threads, OpenBLAS kept off LibTorch's threads, and
-// a scoped mixed-precision (autocast) switch.
+// Process-wide compute settings: CPU threads (LibTorch's and OpenBLAS's), the heap's reuse of freed
+// memory, and a scoped mixed-precision (autocast) switch.
 #pragma once
 
 #include <c10/core/DeviceType.h>
@@ -8,10 +8,31 @@
 
 namespace mola {
 
-// Sets LibTorch's intra-op threads to `threads` (0: one per core) and, when the BLAS in use is
-// OpenBLAS, its own threads to 1 (LibTorch already splits the work; both at once oversubscribe the
-// cores). Returns the thread count set.
-int configureCpuThreads(int threads = 0);
+// The CPU's compute threads: LibTorch's intra-op threads and OpenBLAS's (0 when the BLAS in use is
+// not OpenBLAS, whose threads cannot be asked for).
+struct CpuThreads {
+  int torch = 1;
+  int blas = 0;
+};
+
+// Sets the process up for CPU compute; every mola program calls it first.
+// - Threads (`threads` 0: OPENBLAS_NUM_THREADS when the environment sets it, else one per core;
+//   the test script sets 1 as it runs tests side by side). With OpenBLAS, which does the matrix
+//   products that are most of a step, OpenBLAS gets `threads` and LibTorch's own (element-wise)
+//   ops one thread: two pools as large as the machine oversubscribe it, as each spins while the
+//   other works. Measured on 2 cores (mola bench, small shape, base step): 1.10 s this way,
+//   1.85 s with 2 LibTorch threads and 1 OpenBLAS thread, 2.0 s with 2 of each. Without
+//   OpenBLAS, LibTorch gets the threads.
+// - Memory (glibc): freed blocks stay in the process for the next allocation instead of going back
+//   to the operating system. A training step frees and reallocates the same large buffers (the
+//   logits alone are tokens x vocab floats); returned to the OS, every reuse faults its pages in
+//   afresh, which cost a third of a CPU step. releaseFreedMemory() gives them back after a run.
+// `torch_threads` > 0 overrides LibTorch's share (for measuring other splits).
+CpuThreads configureCpuRuntime(int threads = 0, int torch_threads = 0);
+// The threads as configured now.
+CpuThreads cpuThreads();
+// Returns the process's free heap memory to the operating system (glibc; no-op elsewhere).
+void releaseFreedMemory();
 
 // Whether autocast is on in this thread for `device` (kCPU or kCUDA), and the dtype it casts to.
 // LibTorch 1.13 and 2.x name these differently; these calls hide which one is built against.

@@ -39,9 +39,9 @@ namespace fs = std::filesystem;
 // Ordered: the report lists machine, shape and variants in that order, as documented.
 using json = nlohmann::ordered_json;
 
-const std::vector<std::string> kOptions = {"--device", "--shape",  "--seq",    "--batch",
-                                           "--steps",  "--warmup", "--json",   "--variants",
-                                           "--worker", "--tty",    "--threads"};
+const std::vector<std::string> kOptions = {
+    "--device",   "--shape",  "--seq", "--batch",   "--steps",         "--warmup", "--json",
+    "--variants", "--worker", "--tty", "--threads", "--torch-threads", "--dtype"};
 
 struct BenchSettings {
   std::string shape_arg = "small";
@@ -49,7 +49,10 @@ struct BenchSettings {
   int64_t seq = 256, batch = 4;
   int steps = 5, warmup = 2;
   std::string device = "cpu";
-  int threads = 0;  // LibTorch CPU threads; 0: as every mola command sets them (one per core)
+  std::string dtype = "fp32";  // fp32, bf16 or fp16 (CUDA), as TrainStepBenchOptions::dtype
+  // CPU threads as configureCpuRuntime splits them (0: one per core); torch_threads > 0 overrides
+  // LibTorch's share.
+  int threads = 0, torch_threads = 0;
 };
 
 // A named shape or a Hugging Face config.json (or the directory holding one).
@@ -84,6 +87,13 @@ BenchSettings parseSettings(const Args& args) {
   s.device = args.get("--device", "cpu");
   if (s.device != "cpu" && s.device != "cuda")
     throw UsageError("--device must be cpu or cuda, got '" + s.device + "'");
+  s.dtype = args.get("--dtype", "fp32");
+  if (s.dtype != "fp32" && s.dtype != "bf16" && s.dtype != "fp16")
+    throw UsageError("--dtype must be fp32, bf16 or fp16, got '" + s.dtype + "'");
+  if (s.dtype == "fp16" && s.device != "cuda")
+    throw UsageError(
+        "--dtype fp16 needs --device cuda (LibTorch has no fp16 matrix multiply on "
+        "the CPU); use bf16");
   s.seq = args.getNumber<int>("--seq", 256);
   s.batch = args.getNumber<int>("--batch", 4);
   s.steps = args.getNumber<int>("--steps", 5);
@@ -96,6 +106,10 @@ BenchSettings parseSettings(const Args& args) {
   s.threads = args.getNumber<int>("--threads", 0);
   if (s.threads < 0)
     throw UsageError("--threads must not be negative, got " + std::to_string(s.threads));
+  s.torch_threads = args.getNumber<int>("--torch-threads", 0);
+  if (s.torch_threads < 0)
+    throw UsageError("--torch-threads must not be negative, got " +
+                     std::to_string(s.torch_threads));
   s.shape_arg = args.get("--shape", "small");
   s.config = shapeConfig(s.shape_arg, s.seq);
   if (s.seq > s.config.max_seq_len)
@@ -131,6 +145,7 @@ TrainStepBenchOptions benchOptions(const BenchSettings& s) {
   o.steps = s.steps;
   o.warmup = s.warmup;
   o.device = s.device;
+  o.dtype = s.dtype;
   return o;
 }
 
@@ -166,16 +181,30 @@ struct ChildOutput {
 // Spawns this executable as `mola bench --worker VARIANT ...`: a fresh process per variant, so
 // that no variant inherits another's memory high-water mark or allocator state.
 ChildOutput spawnWorker(const std::string& variant, const BenchSettings& s, bool tty) {
-  std::vector<std::string> argv_s = {"mola",      "bench",
-                                     "--worker",  variant,
-                                     "--shape",   s.shape_arg,
-                                     "--seq",     std::to_string(s.seq),
-                                     "--batch",   std::to_string(s.batch),
-                                     "--steps",   std::to_string(s.steps),
-                                     "--warmup",  std::to_string(s.warmup),
-                                     "--device",  s.device,
-                                     "--threads", std::to_string(s.threads),
-                                     "--tty",     tty ? "1" : "0"};
+  std::vector<std::string> argv_s = {"mola",
+                                     "bench",
+                                     "--worker",
+                                     variant,
+                                     "--shape",
+                                     s.shape_arg,
+                                     "--seq",
+                                     std::to_string(s.seq),
+                                     "--batch",
+                                     std::to_string(s.batch),
+                                     "--steps",
+                                     std::to_string(s.steps),
+                                     "--warmup",
+                                     std::to_string(s.warmup),
+                                     "--device",
+                                     s.device,
+                                     "--dtype",
+                                     s.dtype,
+                                     "--threads",
+                                     std::to_string(s.threads),
+                                     "--torch-threads",
+                                     std::to_string(s.torch_threads),
+                                     "--tty",
+                                     tty ? "1" : "0"};
   std::vector<char*> argv;
   for (std::string& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -272,8 +301,9 @@ int cmdBench(const Args& args) {
   if (!args.positional.empty())
     throw UsageError("mola bench takes no positional argument, got '" + args.positional[0] + "'");
   const BenchSettings s = parseSettings(args);
-  // main() already set one thread per core; --threads overrides it for this run and its workers.
-  if (s.threads > 0) configureCpuThreads(s.threads);
+  // main() already set the threads up; --threads and --torch-threads override that for this run
+  // and its workers.
+  if (s.threads > 0 || s.torch_threads > 0) configureCpuRuntime(s.threads, s.torch_threads);
   if (auto worker = args.get("--worker")) return runWorker(*worker, s, args.get("--tty") == "1");
   if (s.device == "cuda" && !at::hasCUDA())
     throw std::runtime_error(
@@ -288,23 +318,22 @@ int cmdBench(const Args& args) {
   if (json_path && !std::ofstream(*json_path, std::ios::app))
     throw std::runtime_error(*json_path + ": cannot write the JSON report");
 
-  // OpenBLAS reads this when it loads: the workers get single-threaded BLAS under LibTorch's own
-  // threads (runtime.h), as the reference script does.
-  setenv("OPENBLAS_NUM_THREADS", "1", 1);
   const MachineInfo machine = MachineInfo::collect(s.device);
   const ModelShape shape = s.config.shape();
   const bool tty = isatty(STDERR_FILENO);
 
   std::printf(
       "mola bench: shape %s (%d layers, d_model %lld, ffn %lld, heads %d/%d, vocab %lld), "
-      "seq %lld, batch %lld, %d timed steps after %d warm-up, device %s\n",
+      "seq %lld, batch %lld, %d timed steps after %d warm-up, device %s, %s\n",
       s.shape_arg.c_str(), shape.num_layers, static_cast<long long>(shape.d_model),
       static_cast<long long>(shape.ffn_dim), shape.num_heads, shape.num_kv_heads,
       static_cast<long long>(shape.vocab_size), static_cast<long long>(s.seq),
-      static_cast<long long>(s.batch), s.steps, s.warmup, s.device.c_str());
-  std::printf("machine: %s, %d cores, %d LibTorch threads, LibTorch %s, BLAS %s, load %.2f\n",
-              machine.cpu_model.c_str(), machine.cores, machine.threads,
-              machine.torch_version.c_str(), machine.blas.c_str(), machine.load_average);
+      static_cast<long long>(s.batch), s.steps, s.warmup, s.device.c_str(), s.dtype.c_str());
+  std::printf(
+      "machine: %s, %d cores, threads: %d LibTorch, %d OpenBLAS, LibTorch %s, BLAS %s, "
+      "load %.2f\n",
+      machine.cpu_model.c_str(), machine.cores, machine.threads, machine.blas_threads,
+      machine.torch_version.c_str(), machine.blas.c_str(), machine.load_average);
   std::fflush(stdout);
 
   json results = json::array();
@@ -372,7 +401,7 @@ int cmdBench(const Args& args) {
                   {"blas", machine.blas},
                   {"device", machine.device},
                   {"load_average", machine.load_average},
-                  {"openblas_num_threads", 1}}},
+                  {"openblas_num_threads", machine.blas_threads}}},
                 {"shape",
                  {{"name", s.shape_arg},
                   {"num_layers", shape.num_layers},
@@ -384,7 +413,8 @@ int cmdBench(const Args& args) {
                   {"seq", s.seq},
                   {"batch", s.batch},
                   {"steps", s.steps},
-                  {"warmup", s.warmup}}},
+                  {"warmup", s.warmup},
+                  {"dtype", s.dtype}}},
                 {"variants", results},
                 {"lora_equal_rank", loraEqualRank(shape)},
                 {"ratios", ratio_json}};

@@ -59,11 +59,15 @@ usage:
   mola runs list | show ID | compare ID ID... | export ID --csv DIR | delete ID  [--db FILE]
   mola bench [--device cpu|cuda] [--shape tiny|small|llama2-7b|FILE] [--seq N] [--batch N]
              [--steps N] [--warmup N] [--json FILE] [--variants a,b,...] [--threads N]
+             [--torch-threads N] [--dtype fp32|bf16|fp16]
       Times full training steps (forward, backward, AdamW) on random weights, each variant in its
       own process: tokens/s, ms/step (median), peak memory, trainable parameters, and the MoLA
       ratios against their targets. Variants: base, lora-r8, lora-equal, mola-2468,
       mola-2468-loop, mola-8888. Defaults: --shape small --seq 256 --batch 4 --steps 5 --warmup 2,
-      LibTorch threads as every mola command sets them (one per core), OpenBLAS single-threaded.
+      --dtype fp32; bf16/fp16 as training runs them (half base, fp32 adapters, autocast);
+      threads as every mola command sets them: one per core for OpenBLAS (the matrix products)
+      and one for LibTorch's own ops (--torch-threads overrides that), or all for LibTorch when
+      the BLAS is not OpenBLAS.
   mola --version | --help
 
 shapes: llama2-7b (default), small, tiny, stories260k
@@ -191,7 +195,7 @@ int cmdAdapterInspect(const Args& args) {
 
 int main(int argc, char** argv) {
   try {
-    mola::configureCpuThreads();
+    mola::configureCpuRuntime();
     const std::string cmd = argc > 1 ? argv[1] : "--help";
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       std::cout << kUsage;

@@ -206,6 +206,8 @@ void TrainingController::Worker::run() {
     }
   }
   store.reset();  // closes this thread's connection on this thread
+  // The heap keeps freed buffers for the next step (configureCpuRuntime); the run's are done with.
+  releaseFreedMemory();
   // Back to the controller's thread, so that the controller deletes this object there.
   moveToThread(m_home);
   emit done(int(outcome), QString::fromStdString(message));
@@ -215,7 +217,7 @@ TrainingController::TrainingController(QObject* parent) : QObject(parent) {
   static std::once_flag once;
   std::call_once(once, [] {
     registerMetaTypes();
-    configureCpuThreads();
+    configureCpuRuntime();
   });
 }
 

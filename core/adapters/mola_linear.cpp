@@ -2,6 +2,8 @@
 // MolaLinear: the MoLA equations of DESIGN.md, stacked (gate-masked) and per-expert loop forms.
 #include "adapters/mola_linear.h"
 
+#include "adapters/lora_dropout.h"
+
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
 #include <torch/nn/init.h>
@@ -81,15 +83,9 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
     std::vector<at::Tensor> router;
     if (routed) router.assign(inputs.begin() + 1 + 2 * m, inputs.begin() + 1 + 3 * m);
 
-    // Dropout exactly as at::dropout draws it on the CPU (so that one module matches the
-    // composite path bit for bit); the mask is kept as bool for the backward pass.
-    at::Tensor xd = x, mask;
-    if (base->dropout > 0) {
-      at::Tensor noise = at::empty_like(x).bernoulli_(1.0 - base->dropout);
-      noise.div_(1.0 - base->dropout);
-      xd = x * noise;
-      mask = noise.ne(0);
-    }
+    // The dropout every expert path draws (so that one module matches the composite path bit for
+    // bit); the bool mask is kept for the backward pass.
+    const auto [xd, mask] = loraDropout(x, base->dropout);
     at::Tensor logits, z;  // [T, M*N], [T, M*N*r]
     if (routed && !mask.defined()) {
       std::vector<at::Tensor> w = router;
@@ -414,7 +410,7 @@ std::vector<int64_t> MolaLinearImpl::outputShape(const torch::Tensor& x) const {
 
 torch::Tensor MolaLinearImpl::forwardStacked(const torch::Tensor& x2, const torch::Tensor& base) {
   const int64_t t = x2.size(0), n = options.num_experts(), r = options.rank();
-  const torch::Tensor xd = at::dropout(x2, options.dropout(), is_training());
+  const torch::Tensor xd = is_training() ? loraDropout(x2, options.dropout()).x : x2;
   torch::Tensor z = at::linear(xd, castLike(lora_A, x2));  // [T, N*r]: every expert's A x at once
   if (hasRouter()) {
     m_routing = route(x2);
@@ -432,7 +428,7 @@ torch::Tensor MolaLinearImpl::forwardStacked(const torch::Tensor& x2, const torc
 
 torch::Tensor MolaLinearImpl::forwardLoop(const torch::Tensor& x2, const torch::Tensor& base) {
   const int64_t n = options.num_experts(), r = options.rank();
-  const torch::Tensor xd = at::dropout(x2, options.dropout(), is_training());
+  const torch::Tensor xd = is_training() ? loraDropout(x2, options.dropout()).x : x2;
   if (!hasRouter())
     return base +
            at::linear(at::linear(xd, castLike(lora_A, x2)), castLike(lora_B, x2)) * scaling();

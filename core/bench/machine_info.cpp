@@ -3,6 +3,8 @@
 // generic BLAS interface and does not know which implementation answers it.
 #include "bench/machine_info.h"
 
+#include "runtime.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
@@ -76,7 +78,9 @@ MachineInfo MachineInfo::collect(const std::string& device) {
   MachineInfo m;
   m.cpu_model = cpuModel();
   m.cores = static_cast<int>(std::thread::hardware_concurrency());
-  m.threads = at::get_num_threads();
+  const CpuThreads threads = cpuThreads();
+  m.threads = threads.torch;
+  m.blas_threads = threads.blas;
   m.torch_version = std::to_string(TORCH_VERSION_MAJOR) + "." +
                     std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH);
   m.blas = blasDescription();

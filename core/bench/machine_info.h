@@ -10,6 +10,7 @@ struct MachineInfo {
   std::string cpu_model;      // /proc/cpuinfo "model name"
   int cores = 0;              // logical CPUs available to this process
   int threads = 0;            // LibTorch intra-op threads
+  int blas_threads = 0;       // OpenBLAS's threads; 0 when the BLAS is not OpenBLAS
   std::string torch_version;  // e.g. 1.13.1
   std::string blas;           // OpenBLAS's own config string, MKL, or the library file found
   std::string device;         // cpu, or the CUDA device's name

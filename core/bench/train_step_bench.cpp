@@ -18,9 +18,17 @@
 #include "bench/machine_info.h"
 #include "model/checkpoint_loader.h"
 #include "model/llama_model.h"
+#include "runtime.h"
 
 #ifdef MOLA_HAVE_C10_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
+// LibTorch 2.6 moved the allocator statistics (StatType, DeviceStats) from
+// c10::cuda::CUDACachingAllocator into c10::CachingDeviceAllocator, in a header of its own.
+#if __has_include(<c10/core/CachingDeviceAllocator.h>)
+namespace mola_cuda_stats = c10::CachingDeviceAllocator;
+#else
+namespace mola_cuda_stats = c10::cuda::CUDACachingAllocator;
+#endif
 #endif
 
 namespace mola {
@@ -45,9 +53,7 @@ double cudaPeakMb(const c10::Device& device) {
   if (device.is_cuda()) {
     const auto stats =
         c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
-    return double(stats
-                      .allocated_bytes[static_cast<size_t>(
-                          c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)]
+    return double(stats.allocated_bytes[static_cast<size_t>(mola_cuda_stats::StatType::AGGREGATE)]
                       .peak) /
            double(1 << 20);
   }
@@ -135,12 +141,17 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
                                 " exceeds the model's maximum sequence length " +
                                 std::to_string(o.config.max_seq_len));
   const c10::Device device = deviceFromName(o.device);
+  const c10::ScalarType dtype = dtypeFromName(o.dtype);
+  if (dtype == at::kHalf && device.is_cpu())
+    throw std::invalid_argument("bench: dtype fp16 needs a CUDA device; use bf16 or fp32");
+  const bool mixed = dtype != at::kFloat;
 
   TrainStepBenchResult result;
   result.variant = variant;
   result.rss_before_model_mb = processRssMb();
   torch::manual_seed(o.seed);
   LlamaModel model(o.config);
+  model->to(dtype);
   if (spec.has_adapter) {
     MolaSpec m;
     m.allocation = spec.allocation;
@@ -149,6 +160,7 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
     m.top_k = spec.top_k;
     m.dropout = o.dropout;
     m.impl = spec.loop ? ExpertImpl::Loop : ExpertImpl::Stacked;
+    m.adapter_dtype = at::kFloat;  // master weights, as the trainer keeps them
     model->injectMola(m);
   }
   model->to(device);
@@ -177,14 +189,20 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
   for (int step = 0; step < total; ++step) {
     synchronize(device);
     const auto t0 = std::chrono::steady_clock::now();
-    const at::Tensor logits = model->forward(inputs);  // [B, T, V] fp32
-    at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, vocab}), targets.reshape({-1}));
-    if (routed) {
-      const std::vector<LayerRoutings> routings = model->layerRoutings();
-      if (o.balance_coefficient > 0)
-        loss = loss + balanceLoss(routings, {}, o.balance_coefficient).to(loss.device());
-      // The trainer's router statistics stay on the device: no sync here.
-      for (int j = 0; j < shape.num_layers; ++j) router_stats.add(j, routings[size_t(j)]);
+    at::Tensor loss;
+    {
+      // The forward and the loss under autocast, the backward outside it, as the trainer does.
+      std::optional<AutocastGuard> amp;
+      if (mixed) amp.emplace(device.type(), dtype);
+      const at::Tensor logits = model->forward(inputs);  // [B, T, V] fp32
+      loss = at::cross_entropy_loss(logits.reshape({-1, vocab}), targets.reshape({-1}));
+      if (routed) {
+        const std::vector<LayerRoutings> routings = model->layerRoutings();
+        if (o.balance_coefficient > 0)
+          loss = loss + balanceLoss(routings, {}, o.balance_coefficient).to(loss.device());
+        // The trainer's router statistics stay on the device: no sync here.
+        for (int j = 0; j < shape.num_layers; ++j) router_stats.add(j, routings[size_t(j)]);
+      }
     }
     loss.backward();
     model->clearRoutings();

@@ -47,6 +47,9 @@ struct TrainStepBenchOptions {
   int steps = 5;   // timed steps
   int warmup = 2;  // untimed steps first
   std::string device = "cpu";
+  // fp32, or bf16 / fp16 as the trainer runs them: the frozen base in that dtype, fp32 adapters
+  // (master weights) and the forward and loss under autocast. fp16 needs CUDA.
+  std::string dtype = "fp32";
   uint64_t seed = 0;
   double alpha = 16.0;
   double dropout = 0.05;               // on the LoRA input, as in the reference

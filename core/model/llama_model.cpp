@@ -129,7 +129,8 @@ std::vector<torch::Tensor> LlamaModelImpl::projectShared(LlamaLayer& layer,
 }
 
 torch::Tensor LlamaModelImpl::attention(LlamaLayer& layer, int j, const torch::Tensor& x,
-                                        const torch::Tensor& bias, KvCache* cache, int64_t offset) {
+                                        const torch::Tensor& bias, bool causal, KvCache* cache,
+                                        int64_t offset) {
   const int64_t b = x.size(0), t = x.size(1), hd = m_config.head_dim;
   const int64_t heads = m_config.num_heads, kv_heads = m_config.num_kv_heads;
   // [B, T, heads * hd] -> [B, heads, T, hd]
@@ -152,8 +153,11 @@ torch::Tensor LlamaModelImpl::attention(LlamaLayer& layer, int j, const torch::T
   }
   torch::Tensor out;
 #if TORCH_VERSION_MAJOR >= 2
-  out = at::scaled_dot_product_attention(q, k, v, bias.defined() ? bias.to(q.scalar_type()) : bias);
+  out =
+      at::scaled_dot_product_attention(q, k, v, bias.defined() ? bias.to(q.scalar_type()) : bias,
+                                       /*dropout_p=*/0.0, /*is_causal=*/causal && !bias.defined());
 #else
+  (void)causal;  // the bias always carries the mask here
   // Exact fallback for LibTorch 1.13: softmax(q k^T / sqrt(hd) + bias) v, scores in fp32.
   const at::ScalarType ct = upcast(q);
   torch::Tensor scores = at::matmul(q.to(ct), k.to(ct).transpose(-2, -1)) /
@@ -167,6 +171,15 @@ torch::Tensor LlamaModelImpl::attention(LlamaLayer& layer, int j, const torch::T
 
 torch::Tensor LlamaModelImpl::forward(const torch::Tensor& ids, const torch::Tensor& key_mask,
                                       KvCache* cache) {
+  return logits(hidden(ids, key_mask, cache));
+}
+
+torch::Tensor LlamaModelImpl::logits(const torch::Tensor& h) const {
+  return at::linear(h, lm_head.defined() ? lm_head : embed).to(upcast(h));
+}
+
+torch::Tensor LlamaModelImpl::hidden(const torch::Tensor& ids, const torch::Tensor& key_mask,
+                                     KvCache* cache) {
   TORCH_CHECK(ids.dim() == 2, "model input ids must be [batch, time], got ", ids.sizes());
   const int64_t b = ids.size(0), t = ids.size(1);
   const int64_t offset = cache ? cache->length : 0, total = offset + t;
@@ -195,7 +208,10 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& ids, const torch::Ten
   // Additive attention bias [B or 1, 1, T, T_total]: 0 where a query may look, lowest elsewhere
   // (finite, so that a fully padded row stays finite instead of NaN).
   torch::Tensor bias;
-  if (t > 1 || key_mask.defined()) {
+  // Causal over the new positions alone: LibTorch 2.x masks by itself (flash attention).
+  const bool causal = t > 1 && !key_mask.defined() && offset == 0;
+  const bool sdpa_masks = TORCH_VERSION_MAJOR >= 2 && causal;
+  if ((t > 1 || key_mask.defined()) && !sdpa_masks) {
     const auto dev = torch::device(ids.device());
     const torch::Tensor qpos = torch::arange(offset, total, dev.dtype(at::kLong)).unsqueeze(1);
     const torch::Tensor kpos = torch::arange(0, total, dev.dtype(at::kLong)).unsqueeze(0);
@@ -209,16 +225,15 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& ids, const torch::Ten
   torch::Tensor h = at::embedding(embed, ids);  // [B, T, d_model]
   for (int j = 0; j < m_config.num_layers; ++j) {
     LlamaLayer& layer = m_layers[size_t(j)];
-    h = h +
-        attention(layer, j, rmsNorm(h, layer->attn_norm, m_config.rms_eps), bias, cache, offset);
+    h = h + attention(layer, j, rmsNorm(h, layer->attn_norm, m_config.rms_eps), bias, causal, cache,
+                      offset);
     const torch::Tensor x = rmsNorm(h, layer->ffn_norm, m_config.rms_eps);
     const std::vector<torch::Tensor> gate_up =
         projectShared(layer, {TargetModule::GateProj, TargetModule::UpProj}, x);
     h = h + layer->projection(TargetModule::DownProj)(at::silu(gate_up[0]) * gate_up[1]);
   }
   if (cache) cache->length = total;
-  h = rmsNorm(h, norm, m_config.rms_eps);
-  return at::linear(h, lm_head.defined() ? lm_head : embed).to(upcast(h));  // [B, T, vocab]
+  return rmsNorm(h, norm, m_config.rms_eps);
 }
 
 void LlamaModelImpl::injectMola(const MolaSpec& spec) {

@@ -66,6 +66,12 @@ class LlamaModelImpl : public torch::nn::Module {
   // to it. Returns logits [B, T, vocab] in fp32 (fp64 for an fp64 model).
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& key_mask = {},
                         KvCache* cache = nullptr);
+  // forward() in two halves: the final hidden states [B, T, d_model] (after the last norm), and
+  // the head's logits of any rows of them [..., d_model] -> [..., vocab] (fp32, fp64 for fp64).
+  // Training takes the logits of the positions it has targets for only.
+  torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& key_mask = {},
+                       KvCache* cache = nullptr);
+  torch::Tensor logits(const torch::Tensor& hidden) const;
   KvCache makeCache(int64_t batch, int64_t capacity) const;
 
   // Wraps the targeted projections of every layer with MolaLinear experts (B = 0: the model's
@@ -104,8 +110,11 @@ class LlamaModelImpl : public torch::nn::Module {
   torch::Tensor lm_head;  // [vocab, d_model], undefined when tied
 
  private:
+  // `bias`: the additive attention bias, or undefined with `causal` when the mask is exactly
+  // causal over the new positions alone (LibTorch 2.x then runs flash attention, which takes no
+  // bias tensor).
   torch::Tensor attention(LlamaLayer& layer, int j, const torch::Tensor& h,
-                          const torch::Tensor& bias, KvCache* cache, int64_t offset);
+                          const torch::Tensor& bias, bool causal, KvCache* cache, int64_t offset);
   torch::Tensor rope(const torch::Tensor& x, int64_t offset) const;
   // The projections `modules` of one layer on their shared input x, fused when they can be.
   std::vector<torch::Tensor> projectShared(LlamaLayer& layer,

@@ -167,6 +167,19 @@ DataPosition readCheckpoint(const fs::path& dir, const std::string& method, Llam
 
 }  // namespace
 
+at::Tensor targetLossSum(LlamaModel& model, const at::Tensor& ids, const at::Tensor& labels) {
+  const at::Tensor h = model->hidden(ids);  // [B, T, d]
+  const int64_t t = h.size(1), d = h.size(2);
+  // Position i predicts label i + 1; only positions with a target go through the head, which
+  // for a QA prompt is a few tokens of each sequence (the head is vocab x d, the logits
+  // tokens x vocab floats).
+  const at::Tensor targets = labels.narrow(1, 1, t - 1).reshape({-1});
+  const at::Tensor rows = targets.ne(kIgnore).nonzero().squeeze(1);  // one host sync
+  const at::Tensor logits =
+      model->logits(h.narrow(1, 0, t - 1).reshape({-1, d}).index_select(0, rows));  // [n, V]
+  return at::cross_entropy_loss(logits, targets.index_select(0, rows), {}, at::Reduction::Sum);
+}
+
 std::vector<int> prepareForTraining(LlamaModel& model, const ExperimentConfig& c) {
   if (c.method == "full") {
     model->setBaseTrainable(true);
@@ -218,7 +231,7 @@ TrainOutcome Trainer::run() {
   };
   try {
     const ExperimentConfig& c = m_config;
-    configureCpuThreads();
+    configureCpuRuntime();
     torch::manual_seed(c.seed);
     const Clock::time_point started = Clock::now();
 
@@ -370,11 +383,7 @@ TrainOutcome Trainer::run() {
           // Forward and loss under autocast; the backward outside it, as torch.autocast wants.
           std::optional<AutocastGuard> amp;
           autocast(amp);
-          const at::Tensor logits = model->forward(ids);  // [B, T, V] fp32
-          const int64_t v = logits.size(-1);
-          lm_sum = at::cross_entropy_loss(logits.narrow(1, 0, logits.size(1) - 1).reshape({-1, v}),
-                                          labels.narrow(1, 1, labels.size(1) - 1).reshape({-1}), {},
-                                          at::Reduction::Sum, kIgnore);
+          lm_sum = targetLossSum(model, ids, labels);
           loss = lm_sum / denom;
           routings = model->layerRoutings();
           if (!experts.empty() && c.balance_coefficient > 0) {

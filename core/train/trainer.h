@@ -3,6 +3,8 @@
 // says.
 #pragma once
 
+#include <ATen/core/Tensor.h>
+
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -27,6 +29,11 @@ double scheduledLearningRate(const ExperimentConfig& config, int64_t step, int64
 // routers and their AdamW state are fp32; the trainer runs the forward under autocast
 // (AutocastGuard) for half dtypes. full: every weight trains in the base's dtype, as loaded.
 std::vector<int> prepareForTraining(LlamaModel& model, const ExperimentConfig& config);
+
+// The summed next-token cross-entropy of `model` on ids [B, T] against labels [B, T] (-100, as
+// PyTorch's ignore_index, where a position has no target): label i + 1 is the target of position i,
+// and only positions with a target go through the output head.
+at::Tensor targetLossSum(LlamaModel& model, const at::Tensor& ids, const at::Tensor& labels);
 
 // Where a checkpoint lives and what it holds (written atomically: a temporary directory that is
 // renamed into place once every file in it is synced).

@@ -2,6 +2,7 @@
 // End-to-end tests of `mola bench`: the JSON report's layout and figures, and argument errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -127,6 +128,31 @@ TEST(CliBench, ConfigFileShapeAndVariantSubset) {
   EXPECT_TRUE(has(r.out, "mola-2468 / base step time")) << r.out;
 }
 
+TEST(CliBench, Bf16AndThreadSettingsAreAppliedAndReported) {
+  const fs::path dir = mola::test::tempDir("cli_bench_bf16");
+  const fs::path config = dir / "config.json";
+  std::ofstream(config) << R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 32,
+    "intermediate_size": 88, "num_hidden_layers": 4, "num_attention_heads": 4,
+    "vocab_size": 300, "max_position_embeddings": 64})";
+  const fs::path file = dir / "bench.json";
+  const Result r = run("bench --shape " + config.string() +
+                       " --variants mola-2468 --dtype bf16 --threads 2 --torch-threads 1 --seq 8 "
+                       "--batch 1 --steps 1 --warmup 0 --json " +
+                       file.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "device cpu, bf16")) << r.out;
+  const nlohmann::json doc = readJson(file);
+  EXPECT_EQ(doc.at("shape").at("dtype"), "bf16");
+  const nlohmann::json& v = variant(doc, "mola-2468");
+  EXPECT_TRUE(std::isfinite(v.at("final_loss").get<double>())) << v;
+  // Two threads for OpenBLAS and one for LibTorch, as asked; without OpenBLAS LibTorch would
+  // have them and OpenBLAS's count is 0.
+  const nlohmann::json& machine = doc.at("machine");
+  EXPECT_EQ(machine.at("threads"), 1);
+  const bool openblas = has(machine.at("blas").get<std::string>(), "OpenBLAS");
+  EXPECT_EQ(machine.at("openblas_num_threads"), openblas ? 2 : 0) << machine;
+}
+
 TEST(CliBench, BadArgumentsAreClearErrors) {
   Result r = run("bench --seq 0");
   EXPECT_EQ(r.code, 2);
@@ -147,6 +173,15 @@ TEST(CliBench, BadArgumentsAreClearErrors) {
   r = run("bench --device tpu");
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(has(r.err, "--device must be cpu or cuda")) << r.err;
+  r = run("bench --dtype fp8");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "--dtype must be fp32, bf16 or fp16, got 'fp8'")) << r.err;
+  r = run("bench --dtype fp16");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "--dtype fp16 needs --device cuda")) << r.err;
+  r = run("bench --torch-threads -1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "--torch-threads must not be negative, got -1")) << r.err;
   r = run("bench --frobnicate 1");
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(has(r.err, "unknown option --frobnicate")) << r.err;

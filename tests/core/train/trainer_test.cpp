@@ -5,11 +5,13 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/autograd.h>
 #include <torch/utils.h>
 
 #include <cmath>
 
 #include "model/checkpoint_loader.h"
+#include "model/llama_model.h"
 #include "model/safetensors.h"
 #include "runtime.h"
 #include "shared_data.h"
@@ -90,6 +92,44 @@ TEST(Schedule, WarmupThenDecayByHand) {
   c.warmup_steps = 0;
   c.schedule = "linear";
   EXPECT_DOUBLE_EQ(scheduledLearningRate(c, 0, 4), 0.75);
+}
+
+TEST(TargetLoss, SumsTheCrossEntropyOfTheTargetedPositionsOnly) {
+  torch::manual_seed(3);
+  LlamaConfig config = builtinTinyConfig();
+  config.num_layers = 2;
+  LlamaModel model(config);
+  model->to(at::kDouble);
+  model->embed.set_requires_grad(true);
+  const int64_t v = config.vocab_size;
+  const at::Tensor ids = at::randint(v, {2, 7}, at::kLong);
+  at::Tensor labels = ids.clone();
+  labels[0].narrow(0, 0, 4).fill_(-100);  // a prompt, then the answer
+  labels[1].narrow(0, 2, 3).fill_(-100);  // targets on both sides of a gap
+
+  // By hand, position by position, from the full logits.
+  const at::Tensor logits = model->forward(ids);
+  at::Tensor expected = at::zeros({}, at::kDouble);
+  int targets = 0;
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t i = 0; i + 1 < 7; ++i) {
+      const int64_t y = labels[b][i + 1].item<int64_t>();
+      if (y == -100) continue;
+      expected = expected - at::log_softmax(logits[b][i], 0)[y];
+      ++targets;
+    }
+  ASSERT_EQ(targets, 6) << "row 0: labels 4, 5, 6; row 1: labels 1, 5, 6";
+  const at::Tensor expected_grad = torch::autograd::grad({expected}, {model->embed})[0];
+
+  const at::Tensor loss = targetLossSum(model, ids, labels);
+  EXPECT_NEAR(loss.item<double>(), expected.item<double>(), 1e-10);
+  const at::Tensor grad = torch::autograd::grad({loss}, {model->embed})[0];
+  EXPECT_TRUE(at::allclose(grad, expected_grad, 1e-9, 1e-12));
+
+  // No target at all: zero loss, and the backward still runs.
+  const at::Tensor none = targetLossSum(model, ids, at::full_like(labels, -100));
+  EXPECT_EQ(none.item<double>(), 0.0);
+  none.backward();
 }
 
 TEST(Trainer, ReportsEveryStepAndStatsAndFinishes) {
