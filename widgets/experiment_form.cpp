@@ -373,6 +373,11 @@ void ExperimentForm::buildUi() {
   clip_row->addWidget(m_seed);
   clip_row->addStretch(1);
   addRow(tf, tr("&Gradient clip:"), clip_row, m_grad_clip);
+  m_activation_checkpointing = new QCheckBox(
+      tr("Activation checkpointing (less memory, one more forward per step)"), train_box);
+  m_activation_checkpointing->setToolTip(
+      tr("Recompute each layer in the backward pass instead of keeping its activations"));
+  tf->addRow(QString(), m_activation_checkpointing);
   groups->addWidget(train_box);
 
   // Evaluation, checkpoints, statistics
@@ -423,6 +428,7 @@ void ExperimentForm::buildUi() {
                       m_eval_interval, m_checkpoint_interval, m_router_interval})
     connect(s, &QSpinBox::valueChanged, this, &ExperimentForm::onEdited);
   connect(m_train_on_prompt, &QCheckBox::toggled, this, &ExperimentForm::onEdited);
+  connect(m_activation_checkpointing, &QCheckBox::toggled, this, &ExperimentForm::onEdited);
   connect(m_train, &DataSourceEditor::changed, this, &ExperimentForm::onEdited);
   connect(m_eval, &DataSourceEditor::changed, this, &ExperimentForm::onEdited);
   connect(m_designer, &AllocationDesigner::allocationChanged, this, &ExperimentForm::onEdited);
@@ -468,6 +474,7 @@ void ExperimentForm::setConfig(const ExperimentConfig& c) {
   select(m_schedule, c.schedule);
   m_warmup->setValue(c.warmup_steps);
   m_grad_clip->setText(shortest(c.grad_clip));
+  m_activation_checkpointing->setChecked(c.activation_checkpointing);
   m_seed->setText(QString::number(qulonglong(c.seed)));
   select(m_protocol, c.eval_protocol);
   m_eval_interval->setValue(c.eval_interval);
@@ -575,6 +582,7 @@ ExperimentConfig ExperimentForm::config() const {
   c.schedule = m_schedule->currentText().toStdString();
   c.warmup_steps = m_warmup->value();
   c.grad_clip = parseNumber(m_grad_clip, "training.grad_clip");
+  c.activation_checkpointing = m_activation_checkpointing->isChecked();
   const std::string seed = m_seed->text().trimmed().toStdString();
   const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), c.seed);
   if (seed.empty() || ec != std::errc() || end != seed.data() + seed.size())

@@ -101,6 +101,7 @@ class ExperimentForm : public QWidget {
   QComboBox* m_template = nullptr;
   QSpinBox* m_cutoff = nullptr;
   QCheckBox* m_train_on_prompt = nullptr;
+  QCheckBox* m_activation_checkpointing = nullptr;
 
   QSpinBox* m_batch = nullptr;
   QSpinBox* m_accumulation = nullptr;

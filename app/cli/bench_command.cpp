@@ -19,6 +19,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/machine_info.h"
@@ -39,9 +40,13 @@ namespace fs = std::filesystem;
 // Ordered: the report lists machine, shape and variants in that order, as documented.
 using json = nlohmann::ordered_json;
 
-const std::vector<std::string> kOptions = {
-    "--device",   "--shape",  "--seq", "--batch",   "--steps",         "--warmup", "--json",
-    "--variants", "--worker", "--tty", "--threads", "--torch-threads", "--dtype"};
+const std::vector<std::string> kOptions = {"--device",  "--shape",
+                                           "--seq",     "--batch",
+                                           "--steps",   "--warmup",
+                                           "--json",    "--variants",
+                                           "--worker",  "--tty",
+                                           "--threads", "--torch-threads",
+                                           "--dtype",   "--activation-checkpointing"};
 
 struct BenchSettings {
   std::string shape_arg = "small";
@@ -50,6 +55,7 @@ struct BenchSettings {
   int steps = 5, warmup = 2;
   std::string device = "cpu";
   std::string dtype = "fp32";  // fp32, bf16 or fp16 (CUDA), as TrainStepBenchOptions::dtype
+  bool activation_checkpointing = false;
   // CPU threads as configureCpuRuntime splits them (0: one per core); torch_threads > 0 overrides
   // LibTorch's share.
   int threads = 0, torch_threads = 0;
@@ -94,6 +100,11 @@ BenchSettings parseSettings(const Args& args) {
     throw UsageError(
         "--dtype fp16 needs --device cuda (LibTorch has no fp16 matrix multiply on "
         "the CPU); use bf16");
+  if (auto v = args.get("--activation-checkpointing")) {
+    if (*v != "on" && *v != "off")
+      throw UsageError("--activation-checkpointing must be on or off, got '" + *v + "'");
+    s.activation_checkpointing = *v == "on";
+  }
   s.seq = args.getNumber<int>("--seq", 256);
   s.batch = args.getNumber<int>("--batch", 4);
   s.steps = args.getNumber<int>("--steps", 5);
@@ -146,6 +157,7 @@ TrainStepBenchOptions benchOptions(const BenchSettings& s) {
   o.warmup = s.warmup;
   o.device = s.device;
   o.dtype = s.dtype;
+  o.activation_checkpointing = s.activation_checkpointing;
   return o;
 }
 
@@ -181,30 +193,24 @@ struct ChildOutput {
 // Spawns this executable as `mola bench --worker VARIANT ...`: a fresh process per variant, so
 // that no variant inherits another's memory high-water mark or allocator state.
 ChildOutput spawnWorker(const std::string& variant, const BenchSettings& s, bool tty) {
-  std::vector<std::string> argv_s = {"mola",
-                                     "bench",
-                                     "--worker",
-                                     variant,
-                                     "--shape",
-                                     s.shape_arg,
-                                     "--seq",
-                                     std::to_string(s.seq),
-                                     "--batch",
-                                     std::to_string(s.batch),
-                                     "--steps",
-                                     std::to_string(s.steps),
-                                     "--warmup",
-                                     std::to_string(s.warmup),
-                                     "--device",
-                                     s.device,
-                                     "--dtype",
-                                     s.dtype,
-                                     "--threads",
-                                     std::to_string(s.threads),
-                                     "--torch-threads",
-                                     std::to_string(s.torch_threads),
-                                     "--tty",
-                                     tty ? "1" : "0"};
+  const std::pair<const char*, std::string> options[] = {
+      {"--worker", variant},
+      {"--shape", s.shape_arg},
+      {"--seq", std::to_string(s.seq)},
+      {"--batch", std::to_string(s.batch)},
+      {"--steps", std::to_string(s.steps)},
+      {"--warmup", std::to_string(s.warmup)},
+      {"--device", s.device},
+      {"--dtype", s.dtype},
+      {"--activation-checkpointing", s.activation_checkpointing ? "on" : "off"},
+      {"--threads", std::to_string(s.threads)},
+      {"--torch-threads", std::to_string(s.torch_threads)},
+      {"--tty", tty ? "1" : "0"}};
+  std::vector<std::string> argv_s = {"mola", "bench"};
+  for (const auto& [key, value] : options) {
+    argv_s.push_back(key);
+    argv_s.push_back(value);
+  }
   std::vector<char*> argv;
   for (std::string& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -324,11 +330,12 @@ int cmdBench(const Args& args) {
 
   std::printf(
       "mola bench: shape %s (%d layers, d_model %lld, ffn %lld, heads %d/%d, vocab %lld), "
-      "seq %lld, batch %lld, %d timed steps after %d warm-up, device %s, %s\n",
+      "seq %lld, batch %lld, %d timed steps after %d warm-up, device %s, %s%s\n",
       s.shape_arg.c_str(), shape.num_layers, static_cast<long long>(shape.d_model),
       static_cast<long long>(shape.ffn_dim), shape.num_heads, shape.num_kv_heads,
       static_cast<long long>(shape.vocab_size), static_cast<long long>(s.seq),
-      static_cast<long long>(s.batch), s.steps, s.warmup, s.device.c_str(), s.dtype.c_str());
+      static_cast<long long>(s.batch), s.steps, s.warmup, s.device.c_str(), s.dtype.c_str(),
+      s.activation_checkpointing ? ", activation checkpointing" : "");
   std::printf(
       "machine: %s, %d cores, threads: %d LibTorch, %d OpenBLAS, LibTorch %s, BLAS %s, "
       "load %.2f\n",
@@ -414,7 +421,8 @@ int cmdBench(const Args& args) {
                   {"batch", s.batch},
                   {"steps", s.steps},
                   {"warmup", s.warmup},
-                  {"dtype", s.dtype}}},
+                  {"dtype", s.dtype},
+                  {"activation_checkpointing", s.activation_checkpointing}}},
                 {"variants", results},
                 {"lora_equal_rank", loraEqualRank(shape)},
                 {"ratios", ratio_json}};

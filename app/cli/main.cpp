@@ -59,7 +59,7 @@ usage:
   mola runs list | show ID | compare ID ID... | export ID --csv DIR | delete ID  [--db FILE]
   mola bench [--device cpu|cuda] [--shape tiny|small|llama2-7b|FILE] [--seq N] [--batch N]
              [--steps N] [--warmup N] [--json FILE] [--variants a,b,...] [--threads N]
-             [--torch-threads N] [--dtype fp32|bf16|fp16]
+             [--torch-threads N] [--dtype fp32|bf16|fp16] [--activation-checkpointing on|off]
       Times full training steps (forward, backward, AdamW) on random weights, each variant in its
       own process: tokens/s, ms/step (median), peak memory, trainable parameters, and the MoLA
       ratios against their targets. Variants: base, lora-r8, lora-equal, mola-2468,

@@ -7,6 +7,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace mola {
@@ -82,6 +83,9 @@ class MolaLinearImpl : public torch::nn::Module {
   const Routing& routing() const { return m_routing; }
   // Drops the last call's routing tensors (and the autograd graph they hold).
   void clearRouting() { m_routing = Routing{}; }
+  // Replaces the last call's routing: activation checkpointing hands back probs that reach the
+  // router through its own autograd node.
+  void setRouting(Routing routing) { m_routing = std::move(routing); }
 
   // The adapter in the file layout: A [N, r, d_in], B [N, d_out, r], router [N, d_in].
   torch::Tensor expertsA() const;

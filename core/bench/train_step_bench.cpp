@@ -163,6 +163,7 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
     m.adapter_dtype = at::kFloat;  // master weights, as the trainer keeps them
     model->injectMola(m);
   }
+  model->setActivationCheckpointing(o.activation_checkpointing);
   model->to(device);
   model->train();
   std::vector<torch::Tensor> params = model->trainableParameters();

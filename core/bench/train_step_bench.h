@@ -50,6 +50,7 @@ struct TrainStepBenchOptions {
   // fp32, or bf16 / fp16 as the trainer runs them: the frozen base in that dtype, fp32 adapters
   // (master weights) and the forward and loss under autocast. fp16 needs CUDA.
   std::string dtype = "fp32";
+  bool activation_checkpointing = false;  // LlamaModelImpl::setActivationCheckpointing
   uint64_t seed = 0;
   double alpha = 16.0;
   double dropout = 0.05;               // on the LoRA input, as in the reference

@@ -23,7 +23,7 @@ namespace mola {
 //              "eval": {"path": "", "format": "", "split": "", "limit": 0},
 //              "prompt_template": "mola", "cutoff": 256, "train_on_prompt": true},
 //     "training": {"batch_size": 4, "grad_accumulation": 1, "epochs": 1, "max_steps": 0,
-//                  "seed": 42, "grad_clip": 1.0,
+//                  "seed": 42, "grad_clip": 1.0, "activation_checkpointing": false,
 //                  "optimizer": {"name": "adamw", "lr": 0.0003, "betas": [0.9, 0.999],
 //                                "weight_decay": 0.0, "eps": 1e-08},
 //                  "schedule": {"type": "linear", "warmup_steps": 100}},
@@ -92,6 +92,9 @@ struct ExperimentConfig {
   int warmup_steps = 100;
   double grad_clip = 1.0;  // max global grad norm; 0: off
   uint64_t seed = 42;
+  // Recompute each layer in the backward pass instead of keeping its activations
+  // (LlamaModelImpl::setActivationCheckpointing): less memory, one more forward per step.
+  bool activation_checkpointing = false;
 
   // Evaluation, checkpoints, statistics (intervals in optimizer steps; 0: only at the end)
   std::string eval_protocol = "likelihood";  // likelihood | generate

@@ -3,13 +3,19 @@
 #include "model/llama_model.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/autograd.h>
 #include <torch/utils.h>
 #include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
+
+#include "runtime.h"
 
 namespace mola {
 
@@ -223,17 +229,164 @@ torch::Tensor LlamaModelImpl::hidden(const torch::Tensor& ids, const torch::Tens
   }
 
   torch::Tensor h = at::embedding(embed, ids);  // [B, T, d_model]
-  for (int j = 0; j < m_config.num_layers; ++j) {
-    LlamaLayer& layer = m_layers[size_t(j)];
-    h = h + attention(layer, j, rmsNorm(h, layer->attn_norm, m_config.rms_eps), bias, causal, cache,
-                      offset);
-    const torch::Tensor x = rmsNorm(h, layer->ffn_norm, m_config.rms_eps);
-    const std::vector<torch::Tensor> gate_up =
-        projectShared(layer, {TargetModule::GateProj, TargetModule::UpProj}, x);
-    h = h + layer->projection(TargetModule::DownProj)(at::silu(gate_up[0]) * gate_up[1]);
-  }
+  const bool checkpoint = m_checkpoint && is_training() && at::GradMode::is_enabled() && !cache;
+  for (int j = 0; j < m_config.num_layers; ++j)
+    h = checkpoint ? checkpointedLayer(j, h, bias, causal)
+                   : layerForward(j, h, bias, causal, cache, offset);
   if (cache) cache->length = total;
   return rmsNorm(h, norm, m_config.rms_eps);
+}
+
+torch::Tensor LlamaModelImpl::layerForward(int j, const torch::Tensor& h0,
+                                           const torch::Tensor& bias, bool causal, KvCache* cache,
+                                           int64_t offset) {
+  LlamaLayer& layer = m_layers[size_t(j)];
+  const torch::Tensor h = h0 + attention(layer, j, rmsNorm(h0, layer->attn_norm, m_config.rms_eps),
+                                         bias, causal, cache, offset);
+  const torch::Tensor x = rmsNorm(h, layer->ffn_norm, m_config.rms_eps);
+  const std::vector<torch::Tensor> gate_up =
+      projectShared(layer, {TargetModule::GateProj, TargetModule::UpProj}, x);
+  return h + layer->projection(TargetModule::DownProj)(at::silu(gate_up[0]) * gate_up[1]);
+}
+
+std::vector<MolaLinearImpl*> LlamaModelImpl::routedProjections(int j) {
+  std::vector<MolaLinearImpl*> out;
+  for (TargetModule m : m_spec.target_modules) {
+    MolaLinearImpl* p = m_layers[size_t(j)]->projection(m).get();
+    if (p->hasRouter()) out.push_back(p);
+  }
+  return out;
+}
+
+// What a LayerCheckpoint node needs besides its tensor inputs; the routing its forward pass chose
+// comes back in topk_idx / topk_gate (no gradient flows through either).
+struct LayerCheckpointArgs {
+  LlamaModelImpl* model = nullptr;
+  int layer = 0;
+  torch::Tensor bias;
+  bool causal = false;
+  std::vector<torch::Tensor> topk_idx, topk_gate;
+};
+
+// One layer as one autograd node that keeps only its inputs. Inputs: h [B, T, d], then the
+// layer's parameters that require gradients. Outputs: the layer's output, then the router
+// probabilities of each routed projection (so that the balance loss reaches the routers). The
+// backward pass rewinds the CPU (and the device's) random generator to where the forward found
+// it, runs the layer again with gradients under the forward's autocast state, and
+// back-propagates through that.
+class LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                at::TensorList inputs, LayerCheckpointArgs* args) {
+    const c10::Device device = inputs[0].device();
+    ctx->saved_data["cpu_rng"] = generatorState(at::kCPU);
+    if (!device.is_cpu()) ctx->saved_data["device_rng"] = generatorState(device);
+    ctx->saved_data["autocast"] = autocastEnabled(device.type());
+    ctx->saved_data["autocast_dtype"] = int64_t(autocastDtype(device.type()));
+    ctx->saved_data["model"] = int64_t(reinterpret_cast<intptr_t>(args->model));
+    ctx->saved_data["layer"] = int64_t(args->layer);
+    ctx->saved_data["causal"] = args->causal;
+    if (args->bias.defined()) ctx->saved_data["bias"] = args->bias;
+    ctx->save_for_backward(inputs.vec());
+
+    torch::NoGradGuard no_grad;
+    torch::autograd::variable_list out = {
+        args->model->layerForward(args->layer, inputs[0], args->bias, args->causal, nullptr, 0)};
+    for (MolaLinearImpl* p : args->model->routedProjections(args->layer)) {
+      const Routing& r = p->routing();
+      out.push_back(r.probs.contiguous());
+      args->topk_idx.push_back(r.topk_idx);
+      args->topk_gate.push_back(r.topk_gate);
+    }
+    return out;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const torch::autograd::variable_list saved = ctx->get_saved_variables();
+    auto* model = reinterpret_cast<LlamaModelImpl*>(intptr_t(ctx->saved_data["model"].toInt()));
+    const int layer = int(ctx->saved_data["layer"].toInt());
+    const at::Tensor bias =
+        ctx->saved_data.count("bias") ? ctx->saved_data["bias"].toTensor() : at::Tensor();
+    const at::Tensor h = saved[0].detach().requires_grad_(true);
+    const c10::Device device = h.device();
+
+    // The recomputation draws the forward's random numbers; whatever follows keeps its own.
+    const at::Tensor cpu_now = generatorState(at::kCPU);
+    const at::Tensor device_now = device.is_cpu() ? at::Tensor() : generatorState(device);
+    setGeneratorState(at::kCPU, ctx->saved_data["cpu_rng"].toTensor());
+    if (!device.is_cpu()) setGeneratorState(device, ctx->saved_data["device_rng"].toTensor());
+    std::vector<at::Tensor> outputs, output_grads;
+    {
+      torch::AutoGradMode grad_mode(true);
+      std::optional<AutocastGuard> amp;
+      if (ctx->saved_data["autocast"].toBool())
+        amp.emplace(device.type(), c10::ScalarType(ctx->saved_data["autocast_dtype"].toInt()));
+      const at::Tensor out =
+          model->layerForward(layer, h, bias, ctx->saved_data["causal"].toBool(), nullptr, 0);
+      if (grads[0].defined()) {
+        outputs.push_back(out);
+        output_grads.push_back(grads[0]);
+      }
+      size_t i = 1;
+      for (MolaLinearImpl* p : model->routedProjections(layer)) {
+        if (i < grads.size() && grads[i].defined()) {
+          outputs.push_back(p->routing().probs);
+          output_grads.push_back(grads[i]);
+        }
+        ++i;
+      }
+    }
+    setGeneratorState(at::kCPU, cpu_now);
+    if (!device.is_cpu()) setGeneratorState(device, device_now);
+
+    // Gradient slots: h, the parameters, then the LayerCheckpointArgs pointer (never one).
+    torch::autograd::variable_list result(saved.size() + 1);
+    if (outputs.empty()) return result;
+    std::vector<at::Tensor> inputs = {h};
+    inputs.insert(inputs.end(), saved.begin() + 1, saved.end());
+    const torch::autograd::variable_list g =
+        torch::autograd::grad(outputs, inputs, output_grads, /*retain_graph=*/false,
+                              /*create_graph=*/false, /*allow_unused=*/true);
+    for (size_t k = 0; k < saved.size(); ++k)
+      if (ctx->needs_input_grad(k)) result[k] = g[k];
+    return result;
+  }
+
+ private:
+  static at::Generator generator(const c10::Device& device) {
+    return device.is_cpu() ? at::detail::getDefaultCPUGenerator()
+                           : at::globalContext().defaultGenerator(device);
+  }
+  static at::Tensor generatorState(const c10::Device& device) {
+    at::Generator gen = generator(device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    return gen.get_state();
+  }
+  static void setGeneratorState(const c10::Device& device, const at::Tensor& state) {
+    at::Generator gen = generator(device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
+  }
+};
+
+torch::Tensor LlamaModelImpl::checkpointedLayer(int j, const torch::Tensor& h,
+                                                const torch::Tensor& bias, bool causal) {
+  LayerCheckpointArgs args;
+  args.model = this;
+  args.layer = j;
+  args.bias = bias;
+  args.causal = causal;
+  std::vector<torch::Tensor> inputs = {h};
+  for (const torch::Tensor& p : m_layers[size_t(j)]->parameters())
+    if (p.requires_grad()) inputs.push_back(p);
+  const torch::autograd::variable_list out = LayerCheckpoint::apply(at::TensorList(inputs), &args);
+  size_t i = 1;
+  for (MolaLinearImpl* p : routedProjections(j)) {
+    p->setRouting(Routing{out[i], args.topk_idx[i - 1], args.topk_gate[i - 1]});
+    ++i;
+  }
+  return out[0];
 }
 
 void LlamaModelImpl::injectMola(const MolaSpec& spec) {

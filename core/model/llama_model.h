@@ -101,6 +101,12 @@ class LlamaModelImpl : public torch::nn::Module {
   // own dropout mask. The outputs agree within rounding when dropout is inactive.
   void setFuseSharedInputs(bool fuse) { m_fuse_shared = fuse; }
   bool fuseSharedInputs() const { return m_fuse_shared; }
+  // Activation checkpointing (off by default): while training with gradients, each layer runs
+  // without keeping its intermediate tensors and runs again in the backward pass, with the random
+  // generators rewound (the same dropout masks) and the forward's autocast state. Memory for one
+  // layer's activations at a time instead of all, for one more forward per layer.
+  void setActivationCheckpointing(bool on) { m_checkpoint = on; }
+  bool activationCheckpointing() const { return m_checkpoint; }
 
   LlamaLayer& layer(int j) { return m_layers[static_cast<size_t>(j)]; }
   const LlamaConfig& config() const { return m_config; }
@@ -110,6 +116,15 @@ class LlamaModelImpl : public torch::nn::Module {
   torch::Tensor lm_head;  // [vocab, d_model], undefined when tied
 
  private:
+  friend class LayerCheckpoint;
+  // One decoder layer: h + attention(norm(h)), then + MLP(norm(.)).
+  torch::Tensor layerForward(int j, const torch::Tensor& h, const torch::Tensor& bias, bool causal,
+                             KvCache* cache, int64_t offset);
+  // layerForward through a LayerCheckpoint node (training only: no cache).
+  torch::Tensor checkpointedLayer(int j, const torch::Tensor& h, const torch::Tensor& bias,
+                                  bool causal);
+  // The projections of layer j that route (in target-module order).
+  std::vector<MolaLinearImpl*> routedProjections(int j);
   // `bias`: the additive attention bias, or undefined with `causal` when the mask is exactly
   // causal over the new positions alone (LibTorch 2.x then runs flash attention, which takes no
   // bias tensor).
@@ -126,6 +141,7 @@ class LlamaModelImpl : public torch::nn::Module {
   std::vector<LlamaLayer> m_layers;
   torch::Tensor m_inv_freq;  // [head_dim / 2] fp64, cast to the compute type where used
   bool m_fuse_shared = true;
+  bool m_checkpoint = false;
 };
 TORCH_MODULE(LlamaModel);
 

@@ -252,6 +252,7 @@ TrainOutcome Trainer::run() {
     const auto tokenizer = loadTokenizerFor(c.model, c.tokenizer);
     const int layers = model->config().num_layers;
     const std::vector<int> experts = prepareForTraining(model, c);
+    model->setActivationCheckpointing(c.activation_checkpointing);
     model->to(device);
     model->train();
 

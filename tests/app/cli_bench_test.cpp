@@ -128,7 +128,7 @@ TEST(CliBench, ConfigFileShapeAndVariantSubset) {
   EXPECT_TRUE(has(r.out, "mola-2468 / base step time")) << r.out;
 }
 
-TEST(CliBench, Bf16AndThreadSettingsAreAppliedAndReported) {
+TEST(CliBench, Bf16CheckpointingAndThreadSettingsAreAppliedAndReported) {
   const fs::path dir = mola::test::tempDir("cli_bench_bf16");
   const fs::path config = dir / "config.json";
   std::ofstream(config) << R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 32,
@@ -136,13 +136,15 @@ TEST(CliBench, Bf16AndThreadSettingsAreAppliedAndReported) {
     "vocab_size": 300, "max_position_embeddings": 64})";
   const fs::path file = dir / "bench.json";
   const Result r = run("bench --shape " + config.string() +
-                       " --variants mola-2468 --dtype bf16 --threads 2 --torch-threads 1 --seq 8 "
+                       " --variants mola-2468 --dtype bf16 --threads 2 --torch-threads 1 "
+                       "--activation-checkpointing on --seq 8 "
                        "--batch 1 --steps 1 --warmup 0 --json " +
                        file.string());
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_TRUE(has(r.out, "device cpu, bf16")) << r.out;
+  EXPECT_TRUE(has(r.out, "device cpu, bf16, activation checkpointing")) << r.out;
   const nlohmann::json doc = readJson(file);
   EXPECT_EQ(doc.at("shape").at("dtype"), "bf16");
+  EXPECT_EQ(doc.at("shape").at("activation_checkpointing"), true);
   const nlohmann::json& v = variant(doc, "mola-2468");
   EXPECT_TRUE(std::isfinite(v.at("final_loss").get<double>())) << v;
   // Two threads for OpenBLAS and one for LibTorch, as asked; without OpenBLAS LibTorch would
@@ -179,6 +181,9 @@ TEST(CliBench, BadArgumentsAreClearErrors) {
   r = run("bench --dtype fp16");
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(has(r.err, "--dtype fp16 needs --device cuda")) << r.err;
+  r = run("bench --activation-checkpointing yes");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "--activation-checkpointing must be on or off, got 'yes'")) << r.err;
   r = run("bench --torch-threads -1");
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(has(r.err, "--torch-threads must not be negative, got -1")) << r.err;

@@ -62,6 +62,7 @@ ExperimentConfig nonDefault() {
   c.schedule = "cosine";
   c.warmup_steps = 25;
   c.grad_clip = 0.3;
+  c.activation_checkpointing = true;
   c.seed = 12345678901234ull;  // beyond 32 bits
   c.eval_protocol = "generate";
   c.eval_interval = 50;
@@ -114,6 +115,7 @@ class ExperimentFormTest : public QObject {
     QCOMPARE(y.seed, x.seed);
     QCOMPARE(y.lr, x.lr);
     QCOMPARE(y.grad_clip, x.grad_clip);
+    QCOMPARE(y.activation_checkpointing, true);
     QCOMPARE(experimentToJson(y), experimentToJson(x));
     QVERIFY(y == x);
     QCOMPARE(form.designer()->allocation().perLayer(), (std::vector<int>{2, 3, 4, 5}));

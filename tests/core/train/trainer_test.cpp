@@ -186,6 +186,24 @@ TEST(Trainer, MolaTrainsOnlyTheAdapter) {
             0.0);
 }
 
+TEST(Trainer, ActivationCheckpointingFollowsTheSameLossCurve) {
+  ExperimentConfig plain = tinyExperiment();
+  plain.dropout = 0.1;  // the recomputation must replay the dropout masks
+  plain.max_steps = 4;
+  ExperimentConfig checkpointed = plain;
+  checkpointed.activation_checkpointing = true;
+  const Recorder a = train(plain, test::tempDir("trainer_ckpt_off"));
+  const Recorder b = train(checkpointed, test::tempDir("trainer_ckpt_on"));
+  ASSERT_EQ(a.outcome, TrainOutcome::Completed) << a.message;
+  ASSERT_EQ(b.outcome, TrainOutcome::Completed) << b.message;
+  ASSERT_EQ(b.steps.size(), a.steps.size());
+  for (size_t i = 0; i < a.steps.size(); ++i) {
+    EXPECT_NEAR(b.steps[i].loss, a.steps[i].loss, 1e-5 * std::abs(a.steps[i].loss)) << i;
+    EXPECT_NEAR(b.steps[i].balance_loss, a.steps[i].balance_loss, 1e-6) << i;
+    EXPECT_NEAR(b.steps[i].grad_norm, a.steps[i].grad_norm, 1e-4 * a.steps[i].grad_norm) << i;
+  }
+}
+
 TEST(Trainer, AccumulatingTwoHalfBatchesEqualsOneBatch) {
   ExperimentConfig one = tinyExperiment();
   one.balance_coefficient = 0.0;  // per-call averages differ between the two layouts
