@@ -143,7 +143,7 @@ QWidget* TrainingPlots::buildCurvesTab() {
 
   m_eval_plot = makePlot(tr("Evaluation"), tr("step"), tr("accuracy"));
   m_eval_plot->yAxis2->setLabel(tr("eval loss"));
-  m_eval_plot->legend->setVisible(true);
+  m_eval_plot->legend->setVisible(false);  // until a series is in it
   m_eval_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
   m_eval_loss.graph =
       makeGraph(m_eval_plot, tr("eval loss"), QColor(0x55, 0x55, 0x55), 1.5, m_eval_plot->yAxis2);
@@ -352,6 +352,7 @@ void TrainingPlots::appendMetrics(const std::vector<MetricPoint>& points) {
       if (!m_eval_plot->yAxis2->visible()) {
         m_eval_plot->yAxis2->setVisible(true);
         m_eval_loss.graph->addToLegend();
+        m_eval_plot->legend->setVisible(true);
       }
       markDirty(m_eval_plot);
     } else if (p.name == "eval_accuracy") {
@@ -402,6 +403,7 @@ void TrainingPlots::appendEval(const EvalScore& score) {
     es.errors->setWhiskerWidth(6);
     es.errors->setSymbolGap(7);
     it = m_eval.emplace(label.toStdString(), es).first;
+    m_eval_plot->legend->setVisible(true);
   }
   EvalSeries& es = it->second;
   const double step = double(score.step);
@@ -566,6 +568,7 @@ void TrainingPlots::clear() {
     m_eval_plot->removePlottable(es.graph);
   }
   m_eval.clear();
+  m_eval_plot->legend->setVisible(m_eval_plot->legend->itemCount() > 0);
   for (auto& [layer, ls] : m_layers)
     for (Series* s : {&ls.entropy, &ls.cv}) {
       s->steps.clear();

@@ -3,6 +3,7 @@
 #include "adapters/mola_linear.h"
 
 #include "adapters/lora_dropout.h"
+#include "runtime.h"
 
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
@@ -337,6 +338,9 @@ bool MolaLinearImpl::canFuse(const std::vector<MolaLinearImpl*>& modules, const 
   if (modules.empty() || !x.defined() || x.numel() == 0) return false;
   const MolaLinearImpl* first = modules.front();
   if (!first) return false;
+  // Autocast would run the node's matmuls in half precision on fp32 tensors and leave its in-place
+  // accumulation with mixed dtypes; the composite path lets autocast cast every op.
+  if (x.scalar_type() == at::kFloat && autocastEnabled(x.device().type())) return false;
   const MolaLinearOptions& f = first->options;
   for (const MolaLinearImpl* m : modules) {
     if (!m || !m->hasAdapter() || m->options.impl() != ExpertImpl::Stacked) return false;

@@ -75,7 +75,8 @@ class MolaLinearImpl : public torch::nn::Module {
                                                   const torch::Tensor& x);
   // Stacked experts with the same N, rank, top-K, alpha, dropout, training mode and input width,
   // frozen base weights in the dtype of x, adapters in the dtype of x or fp32 under a bf16/fp16 x
-  // (cast on the way in), all on the device of x. Loop modules and trainable bases never fuse.
+  // (cast on the way in), all on the device of x. Loop modules and trainable bases never fuse,
+  // nor does an fp32 x under autocast.
   static bool canFuse(const std::vector<MolaLinearImpl*>& modules, const torch::Tensor& x);
 
   bool hasAdapter() const { return options.num_experts() > 0; }

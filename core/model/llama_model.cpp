@@ -163,11 +163,16 @@ torch::Tensor LlamaModelImpl::attention(LlamaLayer& layer, int j, const torch::T
       at::scaled_dot_product_attention(q, k, v, bias.defined() ? bias.to(q.scalar_type()) : bias,
                                        /*dropout_p=*/0.0, /*is_causal=*/causal && !bias.defined());
 #else
+  // Exact fallback for LibTorch 1.13: softmax(q k^T / sqrt(hd) + bias) v, scores in fp32 (also
+  // under autocast, which would run the q k^T matmul in half precision).
   (void)causal;  // the bias always carries the mask here
-  // Exact fallback for LibTorch 1.13: softmax(q k^T / sqrt(hd) + bias) v, scores in fp32.
   const at::ScalarType ct = upcast(q);
-  torch::Tensor scores = at::matmul(q.to(ct), k.to(ct).transpose(-2, -1)) /
-                         std::sqrt(double(hd));  // [B, heads, T, T_total]
+  torch::Tensor scores;
+  {
+    AutocastGuard exact(q.device().type(), at::kBFloat16, /*enabled=*/false);
+    scores = at::matmul(q.to(ct), k.to(ct).transpose(-2, -1)) /
+             std::sqrt(double(hd));  // [B, heads, T, T_total]
+  }
   if (bias.defined()) scores = scores + bias;
   out = at::matmul(at::softmax(scores, -1).to(v.scalar_type()), v);
 #endif

@@ -444,6 +444,15 @@ class PlotsTest : public QObject {
       if (auto* line = qobject_cast<QCPItemStraightLine*>(chart.item(i)))
         chance = line->point1->coords().y() == 0.25 && line->pen().style() == Qt::DashLine;
     QVERIFY(chance);
+
+    // The Train view's evaluation plot shows its legend once there is something to name.
+    TrainingPlots plots;
+    QVERIFY(!plots.evalPlot()->legend->visible());
+    plots.appendEval(early);
+    QVERIFY(plots.evalPlot()->legend->visible());
+    QCOMPARE(plots.evalPlot()->legend->itemCount(), 1);
+    plots.clear();
+    QVERIFY(!plots.evalPlot()->legend->visible());
   }
 
   void compareViewOverlaysRunsInTheirColours() {

@@ -127,16 +127,26 @@ TEST(ActivationCheckpointing, SameLossGradientsAndRandomStateAsThePlainStep) {
 }
 
 TEST(ActivationCheckpointing, RecomputesUnderTheForwardsAutocast) {
-  LlamaModel m = molaModel(at::kBFloat16, false);
+  // An fp32 model under bf16 autocast: its matmuls run in bf16 only while autocast is on.
+  LlamaModel m = molaModel(at::kFloat, false);
   const Step plain = step(m, false, at::kBFloat16);
   const Step checkpointed = step(m, true, at::kBFloat16);
   expectSameStep(plain, checkpointed, 1e-5, 1e-7);
   // A recomputation without autocast would be visibly different: the tolerance above can tell.
-  const Step no_autocast = step(m, false);
+  const Step fp32 = step(m, false);
   double largest = 0;
-  for (size_t i = 0; i < no_autocast.grads.size(); ++i)
-    largest = std::max(largest, (no_autocast.grads[i] - plain.grads[i]).abs().max().item<double>());
+  for (size_t i = 0; i < fp32.grads.size(); ++i)
+    largest = std::max(largest, (fp32.grads[i] - plain.grads[i]).abs().max().item<double>());
   EXPECT_GT(largest, 1e-4);
+  EXPECT_NEAR(plain.loss, fp32.loss, 2e-2 * std::abs(fp32.loss)) << "bf16 matmuls, same model";
+}
+
+TEST(ActivationCheckpointing, MixedPrecisionAsTheTrainerRunsIt) {
+  // A bf16 base with fp32 adapters (the fused path) under bf16 autocast.
+  LlamaModel m = molaModel(at::kBFloat16, false);
+  const Step plain = step(m, false, at::kBFloat16);
+  const Step checkpointed = step(m, true, at::kBFloat16);
+  expectSameStep(plain, checkpointed, 1e-5, 1e-7);
 }
 
 TEST(ActivationCheckpointing, InferenceIgnoresIt) {
