@@ -184,9 +184,13 @@ LlamaConfig readHfConfig(const fs::path& file) {
 
 LlamaModel loadHfModel(const fs::path& dir, c10::ScalarType dtype) {
   const LlamaConfig config = readHfConfig(dir / "config.json");
-  torch::manual_seed(0);
-  LlamaModel model(config);
+  // Every tensor comes from the checkpoint, straight into `dtype`.
+  LlamaModel model(config, LlamaModelImpl::Uninitialised{dtype});
   std::map<std::string, torch::Tensor*> table = hfTensorTable(model);
+  if (table.size() != model->parameters().size())
+    throw std::logic_error("the checkpoint table names " + std::to_string(table.size()) +
+                           " tensors but the model has " +
+                           std::to_string(model->parameters().size()));
 
   // Which file holds which tensor: one model.safetensors, or the shards of an index.
   std::map<std::string, fs::path> where;
@@ -229,7 +233,6 @@ LlamaModel loadHfModel(const fs::path& dir, c10::ScalarType dtype) {
         !(config.tied_embeddings && name == "lm_head.weight"))
       fail(file, "tensor '" + name + "' is not part of a " + config.architecture + " model with " +
                      std::to_string(config.num_layers) + " layers");
-  model->to(dtype);
   return model;
 }
 
@@ -265,8 +268,7 @@ LlamaModel loadLlama2c(const fs::path& file, c10::ScalarType dtype) {
   } catch (const std::invalid_argument& e) {
     fail(file, e.what());
   }
-  torch::manual_seed(0);
-  LlamaModel model(c);
+  LlamaModel model(c, LlamaModelImpl::Uninitialised{dtype});  // every tensor comes from the file
 
   const int64_t d = c.d_model, f = c.ffn_dim, l = c.num_layers, v = c.vocab_size;
   const int64_t kv = c.num_kv_heads * c.head_dim;
@@ -310,7 +312,6 @@ LlamaModel loadLlama2c(const fs::path& file, c10::ScalarType dtype) {
   take("rms_final_weight", {&model->norm}, d);
   p += rope_floats;  // freq_cis: recomputed from rope_theta
   if (!c.tied_embeddings) take("wcls", {&model->lm_head}, v * d);
-  model->to(dtype);
   return model;
 }
 

@@ -48,18 +48,24 @@ MolaSpec MolaSpec::fromAdapterConfig(const AdapterConfig& c) {
   return s;
 }
 
-LlamaLayerImpl::LlamaLayerImpl(const LlamaConfig& c) {
+LlamaLayerImpl::LlamaLayerImpl(const LlamaConfig& c, const c10::TensorOptions& empty,
+                               bool uninitialised) {
   const ModelShape shape = c.shape();
   for (TargetModule m : kAllTargetModules) {
     const ModuleDims d = shape.dims(m);
     const bool bias = c.qkv_bias && (m == TargetModule::QProj || m == TargetModule::KProj ||
                                      m == TargetModule::VProj);
+    const MolaLinearOptions o =
+        MolaLinearOptions(d.in_features, d.out_features).num_experts(0).bias(bias);
     m_proj[static_cast<size_t>(m)] = register_module(
         kProjectionNames[static_cast<int>(m)],
-        MolaLinear(MolaLinearOptions(d.in_features, d.out_features).num_experts(0).bias(bias)));
+        uninitialised ? MolaLinear(o, torch::empty({d.out_features, d.in_features}, empty),
+                                   bias ? torch::empty({d.out_features}, empty) : torch::Tensor())
+                      : MolaLinear(o));
   }
-  attn_norm = register_parameter("input_layernorm", torch::ones({c.d_model}), false);
-  ffn_norm = register_parameter("post_attention_layernorm", torch::ones({c.d_model}), false);
+  const c10::TensorOptions norms = uninitialised ? empty : c10::TensorOptions();
+  attn_norm = register_parameter("input_layernorm", torch::ones({c.d_model}, norms), false);
+  ffn_norm = register_parameter("post_attention_layernorm", torch::ones({c.d_model}, norms), false);
 }
 
 void LlamaLayerImpl::replaceProjection(TargetModule m, MolaLinear replacement) {
@@ -83,10 +89,34 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config) : m_config(config) {
   if (!config.tied_embeddings)
     lm_head = register_parameter("lm_head",
                                  torch::randn({config.vocab_size, config.d_model}) * 0.02, false);
+  initInvFreq();
+}
+
+LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config, Uninitialised weights)
+    : m_config(config) {
+  m_config.validate();
+  torch::NoGradGuard no_grad;
+  const auto opts = torch::TensorOptions().dtype(weights.dtype);
+  embed = register_parameter("embed_tokens",
+                             torch::empty({config.vocab_size, config.d_model}, opts), false);
+  auto list = register_module("layers", torch::nn::ModuleList());
+  for (int j = 0; j < config.num_layers; ++j) {
+    LlamaLayer layer(config, opts, /*uninitialised=*/true);
+    list->push_back(layer);
+    m_layers.push_back(layer);
+  }
+  norm = register_parameter("norm", torch::ones({config.d_model}, opts), false);
+  if (!config.tied_embeddings)
+    lm_head = register_parameter("lm_head", torch::empty({config.vocab_size, config.d_model}, opts),
+                                 false);
+  initInvFreq();
+}
+
+void LlamaModelImpl::initInvFreq() {
   // inv_freq_i = theta^(-2i / head_dim), computed in double as the reference implementations do.
-  m_inv_freq = torch::empty({config.head_dim / 2}, at::kDouble);
-  for (int64_t i = 0; i < config.head_dim / 2; ++i)
-    m_inv_freq[i] = std::pow(config.rope_theta, -2.0 * double(i) / double(config.head_dim));
+  m_inv_freq = torch::empty({m_config.head_dim / 2}, at::kDouble);
+  for (int64_t i = 0; i < m_config.head_dim / 2; ++i)
+    m_inv_freq[i] = std::pow(m_config.rope_theta, -2.0 * double(i) / double(m_config.head_dim));
 }
 
 KvCache LlamaModelImpl::makeCache(int64_t batch, int64_t capacity) const {

@@ -42,7 +42,10 @@ struct KvCache {
 
 class LlamaLayerImpl : public torch::nn::Module {
  public:
-  explicit LlamaLayerImpl(const LlamaConfig& config);
+  // Projections as MolaLinearImpl initialises a fresh one (fp32), or, with `empty` defined,
+  // uninitialised in empty's dtype and device (for a loader that fills them).
+  explicit LlamaLayerImpl(const LlamaConfig& config, const c10::TensorOptions& empty = {},
+                          bool uninitialised = false);
   MolaLinear& projection(TargetModule m) { return m_proj[static_cast<size_t>(m)]; }
   const MolaLinear& projection(TargetModule m) const { return m_proj[static_cast<size_t>(m)]; }
   // Swaps the projection for `replacement` (same base weight), keeping the parameter name.
@@ -58,8 +61,14 @@ TORCH_MODULE(LlamaLayer);
 
 class LlamaModelImpl : public torch::nn::Module {
  public:
-  // Random weights (normal, std 0.02; norms 1) from the current torch seed.
+  // Random weights (normal, std 0.02; norms 1) from the current torch seed, in fp32.
   explicit LlamaModelImpl(const LlamaConfig& config);
+  // Uninitialised weights in `dtype`, for a loader that fills every one: no random draws and no
+  // fp32 copy of a half-precision model (LLaMA-2-7B is 13.5 GB in bf16, 27 GB in fp32).
+  struct Uninitialised {
+    c10::ScalarType dtype = c10::kFloat;
+  };
+  LlamaModelImpl(const LlamaConfig& config, Uninitialised weights);
 
   // ids: [B, T] int64. key_mask: [B, T_total] bool, true for real tokens (T_total = positions in
   // the cache plus T), or undefined for no padding. With a cache, the T new positions are appended
@@ -123,6 +132,7 @@ class LlamaModelImpl : public torch::nn::Module {
   // layerForward through a LayerCheckpoint node (training only: no cache).
   torch::Tensor checkpointedLayer(int j, const torch::Tensor& h, const torch::Tensor& bias,
                                   bool causal);
+  void initInvFreq();
   // The projections of layer j that route (in target-module order).
   std::vector<MolaLinearImpl*> routedProjections(int j);
   // `bias`: the additive attention bias, or undefined with `causal` when the mask is exactly

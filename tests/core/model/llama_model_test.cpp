@@ -323,6 +323,16 @@ TEST_F(LoaderTest, HfDirectoryLoadsTheSameWeights) {
   EXPECT_TRUE(at::equal(m(x), reference(x)));
 }
 
+TEST_F(LoaderTest, HalfPrecisionLoadsStraightIntoThatDtype) {
+  LlamaModel m = loadHfModel(writeHf("bf16"), at::kBFloat16);
+  auto want = reference->named_parameters();
+  ASSERT_EQ(m->named_parameters().size(), want.size());
+  for (const auto& p : m->named_parameters()) {
+    EXPECT_EQ(p.value().scalar_type(), at::kBFloat16) << p.key();
+    EXPECT_TRUE(at::equal(p.value(), want[p.key()].to(at::kBFloat16))) << p.key();
+  }
+}
+
 TEST_F(LoaderTest, ErrorsNameTheTensorOrField) {
   test::expectErrorContaining<std::runtime_error>(
       [&] { loadModel(writeHf("missing", {"model.layers.1.mlp.down_proj.weight"}).string()); },
