@@ -2,15 +2,15 @@
 // MolaLinear: the MoLA equations of DESIGN.md, stacked (gate-masked) and per-expert loop forms.
 #include "adapters/mola_linear.h"
 
-#include "adapters/lora_dropout.h"
-#include "runtime.h"
-
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
 #include <torch/nn/init.h>
 
 #include <cmath>
 #include <ostream>
+
+#include "adapters/lora_dropout.h"
+#include "runtime.h"
 
 namespace mola {
 

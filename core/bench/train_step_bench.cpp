@@ -44,6 +44,25 @@ int64_t trainableCount(const BenchVariantSpec& spec, const ModelShape& shape) {
   return countTrainableParameters(spec.allocation, shape, spec.rank, allModules()).total();
 }
 
+// Random weights (normal, std 0.02; norms 1; biases 0) drawn in `dtype` on `device`: no fp32 copy
+// of a half-precision model on the host (llama2-7b is 27 GB in fp32), and on a GPU no minutes of
+// host-side random numbers.
+LlamaModel randomModelOn(const LlamaConfig& config, c10::ScalarType dtype,
+                         const c10::Device& device) {
+  LlamaModel model(config, LlamaModelImpl::Uninitialised{dtype});
+  model->to(device);
+  torch::NoGradGuard no_grad;
+  model->embed.normal_(0.0, 0.02);
+  if (model->lm_head.defined()) model->lm_head.normal_(0.0, 0.02);
+  for (int j = 0; j < config.num_layers; ++j)
+    for (TargetModule m : kAllTargetModules) {
+      MolaLinear& p = model->layer(j)->projection(m);
+      p->weight.normal_(0.0, 0.02);
+      if (p->bias.defined()) p->bias.zero_();
+    }
+  return model;
+}
+
 void synchronize(const c10::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
 }
@@ -150,8 +169,7 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
   result.variant = variant;
   result.rss_before_model_mb = processRssMb();
   torch::manual_seed(o.seed);
-  LlamaModel model(o.config);
-  model->to(dtype);
+  LlamaModel model = randomModelOn(o.config, dtype, device);
   if (spec.has_adapter) {
     MolaSpec m;
     m.allocation = spec.allocation;
