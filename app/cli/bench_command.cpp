@@ -50,12 +50,7 @@ const std::vector<std::string> kOptions = {"--device",  "--shape",
 
 struct BenchSettings {
   std::string shape_arg = "small";
-  LlamaConfig config;
-  int64_t seq = 256, batch = 4;
-  int steps = 5, warmup = 2;
-  std::string device = "cpu";
-  std::string dtype = "fp32";  // fp32, bf16 or fp16 (CUDA), as TrainStepBenchOptions::dtype
-  bool activation_checkpointing = false;
+  TrainStepBenchOptions run;  // what each worker runs (its config from shape_arg)
   // CPU threads as configureCpuRuntime splits them (0: one per core); torch_threads > 0 overrides
   // LibTorch's share.
   int threads = 0, torch_threads = 0;
@@ -90,30 +85,32 @@ LlamaConfig shapeConfig(const std::string& arg, int64_t seq) {
 
 BenchSettings parseSettings(const Args& args) {
   BenchSettings s;
-  s.device = args.get("--device", "cpu");
-  if (s.device != "cpu" && s.device != "cuda")
-    throw UsageError("--device must be cpu or cuda, got '" + s.device + "'");
-  s.dtype = args.get("--dtype", "fp32");
-  if (s.dtype != "fp32" && s.dtype != "bf16" && s.dtype != "fp16")
-    throw UsageError("--dtype must be fp32, bf16 or fp16, got '" + s.dtype + "'");
-  if (s.dtype == "fp16" && s.device != "cuda")
+  s.run.device = args.get("--device", "cpu");
+  if (s.run.device != "cpu" && s.run.device != "cuda")
+    throw UsageError("--device must be cpu or cuda, got '" + s.run.device + "'");
+  s.run.dtype = args.get("--dtype", "fp32");
+  if (s.run.dtype != "fp32" && s.run.dtype != "bf16" && s.run.dtype != "fp16")
+    throw UsageError("--dtype must be fp32, bf16 or fp16, got '" + s.run.dtype + "'");
+  if (s.run.dtype == "fp16" && s.run.device != "cuda")
     throw UsageError(
         "--dtype fp16 needs --device cuda (LibTorch has no fp16 matrix multiply on "
         "the CPU); use bf16");
   if (auto v = args.get("--activation-checkpointing")) {
     if (*v != "on" && *v != "off")
       throw UsageError("--activation-checkpointing must be on or off, got '" + *v + "'");
-    s.activation_checkpointing = *v == "on";
+    s.run.activation_checkpointing = *v == "on";
   }
-  s.seq = args.getNumber<int>("--seq", 256);
-  s.batch = args.getNumber<int>("--batch", 4);
-  s.steps = args.getNumber<int>("--steps", 5);
-  s.warmup = args.getNumber<int>("--warmup", 2);
-  if (s.seq < 1) throw UsageError("--seq must be at least 1, got " + std::to_string(s.seq));
-  if (s.batch < 1) throw UsageError("--batch must be at least 1, got " + std::to_string(s.batch));
-  if (s.steps < 1) throw UsageError("--steps must be at least 1, got " + std::to_string(s.steps));
-  if (s.warmup < 0)
-    throw UsageError("--warmup must not be negative, got " + std::to_string(s.warmup));
+  s.run.seq = args.getNumber<int>("--seq", 256);
+  s.run.batch = args.getNumber<int>("--batch", 4);
+  s.run.steps = args.getNumber<int>("--steps", 5);
+  s.run.warmup = args.getNumber<int>("--warmup", 2);
+  if (s.run.seq < 1) throw UsageError("--seq must be at least 1, got " + std::to_string(s.run.seq));
+  if (s.run.batch < 1)
+    throw UsageError("--batch must be at least 1, got " + std::to_string(s.run.batch));
+  if (s.run.steps < 1)
+    throw UsageError("--steps must be at least 1, got " + std::to_string(s.run.steps));
+  if (s.run.warmup < 0)
+    throw UsageError("--warmup must not be negative, got " + std::to_string(s.run.warmup));
   s.threads = args.getNumber<int>("--threads", 0);
   if (s.threads < 0)
     throw UsageError("--threads must not be negative, got " + std::to_string(s.threads));
@@ -122,10 +119,10 @@ BenchSettings parseSettings(const Args& args) {
     throw UsageError("--torch-threads must not be negative, got " +
                      std::to_string(s.torch_threads));
   s.shape_arg = args.get("--shape", "small");
-  s.config = shapeConfig(s.shape_arg, s.seq);
-  if (s.seq > s.config.max_seq_len)
-    throw UsageError("--seq " + std::to_string(s.seq) + " exceeds the model's " +
-                     std::to_string(s.config.max_seq_len) + " positions");
+  s.run.config = shapeConfig(s.shape_arg, s.run.seq);
+  if (s.run.seq > s.run.config.max_seq_len)
+    throw UsageError("--seq " + std::to_string(s.run.seq) + " exceeds the model's " +
+                     std::to_string(s.run.config.max_seq_len) + " positions");
   return s;
 }
 
@@ -148,26 +145,13 @@ std::vector<std::string> parseVariants(const std::string& list) {
   return out;
 }
 
-TrainStepBenchOptions benchOptions(const BenchSettings& s) {
-  TrainStepBenchOptions o;
-  o.config = s.config;
-  o.seq = s.seq;
-  o.batch = s.batch;
-  o.steps = s.steps;
-  o.warmup = s.warmup;
-  o.device = s.device;
-  o.dtype = s.dtype;
-  o.activation_checkpointing = s.activation_checkpointing;
-  return o;
-}
-
 // The child side: runs one variant and prints its result as one JSON line on stdout.
 int runWorker(const std::string& variant, const BenchSettings& s, bool tty) {
-  TrainStepBenchOptions o = benchOptions(s);
+  TrainStepBenchOptions o = s.run;
   if (tty)
     o.progress = [&](int step, int total, double ms) {
       std::fprintf(stderr, "\r\033[K  %s: step %d/%d%s, %.0f ms", variant.c_str(), step, total,
-                   step <= s.warmup ? " (warm-up)" : "", ms);
+                   step <= s.run.warmup ? " (warm-up)" : "", ms);
       std::fflush(stderr);
     };
   const TrainStepBenchResult r = runTrainStepBench(variant, o);
@@ -196,13 +180,13 @@ ChildOutput spawnWorker(const std::string& variant, const BenchSettings& s, bool
   const std::pair<const char*, std::string> options[] = {
       {"--worker", variant},
       {"--shape", s.shape_arg},
-      {"--seq", std::to_string(s.seq)},
-      {"--batch", std::to_string(s.batch)},
-      {"--steps", std::to_string(s.steps)},
-      {"--warmup", std::to_string(s.warmup)},
-      {"--device", s.device},
-      {"--dtype", s.dtype},
-      {"--activation-checkpointing", s.activation_checkpointing ? "on" : "off"},
+      {"--seq", std::to_string(s.run.seq)},
+      {"--batch", std::to_string(s.run.batch)},
+      {"--steps", std::to_string(s.run.steps)},
+      {"--warmup", std::to_string(s.run.warmup)},
+      {"--device", s.run.device},
+      {"--dtype", s.run.dtype},
+      {"--activation-checkpointing", s.run.activation_checkpointing ? "on" : "off"},
       {"--threads", std::to_string(s.threads)},
       {"--torch-threads", std::to_string(s.torch_threads)},
       {"--tty", tty ? "1" : "0"}};
@@ -311,21 +295,21 @@ int cmdBench(const Args& args) {
   // and its workers.
   if (s.threads > 0 || s.torch_threads > 0) configureCpuRuntime(s.threads, s.torch_threads);
   if (auto worker = args.get("--worker")) return runWorker(*worker, s, args.get("--tty") == "1");
-  if (s.device == "cuda" && !at::hasCUDA())
+  if (s.run.device == "cuda" && !at::hasCUDA())
     throw std::runtime_error(
         "device cuda: no CUDA device is available (or LibTorch was built "
         "without CUDA); use --device cpu");
   const std::vector<std::string> variants =
       args.get("--variants") ? parseVariants(*args.get("--variants")) : benchVariantNames();
   for (const std::string& v : variants)
-    benchVariantSpec(v, s.config.shape());  // shape too shallow?
+    benchVariantSpec(v, s.run.config.shape());  // shape too shallow?
   const auto json_path = args.get("--json");
   // Fail on an unwritable JSON path now, not after minutes of benchmarking.
   if (json_path && !std::ofstream(*json_path, std::ios::app))
     throw std::runtime_error(*json_path + ": cannot write the JSON report");
 
-  const MachineInfo machine = MachineInfo::collect(s.device);
-  const ModelShape shape = s.config.shape();
+  const MachineInfo machine = MachineInfo::collect(s.run.device);
+  const ModelShape shape = s.run.config.shape();
   const bool tty = isatty(STDERR_FILENO);
 
   std::printf(
@@ -333,9 +317,9 @@ int cmdBench(const Args& args) {
       "seq %lld, batch %lld, %d timed steps after %d warm-up, device %s, %s%s\n",
       s.shape_arg.c_str(), shape.num_layers, static_cast<long long>(shape.d_model),
       static_cast<long long>(shape.ffn_dim), shape.num_heads, shape.num_kv_heads,
-      static_cast<long long>(shape.vocab_size), static_cast<long long>(s.seq),
-      static_cast<long long>(s.batch), s.steps, s.warmup, s.device.c_str(), s.dtype.c_str(),
-      s.activation_checkpointing ? ", activation checkpointing" : "");
+      static_cast<long long>(shape.vocab_size), static_cast<long long>(s.run.seq),
+      static_cast<long long>(s.run.batch), s.run.steps, s.run.warmup, s.run.device.c_str(),
+      s.run.dtype.c_str(), s.run.activation_checkpointing ? ", activation checkpointing" : "");
   std::printf(
       "machine: %s, %d cores, threads: %d LibTorch, %d OpenBLAS, LibTorch %s, BLAS %s, "
       "load %.2f\n",
@@ -359,9 +343,9 @@ int cmdBench(const Args& args) {
     json r = {{"name", w.at("name")},
               {"tokens_per_s", w.at("tokens_per_s")},
               {"ms_per_step", w.at("ms_per_step")},
-              {"peak_mem_mb", s.device == "cuda" ? cuda_peak : hwm},
+              {"peak_mem_mb", s.run.device == "cuda" ? cuda_peak : hwm},
               {"trainable_params", w.at("trainable_params")},
-              {"peak_mem_kind", s.device == "cuda" ? "cuda_max_allocated" : "process_peak_rss"},
+              {"peak_mem_kind", s.run.device == "cuda" ? "cuda_max_allocated" : "process_peak_rss"},
               {"rss_before_model_mb", w.at("rss_before_model_mb")},
               {"rss_growth_mb", hwm - w.at("rss_before_model_mb").get<double>()},
               {"ru_maxrss_mb", c.ru_maxrss_mb},
@@ -375,7 +359,7 @@ int cmdBench(const Args& args) {
   }
 
   std::printf("\n%-16s %12s %12s %12s %14s\n", "variant", "tokens/s", "ms/step",
-              s.device == "cuda" ? "peak MiB" : "peak RSS MiB", "trainable");
+              s.run.device == "cuda" ? "peak MiB" : "peak RSS MiB", "trainable");
   for (const json& r : results)
     std::printf("%-16s %12.1f %12.1f %12.1f %14s\n", r.at("name").get<std::string>().c_str(),
                 r.at("tokens_per_s").get<double>(), r.at("ms_per_step").get<double>(),
@@ -384,7 +368,7 @@ int cmdBench(const Args& args) {
   std::printf("lora-equal is rank %d (closest to mola-2468's trainable parameters)\n",
               loraEqualRank(shape));
 
-  const std::vector<Ratio> ratios = ratiosOf(results, s.device == "cuda");
+  const std::vector<Ratio> ratios = ratiosOf(results, s.run.device == "cuda");
   std::printf("\n%-38s %8s %9s  %s\n", "ratio", "value", "target", "result");
   json ratio_json = json::array();
   for (const Ratio& q : ratios) {
@@ -417,12 +401,12 @@ int cmdBench(const Args& args) {
                   {"num_heads", shape.num_heads},
                   {"num_kv_heads", shape.num_kv_heads},
                   {"vocab_size", shape.vocab_size},
-                  {"seq", s.seq},
-                  {"batch", s.batch},
-                  {"steps", s.steps},
-                  {"warmup", s.warmup},
-                  {"dtype", s.dtype},
-                  {"activation_checkpointing", s.activation_checkpointing}}},
+                  {"seq", s.run.seq},
+                  {"batch", s.run.batch},
+                  {"steps", s.run.steps},
+                  {"warmup", s.run.warmup},
+                  {"dtype", s.run.dtype},
+                  {"activation_checkpointing", s.run.activation_checkpointing}}},
                 {"variants", results},
                 {"lora_equal_rank", loraEqualRank(shape)},
                 {"ratios", ratio_json}};

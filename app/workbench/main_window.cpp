@@ -396,9 +396,7 @@ void MainWindow::newExperiment() {
   m_loading_form = true;
   m_form->setConfig(config);
   m_loading_form = false;
-  setExperimentPath(QString());
-  m_modified = false;
-  updateTitle();
+  setSavedExperimentFile(QString());
   updateRunAvailability();
 }
 
@@ -410,10 +408,7 @@ bool MainWindow::openExperiment(const QString& path) {
     showError(tr("Cannot open the experiment"), m_form->errorMessage());
     return false;
   }
-  setExperimentPath(QFileInfo(path).absoluteFilePath());
-  m_modified = false;
-  addRecent(m_experiment_path);
-  updateTitle();
+  setSavedExperimentFile(QFileInfo(path).absoluteFilePath());
   updateRunAvailability();
   statusBar()->showMessage(tr("Opened %1").arg(m_experiment_path), 5000);
   return true;
@@ -424,10 +419,7 @@ bool MainWindow::saveExperiment(const QString& path) {
     showError(tr("Cannot save the experiment"), m_form->errorMessage());
     return false;
   }
-  setExperimentPath(QFileInfo(path).absoluteFilePath());
-  m_modified = false;
-  addRecent(m_experiment_path);
-  updateTitle();
+  setSavedExperimentFile(QFileInfo(path).absoluteFilePath());
   statusBar()->showMessage(tr("Saved %1").arg(m_experiment_path), 5000);
   return true;
 }
@@ -459,8 +451,11 @@ void MainWindow::openExperimentDialog() {
   if (!path.isEmpty()) openExperiment(path);
 }
 
-void MainWindow::setExperimentPath(const QString& path) {
+void MainWindow::setSavedExperimentFile(const QString& path) {
   m_experiment_path = path;
+  m_modified = false;
+  if (!path.isEmpty()) addRecent(path);
+  updateTitle();
 }
 
 QStringList MainWindow::recentExperiments() const {

@@ -110,7 +110,9 @@ class MainWindow : public QMainWindow {
   void showError(const QString& title, const QString& text);
   bool confirm(const QString& title, const QString& text);
   bool maybeDiscardChanges();
-  void setExperimentPath(const QString& path);
+  // The form now matches `path` (empty: an unsaved new experiment): the title, the modified flag
+  // and the recent-files menu follow.
+  void setSavedExperimentFile(const QString& path);
   void addRecent(const QString& path);
   void rebuildRecentMenu();
   void updateTitle();
