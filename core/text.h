@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Small text helpers shared by the parsers of core (torch-free).
+// Small text helpers shared by the parsers of core and the command line (torch-free).
 #pragma once
 
 #include <cctype>
+#include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace mola {
@@ -13,5 +15,18 @@ inline std::string_view trimWhitespace(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return s;
 }
+
+// `s` made safe to print on a terminal: control characters (C0 but newline and, when
+// `keep_newlines`, tab; DEL; C1), which could move the cursor or rewrite the screen, and bytes
+// that are not UTF-8 become visible \xNN escapes; everything else passes unchanged.
+std::string printableText(std::string_view s, bool keep_newlines = true);
+
+// `s` cut to at most `width` characters (UTF-8 code points, never inside one) and padded with
+// spaces to `width`: a column of a text table.
+std::string textColumn(std::string_view s, size_t width);
+
+// `s` as one CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, a quote, or
+// a line break (or starts or ends with a space); as it is otherwise.
+std::string csvField(std::string_view s);
 
 }  // namespace mola

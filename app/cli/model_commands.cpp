@@ -45,11 +45,13 @@ LlamaModel modelArg(const Args& args) {
   if (dtype == c10::kHalf && device.is_cpu())
     throw UsageError("--dtype fp16 needs a CUDA device; on the CPU use bf16 or fp32");
   std::cerr << "loading " << *path << "\n";
-  LlamaModel model = loadModelOrBuiltin(*path, dtype, [](int64_t step, int64_t total) {
+  BasePreparation preparation;
+  preparation.progress = [](int64_t step, int64_t total) {
     if (step == 1 || step % 50 == 0 || step == total)
       std::fprintf(stderr, "training the built-in base (first use only): step %lld/%lld\n",
                    static_cast<long long>(step), static_cast<long long>(total));
-  });
+  };
+  LlamaModel model = loadModelOrBuiltin(*path, dtype, preparation);
   if (auto adapter = args.get("--adapter")) {
     model->loadAdapter(*adapter);
     std::cerr << "adapter " << *adapter << ": " << model->molaSpec().allocation.describe()

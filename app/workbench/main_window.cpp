@@ -117,6 +117,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(m_controller, &TrainingController::evaluated, this, &MainWindow::onEvaluated);
   connect(m_controller, &TrainingController::pausedChanged, this, &MainWindow::onPausedChanged);
   connect(m_controller, &TrainingController::failed, this, &MainWindow::onFailed);
+  connect(m_controller, &TrainingController::notice, this,
+          [this](const QString& text) { statusBar()->showMessage(text, 30000); });
   connect(m_controller, &TrainingController::finished, this, &MainWindow::onFinished);
 
   m_follow_timer = new QTimer(this);
@@ -853,14 +855,8 @@ bool MainWindow::deleteRuns(const QList<qint64>& ids) {
       continue;
     }
     try {
-      const fs::path dir = runDirectory(*m_store, id);
+      // Refused while a live process (a `mola train` in a terminal) trains the run.
       m_store->deleteRun(id);
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-      if (ec)
-        problems << tr("run #%1 was deleted but its folder %2 could not be removed: %3")
-                        .arg(id)
-                        .arg(qs(dir.string()), qs(ec.message()));
       if (m_train->runId() == id) {
         stopFollowing();
         m_train->clearRun();

@@ -16,11 +16,6 @@
 #include "store/run_launch.h"
 #include "store/store_writer.h"
 #include "train/trainer.h"
-// Torch's headers use `slots` as a name, which Qt defines as a macro.
-#pragma push_macro("slots")
-#undef slots
-#include "train/builtin_base.h"
-#pragma pop_macro("slots")
 
 namespace mola::app {
 
@@ -80,6 +75,7 @@ class TrainingController::Worker : public QObject {
   void routerStats(const mola::RouterStatsSnapshot& snapshot);
   void evaluated(const mola::EvalScore& score);
   void checkpointSaved(qint64 step, const QString& dir);
+  void notice(const QString& text);
   void done(int outcome, const QString& message);
 
  private:
@@ -95,6 +91,7 @@ namespace {
 // Runs on the worker thread: every callback becomes a signal that Qt queues to the GUI thread.
 // It is added after the StoreWriter, so whatever a signal announces is already in the store.
 struct CallbackObserver : TrainingObserver {
+  std::function<void(int64_t, int64_t)> prepare;
   std::function<void(const RunStarted&)> started;
   std::function<void(const StepMetrics&)> step;
   std::function<void(const RouterStatsSnapshot&)> stats;
@@ -103,6 +100,7 @@ struct CallbackObserver : TrainingObserver {
   TrainOutcome outcome = TrainOutcome::Failed;
   std::string message = "training ended without reporting an outcome";
 
+  void preparing(int64_t at, int64_t total) override { prepare(at, total); }
   void runStarted(const RunStarted& s) override { started(s); }
   void stepFinished(const StepMetrics& m) override { step(m); }
   void routerStats(const RouterStatsSnapshot& s) override { stats(s); }
@@ -156,18 +154,20 @@ void TrainingController::Worker::run() {
       const ResumePlan plan = prepareResume(*store, m_resume_id);
       run_id = m_resume_id;
       config = plan.config;
-      resume_dir = plan.checkpoint.path;
+      if (plan.checkpoint) resume_dir = plan.checkpoint->path;
+      for (const std::string& note : plan.notes) emit notice(QString::fromStdString(note));
     }
     emit runCreated(run_id);
-    // The Trainer would train a missing built-in base silently inside run(); doing it here first
-    // lets the GUI show its progress (the Trainer then finds it cached).
-    if (config.model == kPretrainedTinyModel)
-      ensurePretrainedTinyBase(
-          [this](int64_t at, int64_t total) { emit preparing(qint64(at), qint64(total)); });
 
-    Trainer trainer(config, runDirectory(*store, run_id));
+    Trainer trainer(config, store->runDirectory(run_id));
+    trainer.setCheckpointIdentity(checkpointIdentity(*store, run_id));
     StoreWriter writer(*store, run_id);
+    writer.setNotice(
+        [this](const std::string& text) { emit notice(QString::fromStdString(text)); });
     CallbackObserver signaller;
+    signaller.prepare = [&](int64_t at, int64_t total) {
+      emit preparing(qint64(at), qint64(total));
+    };
     signaller.started = [&](const RunStarted& s) { emit started(run_id, s); };
     signaller.step = [&](const StepMetrics& m) { emit step(m); };
     signaller.stats = [&](const RouterStatsSnapshot& s) { emit routerStats(s); };
@@ -257,6 +257,7 @@ bool TrainingController::launch(Worker* worker) {
   connect(worker, &Worker::routerStats, this, &TrainingController::routerStats);
   connect(worker, &Worker::evaluated, this, &TrainingController::evaluated);
   connect(worker, &Worker::checkpointSaved, this, &TrainingController::checkpointSaved);
+  connect(worker, &Worker::notice, this, &TrainingController::notice);
   connect(worker, &Worker::done, this, &TrainingController::onWorkerDone, Qt::QueuedConnection);
   m_thread->start();
   return true;

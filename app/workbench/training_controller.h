@@ -59,6 +59,9 @@ class TrainingController : public QObject {
   // As stored (EvalScore::id is the row's id in the database).
   void evaluated(const mola::EvalScore& score);
   void checkpointSaved(qint64 step, const QString& dir);
+  // Something the user should know that does not end the run: the database is locked by another
+  // process and writes wait (and when they get through), a damaged checkpoint passed over.
+  void notice(const QString& text);
   void pausedChanged(bool paused);
   // Just before finished(Failed, message): why the run failed (the message names the file, key or
   // step at fault). Emitted too when the run could not even be created.

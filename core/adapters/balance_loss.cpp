@@ -3,7 +3,9 @@
 #include "adapters/balance_loss.h"
 
 #include <ATen/ATen.h>
+#include <torch/serialize/archive.h>
 
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -140,6 +142,43 @@ RouterStatsSnapshot RouterStatsAccumulator::snapshot(int64_t step) const {
 
 void RouterStatsAccumulator::reset() {
   m_sums.assign(m_experts.size(), Sums{});
+}
+
+namespace {
+
+// The four sums of one layer with their archive keys.
+template <typename Sums>
+auto namedSums(Sums& s, size_t layer) {
+  const std::string p = "router." + std::to_string(layer) + ".";
+  return std::array{
+      std::pair{p + "selections", &s.selections}, std::pair{p + "prob_sum", &s.prob_sum},
+      std::pair{p + "entropy_sum", &s.entropy_sum}, std::pair{p + "tokens", &s.tokens}};
+}
+
+}  // namespace
+
+void RouterStatsAccumulator::save(torch::serialize::OutputArchive& archive) const {
+  for (size_t j = 0; j < m_sums.size(); ++j) {
+    if (!m_sums[j].tokens.defined()) continue;
+    for (const auto& [key, tensor] : namedSums(m_sums[j], j)) archive.write(key, tensor->cpu());
+  }
+}
+
+void RouterStatsAccumulator::load(torch::serialize::InputArchive& archive,
+                                  const c10::Device& device) {
+  reset();
+  for (size_t j = 0; j < m_sums.size(); ++j) {
+    Sums s;
+    bool complete = true;
+    for (auto& [key, tensor] : namedSums(s, j))
+      complete = archive.try_read(key, *tensor) && complete;
+    if (!complete) continue;  // no routing counted in this layer since the last snapshot
+    TORCH_CHECK(s.selections.numel() == m_experts[j], "router statistics of layer ", j, ": ",
+                s.selections.numel(), " experts in the checkpoint, ", m_experts[j],
+                " in the model");
+    for (auto& [key, tensor] : namedSums(s, j)) *tensor = tensor->to(device);
+    m_sums[j] = std::move(s);
+  }
 }
 
 }  // namespace mola

@@ -9,6 +9,11 @@
 #include "adapters/mola_linear.h"
 #include "adapters/router_stats.h"
 
+namespace torch::serialize {
+class OutputArchive;
+class InputArchive;
+}  // namespace torch::serialize
+
 namespace mola {
 
 // The routings of one decoder layer's modules (all with the same N_j and the same tokens).
@@ -35,6 +40,10 @@ class RouterStatsAccumulator {
   void add(int layer, const LayerRoutings& modules, const torch::Tensor& token_mask = {});
   RouterStatsSnapshot snapshot(int64_t step) const;
   void reset();
+  // The sums since the last reset, into a checkpoint's archive and back (keys "router.<layer>.*";
+  // loaded sums go to `device`, where the routings that follow are summed).
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive, const c10::Device& device);
 
  private:
   struct Sums {

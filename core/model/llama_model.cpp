@@ -15,6 +15,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "random_state.h"
 #include "runtime.h"
 
 namespace mola {
@@ -386,22 +387,6 @@ class LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     for (size_t k = 0; k < saved.size(); ++k)
       if (ctx->needs_input_grad(k)) result[k] = g[k];
     return result;
-  }
-
- private:
-  static at::Generator generator(const c10::Device& device) {
-    return device.is_cpu() ? at::detail::getDefaultCPUGenerator()
-                           : at::globalContext().defaultGenerator(device);
-  }
-  static at::Tensor generatorState(const c10::Device& device) {
-    at::Generator gen = generator(device);
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    return gen.get_state();
-  }
-  static void setGeneratorState(const c10::Device& device, const at::Tensor& state) {
-    at::Generator gen = generator(device);
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(state);
   }
 };
 

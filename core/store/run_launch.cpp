@@ -63,8 +63,8 @@ int64_t createRunFor(RunStore& store, const ExperimentConfig& config) {
                          config.model);
 }
 
-fs::path runDirectory(const RunStore& store, int64_t run) {
-  return store.path().parent_path() / "runs" / std::to_string(run);
+CheckpointIdentity checkpointIdentity(const RunStore& store, int64_t run) {
+  return {store.storeId(), run};
 }
 
 std::optional<CheckpointRecord> latestCheckpoint(const RunStore& store, int64_t run) {
@@ -75,16 +75,32 @@ std::optional<CheckpointRecord> latestCheckpoint(const RunStore& store, int64_t 
 }
 
 ResumePlan prepareResume(RunStore& store, int64_t id) {
-  const RunRecord run = store.run(id);
-  const std::string what = "run " + std::to_string(id);
-  if (run.status == RunStatus::Completed) throw std::runtime_error(what + " is already completed");
-  if (run.status == RunStatus::Running) throw std::runtime_error(what + " is still running");
-  std::optional<CheckpointRecord> last = latestCheckpoint(store, id);
-  if (!last) throw std::runtime_error(what + " has no checkpoint to resume from");
-  ResumePlan plan{parseExperiment(run.config_json, what), *last};
-  store.truncateAfter(id, last->step);
-  store.setStatus(id, RunStatus::Running);
-  return plan;
+  store.claimRun(id);
+  try {
+    const RunRecord run = store.run(id);
+    ResumePlan plan{
+        parseExperiment(run.config_json, "run " + std::to_string(id)), std::nullopt, {}};
+    std::vector<std::pair<int64_t, std::string>> recorded;
+    for (const CheckpointRecord& c : store.checkpoints(id)) recorded.emplace_back(c.step, c.path);
+    const CheckpointChoice choice = chooseResumeCheckpoint(recorded, checkpointIdentity(store, id));
+    for (const std::string& why : choice.skipped)
+      plan.notes.push_back("passed over the checkpoint of " + why);
+    if (choice.chosen) {
+      plan.checkpoint = CheckpointRecord{choice.chosen->first, choice.chosen->second};
+    } else {
+      plan.notes.push_back("run " + std::to_string(id) +
+                           " has no intact checkpoint: it starts again from step 0");
+    }
+    store.truncateAfter(id, plan.checkpoint ? plan.checkpoint->step : 0);
+    return plan;
+  } catch (const std::exception& e) {
+    try {
+      store.setStatus(id, RunStatus::Interrupted, std::string("resuming failed: ") + e.what());
+    } catch (const std::exception&) {
+      // The store's own failure is what passes on below; the lock goes with the store.
+    }
+    throw;
+  }
 }
 
 }  // namespace mola

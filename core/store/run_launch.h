@@ -7,14 +7,16 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "experiment/experiment_config.h"
 #include "store/run_store.h"
+#include "train/checkpoint_files.h"
 
 namespace mola {
 
-// Opens (creating it and its folder when absent) the run database at `path` and marks the runs
-// whose process has gone as Interrupted; `interrupted`, when given, receives how many.
+// Opens (creating it and its folder when absent) the run database at `path` for writing and marks
+// the runs whose process has gone as Interrupted; `interrupted`, when given, receives how many.
 RunStore openRunStore(const std::filesystem::path& path, int* interrupted = nullptr);
 
 // The decoder depth of a model path when it can be told without loading weights: builtin:* (4),
@@ -30,21 +32,26 @@ std::string storedAllocation(const ExperimentConfig& config);
 // the time and host). Returns its id.
 int64_t createRunFor(RunStore& store, const ExperimentConfig& config);
 
-// <database folder>/runs/<id>: where the trainer writes the run's checkpoints.
-std::filesystem::path runDirectory(const RunStore& store, int64_t run);
+// What every checkpoint of the run records, and what resuming requires of one.
+CheckpointIdentity checkpointIdentity(const RunStore& store, int64_t run);
 
 // The checkpoint with the highest step, if the run has any.
 std::optional<CheckpointRecord> latestCheckpoint(const RunStore& store, int64_t run);
 
-// What a resumed run needs: its experiment and the checkpoint to continue from.
+// What a resumed run needs: its experiment, the checkpoint to continue from (none: the run starts
+// again from step 0), and what the user should hear about (damaged or foreign checkpoints that
+// were passed over).
 struct ResumePlan {
   ExperimentConfig config;
-  CheckpointRecord checkpoint;
+  std::optional<CheckpointRecord> checkpoint;
+  std::vector<std::string> notes;
 };
 
-// Readies run `id` to continue from its latest checkpoint: refuses (std::runtime_error naming the
-// run) a completed or still running run, or one without a checkpoint; otherwise drops what the run
-// stored after that checkpoint (it is recomputed) and marks it Running by this process.
+// Readies run `id` to continue: claims it (RunStore::claimRun: a StoreError for a completed run,
+// an unknown one, or one a live process trains), picks its newest intact checkpoint of this store
+// and run, drops what the run stored after that checkpoint (it is recomputed; everything when
+// there is none) and leaves it Running, owned by `store`. When anything after the claim fails the
+// run is marked Interrupted again and the error passes on.
 ResumePlan prepareResume(RunStore& store, int64_t id);
 
 }  // namespace mola

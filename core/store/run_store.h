@@ -19,7 +19,16 @@ namespace mola {
 
 // Any store failure; the message names the database file and what went wrong.
 class StoreError : public std::runtime_error {
-  using std::runtime_error::runtime_error;
+ public:
+  // Busy: another connection held the write lock for longer than the busy timeout (worth
+  // retrying later); Other: everything else.
+  enum class Kind { Other, Busy };
+  explicit StoreError(const std::string& what, Kind kind = Kind::Other)
+      : std::runtime_error(what), m_kind(kind) {}
+  bool busy() const { return m_kind == Kind::Busy; }
+
+ private:
+  Kind m_kind;
 };
 
 enum class RunStatus { Running, Completed, Stopped, Failed, Interrupted };
@@ -39,6 +48,8 @@ struct RunRecord {
   std::string message;    // why it failed / stopped
   int64_t last_step = 0;  // highest step with a metric
 };
+// A run stored as running whose trainer is gone reads as Interrupted (with a message saying so)
+// even before markInterruptedRuns records it, so a read-only store shows it right too.
 
 struct MetricPoint {
   int64_t step = 0;
@@ -68,16 +79,25 @@ struct CheckpointRecord {
   std::string path;
 };
 
+// Runs, their results, and their folders. A run's folder is <database file>-runs/<id>/ (for
+// runs.sqlite: runs.sqlite-runs/3/): it belongs to this database alone, holds the run's
+// checkpoints and its lock file. The RunStore that creates or claims a run holds that lock (an
+// flock) until the run gets a final status or the store closes: that lock, not a pid, is what
+// tells a live run from one whose process has gone, across PID namespaces and however the process
+// ended. Nothing but SQLite opens the database file itself.
 class RunStore {
  public:
   // Opens (creating when absent and `create`) the database, in WAL mode, migrating an older
   // schema. A file that is not SQLite, is corrupt, or is another program's database is a
   // StoreError, and the file is left exactly as it was.
   static RunStore open(const std::filesystem::path& path, bool create = true);
+  // Opens an existing store for reading only: no migration, no write of any kind, so it works on a
+  // read-only file or folder and on a full disk. Writing through it throws a StoreError.
+  static RunStore openReadOnly(const std::filesystem::path& path);
   // $MOLA_DB, else $XDG_DATA_HOME/mola-workbench/runs.sqlite, else ~/.local/share/...
   // open() creates no folders (a mistyped --db should not make one): create the parent first.
   static std::filesystem::path defaultPath();
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   // The schema migrations in order: element i turns schema version i into i + 1 (element 0
   // creates the tables in an empty file), so there are kSchemaVersion of them.
   static const std::vector<std::string>& migrations();
@@ -91,24 +111,52 @@ class RunStore {
   RunStore& operator=(RunStore&&) noexcept;
   ~RunStore();
 
+  // The database file, as an absolute path.
   const std::filesystem::path& path() const { return m_path; }
+  bool readOnly() const { return m_read_only; }
+  // A random id given to the database when it was created (or upgraded to schema version 2);
+  // every checkpoint records it, so that a checkpoint is never taken for another store's. Empty
+  // for a read-only store of schema version 1.
+  const std::string& storeId() const { return m_store_id; }
+  // <database file>-runs/<run>: the run's folder.
+  std::filesystem::path runDirectory(int64_t run) const;
+  // How long a write waits for another connection's write lock before it fails as busy (5 s
+  // unless set).
+  void setBusyTimeout(int milliseconds);
 
   // Writing (each call is one transaction; no fsync per metric).
+  // A new run, stored as running, whose folder and lock this store holds from the same
+  // transaction on.
   int64_t createRun(const std::string& name, const std::string& config_json,
                     const std::string& allocation, const std::string& model);
+  // Makes a stopped, failed or interrupted run (or a running one whose process has gone) this
+  // store's to continue: takes its lock (waiting up to 2 s for a process that only probes it) and
+  // marks it running, or throws a StoreError that names the run: completed, unknown, or trained by
+  // a live process (its pid and host). Two processes claiming one run: exactly one succeeds.
+  void claimRun(int64_t run);
+  // Completed, Stopped, Failed and Interrupted end the run: the store then lets go of its lock.
+  // Running is claimRun().
   void setStatus(int64_t run, RunStatus status, const std::string& message = "");
   void addMetrics(int64_t run, const std::vector<MetricPoint>& points);
   void addRouterStats(int64_t run, const RouterStatsSnapshot& snapshot);
   int64_t addEvalScore(int64_t run, const EvalScore& score,
                        const std::vector<StoredPrediction>& predictions = {});
+  // `path` is kept relative to the database's folder when it lies inside it, so that the database
+  // and its run folders can move together.
   void addCheckpoint(int64_t run, int64_t step, const std::string& path);
-  // Removes what a resumed run recomputes: metrics, router stats and scores after `step`.
+  void removeCheckpoint(int64_t run, int64_t step);
+  // Removes what a resumed run recomputes: metrics, router stats, scores and checkpoint records
+  // after `step`.
   void truncateAfter(int64_t run, int64_t step);
+  // Deletes the run, its results and its folder. Refuses (StoreError) a run that a live process
+  // trains. When the folder cannot be removed the rows are gone and the StoreError says so.
   void deleteRun(int64_t run);
   // Runs left "running" by a process that no longer exists become Interrupted; returns how many.
   int markInterruptedRuns();
 
   // Reading.
+  // Whether a live process (this one included) trains the run.
+  bool isLive(int64_t run) const;
   std::vector<RunRecord> listRuns() const;
   RunRecord run(int64_t id) const;  // StoreError naming the id when absent
   // Points of one metric (all metrics when name is empty) with step > after_step, by step.
@@ -118,12 +166,20 @@ class RunStore {
   std::vector<RouterStatsSnapshot> routerStats(int64_t run) const;
   std::vector<EvalScore> evalScores(int64_t run) const;
   std::vector<StoredPrediction> predictions(int64_t eval_id) const;
+  // By step; paths as absolute paths.
   std::vector<CheckpointRecord> checkpoints(int64_t run) const;
 
  private:
-  RunStore() = default;
+  struct Leases;
+  RunStore();
+  // Whether run `run`, stored as running by process `pid` on `hostname`, has a live trainer.
+  bool ownerAlive(int64_t run, int64_t pid, const std::string& hostname,
+                  const std::string& process_tag) const;
   std::filesystem::path m_path;
   sqlite3* m_db = nullptr;
+  bool m_read_only = false;
+  std::string m_store_id;
+  std::unique_ptr<Leases> m_leases;  // the run locks this store holds
 };
 
 }  // namespace mola

@@ -1,30 +1,36 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// StoreWriter: batches step metrics into the run store and records everything else at once.
+// StoreWriter: an ordered queue of store writes, batched metrics, retried while the database is
+// locked by another process.
 #include "store/store_writer.h"
 
+#include <thread>
 #include <utility>
 
 namespace mola {
 
-StoreWriter::StoreWriter(RunStore& store, int64_t run) : m_store(store), m_run(run) {}
+namespace {
+
+// While training, a write waits this long for another connection's lock before it is queued for
+// later (a step must not stall for the store's full busy timeout) ...
+constexpr int kTrainingBusyTimeoutMs = 250;
+// ... and is retried no more often than this while it waits.
+constexpr auto kRetryInterval = std::chrono::seconds(2);
+// The store's busy timeout outside of training.
+constexpr int kDefaultBusyTimeoutMs = 5000;
+
+}  // namespace
+
+StoreWriter::StoreWriter(RunStore& store, int64_t run) : m_store(store), m_run(run) {
+  m_store.setBusyTimeout(kTrainingBusyTimeoutMs);
+}
 
 StoreWriter::~StoreWriter() {
   try {
+    m_store.setBusyTimeout(kDefaultBusyTimeoutMs);
     flush();
   } catch (const std::exception&) {
-    // A destructor must not throw; finished() has already flushed in every normal ending.
+    // A destructor must not throw; finished() has reported any failure in a normal ending.
   }
-}
-
-void StoreWriter::stepFinished(const StepMetrics& m) {
-  for (auto [name, value] : {std::pair{"loss", m.loss},
-                             {"balance_loss", m.balance_loss},
-                             {"lr", m.lr},
-                             {"grad_norm", m.grad_norm},
-                             {"tokens_per_s", m.tokens_per_s},
-                             {"elapsed_s", m.elapsed_s}})
-    m_pending.push_back({m.step, name, value});
-  if (m_pending.size() >= 50 || Clock::now() - m_last_flush > std::chrono::seconds(1)) flush();
 }
 
 EvalScore evalScoreOf(const EvalReport& e) {
@@ -40,40 +46,94 @@ EvalScore evalScoreOf(const EvalReport& e) {
   return score;
 }
 
+void StoreWriter::stepFinished(const StepMetrics& m) {
+  for (auto [name, value] : {std::pair{"loss", m.loss},
+                             {"balance_loss", m.balance_loss},
+                             {"lr", m.lr},
+                             {"grad_norm", m.grad_norm},
+                             {"tokens_per_s", m.tokens_per_s},
+                             {"elapsed_s", m.elapsed_s}})
+    m_metrics.push_back({m.step, name, value});
+  const auto since = Clock::now() - m_last_attempt;
+  if (m_blocked ? since >= kRetryInterval
+                : m_metrics.size() >= 50 || since > std::chrono::seconds(1))
+    flush();
+}
+
 void StoreWriter::routerStats(const RouterStatsSnapshot& s) {
-  flush();
-  m_store.addRouterStats(m_run, s);
+  enqueue([run = m_run, s](RunStore& store) { store.addRouterStats(run, s); });
 }
 
 void StoreWriter::evaluated(const EvalReport& e) {
-  flush();
-  const EvalScore score = evalScoreOf(e);
   std::vector<StoredPrediction> predictions;
   predictions.reserve(e.predictions.size());
   for (const auto& p : e.predictions) predictions.push_back({p.example_id, p.predicted, p.correct});
-  m_last_eval_id = m_store.addEvalScore(m_run, score, predictions);
+  enqueue([this, score = evalScoreOf(e), predictions = std::move(predictions)](RunStore& store) {
+    m_last_eval_id = store.addEvalScore(m_run, score, predictions);
+  });
 }
 
 void StoreWriter::checkpointSaved(int64_t step, const std::string& dir) {
-  flush();
-  m_store.addCheckpoint(m_run, step, dir);
+  enqueue([run = m_run, step, dir](RunStore& store) { store.addCheckpoint(run, step, dir); });
 }
 
 void StoreWriter::finished(TrainOutcome outcome, const std::string& message) {
-  flush();
-  m_store.setStatus(m_run,
-                    outcome == TrainOutcome::Completed ? RunStatus::Completed
-                    : outcome == TrainOutcome::Stopped ? RunStatus::Stopped
-                                                       : RunStatus::Failed,
-                    message);
+  const RunStatus status = outcome == TrainOutcome::Completed ? RunStatus::Completed
+                           : outcome == TrainOutcome::Stopped ? RunStatus::Stopped
+                                                              : RunStatus::Failed;
+  m_queue.push_back(
+      [run = m_run, status, message](RunStore& store) { store.setStatus(run, status, message); });
+  // The run is over: wait for a held lock rather than lose its last steps and its status.
+  m_store.setBusyTimeout(kDefaultBusyTimeoutMs);
+  const Clock::time_point deadline = Clock::now() + m_final_wait;
+  while (!drain(true)) {
+    if (Clock::now() >= deadline)
+      throw StoreError(m_store.path().string() + ": run " + std::to_string(m_run) + ": " +
+                       std::to_string(waiting()) +
+                       " writes (the last steps and the run's status) " +
+                       "could not be stored: another process held the database's write lock for " +
+                       "more than " + std::to_string(m_final_wait.count() / 1000) +
+                       " s; the checkpoints on disk are kept");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
 }
 
-void StoreWriter::flush() {
-  // Cleared before writing: a failed write is reported once, not retried on every later call.
-  std::vector<MetricPoint> points;
-  points.swap(m_pending);
-  m_last_flush = Clock::now();
-  if (!points.empty()) m_store.addMetrics(m_run, points);
+bool StoreWriter::flush() {
+  return drain(false);
+}
+
+void StoreWriter::queueMetrics() {
+  if (m_metrics.empty()) return;
+  m_queue.push_back([run = m_run, points = std::move(m_metrics)](RunStore& store) {
+    store.addMetrics(run, points);
+  });
+  m_metrics.clear();
+}
+
+void StoreWriter::enqueue(Write write) {
+  queueMetrics();
+  m_queue.push_back(std::move(write));
+  if (!m_blocked || Clock::now() - m_last_attempt >= kRetryInterval) drain(false);
+}
+
+bool StoreWriter::drain(bool rethrow) {
+  queueMetrics();
+  m_last_attempt = Clock::now();
+  while (!m_queue.empty()) {
+    try {
+      m_queue.front()(m_store);
+    } catch (const StoreError& e) {
+      if (rethrow && !e.busy()) throw;
+      if (!m_blocked && m_notice)
+        m_notice(std::string(e.what()) + "; training goes on and the writes are retried");
+      m_blocked = true;
+      return false;
+    }
+    m_queue.pop_front();
+  }
+  if (m_blocked && m_notice) m_notice("the run store takes writes again; nothing was lost");
+  m_blocked = false;
+  return true;
 }
 
 }  // namespace mola

@@ -3,13 +3,21 @@
 #include "train/builtin_base.h"
 
 #include <ATen/ATen.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <torch/utils.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
+#include <system_error>
+#include <thread>
 
 #include "model/checkpoint_loader.h"
 #include "model/safetensors.h"
+#include "train/checkpoint_files.h"
 #include "train/trainer.h"
 
 namespace mola {
@@ -44,13 +52,47 @@ ExperimentConfig pretrainingRecipe() {
   return c;
 }
 
+// Reports the pretraining's steps, holds it while paused, and stops it when asked.
 struct Progress : TrainingObserver {
-  std::function<void(int64_t, int64_t)> fn;
+  const BasePreparation& preparation;
+  Trainer& trainer;
   std::string message;
+  Progress(const BasePreparation& p, Trainer& t) : preparation(p), trainer(t) {}
+  bool stopRequested() const { return preparation.stop && preparation.stop(); }
   void stepFinished(const StepMetrics& m) override {
-    if (fn) fn(m.step, m.total_steps);
+    if (preparation.progress) preparation.progress(m.step, m.total_steps);
+    while (preparation.paused && preparation.paused() && !stopRequested())
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (stopRequested()) trainer.requestStop();
   }
   void finished(TrainOutcome, const std::string& m) override { message = m; }
+};
+
+// An exclusive flock on the cache's lock file while one process trains the base; the others wait
+// here (checking for a stop request) and then find the finished file.
+class CacheLock {
+ public:
+  CacheLock(const fs::path& file, const BasePreparation& preparation) {
+    m_fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (m_fd < 0)
+      throw std::runtime_error(file.string() + ": cannot be created (" +
+                               std::generic_category().message(errno) + ")");
+    while (::flock(m_fd, LOCK_EX | LOCK_NB) != 0) {
+      if (preparation.stop && preparation.stop()) {
+        ::close(m_fd);
+        throw BasePreparationStopped(
+            "stopped while waiting for another process to prepare the "
+            "built-in base");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  ~CacheLock() { ::close(m_fd); }
+  CacheLock(const CacheLock&) = delete;
+  CacheLock& operator=(const CacheLock&) = delete;
+
+ private:
+  int m_fd = -1;
 };
 
 }  // namespace
@@ -63,18 +105,24 @@ fs::path userDataDir() {
   return fs::temp_directory_path() / "mola-workbench";
 }
 
-fs::path ensurePretrainedTinyBase(const std::function<void(int64_t, int64_t)>& progress) {
+fs::path ensurePretrainedTinyBase(const BasePreparation& preparation) {
   const fs::path dir = userDataDir();
   const fs::path file = dir / kBaseFile;
   if (fs::exists(file)) return file;
   fs::create_directories(dir);
+  const CacheLock lock(dir / "tiny-base.lock", preparation);
+  if (fs::exists(file)) return file;  // another process made it while this one waited
   const fs::path work = dir / "tiny-base-training";
   fs::remove_all(work);
   Trainer trainer(pretrainingRecipe(), work);
-  Progress observer;
-  observer.fn = progress;
+  Progress observer(preparation, trainer);
   trainer.addObserver(&observer);
-  if (trainer.run() != TrainOutcome::Completed)
+  const TrainOutcome outcome = trainer.run();
+  if (outcome == TrainOutcome::Stopped) {
+    fs::remove_all(work);
+    throw BasePreparationStopped("stopped while preparing the built-in base");
+  }
+  if (outcome != TrainOutcome::Completed)
     throw std::runtime_error("training the built-in base failed: " + observer.message);
   const fs::path weights = work / "checkpoints" /
                            ("step-" + std::to_string(pretrainingRecipe().max_steps)) /
@@ -112,9 +160,9 @@ void loadFullWeights(LlamaModel& model, const fs::path& file) {
 }
 
 LlamaModel loadModelOrBuiltin(const std::string& path, c10::ScalarType dtype,
-                              const std::function<void(int64_t, int64_t)>& progress) {
+                              const BasePreparation& preparation) {
   if (path != kPretrainedTinyModel) return loadModel(path, dtype);
-  const fs::path weights = ensurePretrainedTinyBase(progress);
+  const fs::path weights = ensurePretrainedTinyBase(preparation);
   LlamaModel model = builtinTinyModel(0);
   loadFullWeights(model, weights);
   model->to(dtype);

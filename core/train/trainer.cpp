@@ -4,16 +4,13 @@
 #include "train/trainer.h"
 
 #include <ATen/ATen.h>
-#include <fcntl.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
-#include <torch/serialize.h>
 #include <torch/utils.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
+#include <exception>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -26,9 +23,11 @@
 #include "data/qa_source.h"
 #include "eval/qa_evaluator.h"
 #include "model/checkpoint_loader.h"
+#include "model/tokenizer.h"
 #include "runtime.h"
 #include "split_mix64.h"
 #include "train/builtin_base.h"
+#include "train/checkpoint.h"
 
 namespace mola {
 
@@ -38,14 +37,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kIgnore = -100;  // label of positions without loss
-
-void syncFile(const fs::path& p) {
-  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error(p.string() + ": cannot open to sync");
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) throw std::runtime_error(p.string() + ": cannot flush to disk");
-}
 
 // Right-padded ids [B, T], labels [B, T] (kIgnore where no loss), real-token mask [B, T].
 struct Batch {
@@ -91,78 +82,6 @@ std::vector<size_t> epochOrder(size_t n, uint64_t seed, int64_t epoch) {
 std::string sourceName(const DataSpec& d) {
   if (d.path.rfind("synthetic:", 0) == 0) return d.path;
   return fs::path(d.path).filename().string();
-}
-
-// Where training stands in the data: optimizer steps done, epoch, next example of its order.
-struct DataPosition {
-  int64_t step = 0, epoch = 0;
-  size_t cursor = 0;
-};
-
-// Writes a checkpoint atomically: every file into `dir`.tmp, each synced, then one rename.
-void writeCheckpoint(const fs::path& dir, const std::string& method, LlamaModel& model,
-                     torch::optim::AdamW& optimizer, const DataPosition& at, uint64_t seed) {
-  const fs::path tmp = dir.string() + ".tmp";
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  const char* weights = method == "full" ? CheckpointFiles::kWeights : CheckpointFiles::kAdapter;
-  if (method == "full") {
-    saveFullWeights(model, tmp / weights);
-  } else {
-    model->saveAdapter(tmp / weights);
-  }
-  torch::save(optimizer, (tmp / CheckpointFiles::kOptimizer).string());
-  {
-    at::Generator gen = at::detail::getDefaultCPUGenerator();
-    at::Tensor state;
-    {
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      state = gen.get_state();
-    }
-    std::ofstream rng(tmp / "rng.bin", std::ios::binary);
-    rng.write(reinterpret_cast<const char*>(state.data_ptr<uint8_t>()),
-              std::streamsize(state.numel()));
-    std::ofstream js(tmp / CheckpointFiles::kState);
-    js << nlohmann::json{{"step", at.step},
-                         {"epoch", at.epoch},
-                         {"cursor", at.cursor},
-                         {"seed", seed}}
-              .dump(2);
-    if (!rng || !js)
-      throw std::runtime_error(tmp.string() + ": cannot write the checkpoint (disk full?)");
-  }
-  for (const char* f : {CheckpointFiles::kOptimizer, CheckpointFiles::kState, "rng.bin", weights})
-    syncFile(tmp / f);
-  fs::remove_all(dir);
-  fs::rename(tmp, dir);
-  syncFile(dir.parent_path());
-}
-
-// Restores what writeCheckpoint wrote into the model (in place: same layout), the optimizer and
-// the CPU generator; returns the data position.
-DataPosition readCheckpoint(const fs::path& dir, const std::string& method, LlamaModel& model,
-                            torch::optim::AdamW& optimizer) {
-  std::ifstream in(dir / CheckpointFiles::kState);
-  if (!in) throw std::runtime_error((dir / CheckpointFiles::kState).string() + ": cannot open");
-  const nlohmann::json state = nlohmann::json::parse(in);
-  DataPosition at;
-  at.step = state.at("step").get<int64_t>();
-  at.epoch = state.at("epoch").get<int64_t>();
-  at.cursor = state.at("cursor").get<size_t>();
-  if (method == "full") {
-    loadFullWeights(model, dir / CheckpointFiles::kWeights);
-  } else {
-    model->loadAdapter(dir / CheckpointFiles::kAdapter);
-  }
-  torch::load(optimizer, (dir / CheckpointFiles::kOptimizer).string());
-  std::ifstream rng(dir / "rng.bin", std::ios::binary);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(rng)),
-                             std::istreambuf_iterator<char>());
-  at::Generator gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(
-      at::tensor(std::vector<int64_t>(bytes.begin(), bytes.end()), at::kLong).to(at::kByte));
-  return at;
 }
 
 }  // namespace
@@ -224,221 +143,300 @@ void Trainer::resumeFrom(const fs::path& checkpoint_dir) {
   m_resume_dir = checkpoint_dir;
 }
 
-TrainOutcome Trainer::run() {
-  auto notifyFinished = [&](TrainOutcome outcome, const std::string& message) {
-    for (TrainingObserver* o : m_observers) o->finished(outcome, message);
-    return outcome;
-  };
-  try {
-    const ExperimentConfig& c = m_config;
-    configureCpuRuntime();
-    torch::manual_seed(c.seed);
-    const Clock::time_point started = Clock::now();
+// Everything one run holds between setUp() and the end of run().
+struct Trainer::State {
+  c10::ScalarType dtype = c10::kFloat;
+  c10::Device device{c10::kCPU};
+  bool mixed = false;  // a half dtype: forward and evaluation under autocast
+  LlamaModel model{nullptr};
+  std::unique_ptr<Tokenizer> tokenizer;
+  PromptTemplate prompt;
+  EncodedExamples encoded;
+  QaDataset eval_data;
+  std::vector<int> experts;  // per layer; empty for full fine-tuning
+  int layers = 0;
+  std::vector<torch::Tensor> params;
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::unique_ptr<RouterStatsAccumulator> router;
+  TrainingPosition at;
+  std::vector<size_t> order;  // of the examples in epoch at.epoch
+  int64_t total = 0;
+  double clip = 0.0;
+  Clock::time_point started;
+  std::string last_checkpoint;
+  int64_t last_checkpoint_step = -1, last_eval_step = -1;
 
-    // Model, adapters, data. A half dtype keeps the frozen base in it and trains under autocast.
-    const c10::ScalarType dtype = dtypeFromName(c.dtype);
-    const c10::Device device = deviceFromName(c.device);
-    if (dtype == c10::kHalf && device.is_cpu())
-      throw std::invalid_argument(
-          "dtype fp16 needs a CUDA device: LibTorch has no fp16 matrix multiply on the CPU; use "
-          "bf16 or fp32 with device " +
-          c.device);
-    const bool mixed = dtype == c10::kBFloat16 || dtype == c10::kHalf;
-    // The forward (and evaluation) under autocast for half dtypes, nothing otherwise.
-    auto autocast = [&](std::optional<AutocastGuard>& guard) {
-      if (mixed) guard.emplace(device.type(), dtype);
-    };
-    LlamaModel model = loadModelOrBuiltin(c.model, dtype);
-    const auto tokenizer = loadTokenizerFor(c.model, c.tokenizer);
-    const int layers = model->config().num_layers;
-    const std::vector<int> experts = prepareForTraining(model, c);
-    model->setActivationCheckpointing(c.activation_checkpointing);
-    model->to(device);
-    model->train();
-
-    const PromptTemplate prompt = PromptTemplate::named(c.prompt_template);
-    const QaDataset train_data =
-        loadQaSource(c.train.path, c.train.format, c.train.split, c.train.limit);
-    const EncodedExamples encoded =
-        encodeExamples(train_data.records, *tokenizer, prompt, c.cutoff);
-    if (encoded.examples.empty()) throw std::runtime_error(c.train.path + ": no training examples");
-    QaDataset eval_data;
-    if (!c.eval.path.empty())
-      eval_data = loadQaSource(c.eval.path, c.eval.format, c.eval.split, c.eval.limit);
-
-    const std::vector<torch::Tensor> params = model->trainableParameters();
-    int64_t trainable = 0;
-    for (const auto& p : params) trainable += p.numel();
-    torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(c.lr)
-                                              .betas(std::make_tuple(c.beta1, c.beta2))
-                                              .weight_decay(c.weight_decay)
-                                              .eps(c.adam_eps));
-
-    const size_t n = encoded.examples.size(), batch = size_t(c.batch_size);
-    const int64_t batches_per_epoch = int64_t((n + batch - 1) / batch);
-    const int64_t total =
-        c.max_steps > 0 ? c.max_steps
-                        : std::max<int64_t>(1, batches_per_epoch * c.epochs / c.grad_accumulation);
-
-    // Position in the data: epoch and the next example of its order.
-    int64_t step = 0, epoch = 0;
-    size_t cursor = 0;
-    if (!m_resume_dir.empty()) {
-      const DataPosition at = readCheckpoint(m_resume_dir, c.method, model, optimizer);
-      step = at.step;
-      epoch = at.epoch;
-      cursor = at.cursor;
-    }
-    std::vector<size_t> order = epochOrder(n, c.seed, epoch);
-
-    RunStarted info;
-    info.total_steps = total;
-    info.first_step = step;
-    info.trainable_parameters = trainable;
-    info.train_examples = int64_t(n);
-    info.truncated_examples = int64_t(encoded.truncated);
-    info.experts_per_layer = experts;
-    info.device = device.str();
-    for (TrainingObserver* o : m_observers) o->runStarted(info);
-
-    RouterStatsAccumulator router_stats(experts.empty() ? std::vector<int>(size_t(layers), 1)
-                                                        : experts);
-    std::string last_checkpoint;
-    int64_t last_checkpoint_step = -1, last_eval_step = -1;
-
-    auto saveCheckpoint = [&](int64_t at_step) {
-      const fs::path dir = m_run_dir / "checkpoints" / ("step-" + std::to_string(at_step));
-      writeCheckpoint(dir, c.method, model, optimizer, {at_step, epoch, cursor}, c.seed);
-      last_checkpoint = dir.string();
-      last_checkpoint_step = at_step;
-      for (TrainingObserver* o : m_observers) o->checkpointSaved(at_step, last_checkpoint);
-    };
-
-    auto evaluate = [&](int64_t at_step) {
-      if (eval_data.records.empty()) return;
-      EvalOptions eo;
-      eo.protocol = parseProtocol(c.eval_protocol);
-      eo.prompt = prompt;
-      eo.batch_size = size_t(std::max(8, c.batch_size));
-      std::optional<AutocastGuard> amp;
-      autocast(amp);
-      const EvalResult r = evaluateQa(model, *tokenizer, eval_data.records, eo);
-      EvalReport rep;
-      rep.step = at_step;
-      rep.benchmark = sourceName(c.eval);
-      rep.split = c.eval.split;
-      rep.protocol = c.eval_protocol;
-      rep.accuracy = r.accuracy;
-      rep.accuracy_norm = r.accuracy_norm;
-      rep.ci_low = r.ci_low;
-      rep.ci_high = r.ci_high;
-      rep.n = int64_t(r.n);
-      for (const Prediction& p : r.predictions)
-        rep.predictions.push_back({p.example_id, p.predicted, p.correct});
-      for (TrainingObserver* o : m_observers) o->evaluated(rep);
-      last_eval_step = at_step;
-    };
-
-    const double clip = c.grad_clip > 0 ? c.grad_clip : std::numeric_limits<double>::infinity();
-    while (step < total) {
-      while (m_paused && !m_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      if (m_stop) {
-        saveCheckpoint(step);
-        return notifyFinished(TrainOutcome::Stopped, "stopped at step " + std::to_string(step) +
-                                                         "; checkpoint " + last_checkpoint);
-      }
-      const Clock::time_point t0 = Clock::now();
-      const double lr = scheduledLearningRate(c, step, total);
-      for (auto& group : optimizer.param_groups())
-        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-      optimizer.zero_grad();
-      double loss_sum = 0.0, balance_sum = 0.0;
-      int64_t tokens = 0;
-      // The step's micro-batches first: the loss is a mean over all their target tokens, so that
-      // accumulating k batches of b equals one batch of k*b.
-      std::vector<Batch> micro_batches;
-      int64_t targets = 0;
-      for (int micro = 0; micro < c.grad_accumulation; ++micro) {
-        if (cursor >= n) {
-          ++epoch;
-          cursor = 0;
-          order = epochOrder(n, c.seed, epoch);
-        }
-        std::vector<const EncodedExample*> picked;
-        for (size_t i = 0; i < batch && cursor < n; ++i)
-          picked.push_back(&encoded.examples[order[cursor++]]);
-        micro_batches.push_back(makeBatch(picked, c.train_on_prompt));
-        targets += micro_batches.back()
-                       .labels.narrow(1, 1, micro_batches.back().labels.size(1) - 1)
-                       .ne(kIgnore)
-                       .sum()
-                       .item<int64_t>();
-      }
-      const double denom = double(std::max<int64_t>(1, targets));
-      for (const Batch& b : micro_batches) {
-        const at::Tensor ids = b.ids.to(device), labels = b.labels.to(device);
-        const at::Tensor mask = b.mask.to(device).reshape({-1});
-        at::Tensor lm_sum, loss;
-        std::vector<LayerRoutings> routings;
-        {
-          // Forward and loss under autocast; the backward outside it, as torch.autocast wants.
-          std::optional<AutocastGuard> amp;
-          autocast(amp);
-          lm_sum = targetLossSum(model, ids, labels);
-          loss = lm_sum / denom;
-          routings = model->layerRoutings();
-          if (!experts.empty() && c.balance_coefficient > 0) {
-            const at::Tensor bal = balanceLoss(routings, mask, c.balance_coefficient);
-            balance_sum += bal.item<double>() / c.grad_accumulation;
-            loss = loss + bal.to(loss.device()) / double(c.grad_accumulation);
-          }
-        }
-        if (c.router_stats_interval > 0 && !experts.empty())
-          for (int j = 0; j < layers; ++j) router_stats.add(j, routings[size_t(j)], mask);
-        loss.backward();
-        loss_sum += lm_sum.item<double>() / denom;
-        tokens += b.tokens;
-        model->clearRoutings();
-      }
-      if (!std::isfinite(loss_sum) || !std::isfinite(balance_sum)) {
-        return notifyFinished(
-            TrainOutcome::Failed,
-            "the loss became " + std::string(std::isnan(loss_sum) ? "NaN" : "infinite") +
-                " at step " + std::to_string(step + 1) + "; training stopped. " +
-                (last_checkpoint.empty() ? std::string("No checkpoint was saved before it.")
-                                         : "The last good checkpoint is " + last_checkpoint + ".") +
-                " Try a lower learning rate or gradient clipping.");
-      }
-      const double grad_norm = torch::nn::utils::clip_grad_norm_(params, clip);
-      optimizer.step();
-      ++step;
-      const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-      StepMetrics m;
-      m.step = step;
-      m.total_steps = total;
-      m.loss = loss_sum;
-      m.balance_loss = balance_sum;
-      m.lr = lr;
-      m.grad_norm = grad_norm;
-      m.tokens_per_s = dt > 0 ? double(tokens) / dt : 0.0;
-      m.elapsed_s = std::chrono::duration<double>(Clock::now() - started).count();
-      for (TrainingObserver* o : m_observers) o->stepFinished(m);
-      if (c.router_stats_interval > 0 && !experts.empty() && step % c.router_stats_interval == 0) {
-        const RouterStatsSnapshot snap = router_stats.snapshot(step);
-        router_stats.reset();
-        for (TrainingObserver* o : m_observers) o->routerStats(snap);
-      }
-      if (c.eval_interval > 0 && step % c.eval_interval == 0 && step < total) evaluate(step);
-      if (c.checkpoint_interval > 0 && step % c.checkpoint_interval == 0 && step < total)
-        saveCheckpoint(step);
-    }
-    if (last_eval_step != step) evaluate(step);
-    if (last_checkpoint_step != step) saveCheckpoint(step);
-    return notifyFinished(TrainOutcome::Completed, "completed " + std::to_string(step) +
-                                                       " steps; checkpoint " + last_checkpoint);
-  } catch (const std::exception& e) {
-    return notifyFinished(TrainOutcome::Failed, e.what());
+  // Autocast for the forward (and evaluation) of a half dtype; nothing otherwise.
+  void autocast(std::optional<AutocastGuard>& guard) const {
+    if (mixed) guard.emplace(device.type(), dtype);
   }
+  bool routed() const { return !experts.empty(); }
+};
+
+void Trainer::setUp(State& s) {
+  const ExperimentConfig& c = m_config;
+  configureCpuRuntime();
+  torch::manual_seed(c.seed);
+  s.started = Clock::now();
+  s.dtype = dtypeFromName(c.dtype);
+  s.device = deviceFromName(c.device);
+  if (s.dtype == c10::kHalf && s.device.is_cpu())
+    throw std::invalid_argument(
+        "dtype fp16 needs a CUDA device: LibTorch has no fp16 matrix multiply on the CPU; use "
+        "bf16 or fp32 with device " +
+        c.device);
+  s.mixed = s.dtype == c10::kBFloat16 || s.dtype == c10::kHalf;
+
+  // Model and adapters; a checkpoint's weights before the optimizer exists, so that it holds the
+  // parameters the model trains (restoring may rebuild adapter modules).
+  BasePreparation preparation;
+  preparation.progress = [this](int64_t step, int64_t total) {
+    for (TrainingObserver* o : m_observers) o->preparing(step, total);
+  };
+  preparation.stop = [this] { return m_stop.load(); };
+  preparation.paused = [this] { return m_paused.load(); };
+  s.model = loadModelOrBuiltin(c.model, s.dtype, preparation);
+  s.tokenizer = loadTokenizerFor(c.model, c.tokenizer);
+  s.layers = s.model->config().num_layers;
+  s.experts = prepareForTraining(s.model, c);
+  std::optional<CheckpointReader> checkpoint;
+  if (!m_resume_dir.empty()) {
+    checkpoint.emplace(m_resume_dir, m_identity);
+    checkpoint->restoreModel(s.model, c.method);
+    s.at = checkpoint->position();
+  }
+  s.model->setActivationCheckpointing(c.activation_checkpointing);
+  s.model->to(s.device);
+  s.model->train();
+
+  s.prompt = PromptTemplate::named(c.prompt_template);
+  const QaDataset train_data =
+      loadQaSource(c.train.path, c.train.format, c.train.split, c.train.limit);
+  s.encoded = encodeExamples(train_data.records, *s.tokenizer, s.prompt, c.cutoff);
+  if (s.encoded.examples.empty()) throw std::runtime_error(c.train.path + ": no training examples");
+  if (!c.eval.path.empty())
+    s.eval_data = loadQaSource(c.eval.path, c.eval.format, c.eval.split, c.eval.limit);
+
+  s.params = s.model->trainableParameters();
+  s.optimizer =
+      std::make_unique<torch::optim::AdamW>(s.params, torch::optim::AdamWOptions(c.lr)
+                                                          .betas(std::make_tuple(c.beta1, c.beta2))
+                                                          .weight_decay(c.weight_decay)
+                                                          .eps(c.adam_eps));
+  s.router = std::make_unique<RouterStatsAccumulator>(
+      s.routed() ? s.experts : std::vector<int>(size_t(s.layers), 1));
+  if (checkpoint) {
+    checkpoint->restoreOptimizer(*s.optimizer);
+    checkpoint->restoreRandomState(s.router.get(), s.device);
+    s.last_checkpoint = m_resume_dir.string();
+    s.last_checkpoint_step = s.at.step;
+  }
+
+  const size_t n = s.encoded.examples.size(), batch = size_t(c.batch_size);
+  const int64_t batches_per_epoch = int64_t((n + batch - 1) / batch);
+  s.total = c.max_steps > 0
+                ? c.max_steps
+                : std::max<int64_t>(1, batches_per_epoch * c.epochs / c.grad_accumulation);
+  s.order = epochOrder(n, c.seed, s.at.epoch);
+  s.clip = c.grad_clip > 0 ? c.grad_clip : std::numeric_limits<double>::infinity();
+}
+
+bool Trainer::trainStep(State& s, StepMetrics& m) {
+  const ExperimentConfig& c = m_config;
+  const Clock::time_point t0 = Clock::now();
+  const double lr = scheduledLearningRate(c, s.at.step, s.total);
+  for (auto& group : s.optimizer->param_groups())
+    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+  s.optimizer->zero_grad();
+  // The step's micro-batches first: the loss is a mean over all their target tokens, so that
+  // accumulating k batches of b equals one batch of k*b.
+  const size_t n = s.encoded.examples.size(), batch = size_t(c.batch_size);
+  std::vector<Batch> micro_batches;
+  int64_t targets = 0;
+  for (int micro = 0; micro < c.grad_accumulation; ++micro) {
+    if (s.at.cursor >= n) {
+      ++s.at.epoch;
+      s.at.cursor = 0;
+      s.order = epochOrder(n, c.seed, s.at.epoch);
+    }
+    std::vector<const EncodedExample*> picked;
+    for (size_t i = 0; i < batch && s.at.cursor < n; ++i)
+      picked.push_back(&s.encoded.examples[s.order[s.at.cursor++]]);
+    micro_batches.push_back(makeBatch(picked, c.train_on_prompt));
+    const at::Tensor& labels = micro_batches.back().labels;
+    targets += labels.narrow(1, 1, labels.size(1) - 1).ne(kIgnore).sum().item<int64_t>();
+  }
+  const double denom = double(std::max<int64_t>(1, targets));
+  double loss_sum = 0.0, balance_sum = 0.0;
+  int64_t tokens = 0;
+  for (const Batch& b : micro_batches) {
+    const at::Tensor ids = b.ids.to(s.device), labels = b.labels.to(s.device);
+    const at::Tensor mask = b.mask.to(s.device).reshape({-1});
+    at::Tensor lm_sum, loss;
+    std::vector<LayerRoutings> routings;
+    {
+      // Forward and loss under autocast; the backward outside it, as torch.autocast wants.
+      std::optional<AutocastGuard> amp;
+      s.autocast(amp);
+      lm_sum = targetLossSum(s.model, ids, labels);
+      loss = lm_sum / denom;
+      routings = s.model->layerRoutings();
+      if (s.routed() && c.balance_coefficient > 0) {
+        const at::Tensor bal = balanceLoss(routings, mask, c.balance_coefficient);
+        balance_sum += bal.item<double>() / c.grad_accumulation;
+        loss = loss + bal.to(loss.device()) / double(c.grad_accumulation);
+      }
+    }
+    if (c.router_stats_interval > 0 && s.routed())
+      for (int j = 0; j < s.layers; ++j) s.router->add(j, routings[size_t(j)], mask);
+    loss.backward();
+    loss_sum += lm_sum.item<double>() / denom;
+    tokens += b.tokens;
+    s.model->clearRoutings();
+  }
+  m.loss = loss_sum;
+  m.balance_loss = balance_sum;
+  if (!std::isfinite(loss_sum) || !std::isfinite(balance_sum)) return false;
+  m.grad_norm = torch::nn::utils::clip_grad_norm_(s.params, s.clip);
+  s.optimizer->step();
+  ++s.at.step;
+  const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+  m.step = s.at.step;
+  m.total_steps = s.total;
+  m.lr = lr;
+  m.tokens_per_s = dt > 0 ? double(tokens) / dt : 0.0;
+  m.elapsed_s = std::chrono::duration<double>(Clock::now() - s.started).count();
+  return true;
+}
+
+void Trainer::evaluate(State& s) {
+  const ExperimentConfig& c = m_config;
+  if (s.eval_data.records.empty()) return;
+  EvalOptions eo;
+  eo.protocol = parseProtocol(c.eval_protocol);
+  eo.prompt = s.prompt;
+  eo.batch_size = size_t(std::max(8, c.batch_size));
+  std::optional<AutocastGuard> amp;
+  s.autocast(amp);
+  const EvalResult r = evaluateQa(s.model, *s.tokenizer, s.eval_data.records, eo);
+  EvalReport rep;
+  rep.step = s.at.step;
+  rep.benchmark = sourceName(c.eval);
+  rep.split = c.eval.split;
+  rep.protocol = c.eval_protocol;
+  rep.accuracy = r.accuracy;
+  rep.accuracy_norm = r.accuracy_norm;
+  rep.ci_low = r.ci_low;
+  rep.ci_high = r.ci_high;
+  rep.n = int64_t(r.n);
+  for (const Prediction& p : r.predictions)
+    rep.predictions.push_back({p.example_id, p.predicted, p.correct});
+  for (TrainingObserver* o : m_observers) o->evaluated(rep);
+  s.last_eval_step = s.at.step;
+}
+
+void Trainer::saveCheckpoint(State& s) {
+  const fs::path dir = m_run_dir / "checkpoints" / ("step-" + std::to_string(s.at.step));
+  CheckpointParts parts;
+  parts.method = m_config.method;
+  parts.model = &s.model;
+  parts.optimizer = s.optimizer.get();
+  parts.router = s.router.get();
+  parts.position = s.at;
+  parts.seed = m_config.seed;
+  writeCheckpoint(dir, parts, m_identity);
+  s.last_checkpoint = dir.string();
+  s.last_checkpoint_step = s.at.step;
+  for (TrainingObserver* o : m_observers) o->checkpointSaved(s.at.step, s.last_checkpoint);
+}
+
+void Trainer::afterStep(State& s) {
+  const ExperimentConfig& c = m_config;
+  const int64_t step = s.at.step;
+  if (c.router_stats_interval > 0 && s.routed() && step % c.router_stats_interval == 0) {
+    const RouterStatsSnapshot snap = s.router->snapshot(step);
+    s.router->reset();
+    for (TrainingObserver* o : m_observers) o->routerStats(snap);
+  }
+  if (c.eval_interval > 0 && step % c.eval_interval == 0 && step < s.total) evaluate(s);
+  if (c.checkpoint_interval > 0 && step % c.checkpoint_interval == 0 && step < s.total)
+    saveCheckpoint(s);
+}
+
+TrainOutcome Trainer::finish(TrainOutcome outcome, const std::string& message) {
+  // Every observer hears the outcome, even when one of them fails (a store that cannot be
+  // written); the first failure passes on to the caller.
+  std::exception_ptr failure;
+  for (TrainingObserver* o : m_observers) {
+    try {
+      o->finished(outcome, message);
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  return outcome;
+}
+
+Trainer::Result Trainer::train(State& s) {
+  setUp(s);
+  RunStarted info;
+  info.total_steps = s.total;
+  info.first_step = s.at.step;
+  for (const auto& p : s.params) info.trainable_parameters += p.numel();
+  info.train_examples = int64_t(s.encoded.examples.size());
+  info.truncated_examples = int64_t(s.encoded.truncated);
+  info.experts_per_layer = s.experts;
+  info.device = s.device.str();
+  for (TrainingObserver* o : m_observers) o->runStarted(info);
+
+  while (s.at.step < s.total) {
+    while (m_paused && !m_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (m_stop) {
+      if (s.last_checkpoint_step != s.at.step) saveCheckpoint(s);
+      return {TrainOutcome::Stopped,
+              "stopped at step " + std::to_string(s.at.step) + "; checkpoint " + s.last_checkpoint};
+    }
+    StepMetrics m;
+    if (!trainStep(s, m))
+      return {TrainOutcome::Failed,
+              "the loss became " + std::string(std::isnan(m.loss) ? "NaN" : "infinite") +
+                  " at step " + std::to_string(s.at.step + 1) + "; training stopped. " +
+                  (s.last_checkpoint.empty()
+                       ? std::string("No checkpoint was saved before it.")
+                       : "The last good checkpoint is " + s.last_checkpoint + ".") +
+                  " Try a lower learning rate or gradient clipping."};
+    for (TrainingObserver* o : m_observers) o->stepFinished(m);
+    afterStep(s);
+  }
+  if (s.last_eval_step != s.at.step) evaluate(s);
+  if (s.last_checkpoint_step != s.at.step) saveCheckpoint(s);
+  return {TrainOutcome::Completed,
+          "completed " + std::to_string(s.at.step) + " steps; checkpoint " + s.last_checkpoint};
+}
+
+TrainOutcome Trainer::run() {
+  State s;
+  Result result;
+  try {
+    result = train(s);
+  } catch (const BasePreparationStopped&) {
+    result = {TrainOutcome::Stopped,
+              "stopped while the built-in base model was being prepared, before step 1; "
+              "resuming starts the run from its beginning"};
+  } catch (const CheckpointError& e) {
+    result = {TrainOutcome::Failed,
+              std::string(e.what()) + ". " +
+                  (s.last_checkpoint.empty()
+                       ? std::string("No earlier checkpoint exists: resumed, the run starts "
+                                     "again from step 0.")
+                       : "The last good checkpoint is step " +
+                             std::to_string(s.last_checkpoint_step) + " (" + s.last_checkpoint +
+                             "): free some space and resume the run from there.")};
+  } catch (const std::exception& e) {
+    result = {TrainOutcome::Failed, e.what()};
+  }
+  return finish(result.outcome, result.message);
 }
 
 }  // namespace mola

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "experiment/experiment_config.h"
+#include "train/checkpoint_files.h"
 #include "train/training_observer.h"
 
 namespace mola {
@@ -35,15 +36,6 @@ std::vector<int> prepareForTraining(LlamaModel& model, const ExperimentConfig& c
 // and only positions with a target go through the output head.
 at::Tensor targetLossSum(LlamaModel& model, const at::Tensor& ids, const at::Tensor& labels);
 
-// Where a checkpoint lives and what it holds (written atomically: a temporary directory that is
-// renamed into place once every file in it is synced).
-struct CheckpointFiles {
-  static constexpr const char* kAdapter = "adapter.safetensors";  // mola / lora
-  static constexpr const char* kWeights = "weights.safetensors";  // full fine-tuning
-  static constexpr const char* kOptimizer = "optimizer.pt";
-  static constexpr const char* kState = "trainer_state.json";  // step, data position, RNG
-};
-
 class Trainer {
  public:
   // `run_dir` receives checkpoints/step-N/. Nothing heavy happens before run().
@@ -53,10 +45,14 @@ class Trainer {
   void addObserver(TrainingObserver* observer);
   // Continue from a checkpoint directory written by an earlier run of the same experiment.
   void resumeFrom(const std::filesystem::path& checkpoint_dir);
+  // The store and run this training belongs to: recorded in every checkpoint it writes, and
+  // required of the checkpoint it resumes from.
+  void setCheckpointIdentity(CheckpointIdentity identity) { m_identity = std::move(identity); }
 
-  // Loads model and data, trains until max steps, a stop request, or a failure (NaN/Inf loss):
-  // observers see every step and the outcome. Setup errors (bad model path, malformed data) throw
-  // with a message naming the file; the caller reports them as a failed run.
+  // Loads model and data, trains until max steps, a stop request, or a failure (NaN/Inf loss, a
+  // checkpoint that cannot be written, bad input): observers see every step, and the outcome
+  // with a message naming the file, key or step at fault. Exceptions only escape from observers
+  // (after every observer has heard the outcome).
   TrainOutcome run();
 
   // Thread-safe; checked between steps. A stop saves a checkpoint first.
@@ -68,9 +64,25 @@ class Trainer {
 
  private:
   struct State;
+  struct Result {
+    TrainOutcome outcome = TrainOutcome::Failed;
+    std::string message;
+  };
+  // Sets up and trains; exceptions (bad input, a checkpoint that cannot be written) pass on.
+  Result train(State& s);
+  void setUp(State& s);
+  // One optimizer step over grad_accumulation micro-batches; false when the loss is not finite.
+  bool trainStep(State& s, StepMetrics& m);
+  // After step s.step: router statistics, evaluation and checkpoint when their intervals say so.
+  void afterStep(State& s);
+  void evaluate(State& s);
+  void saveCheckpoint(State& s);
+  TrainOutcome finish(TrainOutcome outcome, const std::string& message);
+
   ExperimentConfig m_config;
   std::filesystem::path m_run_dir;
   std::filesystem::path m_resume_dir;
+  CheckpointIdentity m_identity;
   std::vector<TrainingObserver*> m_observers;
   std::atomic<bool> m_stop{false};
   std::atomic<bool> m_paused{false};

@@ -54,6 +54,9 @@ enum class TrainOutcome { Completed, Stopped, Failed };
 class TrainingObserver {
  public:
   virtual ~TrainingObserver() = default;
+  // Before runStarted, while the built-in pretrained base is trained on its first use: `step` of
+  // `total` of its optimizer steps.
+  virtual void preparing(int64_t /*step*/, int64_t /*total*/) {}
   virtual void runStarted(const RunStarted&) {}
   virtual void stepFinished(const StepMetrics&) {}
   virtual void routerStats(const RouterStatsSnapshot&) {}

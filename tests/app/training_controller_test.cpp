@@ -154,9 +154,10 @@ class TrainingControllerTest : public QObject {
     const auto stored_checkpoints = store.checkpoints(run);
     QCOMPARE(stored_checkpoints.size(), size_t(1));
     QVERIFY(fs::exists(fs::path(stored_checkpoints[0].path) / "adapter.safetensors"));
-    // Checkpoints live in <database folder>/runs/<id>/, as `mola train` puts them.
+    // Checkpoints live in the database's own run folder, <database>-runs/<id>/, as `mola train`
+    // puts them.
     QVERIFY(stored_checkpoints[0].path.rfind(
-                (fs::path(dir.path().toStdString()) / "runs" / std::to_string(run)).string(), 0) ==
+                (fs::path(db.toStdString() + "-runs") / std::to_string(run)).string() + "/", 0) ==
             0);
 
     // The runs browser's rows for this database.
@@ -292,12 +293,17 @@ class TrainingControllerTest : public QObject {
                store.run(run).message.c_str());
     }
 
-    // Nothing to resume from: named, and the stored failure stays.
+    // No checkpoint: resuming starts over from step 0, and fails for the same reason, named.
+    QSignalSpy notices(&controller, &TrainingController::notice);
     QVERIFY(controller.resumeRun(run, db));
     QVERIFY(waitForCount(finished, 2));
     QCOMPARE(failed.count(), 2);
-    QVERIFY2(failed.at(1).at(0).toString().contains(QStringLiteral("no checkpoint")),
+    QVERIFY2(failed.at(1).at(0).toString().contains(QString::fromStdString(missing)),
              qPrintable(failed.at(1).at(0).toString()));
+    QCOMPARE(notices.count(), 1);
+    QVERIFY2(notices.at(0).at(0).toString().contains(QStringLiteral("starts again from step 0")),
+             qPrintable(notices.at(0).at(0).toString()));
+    QCOMPARE(RunStore::open(db.toStdString(), false).run(run).status, RunStatus::Failed);
 
     // An invalid experiment is refused before any row is written.
     config = quickConfig(12);

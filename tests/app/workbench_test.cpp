@@ -657,7 +657,7 @@ class WorkbenchTest : public QObject {
     RunStore store = mola::openRunStore(db.toStdString());
     const qint64 keep = writeRun(store, "keep", "2-4-6-8", 20, 0.6, 0.7);
     const qint64 gone = writeRun(store, "gone", "8-6-4-2", 20, 0.8, 0.6);
-    const fs::path run_dir = mola::runDirectory(store, gone);
+    const fs::path run_dir = store.runDirectory(gone);
     fs::create_directories(run_dir / "checkpoints" / "step-20");
     std::ofstream(run_dir / "checkpoints" / "step-20" / "adapter.safetensors") << "x";
     MainWindow w;

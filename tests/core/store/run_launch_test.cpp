@@ -72,6 +72,18 @@ TEST(RunLaunch, StoredAllocationIsThePerLayerListWhereTheDepthIsKnown) {
   EXPECT_EQ(storedAllocation(c), "hourglass") << "kept as written when the depth is unknown";
 }
 
+// A finished checkpoint folder of `identity` at `step`, as the trainer writes one (with stand-in
+// contents: run_launch only checks the manifest).
+fs::path fakeCheckpoint(const fs::path& run_dir, int64_t step, const CheckpointIdentity& identity) {
+  const fs::path dir = run_dir / "checkpoints" / ("step-" + std::to_string(step));
+  fs::create_directories(dir);
+  std::ofstream(dir / CheckpointFiles::kAdapter) << "adapter of step " << step;
+  std::ofstream(dir / CheckpointFiles::kState) << R"({"step": )" << step << "}";
+  writeCheckpointManifest(dir, {CheckpointFiles::kAdapter, CheckpointFiles::kState}, step,
+                          identity);
+  return dir;
+}
+
 TEST(RunLaunch, RunFoldersAndResumePoints) {
   const fs::path dir = test::tempDir("run_launch_resume");
   RunStore store = openRunStore(dir / "nested/runs.sqlite");
@@ -79,34 +91,63 @@ TEST(RunLaunch, RunFoldersAndResumePoints) {
   c.name = "resumable";
   c.train.path = "synthetic:largest:8";
   const int64_t id = createRunFor(store, c);
-  EXPECT_EQ(runDirectory(store, id), dir / "nested/runs" / std::to_string(id));
+  // The folder is named after the database file: two databases in one folder never share one.
+  EXPECT_EQ(store.runDirectory(id), dir / "nested/runs.sqlite-runs" / std::to_string(id));
+  EXPECT_TRUE(fs::exists(store.runDirectory(id) / "lock"));
   EXPECT_EQ(store.run(id).allocation, "2,4,6,8");  // inverted-triangle on the 4-layer tiny model
   EXPECT_EQ(parseExperiment(store.run(id).config_json), c);
 
-  test::expectErrorContaining<std::runtime_error>([&] { prepareResume(store, id); },
-                                                  "still running");
-  store.setStatus(id, RunStatus::Stopped, "stopped");
-  test::expectErrorContaining<std::runtime_error>([&] { prepareResume(store, id); },
-                                                  "no checkpoint");
-  EXPECT_EQ(latestCheckpoint(store, id), std::nullopt);
-
+  test::expectErrorContaining<StoreError>([&] { prepareResume(store, id); },
+                                          "is being trained by this process");
   std::vector<MetricPoint> loss;
   for (int64_t s = 1; s <= 12; ++s) loss.push_back({s, "loss", 1.0 / double(s)});
   store.addMetrics(id, loss);
-  store.addCheckpoint(id, 10, (runDirectory(store, id) / "checkpoints/step-10").string());
-  store.addCheckpoint(id, 5, (runDirectory(store, id) / "checkpoints/step-5").string());
-  ASSERT_TRUE(latestCheckpoint(store, id).has_value());
-  EXPECT_EQ(latestCheckpoint(store, id)->step, 10);
+  store.setStatus(id, RunStatus::Stopped, "stopped");
 
-  const ResumePlan plan = prepareResume(store, id);
-  EXPECT_EQ(plan.checkpoint.step, 10);
-  EXPECT_EQ(plan.config, c);
+  // Without a checkpoint the run starts over: every stored step is dropped.
+  ResumePlan plan = prepareResume(store, id);
+  EXPECT_EQ(plan.checkpoint, std::nullopt);
+  ASSERT_EQ(plan.notes.size(), 1u);
+  EXPECT_NE(plan.notes[0].find("starts again from step 0"), std::string::npos);
   EXPECT_EQ(store.run(id).status, RunStatus::Running);
+  EXPECT_TRUE(store.metrics(id, "loss").empty());
+
+  store.addMetrics(id, loss);
+  const CheckpointIdentity mine = checkpointIdentity(store, id);
+  EXPECT_EQ(mine.store_id.size(), 32u);
+  store.addCheckpoint(id, 5, fakeCheckpoint(store.runDirectory(id), 5, mine).string());
+  store.addCheckpoint(id, 10, fakeCheckpoint(store.runDirectory(id), 10, mine).string());
+  // Step 11's checkpoint is another store's (a folder that database wrote in the same place).
+  const CheckpointIdentity foreign{"0123456789abcdef0123456789abcdef", id};
+  store.addCheckpoint(id, 11, fakeCheckpoint(store.runDirectory(id), 11, foreign).string());
+  store.setStatus(id, RunStatus::Failed, "failed");
+  EXPECT_EQ(latestCheckpoint(store, id)->step, 11);
+
+  plan = prepareResume(store, id);
+  ASSERT_TRUE(plan.checkpoint.has_value());
+  EXPECT_EQ(plan.checkpoint->step, 10);
+  ASSERT_EQ(plan.notes.size(), 1u);
+  EXPECT_NE(plan.notes[0].find("step 11: "), std::string::npos) << plan.notes[0];
+  EXPECT_NE(plan.notes[0].find("belongs to another run store"), std::string::npos) << plan.notes[0];
+  EXPECT_EQ(plan.config, c);
   EXPECT_EQ(store.metrics(id, "loss").size(), 10u) << "steps 11 and 12 are recomputed";
+  EXPECT_EQ(latestCheckpoint(store, id)->step, 10) << "the record of step 11 goes with them";
+
+  // Step 10 cut short: resume falls back to step 5.
+  store.setStatus(id, RunStatus::Interrupted, "killed");
+  std::ofstream(fs::path(plan.checkpoint->path) / CheckpointFiles::kAdapter, std::ios::trunc)
+      << "adapter";
+  plan = prepareResume(store, id);
+  ASSERT_TRUE(plan.checkpoint.has_value());
+  EXPECT_EQ(plan.checkpoint->step, 5);
+  ASSERT_EQ(plan.notes.size(), 1u);
+  EXPECT_NE(plan.notes[0].find(CheckpointFiles::kAdapter + std::string(" has 7 bytes")),
+            std::string::npos)
+      << plan.notes[0];
 
   store.setStatus(id, RunStatus::Completed);
-  test::expectErrorContaining<std::runtime_error>([&] { prepareResume(store, id); },
-                                                  "run " + std::to_string(id) + " is already");
+  test::expectErrorContaining<StoreError>([&] { prepareResume(store, id); },
+                                          "run " + std::to_string(id) + " is already completed");
 }
 
 TEST(StoreWriter, RecordsWhatTheTrainerReports) {
@@ -143,6 +184,7 @@ TEST(StoreWriter, RecordsWhatTheTrainerReports) {
     EXPECT_GT(writer.lastEvalScoreId(), 0);
     EXPECT_EQ(store.evalScores(id).at(0).id, writer.lastEvalScoreId());
     writer.checkpointSaved(3, "/tmp/step-3");
+    EXPECT_EQ(writer.waiting(), 0u);
     writer.finished(TrainOutcome::Stopped, "stopped at step 3");
   }
   // Six metrics a step, every one stored before the checkpoint that follows them.

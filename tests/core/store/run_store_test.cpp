@@ -20,6 +20,7 @@
 #include <functional>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -27,6 +28,7 @@
 
 #include "expect_error.h"
 #include "shared_data.h"
+#include "store_probe.h"
 
 namespace mola {
 namespace {
@@ -395,7 +397,9 @@ TEST(RunStore, TruncateAfterRemovesWhatAResumeRecomputes) {
   ASSERT_EQ(store.evalScores(run).size(), 1u);
   EXPECT_EQ(store.evalScores(run)[0].step, 2);
   EXPECT_EQ(RawDb(db).integer("SELECT count(*) FROM predictions"), 2);
-  EXPECT_EQ(store.checkpoints(run).size(), 2u);  // the files still exist; resume picks one
+  // The checkpoint of step 4 is rewritten by the resumed run, which recomputes that step.
+  ASSERT_EQ(store.checkpoints(run).size(), 1u);
+  EXPECT_EQ(store.checkpoints(run)[0].step, 2);
   EXPECT_EQ(store.run(run).last_step, 3);
 }
 
@@ -406,7 +410,13 @@ TEST(RunStore, DeleteRunCascadesToEveryTable) {
   const int64_t kept = store.createRun("kept", "{}", "2", "tiny");
   fillRun(store, gone);
   fillRun(store, kept);
+  const fs::path folder = store.runDirectory(gone);
+  ASSERT_TRUE(fs::exists(folder / "lock"));
+  expectStoreError([&] { store.deleteRun(gone); }, "is training in this process");
+  store.setStatus(gone, RunStatus::Stopped);
   store.deleteRun(gone);
+  EXPECT_FALSE(fs::exists(folder));
+  EXPECT_TRUE(fs::exists(store.runDirectory(kept)));
 
   RawDb raw(db);
   const std::string g = std::to_string(gone);
@@ -765,41 +775,143 @@ TEST(RunStore, MissingOrReadOnlyFolderIsAClearError) {
   EXPECT_FALSE(fs::exists(ro / "new.sqlite"));
 }
 
-TEST(RunStore, MarkInterruptedRuns) {
-  const fs::path db = test::tempDir("store_interrupted") / "runs.sqlite";
+TEST(RunStore, ARunIsLiveWhileItsTrainerHoldsTheRunLock) {
+  const fs::path db = test::tempDir("store_liveness") / "runs.sqlite";
+  RunStore::open(db);
+  test::StoreProbe trainer({"create", db.string()});
+  const int64_t live = trainer.createdRun();
+  ASSERT_GT(live, 0) << trainer.answer();
   RunStore store = RunStore::open(db);
-  const int64_t alive = store.createRun("alive", "{}", "2", "tiny");
-  const int64_t dead = store.createRun("dead pid", "{}", "2", "tiny");
-  const int64_t elsewhere = store.createRun("other host", "{}", "2", "tiny");
-  const int64_t reused = store.createRun("reused pid", "{}", "2", "tiny");
-  const int64_t done = store.createRun("done", "{}", "2", "tiny");
-  store.setStatus(done, RunStatus::Completed);
-  const pid_t gone = deadPid();
+  const int64_t mine = store.createRun("this process's", "{}", "2", "tiny");
+  EXPECT_TRUE(store.isLive(live));
+  EXPECT_TRUE(store.isLive(mine));
+  // Whatever the row says about the process (another host name, a pid from another PID
+  // namespace, a pid that has ended): the lock decides.
   {
     RawDb raw(db);
-    raw.exec("UPDATE runs SET pid = " + std::to_string(gone) +
-             " WHERE id = " + std::to_string(dead));
-    raw.exec("UPDATE runs SET hostname = 'another-host' WHERE id = " + std::to_string(elsewhere));
-    // Same pid, but a process started at another time (or before a reboot).
-    raw.exec("UPDATE runs SET process_tag = 'another-boot/1' WHERE id = " + std::to_string(reused));
+    raw.exec("UPDATE runs SET hostname = 'a-container', pid = " + std::to_string(deadPid()) +
+             " WHERE id = " + std::to_string(live));
   }
-  EXPECT_EQ(store.markInterruptedRuns(), 3);
-  EXPECT_EQ(store.run(alive).status, RunStatus::Running);
-  EXPECT_EQ(store.run(done).status, RunStatus::Completed);
-  for (int64_t id : {dead, elsewhere, reused}) {
-    const RunRecord r = store.run(id);
-    EXPECT_EQ(r.status, RunStatus::Interrupted) << r.name;
-    EXPECT_TRUE(isIsoUtc(r.finished_at)) << r.name;
-    EXPECT_NE(r.message.find("ended without finishing it"), std::string::npos) << r.message;
-  }
-  EXPECT_NE(store.run(dead).message.find("pid " + std::to_string(gone)), std::string::npos);
-  EXPECT_NE(store.run(elsewhere).message.find("on another-host"), std::string::npos);
+  EXPECT_EQ(store.markInterruptedRuns(), 0);
+  EXPECT_EQ(store.run(live).status, RunStatus::Running);
+  EXPECT_EQ(RunStore::openReadOnly(db).run(live).status, RunStatus::Running);
+  expectStoreError([&] { store.claimRun(live); }, "is being trained by another process (pid ");
+  expectStoreError([&] { store.deleteRun(live); }, "is being trained by a live process");
+
+  trainer.end();
+  EXPECT_FALSE(store.isLive(live));
+  // Read before it is marked, the run already shows as interrupted (a read-only store cannot
+  // mark it).
+  const RunRecord seen = RunStore::openReadOnly(db).run(live);
+  EXPECT_EQ(seen.status, RunStatus::Interrupted);
+  EXPECT_NE(seen.message.find("on a-container) ended without finishing it"), std::string::npos)
+      << seen.message;
+  EXPECT_EQ(store.markInterruptedRuns(), 1);
+  EXPECT_EQ(store.run(live).status, RunStatus::Interrupted);
+  EXPECT_TRUE(isIsoUtc(store.run(live).finished_at));
+  EXPECT_EQ(store.run(mine).status, RunStatus::Running);
   EXPECT_EQ(store.markInterruptedRuns(), 0);
 
-  // Resuming makes the run this process's again.
-  store.setStatus(dead, RunStatus::Running);
-  EXPECT_EQ(store.markInterruptedRuns(), 0);
-  EXPECT_EQ(store.run(dead).status, RunStatus::Running);
+  // Claimed again, the run belongs to this store: another process cannot take it.
+  store.claimRun(live);
+  EXPECT_TRUE(store.isLive(live));
+  test::StoreProbe thief({"claim", db.string(), std::to_string(live)});
+  EXPECT_NE(thief.answer().find("is being trained by another process"), std::string::npos)
+      << thief.answer();
+  store.setStatus(live, RunStatus::Stopped);
+  EXPECT_FALSE(store.isLive(live));
+}
+
+TEST(RunStore, OfTwoProcessesClaimingOneRunExactlyOneWins) {
+  const fs::path db = test::tempDir("store_claim_race") / "runs.sqlite";
+  int64_t run = 0;
+  {
+    RunStore store = RunStore::open(db);
+    run = store.createRun("contested", "{}", "2", "tiny");
+    store.setStatus(run, RunStatus::Stopped);
+  }
+  for (int round = 0; round < 5; ++round) {
+    // Started together; each answers once it has claimed the run or failed to.
+    std::vector<std::unique_ptr<test::StoreProbe>> claimers;
+    std::vector<std::thread> starters;
+    claimers.resize(3);
+    for (size_t i = 0; i < claimers.size(); ++i)
+      starters.emplace_back([&, i] {
+        claimers[i] = std::make_unique<test::StoreProbe>(
+            std::vector<std::string>{"claim", db.string(), std::to_string(run)});
+      });
+    for (std::thread& t : starters) t.join();
+    int winners = 0;
+    std::string answers;
+    for (const auto& c : claimers) {
+      winners += c->answer() == "claimed " + std::to_string(run);
+      answers += c->answer() + "\n";
+    }
+    EXPECT_EQ(winners, 1) << "round " << round << ":\n" << answers;
+    claimers.clear();
+    RunStore store = RunStore::open(db);
+    EXPECT_EQ(store.markInterruptedRuns(), 1);
+  }
+}
+
+TEST(RunStore, RowsFromBeforeRunLocksFallBackToThePid) {
+  const fs::path db = test::tempDir("store_interrupted_v1") / "runs.sqlite";
+  RunStore store = RunStore::open(db);
+  std::vector<int64_t> runs;
+  for (const char* name : {"alive", "dead pid", "other host", "reused pid"}) {
+    runs.push_back(store.createRun(name, "{}", "2", "tiny"));
+    store.setStatus(runs.back(), RunStatus::Stopped);
+  }
+  {
+    // As a version 1 program left them: running, no run folder, only a pid to go by.
+    RawDb raw(db);
+    raw.exec("UPDATE runs SET status = 'running', pid = " + std::to_string(getpid()));
+    raw.exec("UPDATE runs SET pid = " + std::to_string(deadPid()) +
+             " WHERE id = " + std::to_string(runs[1]));
+    raw.exec("UPDATE runs SET hostname = 'another-host' WHERE id = " + std::to_string(runs[2]));
+    raw.exec("UPDATE runs SET process_tag = 'another-boot/1' WHERE id = " +
+             std::to_string(runs[3]));
+  }
+  for (int64_t id : runs) fs::remove_all(store.runDirectory(id));
+  EXPECT_EQ(store.markInterruptedRuns(), 3);
+  EXPECT_EQ(store.run(runs[0]).status, RunStatus::Running);
+  for (size_t i = 1; i < runs.size(); ++i) {
+    const RunRecord r = store.run(runs[i]);
+    EXPECT_EQ(r.status, RunStatus::Interrupted) << r.name;
+    EXPECT_NE(r.message.find("ended without finishing it"), std::string::npos) << r.message;
+  }
+  EXPECT_NE(store.run(runs[2]).message.find("on another-host"), std::string::npos);
+  expectStoreError([&] { store.claimRun(runs[0]); }, "is being trained by another process");
+}
+
+// A GUI run used to lose every write after another process read the database: opening the file a
+// second time in the trainer's process (the views' own store, a header check with an ifstream)
+// dropped the POSIX locks of the trainer's connection, so the next process to close its connection
+// took the database for unused, checkpointed it and deleted the -wal and -shm files under the
+// trainer.
+TEST(RunStore, OtherConnectionsInTheProcessKeepTheWritersLocks) {
+  const fs::path db = test::tempDir("store_same_process") / "runs.sqlite";
+  RunStore writer = RunStore::open(db);
+  const int64_t run = writer.createRun("trains", "{}", "2", "tiny");
+  writer.addMetrics(run, {{1, "loss", 1.0}});
+  for (int i = 0; i < 3; ++i) {
+    // As the workbench's views do while a run trains: more stores on the same file.
+    RunStore view = RunStore::open(db);
+    EXPECT_EQ(view.listRuns().size(), 1u);
+    EXPECT_EQ(RunStore::openReadOnly(db).metrics(run, "loss").size(), size_t(1));
+  }
+  for (int i = 0; i < 3; ++i) {
+    // Another process reads and closes, as `mola runs list` does.
+    test::StoreProbe reader({"lock", db.string(), "0"});
+    EXPECT_EQ(reader.answer(), "locked");
+  }
+  ASSERT_TRUE(fs::exists(db.string() + "-wal")) << "the log was deleted under a live connection";
+  for (int64_t step = 2; step <= 10; ++step) writer.addMetrics(run, {{step, "loss", 1.0 / step}});
+  test::StoreProbe last({"lock", db.string(), "0"});
+  last.end();
+  EXPECT_EQ(RunStore::openReadOnly(db).metrics(run, "loss").size(), 10u);
+  writer.setStatus(run, RunStatus::Completed);
+  EXPECT_EQ(writer.listRuns().at(0).status, RunStatus::Completed);
 }
 
 TEST(RunStore, KilledWriterLeavesAConsistentInterruptedRun) {
@@ -833,7 +945,7 @@ TEST(RunStore, MigratesAVersion0File) {
   RunStore store = RunStore::open(db);
   store.createRun("migrated", "{}", "2", "tiny");
   RawDb raw(db);
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 1);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), RunStore::kSchemaVersion);
   EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
                         "('runs', 'metrics', 'router_stats', 'router_layer_stats', "
                         "'eval_scores', 'predictions', 'checkpoints')"),
@@ -842,49 +954,79 @@ TEST(RunStore, MigratesAVersion0File) {
 
 TEST(RunStore, MigrationStepKeepsDataAndNewerFilesAreRefused) {
   const fs::path db = test::tempDir("store_migrate") / "runs.sqlite";
+  const int current = RunStore::kSchemaVersion, next = current + 1;
+  const std::string from_to =
+      "from version " + std::to_string(current) + " to " + std::to_string(next);
   int64_t run = 0;
   {
-    RunStore v1 = RunStore::open(db);
-    run = v1.createRun("before the upgrade", "{}", "2", "tiny");
-    v1.addMetrics(run, {{1, "loss", 0.5}, {2, "loss", 0.25}});
+    RunStore store = RunStore::open(db);
+    run = store.createRun("before the upgrade", "{}", "2", "tiny");
+    store.addMetrics(run, {{1, "loss", 0.5}, {2, "loss", 0.25}});
+    store.setStatus(run, RunStatus::Completed);
   }
-  std::vector<std::string> v2 = RunStore::migrations();
-  v2.push_back(
+  std::vector<std::string> upgraded_steps = RunStore::migrations();
+  upgraded_steps.push_back(
       "ALTER TABLE runs ADD COLUMN tag TEXT NOT NULL DEFAULT 'untagged';"
       "CREATE TABLE notes (run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, text TEXT);"
       "INSERT INTO notes SELECT id, 'upgraded ' || name FROM runs");
 
-  // A failing step leaves the file at version 1, untouched by the steps before it.
-  std::vector<std::string> broken = v2;
+  // A failing step leaves the file at its version, untouched by the steps before it.
+  std::vector<std::string> broken = upgraded_steps;
   broken.back() += "; THIS IS NOT SQL";
   expectStoreError([&] { RunStore::openWithMigrations(db, true, broken); },
-                   "upgrading the schema from version 1 to 2 failed");
+                   "upgrading the schema " + from_to + " failed");
   {
     RawDb raw(db);
-    EXPECT_EQ(raw.integer("PRAGMA user_version"), 1);
+    EXPECT_EQ(raw.integer("PRAGMA user_version"), current);
     EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE name = 'notes'"), 0);
   }
 
   {
-    RunStore upgraded = RunStore::openWithMigrations(db, true, v2);
+    RunStore upgraded = RunStore::openWithMigrations(db, true, upgraded_steps);
     EXPECT_EQ(upgraded.metrics(run, "loss").size(), 2u);
     EXPECT_EQ(upgraded.metrics(run, "loss")[1].value, 0.25);
-    upgraded.createRun("after the upgrade", "{}", "2", "tiny");
+    upgraded.setStatus(upgraded.createRun("after the upgrade", "{}", "2", "tiny"),
+                       RunStatus::Completed);
   }
   {
     RawDb raw(db);
-    EXPECT_EQ(raw.integer("PRAGMA user_version"), 2);
+    EXPECT_EQ(raw.integer("PRAGMA user_version"), next);
     EXPECT_EQ(raw.text("SELECT tag FROM runs WHERE id = " + std::to_string(run)), "untagged");
     EXPECT_EQ(raw.text("SELECT text FROM notes"), "upgraded before the upgrade");
   }
 
-  // This build only knows version 1: it must not touch a version-2 file.
+  // This build only knows the current version: it must not touch a newer file.
   const std::string before = readBytes(db);
   expectStoreError([&] { RunStore::open(db); },
-                   db.string() +
-                       ": was written by a newer MoLA Workbench (schema version 2; "
-                       "this program reads up to version 1)");
+                   db.string() + ": was written by a newer MoLA Workbench (schema version " +
+                       std::to_string(next) + "; this program reads up to version " +
+                       std::to_string(current) + ")");
   EXPECT_EQ(readBytes(db), before);
+}
+
+TEST(RunStore, Version1StoresGetAnIdentityAndKeepTheirRuns) {
+  const fs::path db = test::tempDir("store_v1_upgrade") / "runs.sqlite";
+  const std::vector<std::string> v1 = {RunStore::migrations()[0]};
+  int64_t run = 0;
+  {
+    RunStore old = RunStore::openWithMigrations(db, true, v1);
+    EXPECT_EQ(old.storeId(), "");
+    run = old.createRun("from version 1", "{}", "2", "tiny");
+    old.addCheckpoint(run, 4, (db.parent_path() / "runs/1/checkpoints/step-4").string());
+    old.setStatus(run, RunStatus::Stopped);
+  }
+  RunStore store = RunStore::open(db);
+  EXPECT_EQ(store.storeId().size(), 32u);
+  EXPECT_EQ(store.storeId().find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(store.run(run).name, "from version 1");
+  ASSERT_EQ(store.checkpoints(run).size(), 1u);
+  EXPECT_EQ(store.checkpoints(run)[0].path,
+            (db.parent_path() / "runs/1/checkpoints/step-4").string());
+  // The identity is the file's, not the connection's.
+  EXPECT_EQ(RunStore::open(db).storeId(), store.storeId());
+  EXPECT_EQ(RunStore::openReadOnly(db).storeId(), store.storeId());
+  const fs::path other = test::tempDir("store_v1_other") / "runs.sqlite";
+  EXPECT_NE(RunStore::open(other).storeId(), store.storeId());
 }
 
 TEST(RunStore, DiskFullKeepsEarlierData) {

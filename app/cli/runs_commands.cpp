@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// mola runs list | show | compare | export | delete: reading the run store back (read-only but
+// for delete), with text from the database made safe for the terminal.
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "commands.h"
+#include "store_args.h"
+#include "text.h"
+
+namespace mola::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// "a.b.c" -> value, for every leaf of a JSON document.
+void flatten(const nlohmann::json& j, const std::string& prefix,
+             std::map<std::string, std::string>& out) {
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) flatten(v, prefix.empty() ? k : prefix + "." + k, out);
+  } else {
+    out[prefix] = j.is_string() ? j.get<std::string>() : j.dump();
+  }
+}
+
+std::string finalScore(const RunStore& store, int64_t run) {
+  const auto scores = store.evalScores(run);
+  if (scores.empty()) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4f", scores.back().accuracy);
+  return buf;
+}
+
+std::string finalLoss(const RunStore& store, int64_t run) {
+  const auto loss = store.metrics(run, "loss");
+  if (loss.empty()) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4f", loss.back().value);
+  return buf;
+}
+
+// A text table column of database text: printable, cut at `width` characters, padded.
+std::string cell(const std::string& text, size_t width) {
+  return textColumn(printableText(text, false), width);
+}
+
+int listRuns(const Args& args) {
+  args.allowOnly({"--db"});
+  const fs::path path = dbPath(args);
+  std::printf("%5s  %s  %s  %7s  %s  %8s  %8s  %s\n", "id", cell("name", 24).c_str(),
+              cell("status", 11).c_str(), "steps", cell("allocation", 18).c_str(), "loss", "score",
+              "created");
+  if (!fs::exists(path)) {
+    std::printf("(no runs yet: %s does not exist)\n", printableText(path.string()).c_str());
+    return 0;
+  }
+  const RunStore store = openStoreToRead(args);
+  for (const RunRecord& r : store.listRuns())
+    std::printf("%5lld  %s  %s  %7lld  %s  %8s  %8s  %s\n", static_cast<long long>(r.id),
+                cell(r.name, 24).c_str(), cell(runStatusName(r.status), 11).c_str(),
+                static_cast<long long>(r.last_step), cell(r.allocation, 18).c_str(),
+                finalLoss(store, r.id).c_str(), finalScore(store, r.id).c_str(),
+                printableText(r.created_at).c_str());
+  return 0;
+}
+
+int showRun(const Args& args) {
+  args.allowOnly({"--db"});
+  if (args.positional.size() != 1) throw UsageError("mola runs show takes one RUN_ID");
+  const RunStore store = openStoreToRead(args);
+  const RunRecord r = store.run(parseRunId(args.positional[0]));
+  std::printf(
+      "run %lld: %s\nstatus: %s%s%s\ncreated: %s\nfinished: %s\nmodel: %s\nallocation: %s\n"
+      "host: %s\nsteps: %lld\nfinal loss: %s\n",
+      static_cast<long long>(r.id), printableText(r.name).c_str(), runStatusName(r.status).c_str(),
+      r.message.empty() ? "" : " - ", printableText(r.message).c_str(),
+      printableText(r.created_at).c_str(),
+      r.finished_at.empty() ? "-" : printableText(r.finished_at).c_str(),
+      printableText(r.model).c_str(), printableText(r.allocation).c_str(),
+      printableText(r.host).c_str(), static_cast<long long>(r.last_step),
+      finalLoss(store, r.id).c_str());
+  for (const EvalScore& s : store.evalScores(r.id))
+    std::printf("eval at step %lld: %s %s accuracy %.4f (95%% CI %.4f-%.4f, n %lld)\n",
+                static_cast<long long>(s.step), printableText(s.benchmark).c_str(),
+                printableText(s.protocol).c_str(), s.accuracy, s.ci_low, s.ci_high,
+                static_cast<long long>(s.n));
+  for (const CheckpointRecord& c : store.checkpoints(r.id))
+    std::printf("checkpoint at step %lld: %s\n", static_cast<long long>(c.step),
+                printableText(c.path).c_str());
+  std::printf("config:\n%s\n", printableText(r.config_json).c_str());
+  return 0;
+}
+
+int compareRuns(const Args& args) {
+  args.allowOnly({"--db"});
+  if (args.positional.size() < 2) throw UsageError("mola runs compare takes two or more RUN_IDs");
+  const RunStore store = openStoreToRead(args);
+  std::vector<RunRecord> runs;
+  std::vector<std::map<std::string, std::string>> configs;
+  std::set<std::string> keys;
+  for (const std::string& id : args.positional) {
+    runs.push_back(store.run(parseRunId(id)));
+    configs.emplace_back();
+    flatten(nlohmann::json::parse(runs.back().config_json), "", configs.back());
+    for (const auto& [k, v] : configs.back()) keys.insert(k);
+  }
+  const auto row = [&](char mark, const std::string& key, auto value) {
+    std::printf("%c %s", mark, cell(key, 34).c_str());
+    for (size_t i = 0; i < runs.size(); ++i) std::printf("  %s", cell(value(i), 22).c_str());
+    std::printf("\n");
+  };
+  row(' ', "key", [&](size_t i) { return "run " + std::to_string(runs[i].id); });
+  for (const std::string& k : keys) {
+    std::set<std::string> values;
+    for (const auto& c : configs) values.insert(c.count(k) ? c.at(k) : "-");
+    row(values.size() > 1 ? '*' : ' ', k,
+        [&](size_t i) { return configs[i].count(k) ? configs[i].at(k) : std::string("-"); });
+  }
+  row(' ', "status", [&](size_t i) { return runStatusName(runs[i].status); });
+  row(' ', "final loss", [&](size_t i) { return finalLoss(store, runs[i].id); });
+  row(' ', "final score", [&](size_t i) { return finalScore(store, runs[i].id); });
+  std::printf("(* marks keys whose values differ)\n");
+  return 0;
+}
+
+// A number in CSV: shortest round-trip form, NaN as an empty field.
+std::string csvNumber(double v) {
+  if (std::isnan(v)) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+int exportRun(const Args& args) {
+  args.allowOnly({"--db", "--csv"});
+  if (args.positional.size() != 1 || !args.get("--csv"))
+    throw UsageError("mola runs export takes RUN_ID --csv DIR");
+  const RunStore store = openStoreToRead(args);
+  const int64_t id = parseRunId(args.positional[0]);
+  store.run(id);  // errors on an unknown id before anything is written
+  const fs::path dir = *args.get("--csv");
+  fs::create_directories(dir);
+  const auto write = [&](const char* name, const std::function<void(std::ostream&)>& rows) {
+    std::ofstream f(dir / name);
+    rows(f);
+    f.flush();
+    if (!f) throw std::runtime_error((dir / name).string() + ": cannot be written");
+  };
+  write("metrics.csv", [&](std::ostream& f) {
+    f << "step,name,value\n";
+    for (const MetricPoint& m : store.metrics(id))
+      f << m.step << ',' << csvField(m.name) << ',' << csvNumber(m.value) << '\n';
+  });
+  write("router_stats.csv", [&](std::ostream& f) {
+    f << "step,layer,expert,token_fraction,mean_probability,entropy,load_cv\n";
+    for (const RouterStatsSnapshot& s : store.routerStats(id))
+      for (const LayerRouterStats& l : s.layers)
+        for (size_t i = 0; i < l.token_fraction.size(); ++i)
+          f << s.step << ',' << l.layer << ',' << i << ',' << csvNumber(l.token_fraction[i]) << ','
+            << csvNumber(l.mean_probability[i]) << ',' << csvNumber(l.entropy) << ','
+            << csvNumber(l.load_cv) << '\n';
+  });
+  write("eval_scores.csv", [&](std::ostream& f) {
+    f << "step,benchmark,split,protocol,accuracy,n,ci_low,ci_high\n";
+    for (const EvalScore& s : store.evalScores(id))
+      f << s.step << ',' << csvField(s.benchmark) << ',' << csvField(s.split) << ','
+        << csvField(s.protocol) << ',' << csvNumber(s.accuracy) << ',' << s.n << ','
+        << csvNumber(s.ci_low) << ',' << csvNumber(s.ci_high) << '\n';
+  });
+  std::printf("wrote metrics.csv, router_stats.csv, eval_scores.csv to %s\n",
+              printableText(dir.string()).c_str());
+  return 0;
+}
+
+int deleteRun(const Args& args) {
+  args.allowOnly({"--db"});
+  if (args.positional.size() != 1) throw UsageError("mola runs delete takes one RUN_ID");
+  if (!fs::exists(dbPath(args)))
+    throw std::runtime_error(dbPath(args).string() + ": does not exist");
+  RunStore store = openStoreToWrite(args);
+  const int64_t id = parseRunId(args.positional[0]);
+  store.deleteRun(id);  // refuses a run that a live process trains
+  std::printf("deleted run %lld\n", static_cast<long long>(id));
+  return 0;
+}
+
+}  // namespace
+
+int cmdRuns(const Args& args, const std::string& sub) {
+  if (sub == "list") return listRuns(args);
+  if (sub == "show") return showRun(args);
+  if (sub == "compare") return compareRuns(args);
+  if (sub == "export") return exportRun(args);
+  if (sub == "delete") return deleteRun(args);
+  throw UsageError("mola runs expects list, show, compare, export or delete");
+}
+
+}  // namespace mola::cli

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Terminal-safe text, UTF-8 aware columns, and CSV fields.
+#include "text.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace mola {
+
+namespace {
+
+// The length of the valid UTF-8 sequence at the start of `s` (0 when it is not one).
+size_t utf8Length(std::string_view s) {
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  size_t n = 0;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    n = 2;
+  else if (c >= 0xE0 && c <= 0xEF)
+    n = 3;
+  else if (c >= 0xF0 && c <= 0xF4)
+    n = 4;
+  else
+    return 0;
+  if (s.size() < n) return 0;
+  for (size_t i = 1; i < n; ++i)
+    if ((b(i) & 0xC0) != 0x80) return 0;
+  // Overlong forms, surrogates and code points above U+10FFFF.
+  if (n == 3 && ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) >= 0xA0))) return 0;
+  if (n == 4 && ((c == 0xF0 && b(1) < 0x90) || (c == 0xF4 && b(1) >= 0x90))) return 0;
+  return n;
+}
+
+std::string escaped(unsigned char c) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "\\x%02X", c);
+  return buf;
+}
+
+}  // namespace
+
+std::string printableText(std::string_view s, bool keep_newlines) {
+  std::string out;
+  out.reserve(s.size());
+  while (!s.empty()) {
+    const auto c = static_cast<unsigned char>(s[0]);
+    const size_t n = utf8Length(s);
+    const bool c1 = n == 2 && c == 0xC2 && static_cast<unsigned char>(s[1]) < 0xA0;
+    if (n == 0) {
+      out += escaped(c);
+      s.remove_prefix(1);
+    } else if (c1) {
+      out += escaped(static_cast<unsigned char>(s[1]));
+      s.remove_prefix(2);
+    } else if ((c < 0x20 && !(keep_newlines && (c == '\n' || c == '\t'))) || c == 0x7F) {
+      out += escaped(c);
+      s.remove_prefix(1);
+    } else {
+      out.append(s.substr(0, n));
+      s.remove_prefix(n);
+    }
+  }
+  return out;
+}
+
+std::string textColumn(std::string_view s, size_t width) {
+  std::string out;
+  size_t chars = 0;
+  while (!s.empty() && chars < width) {
+    const size_t n = std::max<size_t>(1, utf8Length(s));
+    out.append(s.substr(0, n));
+    s.remove_prefix(n);
+    ++chars;
+  }
+  out.append(width - chars, ' ');
+  return out;
+}
+
+std::string csvField(std::string_view s) {
+  const bool quote = s.find_first_of(",\"\r\n") != std::string_view::npos ||
+                     (!s.empty() && (s.front() == ' ' || s.back() == ' '));
+  if (!quote) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace mola
