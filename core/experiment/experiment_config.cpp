@@ -359,6 +359,10 @@ std::vector<std::string> readTargetModules(const Json& list, const std::string& 
       fail(key, inQuotes(full) + " is listed twice");
     out.push_back(full);
   }
+  // Canonical order: experiments that name the same modules are the same experiment.
+  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
+    return int(parseTargetModule(a)) < int(parseTargetModule(b));
+  });
   return out;
 }
 

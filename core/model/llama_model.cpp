@@ -432,6 +432,7 @@ void LlamaModelImpl::injectMola(const MolaSpec& spec) {
     }
   }
   m_spec = spec;
+  sortTargetModules(m_spec.target_modules);  // as adapter files list them
 }
 
 AdapterModules LlamaModelImpl::adapterModules() {

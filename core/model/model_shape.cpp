@@ -45,7 +45,13 @@ std::vector<TargetModule> parseTargetModules(std::string_view list) {
     list.remove_prefix(comma + 1);
   }
   if (out.empty()) throw std::invalid_argument("no target modules given");
+  sortTargetModules(out);
   return out;
+}
+
+void sortTargetModules(std::vector<TargetModule>& modules) {
+  std::sort(modules.begin(), modules.end(),
+            [](TargetModule a, TargetModule b) { return int(a) < int(b); });
 }
 
 std::string joinTargetModules(const std::vector<TargetModule>& modules) {

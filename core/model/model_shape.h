@@ -21,8 +21,12 @@ inline constexpr TargetModule kAllTargetModules[] = {
 std::string_view targetModuleName(TargetModule m);
 // Accepts "q_proj" or the short "q"; throws std::invalid_argument naming the text otherwise.
 TargetModule parseTargetModule(std::string_view name);
-// Comma list such as "q_proj,v_proj" or "all"; duplicates are an error.
+// Comma list such as "q_proj,v_proj" or "all", in canonical order; duplicates are an error.
 std::vector<TargetModule> parseTargetModules(std::string_view list);
+// Puts `modules` in the order of kAllTargetModules (q, k, v, o, gate, up, down): the one order
+// that adapter files, experiments and models keep, so that two lists naming the same modules
+// compare equal.
+void sortTargetModules(std::vector<TargetModule>& modules);
 std::string joinTargetModules(const std::vector<TargetModule>& modules);
 
 struct ModuleDims {

@@ -194,7 +194,8 @@ RunStore RunStore::openWithMigrations(const fs::path& given, bool create,
 RunStore RunStore::openReadOnly(const fs::path& given) {
   const fs::path path = fs::absolute(given);
   const std::string where = path.string();
-  checkBeforeOpening(path, false, migrations().size());
+  // An empty file may be a store another process is creating at this moment: no runs yet.
+  checkBeforeOpening(path, fs::exists(path), migrations().size());
   RunStore store;
   store.m_path = path;
   store.m_read_only = true;
@@ -209,9 +210,8 @@ RunStore RunStore::openReadOnly(const fs::path& given) {
       throw StoreError(where + ": cannot be opened: " + sqliteMessage(store.m_db, rc));
     sqlite3_busy_timeout(store.m_db, kBusyTimeoutMs);
     try {
-      if (queryInt(store.m_db, "PRAGMA user_version") == 0)
-        throw StoreError(where + ": is an empty run store (no run was ever written to it)");
-      store.m_store_id = readStoreId(store.m_db);
+      store.m_empty = queryInt(store.m_db, "PRAGMA user_version") == 0;
+      if (!store.m_empty) store.m_store_id = readStoreId(store.m_db);
       return store;
     } catch (const SqliteFailure& e) {
       if (has_wal || std::string(query) != "mode=ro")
@@ -234,6 +234,7 @@ RunStore::RunStore(RunStore&& other) noexcept
     : m_path(std::move(other.m_path)),
       m_db(std::exchange(other.m_db, nullptr)),
       m_read_only(other.m_read_only),
+      m_empty(other.m_empty),
       m_store_id(std::move(other.m_store_id)),
       m_leases(std::exchange(other.m_leases, std::make_unique<Leases>())) {}
 
@@ -241,6 +242,7 @@ RunStore& RunStore::operator=(RunStore&& other) noexcept {
   std::swap(m_path, other.m_path);
   std::swap(m_db, other.m_db);
   std::swap(m_read_only, other.m_read_only);
+  std::swap(m_empty, other.m_empty);
   std::swap(m_store_id, other.m_store_id);
   std::swap(m_leases, other.m_leases);
   return *this;
@@ -598,6 +600,7 @@ int RunStore::markInterruptedRuns() {
 
 std::vector<RunRecord> RunStore::listRuns() const {
   std::vector<RunRecord> runs;
+  if (m_empty) return runs;
   transaction(m_db, m_path, false, "listing runs", [&] {
     Statement s(m_db, (std::string(kRunColumns) + " ORDER BY id").c_str());
     while (s.step())
@@ -610,6 +613,7 @@ std::vector<RunRecord> RunStore::listRuns() const {
 
 RunRecord RunStore::run(int64_t id) const {
   RunRecord record;
+  if (m_empty) throw StoreError(m_path.string() + ": no run with id " + std::to_string(id));
   transaction(m_db, m_path, false, "reading run " + std::to_string(id), [&] {
     Statement s(m_db, (std::string(kRunColumns) + " WHERE id = ?").c_str());
     s.bindInt(1, id);

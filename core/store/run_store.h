@@ -92,7 +92,8 @@ class RunStore {
   // StoreError, and the file is left exactly as it was.
   static RunStore open(const std::filesystem::path& path, bool create = true);
   // Opens an existing store for reading only: no migration, no write of any kind, so it works on a
-  // read-only file or folder and on a full disk. Writing through it throws a StoreError.
+  // read-only file or folder and on a full disk. Writing through it throws a StoreError. An empty
+  // file (a store another process is creating) reads as a store without runs.
   static RunStore openReadOnly(const std::filesystem::path& path);
   // $MOLA_DB, else $XDG_DATA_HOME/mola-workbench/runs.sqlite, else ~/.local/share/...
   // open() creates no folders (a mistyped --db should not make one): create the parent first.
@@ -178,6 +179,7 @@ class RunStore {
   std::filesystem::path m_path;
   sqlite3* m_db = nullptr;
   bool m_read_only = false;
+  bool m_empty = false;  // read-only, and no schema yet
   std::string m_store_id;
   std::unique_ptr<Leases> m_leases;  // the run locks this store holds
 };

@@ -15,6 +15,7 @@
 #include <system_error>
 #include <thread>
 
+#include "fault_injection.h"
 #include "model/checkpoint_loader.h"
 #include "model/safetensors.h"
 #include "train/checkpoint_files.h"
@@ -60,6 +61,7 @@ struct Progress : TrainingObserver {
   Progress(const BasePreparation& p, Trainer& t) : preparation(p), trainer(t) {}
   bool stopRequested() const { return preparation.stop && preparation.stop(); }
   void stepFinished(const StepMetrics& m) override {
+    faultPoint("pretraining.step");
     if (preparation.progress) preparation.progress(m.step, m.total_steps);
     while (preparation.paused && preparation.paused() && !stopRequested())
       std::this_thread::sleep_for(std::chrono::milliseconds(50));

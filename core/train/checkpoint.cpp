@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "adapters/balance_loss.h"
+#include "fault_injection.h"
 #include "random_state.h"
 #include "train/builtin_base.h"
 
@@ -130,12 +131,15 @@ void writeCheckpoint(const fs::path& dir, const CheckpointParts& parts,
         {"seed", parts.seed}, {"method", parts.method},        {"store_id", identity.store_id},
         {"run", identity.run}};
     writeTextFile(tmp / CheckpointFiles::kState, state.dump(2) + "\n");
+    faultPoint("checkpoint.files");
     writeCheckpointManifest(tmp,
                             {weights, CheckpointFiles::kOptimizer, CheckpointFiles::kRandomState,
                              CheckpointFiles::kState},
                             step, identity);
     syncPath(tmp);
+    faultPoint("checkpoint.manifest");
     installCheckpointFolder(tmp, dir);
+    faultPoint("checkpoint.installed");
   } catch (const std::exception& e) {
     fs::remove_all(tmp, ec);
     throw CheckpointError("the checkpoint of step " + std::to_string(step) +

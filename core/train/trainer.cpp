@@ -22,6 +22,7 @@
 #include "data/prompt_template.h"
 #include "data/qa_source.h"
 #include "eval/qa_evaluator.h"
+#include "fault_injection.h"
 #include "model/checkpoint_loader.h"
 #include "model/tokenizer.h"
 #include "runtime.h"
@@ -111,6 +112,7 @@ std::vector<int> prepareForTraining(LlamaModel& model, const ExperimentConfig& c
   spec.top_k = c.method == "lora" ? 1 : c.top_k;
   spec.target_modules.clear();
   for (const std::string& m : c.target_modules) spec.target_modules.push_back(parseTargetModule(m));
+  sortTargetModules(spec.target_modules);
   spec.rank = c.rank;
   spec.alpha = c.alpha;
   spec.dropout = c.dropout;
@@ -300,6 +302,7 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
   m.grad_norm = torch::nn::utils::clip_grad_norm_(s.params, s.clip);
   s.optimizer->step();
   ++s.at.step;
+  faultPoint("train.step");
   const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
   m.step = s.at.step;
   m.total_steps = s.total;
@@ -319,6 +322,7 @@ void Trainer::evaluate(State& s) {
   std::optional<AutocastGuard> amp;
   s.autocast(amp);
   const EvalResult r = evaluateQa(s.model, *s.tokenizer, s.eval_data.records, eo);
+  faultPoint("eval");
   EvalReport rep;
   rep.step = s.at.step;
   rep.benchmark = sourceName(c.eval);

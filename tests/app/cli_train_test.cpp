@@ -22,65 +22,12 @@ using mola::RunStatus;
 using mola::RunStore;
 using mola::test::has;
 using mola::test::Result;
+using mola::test::lines;
 using mola::test::run;
-
-// A small, fast experiment on the random built-in model.
-fs::path writeExperiment(const fs::path& dir, int max_steps, int checkpoint_interval,
-                         const std::string& name = "tiny") {
-  std::ofstream(dir / (name + ".json")) << R"({
-  "name": ")" << name << R"(",
-  "model": {"path": "builtin:tiny:3", "device": "cpu"},
-  "adapter": {"allocation": "2-4-6-8", "dropout": 0.0},
-  "data": {"train": {"path": "synthetic:largest:64:1"}, "eval": {"path": "synthetic:largest:16:2"},
-           "prompt_template": "compact", "cutoff": 160},
-  "training": {"batch_size": 8, "max_steps": )"
-                                        << max_steps << R"(, "optimizer": {"lr": 0.003},
-               "schedule": {"warmup_steps": 2}},
-  "evaluation": {"interval": 6},
-  "checkpoint_interval": )" << checkpoint_interval
-                                        << R"(,
-  "router_stats_interval": 3
-})";
-  return dir / (name + ".json");
-}
-
-std::string slurp(const fs::path& p) {
-  std::ostringstream s;
-  s << std::ifstream(p).rdbuf();
-  return s.str();
-}
-
-size_t lines(const fs::path& p) {
-  std::ifstream in(p);
-  size_t n = 0;
-  for (std::string line; std::getline(in, line);) ++n;
-  return n;
-}
-
-// Starts `mola ARGS...` in the background with its output in files; returns the pid.
-pid_t start(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    freopen(out.c_str(), "w", stdout);
-    freopen(err.c_str(), "w", stderr);
-    std::vector<char*> argv = {const_cast<char*>(MOLA_CLI)};
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(MOLA_CLI, argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-// Waits until `ready` holds (reading the database as the GUI would), at most 3 minutes.
-template <typename F>
-bool waitFor(F ready) {
-  for (int i = 0; i < 1800; ++i) {
-    if (ready()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
-}
+using mola::test::slurp;
+using mola::test::start;
+using mola::test::waitFor;
+using mola::test::writeExperiment;
 
 TEST(CliTrain, TrainsIntoTheDatabaseAndRunsReadsItBack) {
   const fs::path dir = mola::test::tempDir("cli_train_store");

@@ -8,9 +8,15 @@
 #include <QTest>
 #include <QTimer>
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+
+#include <sqlite3.h>
 
 #include "runs_loader.h"
 #include "store/run_store.h"
@@ -329,6 +335,84 @@ class TrainingControllerTest : public QObject {
     QVERIFY(controller.start(quickConfig(2), db));
     QVERIFY(waitForCount(finished, 5));
     QCOMPARE(outcomeOf(finished, 4), TrainOutcome::Completed);
+  }
+
+  // The workbench once lost every write of its run when anything else read the database: its
+  // own views' second connection dropped the trainer's locks, and the next process to close the
+  // file deleted the -wal under it. Here the GUI thread reads through its own store as the views
+  // do, reader processes list the runs, a second trainer writes, and another process holds the
+  // write lock for longer than SQLite's busy timeout: the GUI's run must still store every step.
+  void aGuiRunLosesNoStepWhileOthersHammerTheDatabase() {
+    QTemporaryDir dir;
+    const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
+    const std::string file = db.toStdString();
+    TrainingController controller;
+    QSignalSpy steps(&controller, &TrainingController::step);
+    QSignalSpy finished(&controller, &TrainingController::finished);
+    QSignalSpy notices(&controller, &TrainingController::notice);
+    QVERIFY(controller.start(quickConfig(40), db));
+
+    std::atomic<bool> done{false};
+    std::atomic<int> reads{0};
+    std::vector<std::thread> others;
+    for (int i = 0; i < 2; ++i)
+      others.emplace_back([&] {
+        while (!done) {
+          if (fs::exists(file) && fs::file_size(file) > 0) {
+            const std::string cmd = std::string(MOLA_CLI) + " runs list --db " + file +
+                                    " >/dev/null 2>&1";
+            if (std::system(cmd.c_str()) == 0) ++reads;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+      });
+    const fs::path other_json = fs::path(dir.path().toStdString()) / "other.json";
+    {
+      mola::ExperimentConfig other = quickConfig(30);
+      other.name = "other-process";
+      std::ofstream(other_json) << mola::experimentToJson(other);
+    }
+    std::atomic<bool> other_ok{false};
+    others.emplace_back([&] {
+      const std::string cmd = std::string(MOLA_CLI) + " train " + other_json.string() +
+                              " --db " + file + " >/dev/null 2>&1";
+      other_ok = std::system(cmd.c_str()) == 0;
+    });
+    others.emplace_back([&] {
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      sqlite3* raw = nullptr;
+      sqlite3_open(file.c_str(), &raw);
+      sqlite3_busy_timeout(raw, 20000);
+      sqlite3_exec(raw, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+      std::this_thread::sleep_for(std::chrono::seconds(7));
+      sqlite3_exec(raw, "COMMIT", nullptr, nullptr, nullptr);
+      sqlite3_close(raw);
+    });
+    // The views' own connection, read the way the runs browser does while the run trains.
+    QTimer views;
+    connect(&views, &QTimer::timeout, this, [&] {
+      if (!fs::exists(file)) return;
+      RunStore view = RunStore::open(file, false);
+      mola::app::loadRunsRows(view);
+    });
+    views.start(100);
+    QVERIFY(waitForCount(finished, 1));
+    views.stop();
+    done = true;
+    for (std::thread& t : others) t.join();
+
+    QCOMPARE(outcomeOf(finished), TrainOutcome::Completed);
+    QCOMPARE(steps.count(), 40);
+    QVERIFY(other_ok);
+    QVERIFY(reads.load() > 3);
+    QVERIFY2(notices.count() >= 1, "the held lock was waited for, and said so");
+    RunStore store = RunStore::openReadOnly(file);
+    const mola::RunRecord gui = store.run(controller.runId());
+    QCOMPARE(gui.status, RunStatus::Completed);
+    const auto loss = store.metrics(controller.runId(), "loss");
+    QCOMPARE(loss.size(), size_t(40));
+    for (size_t i = 0; i < loss.size(); ++i) QCOMPARE(loss[i].step, qint64(i + 1));
+    for (const mola::RunRecord& r : store.listRuns()) QCOMPARE(r.status, RunStatus::Completed);
   }
 
   void destroyingTheControllerStopsAndJoinsTheRun() {

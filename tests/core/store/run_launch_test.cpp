@@ -5,14 +5,17 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "expect_error.h"
 #include "shared_data.h"
 #include "store/store_writer.h"
+#include "store_probe.h"
 
 namespace mola {
 namespace {
@@ -204,6 +207,73 @@ TEST(StoreWriter, RecordsWhatTheTrainerReports) {
   EXPECT_EQ(store.run(id).status, RunStatus::Stopped);
   EXPECT_EQ(store.run(id).message, "stopped at step 3");
   EXPECT_EQ(store.run(id).last_step, 3);
+}
+
+TEST(StoreWriter, KeepsEveryStepWhileAnotherProcessHoldsTheWriteLock) {
+  const fs::path db = test::tempDir("store_writer_locked") / "runs.sqlite";
+  RunStore store = openRunStore(db);
+  ExperimentConfig c;
+  c.train.path = "synthetic:largest:8";
+  const int64_t id = createRunFor(store, c);
+  std::vector<std::string> notices;
+  double slowest = 0.0;
+  {
+    StoreWriter writer(store, id);
+    writer.setNotice([&](const std::string& n) { notices.push_back(n); });
+    // Held for 7 s, longer than SQLite's 5 s busy timeout that used to end training.
+    test::StoreProbe holder({"lock", db.string(), "7"});
+    ASSERT_EQ(holder.answer(), "locked");
+    for (int64_t s = 1; s <= 45; ++s) {
+      const auto t0 = std::chrono::steady_clock::now();
+      StepMetrics m;
+      m.step = s;
+      m.loss = 1.0 / double(s);
+      writer.stepFinished(m);
+      if (s == 20) writer.checkpointSaved(20, (store.runDirectory(id) / "step-20").string());
+      const double took =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      slowest = std::max(slowest, took);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    writer.finished(TrainOutcome::Completed, "completed 45 steps");
+    EXPECT_EQ(writer.waiting(), 0u);
+  }
+  EXPECT_LT(slowest, 1.0) << "a step waited for the database";
+  const std::vector<MetricPoint> loss = store.metrics(id, "loss");
+  ASSERT_EQ(loss.size(), 45u);
+  for (size_t i = 0; i < loss.size(); ++i) EXPECT_EQ(loss[i].step, int64_t(i + 1));
+  EXPECT_EQ(store.checkpoints(id).at(0).step, 20);
+  EXPECT_EQ(store.run(id).status, RunStatus::Completed);
+  ASSERT_EQ(notices.size(), 2u);
+  EXPECT_NE(notices[0].find("database is locked"), std::string::npos) << notices[0];
+  EXPECT_NE(notices[1].find("nothing was lost"), std::string::npos) << notices[1];
+}
+
+TEST(StoreWriter, TheEndOfARunWaitsForTheLockAndThenGivesUpWithAMessage) {
+  const fs::path db = test::tempDir("store_writer_final") / "runs.sqlite";
+  RunStore store = openRunStore(db);
+  ExperimentConfig c;
+  c.train.path = "synthetic:largest:8";
+  const int64_t a = createRunFor(store, c), b = createRunFor(store, c);
+  {
+    StoreWriter writer(store, a);
+    test::StoreProbe holder({"lock", db.string(), "3"});
+    ASSERT_EQ(holder.answer(), "locked");
+    writer.stepFinished(StepMetrics{1, 1, 0.5});
+    writer.finished(TrainOutcome::Stopped, "stopped");  // waits out the 3 s
+  }
+  EXPECT_EQ(store.run(a).status, RunStatus::Stopped);
+  EXPECT_EQ(store.metrics(a, "loss").size(), 1u);
+  {
+    StoreWriter writer(store, b);
+    writer.setFinalWait(std::chrono::seconds(1));
+    test::StoreProbe holder({"lock", db.string(), "0"});  // held until the probe ends
+    ASSERT_EQ(holder.answer(), "locked");
+    test::expectErrorContaining<StoreError>(
+        [&] { writer.finished(TrainOutcome::Completed, "done"); },
+        "run " + std::to_string(b) + ": 1 writes (the last steps and the run's status) could not "
+        "be stored: another process held the database's write lock for more than 1 s");
+  }
 }
 
 }  // namespace

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Checkpoints through the Trainer: a resume reproduces the uninterrupted run bit for bit (losses,
+// gradient norms, router statistics of a window cut by the stop), whatever the order of the
+// target modules; a checkpoint that cannot be written (a file-size limit standing in for a full
+// disk) fails the run with a message naming it and leaves the last good one; a checkpoint of
+// another store or run is refused.
+#include "train/checkpoint.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <fstream>
+
+#include "shared_data.h"
+#include "train/trainer.h"
+
+namespace mola {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Recorder : TrainingObserver {
+  RunStarted started;
+  std::vector<StepMetrics> steps;
+  std::vector<RouterStatsSnapshot> stats;
+  std::vector<std::pair<int64_t, std::string>> checkpoints;
+  TrainOutcome outcome = TrainOutcome::Failed;
+  std::string message;
+  std::function<void(int64_t, const std::string&)> on_checkpoint;
+
+  void runStarted(const RunStarted& s) override { started = s; }
+  void stepFinished(const StepMetrics& m) override { steps.push_back(m); }
+  void routerStats(const RouterStatsSnapshot& s) override { stats.push_back(s); }
+  void checkpointSaved(int64_t step, const std::string& dir) override {
+    checkpoints.emplace_back(step, dir);
+    if (on_checkpoint) on_checkpoint(step, dir);
+  }
+  void finished(TrainOutcome o, const std::string& m) override {
+    outcome = o;
+    message = m;
+  }
+};
+
+ExperimentConfig experiment() {
+  ExperimentConfig c;
+  c.model = "builtin:tiny:3";
+  c.device = "cpu";
+  c.allocation = "2-4-6-8";
+  c.train.path = "synthetic:largest:64:1";
+  c.prompt_template = "compact";
+  c.cutoff = 96;
+  c.batch_size = 8;
+  c.max_steps = 8;
+  c.lr = 3e-3;
+  c.warmup_steps = 2;
+  c.dropout = 0.1;  // the generators must be restored for the masks to repeat
+  c.router_stats_interval = 4;
+  c.checkpoint_interval = 3;  // step 3: inside the first router window
+  c.seed = 11;
+  return c;
+}
+
+const CheckpointIdentity kIdentity{"00112233445566778899aabbccddeeff", 5};
+
+Recorder train(const ExperimentConfig& c, const fs::path& dir, const fs::path& resume = {},
+               const CheckpointIdentity& identity = kIdentity) {
+  Trainer t(c, dir);
+  t.setCheckpointIdentity(identity);
+  Recorder r;
+  t.addObserver(&r);
+  if (!resume.empty()) t.resumeFrom(resume);
+  t.run();
+  return r;
+}
+
+void expectSameStats(const RouterStatsSnapshot& got, const RouterStatsSnapshot& want) {
+  EXPECT_EQ(got.step, want.step);
+  ASSERT_EQ(got.layers.size(), want.layers.size());
+  for (size_t j = 0; j < want.layers.size(); ++j) {
+    EXPECT_EQ(got.layers[j].tokens, want.layers[j].tokens) << "layer " << j;
+    EXPECT_EQ(got.layers[j].token_fraction, want.layers[j].token_fraction) << "layer " << j;
+    EXPECT_EQ(got.layers[j].mean_probability, want.layers[j].mean_probability) << "layer " << j;
+    EXPECT_EQ(got.layers[j].entropy, want.layers[j].entropy) << "layer " << j;
+  }
+}
+
+// Resumes `c` from its step-3 checkpoint in `whole` and checks steps 4..8 against it, exactly.
+void expectExactResume(const ExperimentConfig& c, const Recorder& whole, const std::string& tag) {
+  ASSERT_EQ(whole.outcome, TrainOutcome::Completed) << whole.message;
+  ASSERT_EQ(whole.checkpoints.at(0).first, 3);
+  const Recorder resumed =
+      train(c, test::tempDir("ckpt_resumed_" + tag), whole.checkpoints.at(0).second);
+  ASSERT_EQ(resumed.outcome, TrainOutcome::Completed) << resumed.message;
+  EXPECT_EQ(resumed.started.first_step, 3);
+  ASSERT_EQ(resumed.steps.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    const StepMetrics& want = whole.steps[i + 3];
+    EXPECT_EQ(resumed.steps[i].step, want.step);
+    EXPECT_EQ(resumed.steps[i].loss, want.loss) << "step " << want.step;
+    EXPECT_EQ(resumed.steps[i].balance_loss, want.balance_loss) << "step " << want.step;
+    EXPECT_EQ(resumed.steps[i].grad_norm, want.grad_norm) << "step " << want.step;
+    EXPECT_GT(resumed.steps[i].grad_norm, 0.0) << "the adapters still train";
+  }
+  // The window of steps 1..4 was cut by the checkpoint at step 3: its sums came back with it.
+  ASSERT_EQ(whole.stats.size(), 2u);
+  ASSERT_EQ(resumed.stats.size(), 2u);
+  expectSameStats(resumed.stats[0], whole.stats[0]);
+  expectSameStats(resumed.stats[1], whole.stats[1]);
+}
+
+TEST(Checkpoint, ResumeReproducesTheRunBitForBit) {
+  const ExperimentConfig c = experiment();
+  expectExactResume(c, train(c, test::tempDir("ckpt_whole")), "canonical");
+}
+
+TEST(Checkpoint, ResumeWithTargetModulesOutOfOrderKeepsTraining) {
+  // Once, the optimizer was built before the checkpoint rebuilt modules listed in another order,
+  // so a resumed run updated tensors the model no longer used (gradient norm 0).
+  ExperimentConfig c = experiment();
+  c.target_modules = {"v_proj", "q_proj", "down_proj"};
+  expectExactResume(c, train(c, test::tempDir("ckpt_whole_unordered")), "unordered");
+}
+
+TEST(Checkpoint, ACheckpointThatCannotBeWrittenFailsTheRunAndKeepsTheLastGoodOne) {
+  ExperimentConfig c = experiment();
+  c.checkpoint_interval = 2;
+  const fs::path dir = test::tempDir("ckpt_full");
+  // After the first checkpoint, files may not grow past 1.5 times its adapter file: the next
+  // adapter still fits, its optimizer state (twice the parameters) does not, as on a disk that
+  // fills up. LibTorch's writer once aborted the whole process there.
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto old_handler = signal(SIGXFSZ, SIG_IGN);
+  Trainer t(c, dir);
+  t.setCheckpointIdentity(kIdentity);
+  Recorder r;
+  r.on_checkpoint = [&](int64_t step, const std::string& path) {
+    if (step != 2) return;
+    const auto limit = rlim_t(fs::file_size(fs::path(path) / CheckpointFiles::kAdapter) * 3 / 2);
+    const rlimit small{limit, saved.rlim_max};
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  };
+  t.addObserver(&r);
+  const TrainOutcome outcome = t.run();
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  signal(SIGXFSZ, old_handler);
+
+  EXPECT_EQ(outcome, TrainOutcome::Failed);
+  ASSERT_EQ(r.checkpoints.size(), 1u) << r.message;
+  const fs::path good = r.checkpoints[0].second, bad = dir / "checkpoints" / "step-4";
+  EXPECT_NE(r.message.find("the checkpoint of step 4 could not be written to " + bad.string()),
+            std::string::npos)
+      << r.message;
+  EXPECT_NE(r.message.find(CheckpointFiles::kOptimizer), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("File too large"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("The last good checkpoint is step 2 (" + good.string() + ")"),
+            std::string::npos)
+      << r.message;
+  EXPECT_FALSE(fs::exists(bad.string() + ".tmp")) << "the partial files are removed";
+  EXPECT_FALSE(fs::exists(bad));
+  EXPECT_EQ(checkpointProblem(good, kIdentity), "");
+
+  // With room again, the run resumes from the last good checkpoint and completes.
+  const Recorder resumed = train(c, dir, good);
+  EXPECT_EQ(resumed.outcome, TrainOutcome::Completed) << resumed.message;
+  EXPECT_EQ(resumed.started.first_step, 2);
+}
+
+TEST(Checkpoint, ACheckpointOfAnotherStoreOrRunIsRefused) {
+  ExperimentConfig c = experiment();
+  c.max_steps = 3;
+  const Recorder whole = train(c, test::tempDir("ckpt_identity"));
+  ASSERT_EQ(whole.outcome, TrainOutcome::Completed) << whole.message;
+  const fs::path checkpoint = whole.checkpoints.at(0).second;
+  c.max_steps = 4;
+  const CheckpointIdentity other_store{"ffeeddccbbaa99887766554433221100", kIdentity.run};
+  const Recorder foreign = train(c, test::tempDir("ckpt_identity_b"), checkpoint, other_store);
+  EXPECT_EQ(foreign.outcome, TrainOutcome::Failed);
+  EXPECT_NE(foreign.message.find("cannot resume from " + checkpoint.string()), std::string::npos)
+      << foreign.message;
+  EXPECT_NE(foreign.message.find("belongs to another run store"), std::string::npos)
+      << foreign.message;
+  const Recorder other_run =
+      train(c, test::tempDir("ckpt_identity_c"), checkpoint, {kIdentity.store_id, 6});
+  EXPECT_NE(other_run.message.find("belongs to run 5, not run 6"), std::string::npos)
+      << other_run.message;
+  EXPECT_TRUE(foreign.steps.empty());
+}
+
+TEST(Checkpoint, ADamagedOptimizerFileIsNamedNotAStackTrace) {
+  ExperimentConfig c = experiment();
+  c.max_steps = 3;
+  const Recorder whole = train(c, test::tempDir("ckpt_damaged"));
+  ASSERT_EQ(whole.outcome, TrainOutcome::Completed) << whole.message;
+  const fs::path checkpoint = whole.checkpoints.at(0).second;
+  const fs::path optimizer = checkpoint / CheckpointFiles::kOptimizer;
+  fs::resize_file(optimizer, fs::file_size(optimizer) / 2);
+  c.max_steps = 4;
+  const Recorder r = train(c, test::tempDir("ckpt_damaged_b"), checkpoint);
+  EXPECT_EQ(r.outcome, TrainOutcome::Failed);
+  EXPECT_NE(r.message.find(optimizer.string() + " has "), std::string::npos) << r.message;
+  EXPECT_EQ(r.message.find("frame #"), std::string::npos) << r.message;
+}
+
+}  // namespace
+}  // namespace mola
