@@ -3,7 +3,13 @@
 #include "text.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
 
 namespace mola {
 
@@ -39,6 +45,30 @@ std::string escaped(unsigned char c) {
 }
 
 }  // namespace
+
+std::string readWholeFile(const std::filesystem::path& path, const std::string& what,
+                          uintmax_t max_bytes) {
+  namespace fs = std::filesystem;
+  const auto fail = [&](const std::string& why) {
+    throw std::runtime_error(path.string() + ": " + why);
+  };
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (!fs::exists(st)) fail("no such file");
+  if (fs::is_directory(st)) fail("is a folder, not " + what);
+  if (!fs::is_regular_file(st)) fail("is not a regular file (a device or a pipe), not " + what);
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) fail("cannot be read (" + ec.message() + ")");
+  if (size > max_bytes)
+    fail("has " + std::to_string(size) + " bytes, more than the " + std::to_string(max_bytes) +
+         " that " + what + " may have");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(std::string("cannot be opened (") + std::strerror(errno) + ")");
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (in.bad()) fail("read error");
+  return std::move(content).str();
+}
 
 std::string printableText(std::string_view s, bool keep_newlines) {
   std::string out;

@@ -4,6 +4,8 @@
 
 #include <cctype>
 #include <cstddef>
+#include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -15,6 +17,13 @@ inline std::string_view trimWhitespace(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return s;
 }
+
+// The whole content of the regular file `path`, which the message of any error names as `what`
+// (e.g. "a data file"). A missing file, a folder, and anything that is not a regular file (a
+// device such as /dev/zero, which never ends; a pipe) are refused before anything is read, and so
+// is a file larger than `max_bytes`. Throws std::runtime_error.
+std::string readWholeFile(const std::filesystem::path& path, const std::string& what,
+                          uintmax_t max_bytes = uintmax_t{1} << 30);
 
 // `s` made safe to print on a terminal: control characters (C0 but newline and, when
 // `keep_newlines`, tab; DEL; C1), which could move the cursor or rewrite the screen, and bytes

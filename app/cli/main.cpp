@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "model/model_shape.h"
 #include "runtime.h"
+#include "text.h"
 
 namespace {
 
@@ -225,10 +226,10 @@ int main(int argc, char** argv) {
     }
     throw UsageError("unknown command '" + cmd + "'");
   } catch (const UsageError& e) {
-    std::cerr << "mola: " << e.what() << "\n(run 'mola --help' for usage)\n";
+    std::cerr << "mola: " << mola::printableText(e.what()) << "\n(run 'mola --help' for usage)\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "mola: error: " << e.what() << "\n";
+    std::cerr << "mola: error: " << mola::printableText(e.what()) << "\n";
     return 1;
   }
 }

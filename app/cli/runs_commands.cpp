@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // mola runs list | show | compare | export | delete: reading the run store back (read-only but
 // for delete), with text from the database made safe for the terminal.
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -129,12 +130,12 @@ int compareRuns(const Args& args) {
   return 0;
 }
 
-// A number in CSV: shortest round-trip form, NaN as an empty field.
+// A number in CSV: the shortest form that reads back as the same double; NaN as an empty field.
 std::string csvNumber(double v) {
   if (std::isnan(v)) return "";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  const auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+  return std::string(buf, end);
 }
 
 int exportRun(const Args& args) {

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
+#include <limits>
 #include <numeric>
 #include <stdexcept>
 
@@ -240,6 +242,43 @@ int64_t countBaseParameters(const ModelShape& shape) {
   const int64_t embeddings = shape.vocab_size * shape.d_model;
   return per_layer * shape.num_layers + embeddings * (shape.tied_embeddings ? 1 : 2) +
          shape.d_model;
+}
+
+void checkAdaptersFit(const Allocation& allocation, const ModelShape& shape, int rank,
+                      const std::vector<TargetModule>& modules, double memory_bytes) {
+  int64_t smallest = std::numeric_limits<int64_t>::max();
+  TargetModule narrowest = TargetModule::QProj;
+  double params = 0.0;
+  for (TargetModule m : modules) {
+    const ModuleDims d = shape.dims(m);
+    if (std::min(d.in_features, d.out_features) < smallest) {
+      smallest = std::min(d.in_features, d.out_features);
+      narrowest = m;
+    }
+    for (int j = 0; j < allocation.numLayers(); ++j) {
+      const double n = allocation.experts(j);
+      params += n * rank * double(d.in_features + d.out_features);
+      if (n > 1) params += n * double(d.in_features);
+    }
+  }
+  const std::string r = "adapter.rank " + std::to_string(rank);
+  if (rank > smallest)
+    throw std::invalid_argument(
+        r + " is larger than the smaller side of " + std::string(targetModuleName(narrowest)) +
+        " (" + std::to_string(smallest) + ") in this model: B A cannot have a rank above it");
+  // fp32 weights, their gradients and AdamW's two moments: 16 bytes a parameter.
+  const double need = params * 16.0;
+  if (need > memory_bytes) {
+    const auto g = [](double v) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.3g", v);
+      return std::string(buf);
+    };
+    throw std::invalid_argument(r + " with adapter.allocation " + allocation.describe() +
+                                ": the adapters would have " + g(params) + " parameters, " +
+                                g(need / 1e9) + " GB with their gradients and AdamW state, " +
+                                "more than the " + g(memory_bytes / 1e9) + " GB of memory here");
+  }
 }
 
 }  // namespace mola

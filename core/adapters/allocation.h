@@ -81,4 +81,12 @@ ParameterCount countTrainableParameters(const Allocation& allocation, const Mode
 // Frozen parameters of the base model: embeddings, projections, norms, and the head unless tied.
 int64_t countBaseParameters(const ModelShape& shape);
 
+// Refuses adapters that cannot be trained, before anything of their size is allocated, with an
+// std::invalid_argument naming the experiment key: a rank above the smaller side of a target
+// projection (B A could not use it), or adapters whose fp32 weights, gradients and AdamW state
+// need more than `memory_bytes`. A typo such as adapter.rank=100000000 is thus a message, not an
+// allocator error. Counts in floating point: no size overflows.
+void checkAdaptersFit(const Allocation& allocation, const ModelShape& shape, int rank,
+                      const std::vector<TargetModule>& modules, double memory_bytes);
+
 }  // namespace mola

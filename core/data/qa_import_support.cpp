@@ -45,17 +45,7 @@ std::string place(const std::filesystem::path& file, size_t line) {
 }
 
 std::string readFile(const std::filesystem::path& file) {
-  std::error_code ec;
-  if (!std::filesystem::exists(file, ec))
-    throw std::runtime_error(file.string() + ": no such file");
-  if (std::filesystem::is_directory(file, ec))
-    throw std::runtime_error(file.string() + ": is a directory, not a data file");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error(file.string() + ": cannot be opened for reading");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw std::runtime_error(file.string() + ": read error");
-  return std::move(buffer).str();
+  return readWholeFile(file, "a data file");
 }
 
 std::vector<std::string> splitLines(std::string_view text) {

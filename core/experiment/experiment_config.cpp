@@ -729,11 +729,13 @@ ExperimentConfig loadExperiment(const fs::path& file) {
     throw std::invalid_argument(file.string() + ": " +
                                 (fs::exists(file, ec) ? "not a file" : "no such file") +
                                 " (expected an experiment JSON file)");
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in) throw std::invalid_argument(file.string() + ": cannot be read");
-  ExperimentConfig config = parseExperiment(text.str(), file.string());
+  std::string text;
+  try {
+    text = readWholeFile(file, "an experiment file", uintmax_t{64} << 20);
+  } catch (const std::runtime_error& e) {
+    throw std::invalid_argument(e.what());
+  }
+  ExperimentConfig config = parseExperiment(text, file.string());
   resolveExperimentPaths(config, file.parent_path());
   return config;
 }

@@ -268,8 +268,8 @@ LlamaModel loadLlama2c(const fs::path& file, c10::ScalarType dtype) {
   } catch (const std::invalid_argument& e) {
     fail(file, e.what());
   }
-  LlamaModel model(c, LlamaModelImpl::Uninitialised{dtype});  // every tensor comes from the file
-
+  // The file must hold what its header describes before anything that size is allocated (a
+  // header with a huge vocabulary would otherwise end in an allocator error).
   const int64_t d = c.d_model, f = c.ffn_dim, l = c.num_layers, v = c.vocab_size;
   const int64_t kv = c.num_kv_heads * c.head_dim;
   const int64_t rope_floats = c.max_seq_len * c.head_dim;  // freq_cis_real + freq_cis_imag
@@ -279,6 +279,8 @@ LlamaModel loadLlama2c(const fs::path& file, c10::ScalarType dtype) {
   if (have < need)
     fail(file, "the file has " + std::to_string(have) + " bytes but its header needs " +
                    std::to_string(need) + "; it is truncated");
+  LlamaModel model(c, LlamaModelImpl::Uninitialised{dtype});  // every tensor comes from the file
+
   std::vector<float> data(static_cast<size_t>(floats));
   in.read(reinterpret_cast<char*>(data.data()), std::streamsize(data.size() * 4));
   const float* p = data.data();

@@ -114,12 +114,16 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
     if (elem == 0) fail(path, where + ": unknown dtype '" + e.dtype + "'");
     const auto& shape = value["shape"];
     if (!shape.is_array()) fail(path, where + ": shape is not an array");
-    uint64_t count = 1;
+    uint64_t count = 1, bytes = 0;
     for (const auto& d : shape) {
       if (!d.is_number_integer() || d.get<int64_t>() < 0)
         fail(path, where + ": shape " + shape.dump() + " has a dimension that is not a count");
       e.shape.push_back(d.get<int64_t>());
-      count *= static_cast<uint64_t>(e.shape.back());
+      // A shape whose size overflows 64 bits cannot match any data span: refuse it here, before
+      // the wrapped product could pass the check below and a tensor of that shape be allocated.
+      if (__builtin_mul_overflow(count, static_cast<uint64_t>(e.shape.back()), &count) ||
+          __builtin_mul_overflow(count, uint64_t(elem), &bytes))
+        fail(path, where + ": shape " + shape.dump() + " is too large for any file");
     }
     const auto& off = value["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||

@@ -12,6 +12,7 @@
 #include "model/hf_bpe_tokenizer.h"
 #include "model/llama2c_tokenizer.h"
 #include "model/sentencepiece_tokenizer.h"
+#include "text.h"
 
 namespace mola {
 
@@ -24,15 +25,7 @@ namespace fs = std::filesystem;
 }
 
 std::string readFile(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) fail(path, "no such file");
-  if (fs::is_directory(path, ec)) fail(path, "is a directory, not a tokenizer file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, std::string("cannot open: ") + std::strerror(errno));
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (in.bad()) fail(path, "read error");
-  return std::move(content).str();
+  return readWholeFile(path, "a tokenizer file");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 #include <torch/utils.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -117,6 +118,8 @@ std::vector<int> prepareForTraining(LlamaModel& model, const ExperimentConfig& c
   spec.alpha = c.alpha;
   spec.dropout = c.dropout;
   spec.adapter_dtype = at::kFloat;  // master weights: the optimizer state follows them
+  checkAdaptersFit(spec.allocation, model->config().shape(), spec.rank, spec.target_modules,
+                   double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE)));
   model->injectMola(spec);
   return spec.allocation.perLayer();
 }

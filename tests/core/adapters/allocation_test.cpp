@@ -145,5 +145,35 @@ TEST(TargetModules, ParseAndJoin) {
   expectError([] { parseTargetModules("q,attn"); }, "unknown target module 'attn'");
 }
 
+TEST(TargetModules, AlwaysInOneOrder) {
+  EXPECT_EQ(joinTargetModules(parseTargetModules("down,v,q")), "q_proj,v_proj,down_proj");
+  std::vector<TargetModule> m = {TargetModule::UpProj, TargetModule::KProj, TargetModule::QProj};
+  sortTargetModules(m);
+  EXPECT_EQ(m, (std::vector<TargetModule>{TargetModule::QProj, TargetModule::KProj,
+                                          TargetModule::UpProj}));
+}
+
+TEST(AdaptersFit, RefusesARankAboveAProjectionAndAdaptersBeyondMemory) {
+  const ModelShape llama = *ModelShape::named("llama2-7b");
+  const Allocation paper = Allocation::parse("2-4-6-8", 32);
+  const std::vector<TargetModule> all(std::begin(kAllTargetModules), std::end(kAllTargetModules));
+  // The paper's setting: 105.6 M parameters, 1.69 GB with gradients and AdamW state.
+  checkAdaptersFit(paper, llama, 8, all, 24e9);
+  expectError([&] { checkAdaptersFit(paper, llama, 8, all, 1.6e9); },
+              "adapter.rank 8 with adapter.allocation " + paper.describe() + ": ");
+  expectError([&] { checkAdaptersFit(paper, llama, 8, all, 1.6e9); },
+              "the adapters would have 1.06e+08 parameters, 1.69 GB with their gradients and "
+              "AdamW state, more than the 1.6 GB of memory here");
+  // Rank 4096 is still allowed by the shape (the smallest side is 4096) but not by 24 GB.
+  expectError([&] { checkAdaptersFit(paper, llama, 4096, all, 24e9); }, "more than the 24 GB");
+  expectError([&] { checkAdaptersFit(paper, llama, 100000000, all, 24e9); },
+              "adapter.rank 100000000 is larger than the smaller side of q_proj (4096)");
+  // Plain LoRA on the small k/v projections of a grouped-query model.
+  const ModelShape gqa = *ModelShape::named("stories260k");
+  expectError(
+      [&] { checkAdaptersFit(Allocation::uniform(1, 5), gqa, 40, {TargetModule::KProj}, 24e9); },
+      "larger than the smaller side of k_proj (32)");
+}
+
 }  // namespace
 }  // namespace mola
