@@ -14,10 +14,39 @@ namespace mola {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// While a run is being created or claimed, another process may hold the database's write lock
+// for longer than the store's usual 5 s (a long transaction, a backup): wait for it rather than
+// fail the command.
+constexpr int kStartBusyTimeoutMs = 120000;
+
+class PatientStore {
+ public:
+  explicit PatientStore(RunStore& store) : m_store(store) {
+    m_store.setBusyTimeout(kStartBusyTimeoutMs);
+  }
+  ~PatientStore() { m_store.setBusyTimeout(RunStore::kBusyTimeoutMs); }
+  PatientStore(const PatientStore&) = delete;
+  PatientStore& operator=(const PatientStore&) = delete;
+
+ private:
+  RunStore& m_store;
+};
+
+}  // namespace
+
 RunStore openRunStore(const fs::path& path, int* interrupted) {
   if (!path.parent_path().empty()) fs::create_directories(path.parent_path());
   RunStore store = RunStore::open(path);
-  const int n = store.markInterruptedRuns();
+  int n = 0;
+  try {
+    n = store.markInterruptedRuns();
+  } catch (const StoreError& e) {
+    // Housekeeping only: a dead run already reads as interrupted; another process holding the
+    // write lock must not fail the command.
+    if (!e.busy()) throw;
+  }
   if (interrupted) *interrupted = n;
   return store;
 }
@@ -59,6 +88,7 @@ std::string storedAllocation(const ExperimentConfig& config) {
 }
 
 int64_t createRunFor(RunStore& store, const ExperimentConfig& config) {
+  const PatientStore patient(store);
   return store.createRun(config.name, experimentToJson(config), storedAllocation(config),
                          config.model);
 }
@@ -75,6 +105,7 @@ std::optional<CheckpointRecord> latestCheckpoint(const RunStore& store, int64_t 
 }
 
 ResumePlan prepareResume(RunStore& store, int64_t id) {
+  const PatientStore patient(store);
   store.claimRun(id);
   try {
     const RunRecord run = store.run(id);

@@ -121,8 +121,9 @@ class RunStore {
   const std::string& storeId() const { return m_store_id; }
   // <database file>-runs/<run>: the run's folder.
   std::filesystem::path runDirectory(int64_t run) const;
-  // How long a write waits for another connection's write lock before it fails as busy (5 s
-  // unless set).
+  // How long a write waits for another connection's write lock before it fails as busy
+  // (kBusyTimeoutMs unless set).
+  static constexpr int kBusyTimeoutMs = 5000;
   void setBusyTimeout(int milliseconds);
 
   // Writing (each call is one transaction; no fsync per metric).

@@ -121,7 +121,7 @@ void inspectExisting(const fs::path& path, uintmax_t size, size_t supported) {
   unsigned char h[100] = {};
   readHeader(db, path, h);
   checkHeader(path, h, size, has_wal);
-  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  sqlite3_busy_timeout(db, RunStore::kBusyTimeoutMs);
   try {
     const auto app = static_cast<uint32_t>(queryInt(db, "PRAGMA application_id"));
     const int64_t version = queryInt(db, "PRAGMA user_version");

@@ -13,8 +13,6 @@ namespace mola::store_detail {
 
 // PRAGMA application_id of a run store: 'MOLA'. Files without it are another program's.
 constexpr int32_t kApplicationId = 0x4D4F4C41;
-// How long a connection waits for another connection's write lock before giving up.
-constexpr int kBusyTimeoutMs = 5000;
 
 // A file: URI for `path` (absolute, percent-encoded, so that '?' or '#' in a name stay part of
 // it), with `query` (e.g. "mode=ro").

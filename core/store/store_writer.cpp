@@ -15,8 +15,6 @@ namespace {
 constexpr int kTrainingBusyTimeoutMs = 250;
 // ... and is retried no more often than this while it waits.
 constexpr auto kRetryInterval = std::chrono::seconds(2);
-// The store's busy timeout outside of training.
-constexpr int kDefaultBusyTimeoutMs = 5000;
 
 }  // namespace
 
@@ -26,7 +24,7 @@ StoreWriter::StoreWriter(RunStore& store, int64_t run) : m_store(store), m_run(r
 
 StoreWriter::~StoreWriter() {
   try {
-    m_store.setBusyTimeout(kDefaultBusyTimeoutMs);
+    m_store.setBusyTimeout(RunStore::kBusyTimeoutMs);
     flush();
   } catch (const std::exception&) {
     // A destructor must not throw; finished() has reported any failure in a normal ending.
@@ -84,7 +82,7 @@ void StoreWriter::finished(TrainOutcome outcome, const std::string& message) {
   m_queue.push_back(
       [run = m_run, status, message](RunStore& store) { store.setStatus(run, status, message); });
   // The run is over: wait for a held lock rather than lose its last steps and its status.
-  m_store.setBusyTimeout(kDefaultBusyTimeoutMs);
+  m_store.setBusyTimeout(RunStore::kBusyTimeoutMs);
   const Clock::time_point deadline = Clock::now() + m_final_wait;
   while (!drain(true)) {
     if (Clock::now() >= deadline)

@@ -359,7 +359,7 @@ class WorkbenchTest : public QObject {
     w.form()->setConfig(tinyConfig(16));
     QSignalSpy finished(w.controller(), &mola::app::TrainingController::finished);
     QSignalSpy paused(w.controller(), &mola::app::TrainingController::pausedChanged);
-    bool clicked_pause = false, clicked_stop = false;
+    bool clicked_pause = false, clicked_stop = false, resumed = false;
     connect(w.controller(), &mola::app::TrainingController::step, this,
             [&](const mola::StepMetrics& m) {
               if (m.step == 2 && !clicked_pause) {
@@ -368,7 +368,8 @@ class WorkbenchTest : public QObject {
                 QVERIFY(w.trainView()->stopButton()->isEnabled());
                 QTest::mouseClick(w.trainView()->pauseButton(), Qt::LeftButton);
               }
-              if (m.step == 4 && !clicked_stop) {
+              // Stop once resumed (the worker may be a few steps ahead of these signals).
+              if (m.step >= 4 && resumed && !clicked_stop) {
                 clicked_stop = true;
                 QTest::mouseClick(w.trainView()->stopButton(), Qt::LeftButton);
               }
@@ -386,6 +387,7 @@ class WorkbenchTest : public QObject {
     QCOMPARE(lossPoints(w), points_while_paused);
     QVERIFY2(w.trainView()->statusLabel()->text().contains(QStringLiteral("paused")),
              qPrintable(w.trainView()->statusLabel()->text()));
+    resumed = true;
     QTest::mouseClick(w.trainView()->resumeButton(), Qt::LeftButton);
     QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kTrainTimeoutMs);
     QCOMPARE(finished.at(0).at(0).value<mola::TrainOutcome>(), mola::TrainOutcome::Stopped);

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// MainWindow's run database: opening one, and opening, following, comparing and deleting its runs.
+#include <QFileDialog>
+#include <QLabel>
+#include <QStatusBar>
+#include <QTimer>
+#include <filesystem>
+#include <stdexcept>
+
+#include "compare_view.h"
+#include "compared_run_loader.h"
+#include "main_window.h"
+#include "runs_browser.h"
+#include "runs_loader.h"
+#include "store/run_launch.h"
+#include "train_view.h"
+#include "training_controller.h"
+#include "training_plots.h"
+
+namespace mola::app {
+
+namespace fs = std::filesystem;
+
+// --- the database -----------------------------------------------------------------------------
+
+bool MainWindow::openDatabase(const QString& path) {
+  if (m_controller->isRunning()) {
+    // The run writes to the database it started in; the views must keep reading that one.
+    showError(tr("Cannot open the run database"),
+              tr("Run #%1 is training into %2: stop it or wait for it before opening %3.")
+                  .arg(m_live_run)
+                  .arg(m_db_path, path));
+    return false;
+  }
+  try {
+    int interrupted = 0;
+    RunStore store = openRunStore(fs::path(path.toStdString()), &interrupted);
+    stopFollowing();
+    m_train->clearRun();
+    m_compare->setRuns({});
+    m_store.emplace(std::move(store));
+    m_db_path = QString::fromStdString(m_store->path().string());
+    m_db_label->setText(tr("Database: %1").arg(m_db_path));
+    m_db_label->setToolTip(tr("Runs are stored here; `mola train --db %1` trains into the same "
+                              "file, and the Runs view shows those runs live")
+                               .arg(m_db_path));
+    if (interrupted > 0)
+      statusBar()->showMessage(
+          tr("%1 run(s) left running by a process that has gone are marked interrupted; Resume "
+             "continues them from their last checkpoint")
+              .arg(interrupted),
+          15000);
+    m_runs->refresh();
+    updateTitle();
+    updateRunAvailability();
+    return true;
+  } catch (const std::exception& e) {
+    showError(tr("Cannot open the run database"), QString::fromUtf8(e.what()));
+    if (!m_store) m_db_label->setText(tr("No database open"));
+    m_runs->refresh();
+    updateRunAvailability();
+    return false;
+  }
+}
+
+void MainWindow::openDatabaseDialog() {
+  const QString start =
+      m_db_path.isEmpty() ? QString::fromStdString(RunStore::defaultPath()) : m_db_path;
+  const QString path =
+      QFileDialog::getSaveFileName(this, tr("Open or create a run database"), start,
+                                   tr("Run databases (*.sqlite *.db);;All files (*)"), nullptr,
+                                   QFileDialog::DontConfirmOverwrite);
+  if (!path.isEmpty()) openDatabase(path);
+}
+
+void MainWindow::refreshRuns() {
+  m_runs->refresh();
+}
+
+std::optional<RunRecord> MainWindow::storedRun(qint64 id) const {
+  if (!m_store || id <= 0) return std::nullopt;
+  try {
+    return m_store->run(id);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+int64_t MainWindow::totalStepsOf(const RunRecord& record) const {
+  // max_steps is the only total the stored document states; 0 means "from the epochs", which
+  // needs the data set's size: unknown here.
+  try {
+    return parseExperiment(record.config_json, "run").max_steps;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+// --- opening, following, comparing, deleting --------------------------------------------------
+
+bool MainWindow::openRun(qint64 id) {
+  if (!m_store) {
+    showError(tr("Cannot open the run"), tr("No run database is open."));
+    return false;
+  }
+  if (m_view_live && id == m_live_run && m_train->runId() == id) {
+    showTab(Tab::Train);
+    return true;
+  }
+  RunFollower follower(id);
+  RunUpdate update;
+  try {
+    update = follower.poll(*m_store);
+  } catch (const std::exception& e) {
+    showError(tr("Cannot open run #%1").arg(id), QString::fromUtf8(e.what()));
+    return false;
+  }
+  stopFollowing();
+  m_view_live = false;
+  m_train->clearRun();
+  m_train->showRun(update.record, widgets::RunsRow::fromRecord(update.record).allocation,
+                   totalStepsOf(update.record));
+  m_train->addStoredMetrics(update.metrics);
+  for (const RouterStatsSnapshot& s : update.router) m_train->addRouterStats(s);
+  for (const EvalScore& s : update.scores) m_train->addScore(s);
+  m_follower.emplace(std::move(follower));
+  if (update.record.status == RunStatus::Running) {
+    const bool ours = update.record.id == m_live_run;
+    m_train->setSource(ours ? tr("training in this window") : tr("following the database"));
+    m_train->setMessage(
+        ours ? tr("This window trains the run; the view reads its points from the database.")
+             : tr("Trained by another process (e.g. `mola train`): the curves follow the "
+                  "database every second."));
+    m_follow_timer->start();
+  }
+  showTab(Tab::Train);
+  updateControls();
+  return true;
+}
+
+void MainWindow::followTick() {
+  if (!m_follower || !m_store) {
+    stopFollowing();
+    return;
+  }
+  RunUpdate update;
+  try {
+    update = m_follower->poll(*m_store);
+  } catch (const std::exception& e) {
+    // Deleted, or the database went away: say so once and stop reading.
+    m_train->setMessage(tr("Stopped following run #%1: %2")
+                            .arg(m_follower->runId())
+                            .arg(QString::fromUtf8(e.what())),
+                        TrainView::Tone::Warning);
+    stopFollowing();
+    updateControls();
+    return;
+  }
+  if (update.reset) {
+    // The run went back (resumed): its points after the checkpoint are being written again.
+    m_train->plots()->clear();
+  }
+  m_train->addStoredMetrics(update.metrics);
+  for (const RouterStatsSnapshot& s : update.router) m_train->addRouterStats(s);
+  for (const EvalScore& s : update.scores) m_train->addScore(s);
+  const RunStatus before = m_train->status();
+  m_train->updateRecord(update.record);
+  if (update.record.status != RunStatus::Running) {
+    m_train->setSource(QString());
+    stopFollowing();
+    if (before == RunStatus::Running) refreshRuns();
+    updateControls();
+  }
+}
+
+void MainWindow::stopFollowing() {
+  m_follow_timer->stop();
+  m_follower.reset();
+}
+
+bool MainWindow::compareRuns(const QList<qint64>& ids) {
+  if (!m_store) {
+    showError(tr("Cannot compare"), tr("No run database is open."));
+    return false;
+  }
+  std::vector<widgets::ComparedRun> runs;
+  QStringList missing;
+  for (qint64 id : ids) {
+    try {
+      runs.push_back(loadComparedRun(*m_store, id));
+    } catch (const std::exception& e) {
+      missing << QString::fromUtf8(e.what());
+    }
+  }
+  if (!missing.isEmpty()) showError(tr("Some runs could not be read"), missing.join('\n'));
+  if (runs.empty()) return false;
+  m_compare->setRuns(std::move(runs));
+  showTab(Tab::Compare);
+  return missing.isEmpty();
+}
+
+bool MainWindow::deleteRuns(const QList<qint64>& ids) {
+  if (!m_store) return false;
+  QStringList problems;
+  for (qint64 id : ids) {
+    if (m_controller->isRunning() && id == m_controller->runId()) {
+      problems << tr("run #%1 is training in this window: stop it first").arg(id);
+      continue;
+    }
+    try {
+      // Refused while a live process (a `mola train` in a terminal) trains the run.
+      m_store->deleteRun(id);
+      if (m_train->runId() == id) {
+        stopFollowing();
+        m_train->clearRun();
+      }
+    } catch (const std::exception& e) {
+      problems << QString::fromUtf8(e.what());
+    }
+  }
+  if (!problems.isEmpty()) showError(tr("Delete"), problems.join('\n'));
+  refreshRuns();
+  updateControls();
+  return problems.isEmpty();
+}
+
+}  // namespace mola::app
