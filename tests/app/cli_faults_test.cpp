@@ -14,15 +14,16 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <numeric>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cli_runner.h"
+#include "in_child.h"
 #include "store/run_store.h"
 
 namespace {
@@ -109,8 +110,8 @@ TEST(FaultInjection, AKillAtEveryPhaseResumesToTheUninterruptedRun) {
     const fs::path dir = root / what;
     fs::create_directories(dir);
     const std::string db = (dir / "runs.sqlite").string();
-    Result r = run("train " + json.string() + " --db " + db + kDropout,
-                   "MOLA_FAULT_INJECT=" + first);
+    Result r =
+        run("train " + json.string() + " --db " + db + kDropout, "MOLA_FAULT_INJECT=" + first);
     ASSERT_TRUE(killed(r)) << what << ": exit " << r.code << "\n" << r.err;
     EXPECT_EQ(RunStore::openReadOnly(db).run(1).status, RunStatus::Interrupted) << what;
     if (!second.empty()) {
@@ -134,7 +135,8 @@ TEST(StoreSafety, TwoDatabasesInOneFolderKeepTheirCheckpointsApart) {
   ASSERT_EQ(run("train " + json.string() + " --db " + reference_db.string()).code, 0);
   // Run 1 of a.sqlite is killed after its checkpoint at step 4; run 1 of b.sqlite (another
   // experiment) then writes its own checkpoint of step 4 in the same folder.
-  ASSERT_TRUE(killed(run("train " + json.string() + " --db " + a, "MOLA_FAULT_INJECT=train.step@6")));
+  ASSERT_TRUE(
+      killed(run("train " + json.string() + " --db " + a, "MOLA_FAULT_INJECT=train.step@6")));
   ASSERT_EQ(run("train " + json.string() + " --db " + b + " --set training.seed=99").code, 0);
   EXPECT_NE(readRun(a).checkpoints.at(0).path, readRun(b).checkpoints.at(0).path);
   // Deleting b's run leaves a's checkpoints alone; a resumes from its own.
@@ -154,8 +156,10 @@ TEST(StoreSafety, ARelativeDatabasePathResumesFromAnotherDirectory) {
                          "cd " + dir.string() + " && MOLA_FAULT_INJECT=train.step@6")));
   const Stored killed_run = readRun(dir / "runs.sqlite");
   ASSERT_FALSE(killed_run.checkpoints.empty());
-  EXPECT_EQ(killed_run.checkpoints[0].path, (dir / "runs.sqlite-runs/1/checkpoints/step-4").string());
-  const Result r = run("resume 1 --db ../runs.sqlite", "cd " + (dir / "elsewhere").string() + " &&");
+  EXPECT_EQ(killed_run.checkpoints[0].path,
+            (dir / "runs.sqlite-runs/1/checkpoints/step-4").string());
+  const Result r =
+      run("resume 1 --db ../runs.sqlite", "cd " + (dir / "elsewhere").string() + " &&");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(readRun(dir / "runs.sqlite").status, RunStatus::Completed);
 }
@@ -233,10 +237,11 @@ TEST(StoreSafety, ReadersAndWritersHammeringTheFileLoseNoStep) {
   const fs::path db = dir / "runs.sqlite";
   const fs::path json = writeExperiment(dir, 30, 10);
   ASSERT_EQ(run("runs list --db " + db.string()).code, 0);  // (no database yet)
-  const pid_t trainer = start({"train", json.string(), "--db", db.string()}, dir / "t.out",
-                              dir / "t.err");
-  const pid_t writer = start({"train", json.string(), "--db", db.string(), "--set", "training.seed=5"},
-                             dir / "w.out", dir / "w.err");
+  const pid_t trainer =
+      start({"train", json.string(), "--db", db.string()}, dir / "t.out", dir / "t.err");
+  const pid_t writer =
+      start({"train", json.string(), "--db", db.string(), "--set", "training.seed=5"},
+            dir / "w.out", dir / "w.err");
   std::atomic<bool> done{false};
   std::atomic<int> reads{0}, failures{0};
   std::mutex mutex;
@@ -302,22 +307,16 @@ TEST(StoreSafety, AFullDiskDuringACheckpointIsANamedErrorAndTheRunResumes) {
   const fs::path json = writeExperiment(dir, 40, 5);
   const fs::path disk = dir / "disk";
   fs::create_directories(disk);
-  int pipe_fds[2];
-  ASSERT_EQ(pipe(pipe_fds), 0);
-  const pid_t child = fork();
-  if (child == 0) {
-    close(pipe_fds[0]);
+  const std::string report = mola::test::inChild([&]() -> std::string {
     std::string out;
-    const auto fail = [&](const std::string& why) {
-      out += why + "\n";
-    };
+    const auto fail = [&](const std::string& why) { out += why + "\n"; };
     if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) ||
         mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=64m") != 0) {
       out = "SKIP cannot mount a tmpfs here (needs root)";
     } else {
       const fs::path db = disk / "runs.sqlite";
-      const pid_t trainer = start({"train", json.string(), "--db", db.string()},
-                                  dir / "out", dir / "err");
+      const pid_t trainer =
+          start({"train", json.string(), "--db", db.string()}, dir / "out", dir / "err");
       const bool ready = waitFor([&] {
         try {
           const RunStore store = RunStore::openReadOnly(db);
@@ -356,18 +355,10 @@ TEST(StoreSafety, AFullDiskDuringACheckpointIsANamedErrorAndTheRunResumes) {
       if (s.status != RunStatus::Completed) fail("the resumed run did not complete");
       if (s.metrics.at("loss").size() != 40) fail("not every step once after the resume");
     }
-    if (write(pipe_fds[1], out.data(), out.size()) < 0) _exit(3);
-    _exit(0);
-  }
-  close(pipe_fds[1]);
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = read(pipe_fds[0], buf, sizeof buf)) > 0;) out.append(buf, size_t(n));
-  close(pipe_fds[0]);
-  int status = 0;
-  waitpid(child, &status, 0);
-  if (out.rfind("SKIP", 0) == 0) GTEST_SKIP() << out;
-  EXPECT_EQ(out, "");
+    return out;
+  });
+  if (report.rfind("SKIP", 0) == 0) GTEST_SKIP() << report;
+  EXPECT_EQ(report, "");
 }
 
 TEST(StoreSafety, CtrlCWhilePreparingTheBuiltInBaseStopsAtOnce) {
@@ -377,8 +368,8 @@ TEST(StoreSafety, CtrlCWhilePreparingTheBuiltInBaseStopsAtOnce) {
     "data": {"train": {"path": "synthetic:opposite:64:1"}, "prompt_template": "compact-text"},
     "training": {"max_steps": 2}})";
   ::setenv("MOLA_CACHE_DIR", (dir / "cache").c_str(), 1);  // a cache without the base
-  const pid_t pid = start({"train", (dir / "q.json").string(), "--db", db.string()}, dir / "out",
-                          dir / "err");
+  const pid_t pid =
+      start({"train", (dir / "q.json").string(), "--db", db.string()}, dir / "out", dir / "err");
   ::unsetenv("MOLA_CACHE_DIR");
   ASSERT_TRUE(waitFor([&] { return has(slurp(dir / "err"), "training the built-in base"); }))
       << slurp(dir / "err");

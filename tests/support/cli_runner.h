@@ -55,7 +55,7 @@ inline bool has(const std::string& text, const std::string& needle) {
 
 // A small, fast experiment on the random built-in model.
 inline fs::path writeExperiment(const fs::path& dir, int max_steps, int checkpoint_interval,
-                         const std::string& name = "tiny") {
+                                const std::string& name = "tiny") {
   std::ofstream(dir / (name + ".json")) << R"({
   "name": ")" << name << R"(",
   "model": {"path": "builtin:tiny:3", "device": "cpu"},
@@ -110,6 +110,5 @@ bool waitFor(F ready) {
   }
   return false;
 }
-
 
 }  // namespace mola::test

@@ -271,8 +271,9 @@ TEST(StoreWriter, TheEndOfARunWaitsForTheLockAndThenGivesUpWithAMessage) {
     ASSERT_EQ(holder.answer(), "locked");
     test::expectErrorContaining<StoreError>(
         [&] { writer.finished(TrainOutcome::Completed, "done"); },
-        "run " + std::to_string(b) + ": 1 writes (the last steps and the run's status) could not "
-        "be stored: another process held the database's write lock for more than 1 s");
+        "run " + std::to_string(b) +
+            ": 1 writes (the last steps and the run's status) could not "
+            "be stored: another process held the database's write lock for more than 1 s");
   }
 }
 

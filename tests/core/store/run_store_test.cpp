@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "expect_error.h"
+#include "in_child.h"
 #include "shared_data.h"
 #include "store_probe.h"
 
@@ -94,35 +95,6 @@ class RawDb {
  private:
   sqlite3* m_db = nullptr;
 };
-
-// Runs `f` in a forked child process; f returns "" when all went well, else what went wrong.
-// The parent must hold no connection to a file the child opens (SQLite's locks are per process).
-std::string inChild(const std::function<std::string()>& f) {
-  int fds[2];
-  if (pipe(fds) != 0) return "pipe failed";
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    std::string out;
-    try {
-      out = f();
-    } catch (const std::exception& e) {
-      out = std::string("exception: ") + e.what();
-    }
-    if (write(fds[1], out.data(), out.size()) < 0) _exit(3);
-    _exit(out.empty() ? 0 : 1);
-  }
-  close(fds[1]);
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, size_t(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status)) return "child died with signal " + std::to_string(WTERMSIG(status));
-  if (WEXITSTATUS(status) != 0 && out.empty()) return "child exited with an error";
-  return out;
-}
 
 // The pid of a process that has exited and been reaped.
 pid_t deadPid() {
@@ -753,7 +725,7 @@ TEST(RunStore, MissingOrReadOnlyFolderIsAClearError) {
   chmod((ro / "existing.sqlite").c_str(), 0666);
   chmod(ro.c_str(), 0555);
   // root may write anywhere: the check runs as 'nobody' then.
-  const std::string child = inChild([&]() -> std::string {
+  const std::string child = test::inChild([&]() -> std::string {
     if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) return "cannot drop root";
     std::string out;
     const auto expect = [&](const fs::path& p, const std::string& needle) {
@@ -917,7 +889,7 @@ TEST(RunStore, OtherConnectionsInTheProcessKeepTheWritersLocks) {
 TEST(RunStore, KilledWriterLeavesAConsistentInterruptedRun) {
   const fs::path db = test::tempDir("store_killed") / "runs.sqlite";
   // A trainer process creates the store, writes, and is killed with the database open.
-  const std::string child = inChild([&]() -> std::string {
+  const std::string child = test::inChild([&]() -> std::string {
     RunStore store = RunStore::open(db);
     const int64_t run = store.createRun("killed", "{}", "2", "tiny");
     for (int64_t step = 1; step <= 10; ++step) store.addMetrics(run, {{step, "loss", 0.5}});
@@ -1040,7 +1012,7 @@ TEST(RunStore, DiskFullKeepsEarlierData) {
     store.addMetrics(run, points);
   }
   // The child's files may not grow past a limit, as on a full disk.
-  const std::string child = inChild([&]() -> std::string {
+  const std::string child = test::inChild([&]() -> std::string {
     signal(SIGXFSZ, SIG_IGN);
     RunStore store = RunStore::open(db);
     const rlim_t limit = static_cast<rlim_t>(fs::file_size(db)) + 96 * 1024;

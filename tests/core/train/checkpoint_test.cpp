@@ -14,33 +14,14 @@
 
 #include "shared_data.h"
 #include "train/trainer.h"
+#include "training_recorder.h"
 
 namespace mola {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Recorder : TrainingObserver {
-  RunStarted started;
-  std::vector<StepMetrics> steps;
-  std::vector<RouterStatsSnapshot> stats;
-  std::vector<std::pair<int64_t, std::string>> checkpoints;
-  TrainOutcome outcome = TrainOutcome::Failed;
-  std::string message;
-  std::function<void(int64_t, const std::string&)> on_checkpoint;
-
-  void runStarted(const RunStarted& s) override { started = s; }
-  void stepFinished(const StepMetrics& m) override { steps.push_back(m); }
-  void routerStats(const RouterStatsSnapshot& s) override { stats.push_back(s); }
-  void checkpointSaved(int64_t step, const std::string& dir) override {
-    checkpoints.emplace_back(step, dir);
-    if (on_checkpoint) on_checkpoint(step, dir);
-  }
-  void finished(TrainOutcome o, const std::string& m) override {
-    outcome = o;
-    message = m;
-  }
-};
+using Recorder = test::TrainingRecorder;
 
 ExperimentConfig experiment() {
   ExperimentConfig c;

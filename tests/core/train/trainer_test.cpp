@@ -16,38 +16,14 @@
 #include "runtime.h"
 #include "shared_data.h"
 #include "train/builtin_base.h"
+#include "training_recorder.h"
 
 namespace mola {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Records what the trainer reports.
-struct Recorder : TrainingObserver {
-  RunStarted started;
-  std::vector<StepMetrics> steps;
-  std::vector<RouterStatsSnapshot> stats;
-  std::vector<EvalReport> evals;
-  std::vector<std::pair<int64_t, std::string>> checkpoints;
-  TrainOutcome outcome = TrainOutcome::Failed;
-  std::string message;
-  std::function<void(const StepMetrics&)> on_step;
-
-  void runStarted(const RunStarted& s) override { started = s; }
-  void stepFinished(const StepMetrics& m) override {
-    steps.push_back(m);
-    if (on_step) on_step(m);
-  }
-  void routerStats(const RouterStatsSnapshot& s) override { stats.push_back(s); }
-  void evaluated(const EvalReport& e) override { evals.push_back(e); }
-  void checkpointSaved(int64_t step, const std::string& dir) override {
-    checkpoints.emplace_back(step, dir);
-  }
-  void finished(TrainOutcome o, const std::string& m) override {
-    outcome = o;
-    message = m;
-  }
-};
+using Recorder = test::TrainingRecorder;
 
 ExperimentConfig tinyExperiment() {
   ExperimentConfig c;

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// TrainingRecorder: a TrainingObserver that keeps everything a Trainer reports, for tests, with
+// hooks to act at a step or a checkpoint (a stop request, a file-size limit).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "train/training_observer.h"
+
+namespace mola::test {
+
+struct TrainingRecorder : TrainingObserver {
+  RunStarted started;
+  std::vector<StepMetrics> steps;
+  std::vector<RouterStatsSnapshot> stats;
+  std::vector<EvalReport> evals;
+  std::vector<std::pair<int64_t, std::string>> checkpoints;
+  TrainOutcome outcome = TrainOutcome::Failed;
+  std::string message;
+  std::function<void(const StepMetrics&)> on_step;
+  std::function<void(int64_t, const std::string&)> on_checkpoint;
+
+  void runStarted(const RunStarted& s) override { started = s; }
+  void stepFinished(const StepMetrics& m) override {
+    steps.push_back(m);
+    if (on_step) on_step(m);
+  }
+  void routerStats(const RouterStatsSnapshot& s) override { stats.push_back(s); }
+  void evaluated(const EvalReport& e) override { evals.push_back(e); }
+  void checkpointSaved(int64_t step, const std::string& dir) override {
+    checkpoints.emplace_back(step, dir);
+    if (on_checkpoint) on_checkpoint(step, dir);
+  }
+  void finished(TrainOutcome o, const std::string& m) override {
+    outcome = o;
+    message = m;
+  }
+};
+
+}  // namespace mola::test
