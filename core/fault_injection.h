@@ -8,8 +8,9 @@ namespace mola {
 
 // The points: "train.step" (a step's update done, nothing of it reported or stored),
 // "checkpoint.files" (a checkpoint's files written, its manifest not), "checkpoint.manifest"
-// (complete, not yet moved into place), "checkpoint.installed" (in place, not yet recorded in the
-// run store), "eval" (an evaluation computed, not reported), "pretraining.step" (a step of
+// (complete, not yet moved into place), "checkpoint.replaced" (exchanged with an older checkpoint of
+// the same step, which is not yet removed), "checkpoint.installed" (in place, not yet recorded in
+// the run store), "eval" (an evaluation computed, not reported), "pretraining.step" (a step of
 // preparing the built-in base).
 void faultPoint(const char* name);
 

@@ -15,6 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "fault_injection.h"
+
 namespace mola {
 
 namespace fs = std::filesystem;
@@ -177,6 +179,7 @@ void installCheckpointFolder(const fs::path& tmp, const fs::path& dir) {
       throw CheckpointError(dir.string() + ": cannot move the finished checkpoint into place (" +
                             ec.message() + ")");
   } else if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) == 0) {
+    faultPoint("checkpoint.replaced");
     fs::remove_all(tmp, ec);  // the old checkpoint, now under the temporary name
   } else {
     // A filesystem without the exchange: the old folder goes aside first, so that a crash between

@@ -103,7 +103,10 @@ TEST(FaultInjection, AKillAtEveryPhaseResumesToTheUninterruptedRun) {
       {"checkpoint.manifest@2", ""},          // step 8 complete but not moved into place
       {"checkpoint.installed@2", ""},         // step 8 in place, not yet in the store
       {"eval@1", ""},                         // inside the evaluation of step 6
-      {"train.step@5", "checkpoint.files@1"}  // killed again while resuming
+      {"train.step@5", "checkpoint.files@1"},  // killed again while resuming
+      // Step 8 in place but not recorded, then the resume's new step 8 swapped in and killed
+      // before the old one is removed.
+      {"checkpoint.installed@2", "checkpoint.replaced@1"}
   };
   for (const auto& [first, second] : cases) {
     const std::string what = first + (second.empty() ? "" : "-then-" + second);
