@@ -101,6 +101,9 @@ int main(int argc, char** argv) {
       window.replotNow();
       QApplication::processEvents();
       const bool ok = window.grab().save(cli.value(screenshot));
+      // For scripts: what the window would have shown in a message box.
+      if (!window.lastError().isEmpty())
+        std::fprintf(stderr, "mola-workbench: %s\n", qPrintable(window.lastError()));
       if (!ok)
         std::fprintf(stderr, "mola-workbench: cannot write %s\n",
                      qPrintable(cli.value(screenshot)));

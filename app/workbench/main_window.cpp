@@ -434,6 +434,9 @@ void MainWindow::updateRunAvailability() {
   bool ok = false;
   if (!m_store) {
     reason = tr("No run database is open: File > Open database... (Ctrl+Shift+O).");
+  } else if (m_store->readOnly()) {
+    reason = tr("The run database %1 is open for reading only: open a writable one to run.")
+                 .arg(QFileInfo(m_db_path).fileName());
   } else if (m_controller->isRunning()) {
     reason = tr("Run #%1 is training: wait for it, or stop it in the Train view (Ctrl+2).")
                  .arg(m_live_run > 0 ? QString::number(m_live_run) : QStringLiteral("?"));

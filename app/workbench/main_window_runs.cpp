@@ -5,6 +5,7 @@
 #include <QStatusBar>
 #include <QTimer>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 
 #include "compare_view.h"
@@ -34,16 +35,34 @@ bool MainWindow::openDatabase(const QString& path) {
   }
   try {
     int interrupted = 0;
-    RunStore store = openRunStore(fs::path(path.toStdString()), &interrupted);
+    QString read_only_because;
+    std::optional<RunStore> opened;
+    try {
+      opened.emplace(openRunStore(fs::path(path.toStdString()), &interrupted));
+    } catch (const StoreError& e) {
+      // A database that cannot be written (a read-only file or folder, a full disk, an archive on
+      // a read-only share) is still worth browsing.
+      if (!fs::exists(path.toStdString())) throw;
+      opened.emplace(RunStore::openReadOnly(path.toStdString()));
+      read_only_because = QString::fromUtf8(e.what());
+    }
+    RunStore store = std::move(*opened);
     stopFollowing();
     m_train->clearRun();
     m_compare->setRuns({});
     m_store.emplace(std::move(store));
     m_db_path = QString::fromStdString(m_store->path().string());
-    m_db_label->setText(tr("Database: %1").arg(m_db_path));
-    m_db_label->setToolTip(tr("Runs are stored here; `mola train --db %1` trains into the same "
-                              "file, and the Runs view shows those runs live")
-                               .arg(m_db_path));
+    m_db_label->setText(read_only_because.isEmpty()
+                            ? tr("Database: %1").arg(m_db_path)
+                            : tr("Database (read-only): %1").arg(m_db_path));
+    m_db_label->setToolTip(read_only_because.isEmpty()
+                               ? tr("Runs are stored here; `mola train --db %1` trains into the "
+                                    "same file, and the Runs view shows those runs live")
+                                     .arg(m_db_path)
+                               : tr("Opened for reading only: %1").arg(read_only_because));
+    if (!read_only_because.isEmpty())
+      statusBar()->showMessage(
+          tr("The run database is open for reading only: %1").arg(read_only_because), 15000);
     if (interrupted > 0)
       statusBar()->showMessage(
           tr("%1 run(s) left running by a process that has gone are marked interrupted; Resume "

@@ -3,6 +3,7 @@
 // real SQLite file, a run written by another connection followed live, compare, delete, failures
 // that leave the window up, and screenshots of the four views.
 #include <qcustomplot.h>
+#include <unistd.h>
 #include <QAction>
 #include <QApplication>
 #include <QDir>
@@ -748,6 +749,52 @@ class WorkbenchTest : public QObject {
                   QStringLiteral("--screenshot"), train}),
              0);
     QVERIFY(QFileInfo(train).size() > 0);
+
+    // A database that cannot be written (here: the file and its folder read-only, for a user
+    // other than root) opens for browsing instead of failing.
+    {
+      // /tmp/mola-ro-X/db (read-only, with the database) and /tmp/mola-ro-X/shots (writable).
+      char ro_template[] = "/tmp/mola-ro-XXXXXX";
+      const fs::path root = mkdtemp(ro_template), ro = root / "db", out_dir = root / "shots";
+      fs::create_directories(ro);
+      fs::create_directories(out_dir);
+      fs::copy_file(db.toStdString(), ro / "runs.sqlite");
+      fs::permissions(ro / "runs.sqlite",
+                      fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+      const fs::perms read_and_enter = fs::perms::owner_read | fs::perms::owner_exec |
+                                       fs::perms::group_read | fs::perms::group_exec |
+                                       fs::perms::others_read | fs::perms::others_exec;
+      fs::permissions(ro, read_and_enter);
+      fs::permissions(root, read_and_enter | fs::perms::owner_write);
+      fs::permissions(out_dir, fs::perms::all);
+      const QString ro_shot = QString::fromStdString((out_dir / "read-only.png").string());
+      QProcess p;
+      QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+      env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+      env.insert(QStringLiteral("XDG_CONFIG_HOME"), QString::fromStdString(out_dir.string()));
+      env.insert(QStringLiteral("XDG_RUNTIME_DIR"), QString::fromStdString(out_dir.string()));
+      p.setProcessEnvironment(env);
+      QStringList args = {QStringLiteral(MOLA_WORKBENCH),
+                          QStringLiteral("--db"),
+                          QString::fromStdString((ro / "runs.sqlite").string()),
+                          QStringLiteral("--tab"),
+                          QStringLiteral("runs"),
+                          QStringLiteral("--screenshot"),
+                          ro_shot};
+      if (geteuid() == 0)
+        args = QStringList{QStringLiteral("--reuid=65534"), QStringLiteral("--regid=65534"),
+                           QStringLiteral("--clear-groups")} +
+               args;
+      p.start(geteuid() == 0 ? QStringLiteral("setpriv") : args.takeFirst(), args);
+      QVERIFY(p.waitForFinished(60000));
+      const QString ro_err = QString::fromLocal8Bit(p.readAllStandardError());
+      const QSize ro_size = QImage(ro_shot).size();
+      fs::permissions(ro, fs::perms::owner_all, fs::perm_options::add);
+      fs::remove_all(root);
+      QCOMPARE(p.exitCode(), 0);
+      QVERIFY2(!ro_err.contains(QStringLiteral("mola-workbench:")), qPrintable(ro_err));
+      QCOMPARE(ro_size, QSize(1280, 800));
+    }
 
     // Usage errors name the option; a damaged database still opens the window (with the error).
     QString err;
