@@ -2,6 +2,8 @@
 // ExperimentForm layout, the form <-> ExperimentConfig mapping, and loading and saving files.
 #include "experiment_form.h"
 
+#include "model/model_probe.h"
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
@@ -115,49 +117,6 @@ QFormLayout* formIn(QGroupBox* box) {
   return f;
 }
 
-std::optional<ModelShape> shapeFromHfConfig(const QString& file) {
-  QFile f(file);
-  if (!f.open(QIODevice::ReadOnly)) return std::nullopt;
-  const QJsonObject o = QJsonDocument::fromJson(f.readAll()).object();
-  if (o.isEmpty()) return std::nullopt;
-  ModelShape s;
-  s.num_layers = o.value(QStringLiteral("num_hidden_layers")).toInt();
-  s.d_model = o.value(QStringLiteral("hidden_size")).toInteger();
-  s.ffn_dim = o.value(QStringLiteral("intermediate_size")).toInteger();
-  s.num_heads = o.value(QStringLiteral("num_attention_heads")).toInt();
-  s.num_kv_heads = o.value(QStringLiteral("num_key_value_heads")).toInt(s.num_heads);
-  s.head_dim =
-      o.value(QStringLiteral("head_dim")).toInteger(s.num_heads > 0 ? s.d_model / s.num_heads : 0);
-  s.vocab_size = o.value(QStringLiteral("vocab_size")).toInteger();
-  s.tied_embeddings = o.value(QStringLiteral("tie_word_embeddings")).toBool(false);
-  return s;
-}
-
-// llama2.c's header: dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size (negative: the
-// classifier is not shared), seq_len, as little-endian int32.
-std::optional<ModelShape> shapeFromLlama2c(const QString& file) {
-  QFile f(file);
-  if (!f.open(QIODevice::ReadOnly)) return std::nullopt;
-  const QByteArray head = f.read(7 * 4);
-  if (head.size() != 7 * 4) return std::nullopt;
-  int32_t h[7];
-  for (int i = 0; i < 7; ++i) {
-    const auto* b = reinterpret_cast<const unsigned char*>(head.constData() + 4 * i);
-    h[i] =
-        int32_t(uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24);
-  }
-  ModelShape s;
-  s.d_model = h[0];
-  s.ffn_dim = h[1];
-  s.num_layers = h[2];
-  s.num_heads = h[3];
-  s.num_kv_heads = h[4];
-  s.vocab_size = h[5] < 0 ? -int64_t{h[5]} : h[5];
-  s.tied_embeddings = h[5] > 0;
-  s.head_dim = s.num_heads > 0 ? s.d_model / s.num_heads : 0;
-  return s;
-}
-
 }  // namespace
 
 ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
@@ -166,21 +125,8 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
 }
 
 std::optional<ModelShape> ExperimentForm::shapeForModel(const QString& path) {
-  std::optional<ModelShape> shape;
-  if (path.startsWith(QLatin1String("builtin:tiny"))) {
-    shape = ModelShape::named("tiny");
-  } else if (QFileInfo(path).isDir()) {
-    shape = shapeFromHfConfig(QDir(path).filePath(QStringLiteral("config.json")));
-  } else if (QFileInfo(path).isFile()) {
-    shape = shapeFromLlama2c(path);
-  }
-  if (!shape) return std::nullopt;
-  try {
-    shape->validate();
-  } catch (const std::invalid_argument&) {
-    return std::nullopt;
-  }
-  if (shape->num_layers > 1024 || shape->d_model > (1 << 20)) return std::nullopt;
+  const std::optional<ModelShape> shape = probeModelShape(path.toStdString());
+  if (!shape || shape->num_layers > 1024 || shape->d_model > (1 << 20)) return std::nullopt;
   return shape;
 }
 
@@ -214,12 +160,12 @@ void ExperimentForm::buildUi() {
   m_name->setToolTip(tr("The run's name in the run list"));
   mf->addRow(tr("&Name:"), m_name);
   m_model = new QLineEdit(model_box);
-  m_model->setPlaceholderText(tr("HF directory, llama2.c .bin, or builtin:tiny"));
+  m_model->setPlaceholderText(tr("HF directory, GGUF file, llama2.c .bin, or builtin:tiny"));
   m_model->setAccessibleName(tr("Model path"));
   m_model_browse = new QPushButton(tr("Browse..."), model_box);
   m_model_browse->setToolTip(
-      tr("A Hugging Face model's config.json (its folder is used) or a "
-         "llama2.c .bin checkpoint"));
+      tr("A Hugging Face model's config.json (its folder is used), a GGUF file (llama.cpp's "
+         "format; quantised weights are dequantised) or a llama2.c .bin checkpoint"));
   m_builtin = new QComboBox(model_box);
   m_builtin->setAccessibleName(tr("Built-in models"));
   m_builtin->addItems({tr("Built-in..."), QStringLiteral("builtin:tiny-pretrained"),
@@ -702,10 +648,10 @@ bool ExperimentForm::saveFile(const QString& path) {
 void ExperimentForm::browseModel() {
   const QString file = QFileDialog::getOpenFileName(
       this, tr("Choose a model"), QFileInfo(m_model->text()).absolutePath(),
-      tr("Models (config.json *.safetensors *.bin);;All files (*)"));
+      tr("Models (config.json *.safetensors *.gguf *.bin);;All files (*)"));
   if (file.isEmpty()) return;
   const QFileInfo info(file);
-  // A Hugging Face model is its folder; a llama2.c checkpoint is the file itself.
+  // A Hugging Face model is its folder; a GGUF or llama2.c checkpoint is the file itself.
   const bool hf = info.fileName() == QLatin1String("config.json") ||
                   info.suffix() == QLatin1String("safetensors") ||
                   info.suffix() == QLatin1String("json");

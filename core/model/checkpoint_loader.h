@@ -10,6 +10,7 @@
 #include <string>
 
 #include "model/llama_model.h"
+#include "model/model_probe.h"
 #include "model/tokenizer.h"
 
 namespace mola {
@@ -23,17 +24,9 @@ c10::Device deviceFromName(const std::string& name);
 // The model path "builtin:tiny" (or "builtin:tiny:SEED") names the built-in tiny model.
 inline constexpr const char* kBuiltinTinyModel = "builtin:tiny";
 
-// The built-in tiny model's architecture: byte-level vocabulary (Tokenizer::bytes()), 4 layers of
-// width 128, 4 heads, SwiGLU 344, 512 positions.
-LlamaConfig builtinTinyConfig();
-
-// Reads a Hugging Face config.json (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM).
-// Errors name the file and the field.
-LlamaConfig readHfConfig(const std::filesystem::path& config_json);
-
 // Loads `path`: a Hugging Face model directory (config.json + model.safetensors or sharded
-// model-0000x-of-0000y.safetensors with model.safetensors.index.json), a llama2.c checkpoint file,
-// or "builtin:tiny[:SEED]". Weights are converted to `dtype`. Errors (std::runtime_error) name the
+// model-0000x-of-0000y.safetensors with model.safetensors.index.json), a GGUF file (loadGgufModel),
+// a llama2.c checkpoint file, or "builtin:tiny[:SEED]". Weights are converted to `dtype`. Errors (std::runtime_error) name the
 // file and the tensor: unknown architecture, missing tensors, shape mismatches, truncated files.
 LlamaModel loadModel(const std::string& path, c10::ScalarType dtype = c10::kFloat);
 LlamaModel loadHfModel(const std::filesystem::path& dir, c10::ScalarType dtype = c10::kFloat);
@@ -41,8 +34,8 @@ LlamaModel loadLlama2c(const std::filesystem::path& file, c10::ScalarType dtype 
 LlamaModel builtinTinyModel(uint64_t seed = 0);
 
 // The tokenizer for a model path: `override_file` when given, else the byte tokenizer for the
-// built-in model, the directory's tokenizer.json / tokenizer.model, or a tokenizer.bin beside a
-// llama2.c file. Errors say which file was looked for.
+// built-in model, the directory's tokenizer.json / tokenizer.model, a GGUF file's own, or a
+// tokenizer.bin beside a llama2.c file. Errors say which file was looked for.
 std::unique_ptr<Tokenizer> loadTokenizerFor(const std::string& model_path,
                                             const std::string& override_file = "");
 

@@ -230,26 +230,54 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::parse(
                                       : "") +
                    "; only UNIGRAM (1) and BPE (2) are supported");
   tok->m_model_type = static_cast<ModelType>(model_type);
-  checkId(path, "unk_id", tok->m_unk_id, n);
-  checkId(path, "bos_id", tok->m_bos_id, n);
-  checkId(path, "eos_id", tok->m_eos_id, n);
-  checkId(path, "pad_id", tok->m_pad_id, n);
-  if (tok->m_unk_id < 0) fail(path, "has no unk_id; SentencePiece requires an unknown piece");
-  tok->m_bos_id = std::max(tok->m_bos_id, -1);
-  tok->m_eos_id = std::max(tok->m_eos_id, -1);
-  tok->m_pad_id = std::max(tok->m_pad_id, -1);
+  tok->finish(path);
+  return tok;
+}
 
-  tok->m_byte_ids.fill(-1);
+std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::fromSpec(const Spec& spec,
+                                                                         const std::filesystem::path& path) {
+  if (spec.pieces.empty()) fail(path, "has no pieces");
+  if (spec.scores.size() != spec.pieces.size() || spec.types.size() != spec.pieces.size())
+    fail(path, "has " + std::to_string(spec.pieces.size()) + " pieces but " +
+                   std::to_string(spec.scores.size()) + " scores and " +
+                   std::to_string(spec.types.size()) + " piece types");
+  std::unique_ptr<SentencePieceTokenizer> tok(new SentencePieceTokenizer());
+  for (size_t i = 0; i < spec.pieces.size(); ++i)
+    tok->m_pieces.push_back({spec.pieces[i], spec.scores[i], spec.types[i]});
+  tok->m_model_type = spec.model_type;
+  tok->m_unk_id = spec.unk_id;
+  tok->m_bos_id = spec.bos_id;
+  tok->m_eos_id = spec.eos_id;
+  tok->m_pad_id = spec.pad_id;
+  tok->m_byte_fallback = spec.byte_fallback;
+  tok->m_add_dummy_prefix = spec.add_dummy_prefix;
+  tok->m_remove_extra_whitespaces = spec.remove_extra_whitespaces;
+  tok->finish(path);
+  return tok;
+}
+
+void SentencePieceTokenizer::finish(const std::filesystem::path& path) {
+  const size_t n = m_pieces.size();
+  checkId(path, "unk_id", m_unk_id, n);
+  checkId(path, "bos_id", m_bos_id, n);
+  checkId(path, "eos_id", m_eos_id, n);
+  checkId(path, "pad_id", m_pad_id, n);
+  if (m_unk_id < 0) fail(path, "has no unk_id; SentencePiece requires an unknown piece");
+  m_bos_id = std::max(m_bos_id, -1);
+  m_eos_id = std::max(m_eos_id, -1);
+  m_pad_id = std::max(m_pad_id, -1);
+
+  m_byte_ids.fill(-1);
   bool have_normal = false;
   for (size_t id = 0; id < n; ++id) {
-    const Piece& p = tok->m_pieces[id];
+    const Piece& p = m_pieces[id];
     if (p.type == PieceType::Normal || p.type == PieceType::UserDefined) {
       if (p.text.empty()) continue;
-      tok->m_ids.emplace(p.text, static_cast<int>(id));
-      tok->m_max_piece_bytes = std::max(tok->m_max_piece_bytes, p.text.size());
-      if (p.type == PieceType::UserDefined) tok->m_user_defined.push_back(p.text);
+      m_ids.emplace(p.text, static_cast<int>(id));
+      m_max_piece_bytes = std::max(m_max_piece_bytes, p.text.size());
+      if (p.type == PieceType::UserDefined) m_user_defined.push_back(p.text);
       if (p.type == PieceType::Normal) {
-        tok->m_min_score = have_normal ? std::min(tok->m_min_score, p.score) : p.score;
+        m_min_score = have_normal ? std::min(m_min_score, p.score) : p.score;
         have_normal = true;
       }
     } else if (p.type == PieceType::Byte) {
@@ -257,14 +285,13 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::parse(
       if (byte < 0)
         fail(path, "piece " + std::to_string(id) + " '" + p.text +
                        "' has type BYTE but is not of the form <0xHH>");
-      tok->m_byte_ids[size_t(byte)] = static_cast<int>(id);
+      m_byte_ids[size_t(byte)] = static_cast<int>(id);
     }
   }
-  tok->m_all_bytes =
-      std::all_of(tok->m_byte_ids.begin(), tok->m_byte_ids.end(), [](int id) { return id >= 0; });
-  std::stable_sort(tok->m_user_defined.begin(), tok->m_user_defined.end(),
+  m_all_bytes =
+      std::all_of(m_byte_ids.begin(), m_byte_ids.end(), [](int id) { return id >= 0; });
+  std::stable_sort(m_user_defined.begin(), m_user_defined.end(),
                    [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  return tok;
 }
 
 const std::string& SentencePieceTokenizer::piece(int id) const {

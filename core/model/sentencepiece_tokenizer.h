@@ -37,6 +37,21 @@ class SentencePieceTokenizer : public Tokenizer {
   static std::unique_ptr<SentencePieceTokenizer> parse(std::string_view data,
                                                        const std::filesystem::path& path);
 
+  // A model given as its parts, as a GGUF file's tokenizer.ggml.* keys hold them (ids -1: none).
+  struct Spec {
+    std::vector<std::string> pieces;
+    std::vector<float> scores;
+    std::vector<PieceType> types;
+    ModelType model_type = ModelType::Bpe;
+    int unk_id = 0, bos_id = 1, eos_id = 2, pad_id = -1;
+    bool byte_fallback = false;
+    bool add_dummy_prefix = true;
+    bool remove_extra_whitespaces = false;
+  };
+  // Errors (std::runtime_error) start with `path`: no pieces, lists of other lengths, bad ids.
+  static std::unique_ptr<SentencePieceTokenizer> fromSpec(const Spec& spec,
+                                                          const std::filesystem::path& path);
+
   // Normalises (remove_extra_whitespaces: trim and collapse spaces; spaces become "▁"; a "▁" in
   // front when add_dummy_prefix), cuts out user-defined pieces (longest first), then segments the
   // rest: BPE merges adjacent pairs by the merged piece's score as llama2.c does, unigram takes the
@@ -72,6 +87,8 @@ class SentencePieceTokenizer : public Tokenizer {
   };
 
   SentencePieceTokenizer() = default;
+  // Checks the ids and builds the lookup tables once m_pieces and the settings are in place.
+  void finish(const std::filesystem::path& path);
   std::string normalize(std::string_view text) const;
   void encodeBpe(std::string_view text, std::vector<int>& ids) const;
   void encodeUnigram(std::string_view text, std::vector<int>& ids) const;

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "adapters/allocation.h"
+#include "model/model_probe.h"
 
 namespace mola {
 
@@ -52,27 +53,8 @@ RunStore openRunStore(const fs::path& path, int* interrupted) {
 }
 
 std::optional<int> modelDepth(const std::string& model_path) {
-  // Every builtin: model is the 4-layer tiny LLaMA (seeded or pretrained).
-  if (model_path.rfind("builtin:", 0) == 0) return 4;
-  std::error_code ec;
-  if (fs::is_directory(model_path, ec)) {
-    std::ifstream in(fs::path(model_path) / "config.json");
-    if (!in) return std::nullopt;
-    const nlohmann::json config = nlohmann::json::parse(in, nullptr, false);
-    if (config.is_discarded() || !config.is_object()) return std::nullopt;
-    const auto it = config.find("num_hidden_layers");
-    if (it == config.end() || !it->is_number_integer()) return std::nullopt;
-    const int layers = it->get<int>();
-    return layers > 0 ? std::optional<int>(layers) : std::nullopt;
-  }
-  if (fs::is_regular_file(model_path, ec)) {
-    // llama2.c header: int32 dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab, seq_len.
-    std::ifstream in(model_path, std::ios::binary);
-    int32_t header[3] = {};
-    if (!in.read(reinterpret_cast<char*>(header), sizeof header)) return std::nullopt;
-    if (header[2] > 0 && header[2] <= 1024) return header[2];
-  }
-  return std::nullopt;
+  const std::optional<ModelShape> shape = probeModelShape(model_path);
+  return shape ? std::optional<int>(shape->num_layers) : std::nullopt;
 }
 
 std::string storedAllocation(const ExperimentConfig& config) {

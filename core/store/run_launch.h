@@ -19,9 +19,9 @@ namespace mola {
 // the runs whose process has gone as Interrupted; `interrupted`, when given, receives how many.
 RunStore openRunStore(const std::filesystem::path& path, int* interrupted = nullptr);
 
-// The decoder depth of a model path when it can be told without loading weights: builtin:* (4),
-// a Hugging Face directory's config.json (num_hidden_layers), a llama2.c file's header. nullopt
-// otherwise (missing or unreadable files included: loading reports those properly).
+// The decoder depth of a model path when it can be told without loading weights (probeModelShape:
+// builtin:* (4), a Hugging Face directory's config.json, a GGUF file's metadata, a llama2.c
+// file's header). nullopt otherwise (missing or unreadable files included: loading reports those).
 std::optional<int> modelDepth(const std::string& model_path);
 
 // What a run row records as its allocation: the per-layer list ("2,2,4,4,...") when the depth is

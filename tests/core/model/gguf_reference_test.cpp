@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// GGUF against independent references: every block format as gguf-py (llama.cpp's own Python)
+// dequantises it, and the real SmolLM2-135M as transformers loads the same file: token ids of
+// every question and choice in ../shared/data, fp32 logits on ten prompts, greedy text.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/utils.h>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include "data/prompt_template.h"
+#include "data/qa_importer.h"
+#include "model/checkpoint_loader.h"
+#include "model/generate.h"
+#include "model/gguf.h"
+#include "python_reference.h"
+#include "shared_data.h"
+
+namespace mola {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(GgufReference, EveryBlockFormatDequantisesAsGgufPy) {
+  MOLA_NEED_REFERENCE(false);
+  const fs::path dir = test::tempDir("gguf_reference_quants");
+  ASSERT_EQ(test::runReference("quants " + dir.string(), dir / "log"), "");
+  const GgufFile f = GgufFile::open(dir / "quants.gguf");
+  std::set<std::string> seen;
+  for (const GgufTensorInfo& t : f.tensors()) {
+    const test::NpyArray want = test::loadNpy(dir / (t.name + ".npy"));
+    EXPECT_EQ(t.shape(), want.shape) << t.name;
+    EXPECT_EQ(ggmlTypeName(t.type), t.name);
+    const std::vector<float> got = f.dequantize(t);
+    ASSERT_EQ(got.size(), want.values.size()) << t.name;
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+      bad += !(std::abs(got[i] - want.values[i]) <= 1e-6f * (1.0f + std::abs(want.values[i])));
+    EXPECT_EQ(bad, 0u) << t.name << ": values that differ from gguf-py's";
+    seen.insert(t.name);
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K",
+                                         "Q5_K", "Q6_K"}));
+}
+
+// Every question, context and choice of every QA file in ../shared/data.
+std::vector<std::string> sharedTexts() {
+  std::set<std::string> texts;
+  for (const auto& entry : fs::recursive_directory_iterator(test::sharedDir() / "data")) {
+    const std::string ext = entry.path().extension().string();
+    if (ext != ".jsonl" && ext != ".tsv") continue;
+    for (const QaRecord& r : importQa(entry.path()).records) {
+      texts.insert(r.question);
+      if (!r.context.empty()) texts.insert(r.context);
+      texts.insert(r.choices.begin(), r.choices.end());
+    }
+  }
+  return {texts.begin(), texts.end()};
+}
+
+TEST(SmolLm2, TokensLogitsAndTextMatchTransformers) {
+  MOLA_NEED_REFERENCE(true);
+  MOLA_NEED_SHARED_FILE(test::sharedDir() / "data/README.md");
+  const fs::path dir = test::tempDir("gguf_reference_smollm2");
+  const std::vector<std::string> texts = sharedTexts();
+  ASSERT_GT(texts.size(), 50000u);
+  {
+    std::ofstream out(dir / "texts.jsonl");
+    for (const std::string& t : texts) out << nlohmann::json{{"text", t}}.dump() << "\n";
+  }
+  QaRecord example;
+  example.question = "Which gas do plants take in for photosynthesis?";
+  example.choices = {"oxygen", "carbon dioxide", "nitrogen", "helium"};
+  const std::vector<std::string> logit_prompts = {
+      "The capital of France is",
+      "Once upon a time, there was a little robot who",
+      "In 2024, 12,345 people ran the 42.195 km marathon.",
+      "def fibonacci(n):\n    if n < 2:\n        return n\n",
+      "Ünïcödé, 漢字 and emoji 🙂 mixed: ",
+      "Question: Why is the sky blue?\nAnswer:",
+      "  leading spaces and\ttabs\n\nand blank lines",
+      "<|im_start|>user\nWhat is 7 times 8?<|im_end|>\n<|im_start|>assistant\n",
+      renderPrompt(example, PromptTemplate::named("mola")),
+      "The quick brown fox jumps over the lazy dog. " + std::string(200, 'x')};
+  const std::vector<std::string> generate_prompts = {
+      "The capital of France is", "Photosynthesis is the process by which",
+      "<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n"};
+  std::ofstream(dir / "prompts.json")
+      << nlohmann::json{{"logits", logit_prompts}, {"generate", generate_prompts}}.dump();
+  ASSERT_EQ(test::runReference("model " + test::smolLm2Gguf().string() + " --texts " +
+                                   (dir / "texts.jsonl").string() + " --prompts " +
+                                   (dir / "prompts.json").string() + " --out " + dir.string(),
+                               dir / "log"),
+            "");
+
+  const std::string model_path = test::smolLm2Gguf().string();
+  const auto tokenizer = loadTokenizerFor(model_path);
+  // Token ids of every text, exactly.
+  const std::vector<nlohmann::json> want_ids = test::readJsonLines(dir / "text_ids.jsonl");
+  ASSERT_EQ(want_ids.size(), texts.size());
+  size_t differing = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (tokenizer->encode(texts[i], false, false) == want_ids[i].get<std::vector<int>>()) continue;
+    EXPECT_LT(++differing, 5u) << "'" << texts[i] << "'";
+  }
+  EXPECT_EQ(differing, 0u) << "of " << texts.size() << " texts";
+
+  // Logits in fp32, position by position.
+  torch::NoGradGuard no_grad;
+  LlamaModel model = loadModel(model_path, at::kFloat);
+  model->eval();
+  const auto prompt_ids = nlohmann::json::parse(std::ifstream(dir / "prompt_ids.json"))
+                              .get<std::vector<std::vector<int>>>();
+  for (size_t i = 0; i < logit_prompts.size(); ++i) {
+    const std::vector<int> ids = tokenizer->encode(logit_prompts[i], true, false);
+    ASSERT_EQ(ids, prompt_ids[i]) << logit_prompts[i];
+    const test::NpyArray want = test::loadNpy(dir / ("logits-" + std::to_string(i) + ".npy"));
+    const at::Tensor got = model->forward(
+        at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0))[0];
+    const at::Tensor ref =
+        at::from_blob(const_cast<float*>(want.values.data()), want.shape, at::kFloat);
+    ASSERT_TRUE(got.sizes().equals(ref.sizes())) << logit_prompts[i];
+    EXPECT_LE((got - ref).abs().max().item<double>(), 1e-3) << logit_prompts[i];
+  }
+  // Greedy continuations of 32 tokens, identical (EOS does not stop either side).
+  const auto generated = nlohmann::json::parse(std::ifstream(dir / "generated.json"));
+  GenerateOptions greedy;
+  greedy.max_new_tokens = 32;
+  greedy.stop_at_eos = false;
+  for (size_t i = 0; i < generate_prompts.size(); ++i) {
+    const std::vector<int> got =
+        generate(model, tokenizer->encode(generate_prompts[i], true, false), greedy);
+    EXPECT_EQ(got, generated[i]["ids"].get<std::vector<int>>()) << generate_prompts[i];
+    EXPECT_EQ(tokenizer->decode(got), generated[i]["text"].get<std::string>());
+  }
+}
+
+}  // namespace
+}  // namespace mola
