@@ -80,6 +80,7 @@ PromptTemplate PromptTemplate::named(std::string_view name) {
   if (name == "mola") return PromptTemplate{};
   if (name == "compact") return compact();
   if (name == "compact-text") return compactText();
+  if (name == "qa") return questionAnswer();
   std::string known;
   for (const std::string& n : names()) known += (known.empty() ? "" : ", ") + n;
   throw std::invalid_argument("unknown prompt template '" + std::string(name) +
@@ -87,7 +88,7 @@ PromptTemplate PromptTemplate::named(std::string_view name) {
 }
 
 const std::vector<std::string>& PromptTemplate::names() {
-  static const std::vector<std::string> kNames = {"mola", "compact", "compact-text"};
+  static const std::vector<std::string> kNames = {"mola", "compact", "compact-text", "qa"};
   return kNames;
 }
 

@@ -68,7 +68,20 @@ struct PromptTemplate {
     t.target = "Answer: {answer_text}.";
     return t;
   }
-  // "mola" (the default above), "compact" or "compact-text"; std::invalid_argument otherwise.
+  // The zero-shot format of evaluation harnesses (lm-evaluation-harness's for ARC, CommonsenseQA):
+  // "Question: <question>\nAnswer:" (the context on the line before it, when there is one), no
+  // options listed, and the answer's own words as target (" cold"). With --score text, the choices'
+  // texts are compared as the published zero-shot figures compare them.
+  static PromptTemplate questionAnswer() {
+    PromptTemplate t;
+    t.prompt_with_input = "{input}";
+    t.prompt_without_input = "{instruction}";
+    t.input = "{context_line}Question: {question}\nAnswer:";
+    t.context_line = "{context}\n";
+    t.target = " {answer_text}";
+    return t;
+  }
+  // "mola" (the default above), "compact", "compact-text" or "qa"; std::invalid_argument otherwise.
   static PromptTemplate named(std::string_view name);
   static const std::vector<std::string>& names();
 };

@@ -110,7 +110,7 @@ EvalResult evaluateLikelihood(LlamaModel& model, const Tokenizer& tok,
         const double norm = ll[k] / double(seqs[k].bytes);
         if (norm > best_ll_norm) best_ll_norm = norm, best_norm = int(c);
       }
-      Prediction p{exampleId(rec, r), best, rec.answer, best == rec.answer, {}};
+      Prediction p{exampleId(rec, r), best, rec.answer, best == rec.answer, {}, best_norm};
       result.correct += p.correct;
       correct_norm += best_norm == rec.answer;
       result.predictions.push_back(std::move(p));

@@ -45,6 +45,7 @@ struct Prediction {
   int gold = -1;
   bool correct = false;
   std::string generated;  // generate protocol: the model's text
+  int predicted_norm = -1;  // likelihood protocol: the choice by log-likelihood per byte
 };
 
 struct EvalResult {

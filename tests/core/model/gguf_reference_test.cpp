@@ -7,11 +7,14 @@
 #include <torch/utils.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 
 #include "data/prompt_template.h"
 #include "data/qa_importer.h"
+#include "eval/qa_evaluator.h"
 #include "model/checkpoint_loader.h"
 #include "model/generate.h"
 #include "model/gguf.h"
@@ -134,6 +137,68 @@ TEST(SmolLm2, TokensLogitsAndTextMatchTransformers) {
         generate(model, tokenizer->encode(generate_prompts[i], true, false), greedy);
     EXPECT_EQ(got, generated[i]["ids"].get<std::vector<int>>()) << generate_prompts[i];
     EXPECT_EQ(tokenizer->decode(got), generated[i]["text"].get<std::string>());
+  }
+}
+
+// How many questions of each benchmark the parity test scores: MOLA_PARITY_LIMIT, 0 for all; 60
+// by default (a few minutes on two cores: the transformers scorer takes one forward pass per
+// choice; 150 of each agreed on every prediction).
+size_t parityLimit() {
+  const char* env = std::getenv("MOLA_PARITY_LIMIT");
+  return env && *env ? size_t(std::stoul(env)) : 60;
+}
+
+TEST(SmolLm2, ZeroShotPredictionsMatchATransformersScorer) {
+  MOLA_NEED_REFERENCE(true);
+  MOLA_NEED_SHARED_FILE(test::sharedDir() / "data/README.md");
+  const fs::path dir = test::tempDir("gguf_reference_parity");
+  torch::NoGradGuard no_grad;
+  const std::string model_path = test::smolLm2Gguf().string();
+  LlamaModel model = loadModel(model_path, at::kFloat);
+  const auto tokenizer = loadTokenizerFor(model_path);
+  EvalOptions options;
+  options.target = LikelihoodTarget::ChoiceText;
+  options.prompt = PromptTemplate::named("qa");
+  options.limit = parityLimit();
+  for (const char* file :
+       {"arc_easy/validation.jsonl", "openbookqa/test.tsv", "commonsense_qa/validation.jsonl"}) {
+    std::vector<QaRecord> records = importQa(test::sharedDir() / "data" / file).records;
+    if (options.limit > 0 && records.size() > options.limit) records.resize(options.limit);
+    const fs::path requests = dir / "requests.jsonl", answers = dir / "answers.jsonl";
+    {
+      std::ofstream out(requests);
+      for (size_t i = 0; i < records.size(); ++i) {
+        std::vector<std::string> continuations;
+        for (const std::string& c : records[i].choices) continuations.push_back(" " + c);
+        out << nlohmann::json{{"id", i},
+                              {"context", renderPrompt(records[i], options.prompt)},
+                              {"continuations", continuations}}
+                   .dump()
+            << "\n";
+      }
+    }
+    ASSERT_EQ(test::runReference("score " + model_path + " --requests " + requests.string() +
+                                     " --out " + answers.string(),
+                                 dir / "log"),
+              "");
+    const EvalResult ours = evaluateQa(model, *tokenizer, records, options);
+    const std::vector<nlohmann::json> theirs = test::readJsonLines(answers);
+    ASSERT_EQ(theirs.size(), records.size()) << file;
+    size_t same = 0, same_norm = 0, correct = 0, correct_norm = 0;
+    for (size_t i = 0; i < records.size(); ++i) {
+      same += ours.predictions[i].predicted == theirs[i]["predicted"].get<int>();
+      same_norm += ours.predictions[i].predicted_norm == theirs[i]["predicted_norm"].get<int>();
+      correct += theirs[i]["predicted"].get<int>() == records[i].answer;
+      correct_norm += theirs[i]["predicted_norm"].get<int>() == records[i].answer;
+    }
+    const double n = double(records.size());
+    std::printf(
+        "%s: %zu questions, accuracy %.4f (transformers %.4f), accuracy_norm %.4f "
+        "(transformers %.4f), the same prediction on %.2f%% / %.2f%%\n",
+        file, records.size(), ours.accuracy, correct / n, ours.accuracy_norm, correct_norm / n,
+        100.0 * same / n, 100.0 * same_norm / n);
+    EXPECT_GE(same / n, 0.995) << file;
+    EXPECT_GE(same_norm / n, 0.995) << file;
   }
 }
 
