@@ -13,5 +13,7 @@ int cmdTrain(const Args& args);
 int cmdResume(const Args& args);
 int cmdRuns(const Args& args, const std::string& sub);
 int cmdBench(const Args& args);
+int cmdAdapterExportPeft(const Args& args);
+int cmdMerge(const Args& args);
 
 }  // namespace mola::cli

@@ -17,6 +17,7 @@
 #include "adapters/mola_linear.h"
 #include "cli_args.h"
 #include "commands.h"
+#include "model/model_probe.h"
 #include "model/model_shape.h"
 #include "runtime.h"
 #include "text.h"
@@ -39,6 +40,12 @@ usage:
       Writes a freshly initialised adapter file (B = 0 unless --random-b).
   mola adapter inspect FILE [--shape NAME]
       Validates an adapter file and summarises it.
+  mola adapter export-peft FILE --out DIR [--base NAME]
+      Writes a plain-LoRA adapter (one expert per layer) as a PEFT adapter directory
+      (adapter_config.json, adapter_model.safetensors) for transformers + PEFT.
+  mola merge --model PATH --adapter FILE --out DIR [--dtype fp32|bf16]
+      Merges a plain-LoRA adapter into the model's weights and writes a Hugging Face model
+      directory (config.json, model.safetensors, the tokenizer's files).
   mola generate --model PATH [--tokenizer FILE] [--adapter FILE] [--prompt TEXT]
                 [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
                 [--dtype fp32|bf16|fp16] [--device auto|cpu|cuda]
@@ -57,7 +64,8 @@ usage:
       ~/.local/share/mola-workbench/runs.sqlite). Ctrl-C stops cleanly with a checkpoint.
   mola resume RUN_ID [--db FILE]
       Continues a stopped, failed or interrupted run from its last checkpoint.
-  mola runs list | show ID | compare ID ID... | export ID --csv DIR | delete ID  [--db FILE]
+  mola runs list | show ID | compare ID ID... | export ID [--csv DIR] [--peft DIR] | delete ID
+       [--db FILE]
   mola bench [--device cpu|cuda] [--shape tiny|small|llama2-7b|FILE] [--seq N] [--batch N]
              [--steps N] [--warmup N] [--json FILE] [--variants a,b,...] [--threads N]
              [--torch-threads N] [--dtype fp32|bf16|fp16] [--activation-checkpointing on|off]
@@ -71,7 +79,7 @@ usage:
       the BLAS is not OpenBLAS.
   mola --version | --help
 
-shapes: llama2-7b (default), small, tiny, stories260k
+shapes: llama2-7b (default), small, tiny, stories260k, or a model path (HF directory, GGUF, .bin)
 modules: a comma list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj, or all (default)
 defaults: rank 8, alpha 16, top-k 2
 )";
@@ -79,7 +87,10 @@ defaults: rank 8, alpha 16, top-k 2
 mola::ModelShape shapeArg(const Args& args) {
   const std::string name = args.get("--shape", "llama2-7b");
   if (auto s = mola::ModelShape::named(name)) return *s;
-  throw UsageError("unknown shape '" + name + "' (llama2-7b, small, tiny, stories260k)");
+  if (auto s = mola::probeModelShape(name)) return *s;  // a model's own path
+  throw UsageError("unknown shape '" + name +
+                   "' (llama2-7b, small, tiny, stories260k, or a model path: a Hugging Face "
+                   "directory, a GGUF or llama2.c file)");
 }
 
 std::string bar(int n) {
@@ -213,6 +224,7 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return mola::cli::cmdBench(Args(argc, argv, 2, {}));
     if (cmd == "generate") return mola::cli::cmdGenerate(Args(argc, argv, 2, {}));
     if (cmd == "eval") return mola::cli::cmdEval(Args(argc, argv, 2, {}));
+    if (cmd == "merge") return mola::cli::cmdMerge(Args(argc, argv, 2, {}));
     if (cmd == "data") {
       const std::string sub = argc > 2 ? argv[2] : "";
       if (sub == "check") return mola::cli::cmdDataCheck(Args(argc, argv, 3, {}));
@@ -222,7 +234,8 @@ int main(int argc, char** argv) {
       const std::string sub = argc > 2 ? argv[2] : "";
       if (sub == "init") return cmdAdapterInit(Args(argc, argv, 3, {"--random-b", "--bf16"}));
       if (sub == "inspect") return cmdAdapterInspect(Args(argc, argv, 3, {}));
-      throw UsageError("mola adapter expects init or inspect");
+      if (sub == "export-peft") return mola::cli::cmdAdapterExportPeft(Args(argc, argv, 3, {}));
+      throw UsageError("mola adapter expects init, inspect or export-peft");
     }
     throw UsageError("unknown command '" + cmd + "'");
   } catch (const UsageError& e) {

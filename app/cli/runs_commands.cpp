@@ -10,9 +10,12 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "adapters/adapter_file.h"
 #include "commands.h"
+#include "model/hf_export.h"
 #include "store_args.h"
 #include "text.h"
+#include "train/checkpoint_files.h"
 
 namespace mola::cli {
 
@@ -138,13 +141,32 @@ std::string csvNumber(double v) {
   return std::string(buf, end);
 }
 
+// The adapter of the run's newest intact checkpoint as a PEFT adapter directory.
+void exportPeft(const RunStore& store, int64_t id, const fs::path& out) {
+  const RunRecord run = store.run(id);
+  std::vector<std::pair<int64_t, std::string>> recorded;
+  for (const CheckpointRecord& c : store.checkpoints(id)) recorded.emplace_back(c.step, c.path);
+  const CheckpointChoice choice = chooseResumeCheckpoint(recorded, {store.storeId(), id});
+  if (!choice.chosen)
+    throw std::runtime_error("run " + std::to_string(id) + " has no intact checkpoint to export");
+  const fs::path file = fs::path(choice.chosen->second) / CheckpointFiles::kAdapter;
+  if (!fs::exists(file))
+    throw std::runtime_error("run " + std::to_string(id) +
+                             " trained every weight: it has no adapter to export");
+  exportPeftAdapter(loadAdapterFile(file), out, run.model);
+  std::printf("wrote the adapter of step %lld as a PEFT LoRA adapter to %s\n",
+              static_cast<long long>(choice.chosen->first), printableText(out.string()).c_str());
+}
+
 int exportRun(const Args& args) {
-  args.allowOnly({"--db", "--csv"});
-  if (args.positional.size() != 1 || !args.get("--csv"))
-    throw UsageError("mola runs export takes RUN_ID --csv DIR");
+  args.allowOnly({"--db", "--csv", "--peft"});
+  if (args.positional.size() != 1 || (!args.get("--csv") && !args.get("--peft")))
+    throw UsageError("mola runs export takes RUN_ID --csv DIR and/or --peft DIR");
   const RunStore store = openStoreToRead(args);
   const int64_t id = parseRunId(args.positional[0]);
   store.run(id);  // errors on an unknown id before anything is written
+  if (auto peft = args.get("--peft")) exportPeft(store, id, *peft);
+  if (!args.get("--csv")) return 0;
   const fs::path dir = *args.get("--csv");
   fs::create_directories(dir);
   const auto write = [&](const char* name, const std::function<void(std::ostream&)>& rows) {

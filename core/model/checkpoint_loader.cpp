@@ -43,6 +43,16 @@ void assign(const fs::path& path, const std::string& name, torch::Tensor& dst,
 }
 
 // HF key -> the model tensor it fills.
+at::ScalarType safetensorsType(const fs::path& path, const SafetensorsEntry& e) {
+  if (e.dtype == "F32") return at::kFloat;
+  if (e.dtype == "BF16") return at::kBFloat16;
+  if (e.dtype == "F16") return at::kHalf;
+  if (e.dtype == "F64") return at::kDouble;
+  fail(path, "tensor '" + e.name + "' has dtype " + e.dtype + "; weights must be F32, BF16 or F16");
+}
+
+}  // namespace
+
 std::map<std::string, torch::Tensor*> hfTensorTable(LlamaModel& model) {
   const LlamaConfig& c = model->config();
   std::map<std::string, torch::Tensor*> t;
@@ -66,16 +76,6 @@ std::map<std::string, torch::Tensor*> hfTensorTable(LlamaModel& model) {
   }
   return t;
 }
-
-at::ScalarType safetensorsType(const fs::path& path, const SafetensorsEntry& e) {
-  if (e.dtype == "F32") return at::kFloat;
-  if (e.dtype == "BF16") return at::kBFloat16;
-  if (e.dtype == "F16") return at::kHalf;
-  if (e.dtype == "F64") return at::kDouble;
-  fail(path, "tensor '" + e.name + "' has dtype " + e.dtype + "; weights must be F32, BF16 or F16");
-}
-
-}  // namespace
 
 c10::ScalarType dtypeFromName(const std::string& name) {
   if (name == "fp32") return c10::kFloat;

@@ -7,6 +7,7 @@
 #include <c10/core/ScalarType.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "model/llama_model.h"
@@ -26,9 +27,13 @@ inline constexpr const char* kBuiltinTinyModel = "builtin:tiny";
 
 // Loads `path`: a Hugging Face model directory (config.json + model.safetensors or sharded
 // model-0000x-of-0000y.safetensors with model.safetensors.index.json), a GGUF file (loadGgufModel),
-// a llama2.c checkpoint file, or "builtin:tiny[:SEED]". Weights are converted to `dtype`. Errors (std::runtime_error) name the
-// file and the tensor: unknown architecture, missing tensors, shape mismatches, truncated files.
+// a llama2.c checkpoint file, or "builtin:tiny[:SEED]". Weights are converted to `dtype`. Errors
+// (std::runtime_error) name the file and the tensor: unknown architecture, missing tensors, shape
+// mismatches, truncated files.
 LlamaModel loadModel(const std::string& path, c10::ScalarType dtype = c10::kFloat);
+// Hugging Face tensor names ("model.layers.3.self_attn.q_proj.weight", ...) of the model's
+// weights, as loadHfModel reads them and saveHfModelDirectory writes them.
+std::map<std::string, torch::Tensor*> hfTensorTable(LlamaModel& model);
 LlamaModel loadHfModel(const std::filesystem::path& dir, c10::ScalarType dtype = c10::kFloat);
 LlamaModel loadLlama2c(const std::filesystem::path& file, c10::ScalarType dtype = c10::kFloat);
 LlamaModel builtinTinyModel(uint64_t seed = 0);

@@ -59,7 +59,7 @@ std::vector<int64_t> tokenTypes(const GgufFile& f, size_t n) {
   return *types;
 }
 
-std::unique_ptr<Tokenizer> byteLevelBpe(const GgufFile& f, const std::vector<std::string>& tokens) {
+HfTokenizerFiles byteLevelBpeFiles(const GgufFile& f, const std::vector<std::string>& tokens) {
   const std::vector<std::string>* merges = f.strings("tokenizer.ggml.merges");
   if (!merges) fail(f, "metadata 'tokenizer.ggml.merges' is missing (a gpt2 tokenizer needs it)");
   const std::vector<int64_t> types = tokenTypes(f, tokens.size());
@@ -68,20 +68,50 @@ std::unique_ptr<Tokenizer> byteLevelBpe(const GgufFile& f, const std::vector<std
   for (size_t id = 0; id < tokens.size(); ++id) {
     vocab[tokens[id]] = id;
     if (types[id] == 3 || types[id] == 4)
-      added.push_back({{"id", id}, {"content", tokens[id]}, {"special", types[id] == 3}});
+      added.push_back({{"id", id},
+                       {"content", tokens[id]},
+                       {"single_word", false},
+                       {"lstrip", false},
+                       {"rstrip", false},
+                       {"normalized", types[id] != 3},
+                       {"special", types[id] == 3}});
   }
   const std::string regex = preTokenizerRegex(f, f.string("tokenizer.ggml.pre").value_or(""));
+  // Every field the tokenizers library requires, so that the file also serves Hugging Face tools
+  // (mola merge writes it into a model directory).
+  const nlohmann::json byte_level = {{"type", "ByteLevel"},
+                                     {"add_prefix_space", false},
+                                     {"trim_offsets", true},
+                                     {"use_regex", false}};
   const nlohmann::json doc = {
-      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", *merges}}},
+      {"version", "1.0"},
+      {"truncation", nullptr},
+      {"padding", nullptr},
       {"added_tokens", added},
+      {"normalizer", nullptr},
       {"pre_tokenizer",
        {{"type", "Sequence"},
         {"pretokenizers",
-         {{{"type", "Split"}, {"pattern", {{"Regex", regex}}}, {"behavior", "Isolated"}},
-          {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}}},
-      {"decoder", {{"type", "ByteLevel"}}}};
+         {{{"type", "Split"},
+           {"pattern", {{"Regex", regex}}},
+           {"behavior", "Isolated"},
+           {"invert", false}},
+          byte_level}}}},
+      {"post_processor", byte_level},
+      {"decoder", byte_level},
+      {"model",
+       {{"type", "BPE"},
+        {"dropout", nullptr},
+        {"unk_token", nullptr},
+        {"continuing_subword_prefix", nullptr},
+        {"end_of_word_suffix", nullptr},
+        {"fuse_unk", false},
+        {"byte_fallback", false},
+        {"ignore_merges", false},
+        {"vocab", vocab},
+        {"merges", *merges}}}};
   // BOS and EOS as tokenizer_config.json would name them; no BOS when the file says not to add one.
-  nlohmann::json config = nlohmann::json::object();
+  nlohmann::json config = {{"tokenizer_class", "PreTrainedTokenizerFast"}};
   const auto special = [&](const char* key) -> std::optional<std::string> {
     const std::optional<int64_t> id = f.integer(key);
     if (!id) return std::nullopt;
@@ -94,7 +124,7 @@ std::unique_ptr<Tokenizer> byteLevelBpe(const GgufFile& f, const std::vector<std
     if (auto bos = special("tokenizer.ggml.bos_token_id")) config["bos_token"] = *bos;
   if (auto eos = special("tokenizer.ggml.eos_token_id")) config["eos_token"] = *eos;
   if (!config.contains("bos_token")) config["bos_token"] = nullptr;
-  return HfBpeTokenizer::parse(doc.dump(), f.path(), config.dump());
+  return {doc.dump(), config.dump()};
 }
 
 std::unique_ptr<Tokenizer> sentencePiece(const GgufFile& f,
@@ -175,9 +205,18 @@ std::unique_ptr<Tokenizer> ggufTokenizer(const GgufFile& f) {
   const std::string model = f.string("tokenizer.ggml.model").value_or("");
   const std::vector<std::string>* tokens = f.strings("tokenizer.ggml.tokens");
   if (!tokens || tokens->empty()) fail(f, "metadata 'tokenizer.ggml.tokens' is missing");
-  if (model == "gpt2") return byteLevelBpe(f, *tokens);
+  if (model == "gpt2") {
+    const HfTokenizerFiles files = byteLevelBpeFiles(f, *tokens);
+    return HfBpeTokenizer::parse(files.tokenizer_json, f.path(), files.tokenizer_config_json);
+  }
   if (model == "llama") return sentencePiece(f, *tokens);
   fail(f, "tokenizer.ggml.model '" + model + "' is not supported (gpt2 and llama are)");
+}
+
+std::optional<HfTokenizerFiles> ggufHfTokenizerFiles(const GgufFile& f) {
+  const std::vector<std::string>* tokens = f.strings("tokenizer.ggml.tokens");
+  if (f.string("tokenizer.ggml.model").value_or("") != "gpt2" || !tokens) return std::nullopt;
+  return byteLevelBpeFiles(f, *tokens);
 }
 
 }  // namespace mola

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "model/gguf.h"
 #include "model/llama_config.h"
@@ -23,5 +25,13 @@ LlamaConfig ggufLlamaConfig(const GgufFile& file);
 // `llama` (SentencePiece-style pieces with scores and types) as a SentencePieceTokenizer. Errors
 // name the file and the key.
 std::unique_ptr<Tokenizer> ggufTokenizer(const GgufFile& file);
+
+// A byte-level BPE tokenizer (`gpt2`) as the two files Hugging Face tools read; nullopt for other
+// tokenizer kinds.
+struct HfTokenizerFiles {
+  std::string tokenizer_json;
+  std::string tokenizer_config_json;
+};
+std::optional<HfTokenizerFiles> ggufHfTokenizerFiles(const GgufFile& file);
 
 }  // namespace mola

@@ -435,6 +435,18 @@ void LlamaModelImpl::injectMola(const MolaSpec& spec) {
   sortTargetModules(m_spec.target_modules);  // as adapter files list them
 }
 
+void LlamaModelImpl::removeAdapters() {
+  for (LlamaLayer& layer : m_layers)
+    for (TargetModule m : kAllTargetModules) {
+      const MolaLinear& old = layer->projection(m);
+      MolaLinearOptions o(old->options.in_features(), old->options.out_features());
+      o.bias(old->options.bias()).num_experts(0);
+      layer->replaceProjection(m, MolaLinear(o, old->weight, old->bias));
+    }
+  m_spec = MolaSpec{};
+  m_spec.allocation = Allocation();
+}
+
 AdapterModules LlamaModelImpl::adapterModules() {
   if (!hasAdapters()) return {};
   AdapterModules out(m_layers.size());

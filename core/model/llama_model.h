@@ -87,6 +87,8 @@ class LlamaModelImpl : public torch::nn::Module {
   // output is unchanged until trained or loaded), in spec.adapter_dtype (A and the router are drawn
   // in that dtype). Base weights stay frozen.
   void injectMola(const MolaSpec& spec);
+  // Back to the plain base model: every projection without experts, its weight as it is.
+  void removeAdapters();
   bool hasAdapters() const { return m_spec.allocation.numLayers() > 0; }
   const MolaSpec& molaSpec() const { return m_spec; }
   // The adapter as the adapter file sees it (shares the model's modules).

@@ -234,8 +234,8 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::parse(
   return tok;
 }
 
-std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::fromSpec(const Spec& spec,
-                                                                         const std::filesystem::path& path) {
+std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::fromSpec(
+    const Spec& spec, const std::filesystem::path& path) {
   if (spec.pieces.empty()) fail(path, "has no pieces");
   if (spec.scores.size() != spec.pieces.size() || spec.types.size() != spec.pieces.size())
     fail(path, "has " + std::to_string(spec.pieces.size()) + " pieces but " +
@@ -288,8 +288,7 @@ void SentencePieceTokenizer::finish(const std::filesystem::path& path) {
       m_byte_ids[size_t(byte)] = static_cast<int>(id);
     }
   }
-  m_all_bytes =
-      std::all_of(m_byte_ids.begin(), m_byte_ids.end(), [](int id) { return id >= 0; });
+  m_all_bytes = std::all_of(m_byte_ids.begin(), m_byte_ids.end(), [](int id) { return id >= 0; });
   std::stable_sort(m_user_defined.begin(), m_user_defined.end(),
                    [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
 }

@@ -14,6 +14,11 @@ that the C++ test reads and compares with what MoLA Workbench computes itself.
       ids and fp32 logits (OUT_DIR/logits-<i>.npy, [tokens, vocab]) and the greedy continuation of
       32 tokens of each "generate" prompt, its ids and its text without special tokens
       (OUT_DIR/generated.json).
+  hf_reference.py peft GGUF --adapter PEFT_DIR --merged HF_DIR --prompts P.json --out OUT_DIR
+      The logits of every prompt of P.json (["...", ...]) with transformers + PEFT loading the
+      adapter directory onto the GGUF model (OUT_DIR/peft-<i>.npy), and with transformers loading
+      the merged Hugging Face directory, its tokenizer included (OUT_DIR/merged-<i>.npy; the ids in
+      OUT_DIR/merged_ids.json).
   hf_reference.py score GGUF --requests R.jsonl --out OUT.jsonl
       For each {"id", "context", "continuations": [...]} line the summed log-likelihood of every
       continuation after the context (tokens of context + continuation, as lm-evaluation-harness
@@ -107,6 +112,31 @@ def model_mode(args):
         json.dump(generated, f)
 
 
+def peft_mode(args):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok, base = load(args.gguf)
+    with open(args.prompts) as f:
+        prompts = json.load(f)
+    os.makedirs(args.out, exist_ok=True)
+    adapted = PeftModel.from_pretrained(base, args.adapter).eval()
+    merged_tok = AutoTokenizer.from_pretrained(args.merged)
+    merged = AutoModelForCausalLM.from_pretrained(args.merged, dtype=torch.float32).eval()
+    merged_ids = []
+    with torch.no_grad():
+        for i, prompt in enumerate(prompts):
+            ids = torch.tensor([tok(prompt, add_special_tokens=True)["input_ids"]])
+            np.save(os.path.join(args.out, f"peft-{i}.npy"), adapted(ids).logits[0].numpy())
+            mids = merged_tok(prompt, add_special_tokens=True)["input_ids"]
+            merged_ids.append(mids)
+            np.save(os.path.join(args.out, f"merged-{i}.npy"),
+                    merged(torch.tensor([mids])).logits[0].numpy())
+    with open(os.path.join(args.out, "merged_ids.json"), "w") as f:
+        json.dump(merged_ids, f)
+
+
 def score_mode(args):
     import torch
 
@@ -143,6 +173,12 @@ def main():
     m.add_argument("--texts", required=True)
     m.add_argument("--prompts", required=True)
     m.add_argument("--out", required=True)
+    p = sub.add_parser("peft")
+    p.add_argument("gguf")
+    p.add_argument("--adapter", required=True)
+    p.add_argument("--merged", required=True)
+    p.add_argument("--prompts", required=True)
+    p.add_argument("--out", required=True)
     s = sub.add_parser("score")
     s.add_argument("gguf")
     s.add_argument("--requests", required=True)
@@ -152,6 +188,8 @@ def main():
         quants(args.out)
     elif args.mode == "model":
         model_mode(args)
+    elif args.mode == "peft":
+        peft_mode(args)
     else:
         score_mode(args)
 

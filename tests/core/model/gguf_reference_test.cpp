@@ -11,7 +11,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <set>
+#include <sstream>
 
+#include "adapters/allocation.h"
 #include "data/prompt_template.h"
 #include "data/qa_importer.h"
 #include "eval/qa_evaluator.h"
@@ -200,6 +202,87 @@ TEST(SmolLm2, ZeroShotPredictionsMatchATransformersScorer) {
     EXPECT_GE(same / n, 0.995) << file;
     EXPECT_GE(same_norm / n, 0.995) << file;
   }
+}
+
+// Runs the real `mola` with `args`; "" or what went wrong.
+std::string runMola(const std::string& args, const fs::path& log) {
+  const std::string cmd = std::string(MOLA_CLI) + " " + args + " >" + log.string() + " 2>&1";
+  if (std::system(cmd.c_str()) == 0) return "";
+  std::ostringstream s;
+  s << std::ifstream(log).rdbuf();
+  return "mola " + args + " failed:\n" + s.str();
+}
+
+// A plain LoRA adapter with every A and B drawn at random (B is zero when fresh, which would test
+// nothing), trained as far as the export and merge are concerned.
+fs::path randomLoraAdapter(const std::string& model_path, const fs::path& file) {
+  LlamaModel model = loadModel(model_path, at::kFloat);
+  MolaSpec spec;
+  spec.allocation = Allocation::uniform(1, model->config().num_layers);
+  spec.top_k = 1;
+  spec.rank = 8;
+  spec.alpha = 16;
+  model->injectMola(spec);
+  torch::manual_seed(5);
+  torch::NoGradGuard no_grad;
+  for (int j = 0; j < model->config().num_layers; ++j)
+    for (TargetModule m : kAllTargetModules) {
+      MolaLinear& p = model->layer(j)->projection(m);
+      p->lora_A.copy_(at::randn_like(p->lora_A) * 0.05);
+      p->lora_B.copy_(at::randn_like(p->lora_B) * 0.05);
+    }
+  model->saveAdapter(file);
+  return file;
+}
+
+TEST(SmolLm2, PeftExportAndMergedModelGiveOurLogitsInTransformers) {
+  MOLA_NEED_REFERENCE(true);
+  const fs::path dir = test::tempDir("gguf_reference_peft");
+  const std::string model_path = test::smolLm2Gguf().string();
+  const fs::path adapter = randomLoraAdapter(model_path, dir / "adapter.safetensors");
+  ASSERT_EQ(runMola("adapter export-peft " + adapter.string() + " --out " +
+                        (dir / "peft").string() + " --base HuggingFaceTB/SmolLM2-135M-Instruct",
+                    dir / "export.log"),
+            "");
+  ASSERT_EQ(runMola("merge --model " + model_path + " --adapter " + adapter.string() + " --out " +
+                        (dir / "merged").string(),
+                    dir / "merge.log"),
+            "");
+  const std::vector<std::string> prompts = {"The capital of France is",
+                                            "Question: Why do leaves change colour?\nAnswer:"};
+  std::ofstream(dir / "prompts.json") << nlohmann::json(prompts).dump();
+  ASSERT_EQ(test::runReference("peft " + model_path + " --adapter " + (dir / "peft").string() +
+                                   " --merged " + (dir / "merged").string() + " --prompts " +
+                                   (dir / "prompts.json").string() + " --out " + dir.string(),
+                               dir / "log"),
+            "");
+
+  torch::NoGradGuard no_grad;
+  LlamaModel model = loadModel(model_path, at::kFloat);
+  model->loadAdapter(adapter);
+  model->eval();
+  const auto tokenizer = loadTokenizerFor(model_path);
+  const auto merged_ids = nlohmann::json::parse(std::ifstream(dir / "merged_ids.json"))
+                              .get<std::vector<std::vector<int>>>();
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const std::vector<int> ids = tokenizer->encode(prompts[i], true, false);
+    EXPECT_EQ(ids, merged_ids[i]) << "the merged directory's tokenizer";
+    const at::Tensor ours = model->forward(
+        at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0))[0];
+    for (const char* kind : {"peft", "merged"}) {
+      const test::NpyArray want = test::loadNpy(dir / (kind + ("-" + std::to_string(i)) + ".npy"));
+      const at::Tensor ref =
+          at::from_blob(const_cast<float*>(want.values.data()), want.shape, at::kFloat);
+      ASSERT_TRUE(ours.sizes().equals(ref.sizes())) << kind;
+      EXPECT_LE((ours - ref).abs().max().item<double>(), 1e-3) << kind << ": " << prompts[i];
+    }
+  }
+  // The adapter changed the model: the comparison above is not one of two unchanged models.
+  LlamaModel plain = loadModel(model_path, at::kFloat);
+  const std::vector<int> ids = tokenizer->encode(prompts[0], true, false);
+  const at::Tensor x =
+      at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0);
+  EXPECT_GT((model->forward(x) - plain->forward(x)).abs().max().item<double>(), 0.1);
 }
 
 }  // namespace
