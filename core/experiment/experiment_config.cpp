@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -742,8 +743,13 @@ ExperimentConfig loadExperiment(const fs::path& file) {
 
 void resolveExperimentPaths(ExperimentConfig& config, const fs::path& base_dir) {
   const fs::path base = base_dir.empty() ? fs::current_path() : fs::absolute(base_dir);
+  const char* home = std::getenv("HOME");
   for (std::string* path :
        {&config.model, &config.tokenizer, &config.train.path, &config.eval.path}) {
+    // "~/..." is the user's home, as in a shell (the shipped SmolLM2 experiments find the model
+    // cache that way).
+    if (path->rfind("~/", 0) == 0 && home && *home)
+      *path = (fs::path(home) / path->substr(2)).string();
     if (path->empty() || path->rfind(kBuiltinPrefix, 0) == 0 ||
         path->rfind(kSyntheticPrefix, 0) == 0 || fs::path(*path).is_absolute())
       continue;

@@ -126,7 +126,8 @@ void applyExperimentOverride(ExperimentConfig& config, const std::string& assign
 // length is checked against the model later); throws std::invalid_argument naming the key.
 void validateExperiment(const ExperimentConfig& config);
 // Makes the relative paths in model, tokenizer, train.path and eval.path absolute against
-// `base_dir` (an empty base: the working directory); "builtin:" and "synthetic:" names stay.
+// `base_dir` (an empty base: the working directory), and "~/..." the user's home; "builtin:" and
+// "synthetic:" names stay.
 // loadExperiment applies it with the experiment file's own directory. (Added for callers that
 // parse text read elsewhere, e.g. the GUI.)
 void resolveExperimentPaths(ExperimentConfig& config, const std::filesystem::path& base_dir);
