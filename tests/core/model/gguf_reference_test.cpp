@@ -111,6 +111,7 @@ TEST(SmolLm2, TokensLogitsAndTextMatchTransformers) {
     EXPECT_LT(++differing, 5u) << "'" << texts[i] << "'";
   }
   EXPECT_EQ(differing, 0u) << "of " << texts.size() << " texts";
+  std::printf("token ids of %zu texts compared\n", texts.size());
 
   // Logits in fp32, position by position.
   torch::NoGradGuard no_grad;
