@@ -287,7 +287,10 @@ LlamaModel loadLlama2c(const fs::path& file, c10::ScalarType dtype) {
     for (size_t i = 0; i < dsts.size(); ++i) {
       const at::Tensor src =
           at::from_blob(const_cast<float*>(p), {each}, at::kFloat).view(dsts[i]->sizes());
-      assign(file, name + (dsts.size() > 1 ? "[" + std::to_string(i) + "]" : ""), *dsts[i], src);
+      // Appended piece by piece: GCC 12 warns falsely (stringop-overflow) on "[" + to_string(i).
+      std::string key = name;
+      if (dsts.size() > 1) key.append("[").append(std::to_string(i)).append("]");
+      assign(file, key, *dsts[i], src);
       p += each;
     }
   };
