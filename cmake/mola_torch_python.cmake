@@ -48,14 +48,12 @@ if(MOLA_TORCH_PYTHON_CUDA)
     endif()
     set(CMAKE_CUDA_COMPILER "${MOLA_NVCC}" CACHE FILEPATH "nvcc, for TorchConfig" FORCE)
   endif()
-  # TorchConfig takes the architectures from here (and ignores CMAKE_CUDA_ARCHITECTURES, warning
-  # when it is set, which enable_language(CUDA) does under policy CMP0104); without it, it would
-  # look for a GPU to ask. None of our sources is compiled for a GPU.
+  # TorchConfig takes the architectures from here; without it, it would look for a GPU to ask.
+  # None of our sources is compiled for a GPU.
   if(NOT DEFINED TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
     set(TORCH_CUDA_ARCH_LIST "9.0" CACHE STRING "GPU architectures for TorchConfig")
   endif()
-  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-    cmake_policy(SET CMP0104 OLD)
-  endif()
 endif()
-# TorchConfig still warns "library kineto not found": the wheels link kineto into libtorch_cpu.
+# TorchConfig then warns twice, harmlessly: it ignores CMAKE_CUDA_ARCHITECTURES (which
+# enable_language(CUDA) always sets), and "library kineto not found" (the wheels link kineto into
+# libtorch_cpu).
