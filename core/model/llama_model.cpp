@@ -194,8 +194,7 @@ std::vector<torch::Tensor> LlamaModelImpl::projectShared(LlamaLayer& layer,
 }
 
 torch::Tensor LlamaModelImpl::attention(LlamaLayer& layer, int j, const torch::Tensor& x,
-                                        const AttentionMask& mask, KvCache* cache,
-                                        int64_t offset) {
+                                        const AttentionMask& mask, KvCache* cache, int64_t offset) {
   const int64_t b = x.size(0), t = x.size(1), hd = m_config.head_dim;
   const int64_t heads = m_config.num_heads, kv_heads = m_config.num_kv_heads;
   // [B, T, heads * hd] -> [B, heads, T, hd]
@@ -352,8 +351,7 @@ class LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
       std::optional<AutocastGuard> amp;
       if (ctx->saved_data["autocast"].toBool())
         amp.emplace(device.type(), c10::ScalarType(ctx->saved_data["autocast_dtype"].toInt()));
-      const at::Tensor out =
-          model->layerForward(layer, h, mask, nullptr, 0);
+      const at::Tensor out = model->layerForward(layer, h, mask, nullptr, 0);
       if (grads[0].defined()) {
         outputs.push_back(out);
         output_grads.push_back(grads[0]);

@@ -63,9 +63,8 @@ TEST(Attention, WithoutAMaskEveryQuerySeesEveryKey) {
   EXPECT_FALSE(mask.causal);
   EXPECT_FALSE(mask.allowed.defined());
   const Qkv x = randomQkv(2, 1, 5);
-  const at::Tensor want = referenceAttention(x.q, x.k, x.v, [](int64_t, int64_t, int64_t) {
-    return true;
-  });
+  const at::Tensor want =
+      referenceAttention(x.q, x.k, x.v, [](int64_t, int64_t, int64_t) { return true; });
   EXPECT_TRUE(at::allclose(attend(x.q, x.k, x.v, mask), want, 1e-12, 1e-12));
 }
 

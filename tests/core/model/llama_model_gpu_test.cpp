@@ -18,10 +18,7 @@
 namespace mola {
 namespace {
 
-// MoLA 2-4-6-8 on a random model with a `base`-dtype frozen base and fp32 adapters, as the
-// trainer's mixed precision has it.
-LlamaModel molaModel(double dropout, at::ScalarType base = at::kFloat) {
-  torch::manual_seed(11);
+LlamaConfig smallConfig() {
   LlamaConfig c;
   c.vocab_size = 97;
   c.d_model = 64;
@@ -31,7 +28,24 @@ LlamaModel molaModel(double dropout, at::ScalarType base = at::kFloat) {
   c.num_kv_heads = 4;
   c.head_dim = 8;
   c.max_seq_len = 64;
-  LlamaModel m(c);
+  return c;
+}
+
+// The random model alone (no adapters: a routing choice that flips in rounding would swamp the
+// attention's rounding) in `dtype`, on the CPU, in inference mode.
+LlamaModel plainModel(at::ScalarType dtype) {
+  torch::manual_seed(11);
+  LlamaModel m(smallConfig());
+  m->to(dtype);
+  m->eval();
+  return m;
+}
+
+// MoLA 2-4-6-8 on a random model with a `base`-dtype frozen base and fp32 adapters, as the
+// trainer's mixed precision has it.
+LlamaModel molaModel(double dropout, at::ScalarType base = at::kFloat) {
+  torch::manual_seed(11);
+  LlamaModel m(smallConfig());
   m->to(base);
   MolaSpec spec;
   spec.allocation = Allocation::parse("2-4-6-8", 4);
@@ -111,12 +125,10 @@ TEST(LlamaModelGpu, PaddedForwardMatchesTheCpuAtEveryPosition) {
   for (at::ScalarType dtype : {at::kFloat, at::kBFloat16, at::kHalf})
     for (const at::Tensor& mask : {at::Tensor(), key_mask}) {
       SCOPED_TRACE(std::string(c10::toString(dtype)) + (mask.defined() ? " padded" : " causal"));
-      LlamaModel gpu = molaModel(0.0, dtype);
-      LlamaModel cpu = molaModel(0.0, dtype);
+      LlamaModel gpu = plainModel(dtype);
+      LlamaModel cpu = plainModel(dtype);
       cpu->to(at::kDouble);
       gpu->to(at::kCUDA);
-      gpu->eval();
-      cpu->eval();
       torch::NoGradGuard no_grad;
       const at::Tensor want = cpu->forward(ids, mask.defined() ? mask : at::Tensor());
       const at::Tensor got =
@@ -132,9 +144,8 @@ TEST(LlamaModelGpu, PaddedForwardMatchesTheCpuAtEveryPosition) {
 
 TEST(LlamaModelGpu, Bf16LeftPaddedBatchDecodesLikeOneRecordAtATime) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device in this build or machine";
-  LlamaModel m = molaModel(0.0, at::kBFloat16);
+  LlamaModel m = plainModel(at::kBFloat16);
   m->to(at::kCUDA);
-  m->eval();
   const test::BatchedDecodeComparison c = test::compareBatchedDecode(
       m, {{5, 17, 3, 40}, {2, 8, 4, 66, 1, 7, 90, 12, 30}, {9}, {61, 62}}, 8, 0.06);
   EXPECT_TRUE(c.finite);

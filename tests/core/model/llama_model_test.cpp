@@ -171,7 +171,8 @@ TEST(LlamaModel, PaddedPositionsMatchThePerTokenReference) {
   // Every row in full, the padded positions included: a left-padded row (its first queries have no
   // real key before them) and a row with a hole (a padded query after real tokens).
   LlamaModel m = randomModel(tinyConfig(false, true), 12);
-  const std::vector<std::vector<int64_t>> rows = {{0, 0, 0, 4, 7, 1, 9, 2}, {3, 5, 0, 8, 2, 2, 6, 1}};
+  const std::vector<std::vector<int64_t>> rows = {{0, 0, 0, 4, 7, 1, 9, 2},
+                                                  {3, 5, 0, 8, 2, 2, 6, 1}};
   const std::vector<std::vector<bool>> real = {{false, false, false, true, true, true, true, true},
                                                {true, true, false, true, true, true, true, true}};
   std::vector<int64_t> flat;
@@ -210,7 +211,7 @@ TEST(LlamaModel, Bf16LeftPaddedBatchDecodesLikeOneRecordAtATime) {
   EXPECT_LT(c.worst_diff, 0.03);  // bf16 rounding: positions and batch shapes differ
   EXPECT_EQ(c.padded, 3 + 5);
   EXPECT_LT(c.padded_diff, 0.01);
-  EXPECT_GT(c.decided, 8);        // of 15 choices
+  EXPECT_GT(c.decided, 8);  // of 15 choices
   EXPECT_EQ(c.agreed, c.decided);
 }
 
