@@ -7,6 +7,7 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <limits>
 
 #include "runtime.h"
 

@@ -22,10 +22,12 @@ struct AttentionMask {
 };
 
 // key_mask: [B, T_total] bool, true for real tokens, or undefined for no padding. A query sees the
-// keys at or before its position that are real, and always itself: a query at a padded position
-// (left padding) would otherwise have no key at all, and the kernels disagree on such a row
-// (LibTorch's fused CUDA kernels return zeros, its CPU kernels average over every key including
-// later ones, a plain softmax gives NaN). With itself, every row has a key and one defined answer.
+// keys at or before its position that are real, and always itself. A query at a padded position
+// (left padding) would otherwise have no key at all, and the kernels disagree on such a row: where
+// its mask reads -inf they return zeros (2.x's CPU kernels since 2.5; CUDA's memory-efficient
+// kernel, which scales scores by log2(e) first, so that even a float's lowest overflows to -inf),
+// where it is finite they average over every key, later ones included (the CPU), and a plain
+// softmax gives NaN. Seeing itself, every row has a key and the same answer on every kernel.
 AttentionMask attentionMask(int64_t t, int64_t offset, const at::Tensor& key_mask,
                             c10::Device device);
 

@@ -48,7 +48,9 @@ class Arguments(unittest.TestCase):
     def test_dry_run_prints_the_prepared_commands(self):
         r = run(str(fresh('dry')), '--dry-run', '--peers', '/opt/peers')
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn('[tests] build/cuda/tests/mola_gpu_tests --gtest_output=json:', r.stdout)
+        self.assertIn('[tests] env CUBLAS_WORKSPACE_CONFIG=:4096:8 build/cuda/tests/mola_gpu_tests '
+                      '--gtest_output=json:', r.stdout)
+        self.assertIn('[build] configure_and_build', r.stdout)
         self.assertIn('[bench] build/cuda/app/cli/mola bench --device cuda --dtype bf16 '
                       '--shape llama2-7b --batch 8 --json', r.stdout)
         self.assertIn('[peft] python3 /opt/peers/peft_lora.py --shape llama2-7b --rank 8 '
