@@ -48,10 +48,11 @@ class Arguments(unittest.TestCase):
     def test_dry_run_prints_the_prepared_commands(self):
         r = run(str(fresh('dry')), '--dry-run', '--peers', '/opt/peers')
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn('[tests] env CUBLAS_WORKSPACE_CONFIG=:4096:8 build/cuda/tests/mola_gpu_tests '
+        # (after `env LD_LIBRARY_PATH=...` when .gpu-check/debs holds the carried packages)
+        self.assertIn('env CUBLAS_WORKSPACE_CONFIG=:4096:8 build/cuda/tests/mola_gpu_tests '
                       '--gtest_output=json:', r.stdout)
         self.assertIn('[build] configure_and_build', r.stdout)
-        self.assertIn('[bench] build/cuda/app/cli/mola bench --device cuda --dtype bf16 '
+        self.assertIn('build/cuda/app/cli/mola bench --device cuda --dtype bf16 '
                       '--shape llama2-7b --batch 8 --json', r.stdout)
         self.assertIn('[peft] python3 /opt/peers/peft_lora.py --shape llama2-7b --rank 8 '
                       '--batch 8 --seq 256', r.stdout)
@@ -62,12 +63,16 @@ class Arguments(unittest.TestCase):
         out = fresh('budget')
         r = run(str(out), '--budget', '0', '--peers', str(out))
         self.assertEqual(r.returncode, 1, r.stderr)  # nothing ran: not a success
-        steps = [line.split('\t') for line in (out / 'steps.tsv').read_text().splitlines()]
-        self.assertEqual([s[0] for s in steps], ['build', 'tests', 'quickstart', 'bench', 'peft',
-                                                 'reference'])
-        self.assertTrue(all(s[1].startswith('skipped: 0 s left') for s in steps), steps)
-        self.assertIn('| build | skipped: 0 s left, needs about 60 s | 0 |',
-                      (out / 'gpu_check.md').read_text())
+        steps = {line.split('\t')[0]: line.split('\t')[1]
+                 for line in (out / 'steps.tsv').read_text().splitlines()}
+        self.assertEqual(steps, {'build': 'skipped: 0 s left, needs about 60 s',
+                                 'tests': 'skipped: no build', 'quickstart': 'skipped: no build',
+                                 'bench': 'skipped: no build',
+                                 'peft': 'skipped: 0 s left, needs about 40 s',
+                                 'reference': 'skipped: 0 s left, needs about 60 s'})
+        md = (out / 'gpu_check.md').read_text()
+        self.assertIn('| build | skipped: 0 s left, needs about 60 s | 0 |', md)
+        self.assertIn('| bench | skipped: no build | 0 |', md)
 
 
 def write_fake_outputs(out):
