@@ -6,11 +6,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/autograd.h>
 #include <torch/utils.h>
-#include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -90,7 +88,7 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config) : m_config(config) {
   if (!config.tied_embeddings)
     lm_head = register_parameter("lm_head",
                                  torch::randn({config.vocab_size, config.d_model}) * 0.02, false);
-  initInvFreq();
+  resetRopeTables();
 }
 
 LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config, Uninitialised weights)
@@ -110,14 +108,43 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config, Uninitialised weights)
   if (!config.tied_embeddings)
     lm_head = register_parameter("lm_head", torch::empty({config.vocab_size, config.d_model}, opts),
                                  false);
-  initInvFreq();
+  resetRopeTables();
 }
 
-void LlamaModelImpl::initInvFreq() {
-  // inv_freq_i = theta^(-2i / head_dim), computed in double as the reference implementations do.
-  m_inv_freq = torch::empty({m_config.head_dim / 2}, at::kDouble);
-  for (int64_t i = 0; i < m_config.head_dim / 2; ++i)
-    m_inv_freq[i] = std::pow(m_config.rope_theta, -2.0 * double(i) / double(m_config.head_dim));
+void LlamaModelImpl::resetRopeTables() {
+  // angle[p, i] = p * theta^(-2i / head_dim), in double as the reference implementations do, then
+  // once to the device: forward passes only slice these.
+  const int64_t half = m_config.head_dim / 2;
+  const at::Tensor i = torch::arange(half, at::kDouble);
+  const at::Tensor inv_freq = at::pow(m_config.rope_theta, i * (-2.0 / double(m_config.head_dim)));
+  const at::Tensor angles =
+      at::outer(torch::arange(m_config.max_seq_len, at::kDouble), inv_freq);  // [max_seq_len, hd/2]
+  const auto opts = torch::TensorOptions()
+                        .dtype(embed.scalar_type() == at::kDouble ? at::kDouble : at::kFloat)
+                        .device(embed.device());
+  if (!rope_cos.defined()) {
+    rope_cos = register_buffer("rope_cos", angles.cos().to(opts));
+    rope_sin = register_buffer("rope_sin", angles.sin().to(opts));
+  } else {
+    // set_data: the registered buffers are these same tensors.
+    rope_cos.set_data(angles.cos().to(opts));
+    rope_sin.set_data(angles.sin().to(opts));
+  }
+}
+
+void LlamaModelImpl::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {
+  torch::nn::Module::to(device, dtype, non_blocking);
+  resetRopeTables();
+}
+
+void LlamaModelImpl::to(torch::Dtype dtype, bool non_blocking) {
+  torch::nn::Module::to(dtype, non_blocking);
+  resetRopeTables();
+}
+
+void LlamaModelImpl::to(torch::Device device, bool non_blocking) {
+  torch::nn::Module::to(device, non_blocking);
+  resetRopeTables();
 }
 
 KvCache LlamaModelImpl::makeCache(int64_t batch, int64_t capacity) const {
@@ -134,12 +161,13 @@ KvCache LlamaModelImpl::makeCache(int64_t batch, int64_t capacity) const {
 }
 
 torch::Tensor LlamaModelImpl::rope(const torch::Tensor& x, int64_t offset) const {
-  // x: [B, heads, T, hd]; angles: [T, hd/2]
+  // x: [B, heads, T, hd]; cos, sin: [T, hd/2]
   const int64_t t = x.size(2), half = m_config.head_dim / 2;
-  const at::ScalarType ct = upcast(x);
-  const torch::Tensor pos = torch::arange(offset, offset + t, torch::dtype(ct).device(x.device()));
-  const torch::Tensor angles = at::outer(pos, m_inv_freq.to(x.device(), ct));
-  const torch::Tensor cos = angles.cos(), sin = angles.sin();
+  TORCH_CHECK(rope_cos.device() == x.device(), "RoPE tables on ", rope_cos.device(),
+              " but the input on ", x.device(), ": move the model with to()");
+  const at::ScalarType ct = upcast(x);  // no-op casts: the tables are in the model's precision
+  const torch::Tensor cos = rope_cos.narrow(0, offset, t).to(ct);
+  const torch::Tensor sin = rope_sin.narrow(0, offset, t).to(ct);
   const torch::Tensor xf = x.to(ct);
   torch::Tensor out;
   if (m_config.rope_interleaved) {
@@ -166,8 +194,7 @@ std::vector<torch::Tensor> LlamaModelImpl::projectShared(LlamaLayer& layer,
 }
 
 torch::Tensor LlamaModelImpl::attention(LlamaLayer& layer, int j, const torch::Tensor& x,
-                                        const torch::Tensor& bias, bool causal, KvCache* cache,
-                                        int64_t offset) {
+                                        const AttentionMask& mask, KvCache* cache, int64_t offset) {
   const int64_t b = x.size(0), t = x.size(1), hd = m_config.head_dim;
   const int64_t heads = m_config.num_heads, kv_heads = m_config.num_kv_heads;
   // [B, T, heads * hd] -> [B, heads, T, hd]
@@ -188,25 +215,7 @@ torch::Tensor LlamaModelImpl::attention(LlamaLayer& layer, int j, const torch::T
     k = k.repeat_interleave(heads / kv_heads, /*dim=*/1);
     v = v.repeat_interleave(heads / kv_heads, /*dim=*/1);
   }
-  torch::Tensor out;
-#if TORCH_VERSION_MAJOR >= 2
-  out =
-      at::scaled_dot_product_attention(q, k, v, bias.defined() ? bias.to(q.scalar_type()) : bias,
-                                       /*dropout_p=*/0.0, /*is_causal=*/causal && !bias.defined());
-#else
-  // Exact fallback for LibTorch 1.13: softmax(q k^T / sqrt(hd) + bias) v, scores in fp32 (also
-  // under autocast, which would run the q k^T matmul in half precision).
-  (void)causal;  // the bias always carries the mask here
-  const at::ScalarType ct = upcast(q);
-  torch::Tensor scores;
-  {
-    AutocastGuard exact(q.device().type(), at::kBFloat16, /*enabled=*/false);
-    scores = at::matmul(q.to(ct), k.to(ct).transpose(-2, -1)) /
-             std::sqrt(double(hd));  // [B, heads, T, T_total]
-  }
-  if (bias.defined()) scores = scores + bias;
-  out = at::matmul(at::softmax(scores, -1).to(v.scalar_type()), v);
-#endif
+  torch::Tensor out = attend(q, k, v, mask);  // [B, heads, T, hd]
   out = out.transpose(1, 2).reshape({b, t, heads * hd});
   return layer->projection(TargetModule::OProj)(out);
 }
@@ -247,38 +256,22 @@ torch::Tensor LlamaModelImpl::hidden(const torch::Tensor& ids, const torch::Tens
   TORCH_CHECK(min_id >= 0 && max_id < m_config.vocab_size, "token id ",
               min_id < 0 ? min_id : max_id, " is outside the vocabulary of ", m_config.vocab_size);
 
-  // Additive attention bias [B or 1, 1, T, T_total]: 0 where a query may look, lowest elsewhere
-  // (finite, so that a fully padded row stays finite instead of NaN).
-  torch::Tensor bias;
-  // Causal over the new positions alone: LibTorch 2.x masks by itself (flash attention).
-  const bool causal = t > 1 && !key_mask.defined() && offset == 0;
-  const bool sdpa_masks = TORCH_VERSION_MAJOR >= 2 && causal;
-  if ((t > 1 || key_mask.defined()) && !sdpa_masks) {
-    const auto dev = torch::device(ids.device());
-    const torch::Tensor qpos = torch::arange(offset, total, dev.dtype(at::kLong)).unsqueeze(1);
-    const torch::Tensor kpos = torch::arange(0, total, dev.dtype(at::kLong)).unsqueeze(0);
-    torch::Tensor allowed = kpos.le(qpos).unsqueeze(0).unsqueeze(0);  // [1, 1, T, T_total]
-    if (key_mask.defined())
-      allowed = allowed.logical_and(key_mask.to(at::kBool).view({b, 1, 1, total}));
-    bias = at::zeros(allowed.sizes(), dev.dtype(at::kFloat))
-               .masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
-  }
+  const AttentionMask mask = attentionMask(t, offset, key_mask, ids.device());
 
   torch::Tensor h = at::embedding(embed, ids);  // [B, T, d_model]
   const bool checkpoint = m_checkpoint && is_training() && at::GradMode::is_enabled() && !cache;
   for (int j = 0; j < m_config.num_layers; ++j)
-    h = checkpoint ? checkpointedLayer(j, h, bias, causal)
-                   : layerForward(j, h, bias, causal, cache, offset);
+    h = checkpoint ? checkpointedLayer(j, h, mask) : layerForward(j, h, mask, cache, offset);
   if (cache) cache->length = total;
   return rmsNorm(h, norm, m_config.rms_eps);
 }
 
 torch::Tensor LlamaModelImpl::layerForward(int j, const torch::Tensor& h0,
-                                           const torch::Tensor& bias, bool causal, KvCache* cache,
+                                           const AttentionMask& mask, KvCache* cache,
                                            int64_t offset) {
   LlamaLayer& layer = m_layers[size_t(j)];
   const torch::Tensor h = h0 + attention(layer, j, rmsNorm(h0, layer->attn_norm, m_config.rms_eps),
-                                         bias, causal, cache, offset);
+                                         mask, cache, offset);
   const torch::Tensor x = rmsNorm(h, layer->ffn_norm, m_config.rms_eps);
   const std::vector<torch::Tensor> gate_up =
       projectShared(layer, {TargetModule::GateProj, TargetModule::UpProj}, x);
@@ -299,8 +292,7 @@ std::vector<MolaLinearImpl*> LlamaModelImpl::routedProjections(int j) {
 struct LayerCheckpointArgs {
   LlamaModelImpl* model = nullptr;
   int layer = 0;
-  torch::Tensor bias;
-  bool causal = false;
+  AttentionMask mask;
   std::vector<torch::Tensor> topk_idx, topk_gate;
 };
 
@@ -321,13 +313,13 @@ class LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     ctx->saved_data["autocast_dtype"] = int64_t(autocastDtype(device.type()));
     ctx->saved_data["model"] = int64_t(reinterpret_cast<intptr_t>(args->model));
     ctx->saved_data["layer"] = int64_t(args->layer);
-    ctx->saved_data["causal"] = args->causal;
-    if (args->bias.defined()) ctx->saved_data["bias"] = args->bias;
+    ctx->saved_data["causal"] = args->mask.causal;
+    if (args->mask.allowed.defined()) ctx->saved_data["allowed"] = args->mask.allowed;
     ctx->save_for_backward(inputs.vec());
 
     torch::NoGradGuard no_grad;
     torch::autograd::variable_list out = {
-        args->model->layerForward(args->layer, inputs[0], args->bias, args->causal, nullptr, 0)};
+        args->model->layerForward(args->layer, inputs[0], args->mask, nullptr, 0)};
     for (MolaLinearImpl* p : args->model->routedProjections(args->layer)) {
       const Routing& r = p->routing();
       out.push_back(r.probs.contiguous());
@@ -342,8 +334,9 @@ class LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     const torch::autograd::variable_list saved = ctx->get_saved_variables();
     auto* model = reinterpret_cast<LlamaModelImpl*>(intptr_t(ctx->saved_data["model"].toInt()));
     const int layer = int(ctx->saved_data["layer"].toInt());
-    const at::Tensor bias =
-        ctx->saved_data.count("bias") ? ctx->saved_data["bias"].toTensor() : at::Tensor();
+    AttentionMask mask;
+    mask.causal = ctx->saved_data["causal"].toBool();
+    if (ctx->saved_data.count("allowed")) mask.allowed = ctx->saved_data["allowed"].toTensor();
     const at::Tensor h = saved[0].detach().requires_grad_(true);
     const c10::Device device = h.device();
 
@@ -358,8 +351,7 @@ class LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
       std::optional<AutocastGuard> amp;
       if (ctx->saved_data["autocast"].toBool())
         amp.emplace(device.type(), c10::ScalarType(ctx->saved_data["autocast_dtype"].toInt()));
-      const at::Tensor out =
-          model->layerForward(layer, h, bias, ctx->saved_data["causal"].toBool(), nullptr, 0);
+      const at::Tensor out = model->layerForward(layer, h, mask, nullptr, 0);
       if (grads[0].defined()) {
         outputs.push_back(out);
         output_grads.push_back(grads[0]);
@@ -391,12 +383,11 @@ class LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
 };
 
 torch::Tensor LlamaModelImpl::checkpointedLayer(int j, const torch::Tensor& h,
-                                                const torch::Tensor& bias, bool causal) {
+                                                const AttentionMask& mask) {
   LayerCheckpointArgs args;
   args.model = this;
   args.layer = j;
-  args.bias = bias;
-  args.causal = causal;
+  args.mask = mask;
   std::vector<torch::Tensor> inputs = {h};
   for (const torch::Tensor& p : m_layers[size_t(j)]->parameters())
     if (p.requires_grad()) inputs.push_back(p);

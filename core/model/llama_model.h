@@ -13,6 +13,7 @@
 #include "adapters/adapter_file.h"
 #include "adapters/balance_loss.h"
 #include "adapters/mola_linear.h"
+#include "model/attention.h"
 #include "model/llama_config.h"
 
 namespace mola {
@@ -119,29 +120,35 @@ class LlamaModelImpl : public torch::nn::Module {
   void setActivationCheckpointing(bool on) { m_checkpoint = on; }
   bool activationCheckpointing() const { return m_checkpoint; }
 
+  // Module::to, and the RoPE tables rebuilt on the new device in the new compute precision (a
+  // table cast to bf16 with the weights would lose the angles' precision).
+  void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Device device, bool non_blocking = false) override;
+
   LlamaLayer& layer(int j) { return m_layers[static_cast<size_t>(j)]; }
   const LlamaConfig& config() const { return m_config; }
 
   torch::Tensor embed;    // [vocab, d_model]
   torch::Tensor norm;     // [d_model]
   torch::Tensor lm_head;  // [vocab, d_model], undefined when tied
+  // RoPE: cos and sin of position * theta^(-2i / head_dim), [max_seq_len, head_dim / 2], buffers
+  // on the model's device, fp64 for an fp64 model and fp32 otherwise (never half precision).
+  torch::Tensor rope_cos, rope_sin;
 
  private:
   friend class LayerCheckpoint;
   // One decoder layer: h + attention(norm(h)), then + MLP(norm(.)).
-  torch::Tensor layerForward(int j, const torch::Tensor& h, const torch::Tensor& bias, bool causal,
+  torch::Tensor layerForward(int j, const torch::Tensor& h, const AttentionMask& mask,
                              KvCache* cache, int64_t offset);
   // layerForward through a LayerCheckpoint node (training only: no cache).
-  torch::Tensor checkpointedLayer(int j, const torch::Tensor& h, const torch::Tensor& bias,
-                                  bool causal);
-  void initInvFreq();
+  torch::Tensor checkpointedLayer(int j, const torch::Tensor& h, const AttentionMask& mask);
+  // Computes rope_cos / rope_sin (in fp64, stored in the model's table dtype on its device).
+  void resetRopeTables();
   // The projections of layer j that route (in target-module order).
   std::vector<MolaLinearImpl*> routedProjections(int j);
-  // `bias`: the additive attention bias, or undefined with `causal` when the mask is exactly
-  // causal over the new positions alone (LibTorch 2.x then runs flash attention, which takes no
-  // bias tensor).
   torch::Tensor attention(LlamaLayer& layer, int j, const torch::Tensor& h,
-                          const torch::Tensor& bias, bool causal, KvCache* cache, int64_t offset);
+                          const AttentionMask& mask, KvCache* cache, int64_t offset);
   torch::Tensor rope(const torch::Tensor& x, int64_t offset) const;
   // The projections `modules` of one layer on their shared input x, fused when they can be.
   std::vector<torch::Tensor> projectShared(LlamaLayer& layer,
@@ -151,7 +158,6 @@ class LlamaModelImpl : public torch::nn::Module {
   LlamaConfig m_config;
   MolaSpec m_spec;
   std::vector<LlamaLayer> m_layers;
-  torch::Tensor m_inv_freq;  // [head_dim / 2] fp64, cast to the compute type where used
   bool m_fuse_shared = true;
   bool m_checkpoint = false;
 };

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // LlamaModel with MoLA on CUDA against the CPU: a training step's loss and gradients (causal and
-// padded attention), and activation checkpointing under bf16 autocast with dropout, which rewinds
-// the CUDA generator. Skips without CUDA.
+// padded attention), every position of a padded forward in fp32/bf16/fp16 (the fused attention
+// kernels), batched bf16 decoding with left padding, the RoPE tables on the device, and activation
+// checkpointing under bf16 autocast with dropout, which rewinds the CUDA generator. Skips without
+// CUDA.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/utils.h>
@@ -9,16 +11,14 @@
 #include <optional>
 
 #include "adapters/balance_loss.h"
+#include "batched_decode.h"
 #include "model/llama_model.h"
 #include "runtime.h"
 
 namespace mola {
 namespace {
 
-// MoLA 2-4-6-8 on a random model with a `base`-dtype frozen base and fp32 adapters, as the
-// trainer's mixed precision has it.
-LlamaModel molaModel(double dropout, at::ScalarType base = at::kFloat) {
-  torch::manual_seed(11);
+LlamaConfig smallConfig() {
   LlamaConfig c;
   c.vocab_size = 97;
   c.d_model = 64;
@@ -28,7 +28,24 @@ LlamaModel molaModel(double dropout, at::ScalarType base = at::kFloat) {
   c.num_kv_heads = 4;
   c.head_dim = 8;
   c.max_seq_len = 64;
-  LlamaModel m(c);
+  return c;
+}
+
+// The random model alone (no adapters: a routing choice that flips in rounding would swamp the
+// attention's rounding) in `dtype`, on the CPU, in inference mode.
+LlamaModel plainModel(at::ScalarType dtype) {
+  torch::manual_seed(11);
+  LlamaModel m(smallConfig());
+  m->to(dtype);
+  m->eval();
+  return m;
+}
+
+// MoLA 2-4-6-8 on a random model with a `base`-dtype frozen base and fp32 adapters, as the
+// trainer's mixed precision has it.
+LlamaModel molaModel(double dropout, at::ScalarType base = at::kFloat) {
+  torch::manual_seed(11);
+  LlamaModel m(smallConfig());
   m->to(base);
   MolaSpec spec;
   spec.allocation = Allocation::parse("2-4-6-8", 4);
@@ -92,6 +109,64 @@ TEST(LlamaModelGpu, TrainingStepMatchesTheCpu) {
     for (size_t i = 0; i < want.grads.size(); ++i)
       EXPECT_TRUE(at::allclose(got.grads[i], want.grads[i], 1e-3, 1e-5)) << "gradient " << i;
   }
+}
+
+TEST(LlamaModelGpu, PaddedForwardMatchesTheCpuAtEveryPosition) {
+  // Left padding (queries with no real key before them) and a hole, every position compared: the
+  // fused CUDA kernels and the CPU once disagreed exactly on the padded queries. The reference is
+  // the same weights, rounded to the dtype, run in fp64 on the CPU; causal rows without a mask
+  // take the flash kernel in bf16/fp16.
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device in this build or machine";
+  torch::manual_seed(17);
+  const at::Tensor ids = at::randint(97, {3, 20}, at::kLong);
+  at::Tensor key_mask = at::ones({3, 20}, at::kBool);
+  key_mask[0].narrow(0, 0, 7).fill_(false);
+  key_mask[1][4] = false;
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16, at::kHalf})
+    for (const at::Tensor& mask : {at::Tensor(), key_mask}) {
+      SCOPED_TRACE(std::string(c10::toString(dtype)) + (mask.defined() ? " padded" : " causal"));
+      LlamaModel gpu = plainModel(dtype);
+      LlamaModel cpu = plainModel(dtype);
+      cpu->to(at::kDouble);
+      gpu->to(at::kCUDA);
+      torch::NoGradGuard no_grad;
+      const at::Tensor want = cpu->forward(ids, mask.defined() ? mask : at::Tensor());
+      const at::Tensor got =
+          gpu->forward(ids.to(at::kCUDA), mask.defined() ? mask.to(at::kCUDA) : at::Tensor())
+              .to(at::kCPU, at::kDouble);
+      ASSERT_TRUE(got.isfinite().all().item<bool>());
+      const double tol = dtype == at::kFloat ? 1e-4 : dtype == at::kHalf ? 1e-2 : 4e-2;
+      const double scale = want.abs().max().item<double>();
+      for (int64_t r = 0; r < 3; ++r)
+        EXPECT_LT((got[r] - want[r]).abs().max().item<double>(), tol * scale) << "row " << r;
+    }
+}
+
+TEST(LlamaModelGpu, Bf16LeftPaddedBatchDecodesLikeOneRecordAtATime) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device in this build or machine";
+  LlamaModel m = plainModel(at::kBFloat16);
+  m->to(at::kCUDA);
+  const test::BatchedDecodeComparison c = test::compareBatchedDecode(
+      m, {{5, 17, 3, 40}, {2, 8, 4, 66, 1, 7, 90, 12, 30}, {9}, {61, 62}}, 8, 0.06);
+  EXPECT_TRUE(c.finite);
+  EXPECT_LT(c.worst_diff, 0.04);
+  EXPECT_EQ(c.padded, 5 + 8 + 7);
+  EXPECT_LT(c.padded_diff, 0.04);
+  EXPECT_GT(c.decided, 8);  // of 32 choices
+  EXPECT_EQ(c.agreed, c.decided);
+}
+
+TEST(LlamaModelGpu, RopeTablesMoveWithTheModel) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device in this build or machine";
+  LlamaModel m = molaModel(0.0, at::kBFloat16);
+  m->to(at::kCUDA);
+  for (const auto& b : m->named_buffers()) {
+    EXPECT_TRUE(b.value().is_cuda()) << b.key();
+    EXPECT_EQ(b.value().scalar_type(), at::kFloat) << b.key();
+  }
+  EXPECT_EQ(m->named_buffers().size(), 2u);
+  m->to(at::kCPU);
+  for (const auto& b : m->named_buffers()) EXPECT_TRUE(b.value().is_cpu()) << b.key();
 }
 
 TEST(LlamaModelGpu, CheckpointingReplaysDropoutUnderBf16Autocast) {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "batched_decode.h"
 #include "expect_error.h"
 #include "model/checkpoint_loader.h"
 #include "model/generate.h"
@@ -48,8 +49,10 @@ LlamaModel randomModel(const LlamaConfig& c, uint64_t seed) {
   return m;
 }
 
-// logits[t] for ids, token by token, with every equation written out (fp64).
-at::Tensor referenceLogits(LlamaModel& m, const std::vector<int64_t>& ids) {
+// logits[t] for ids, token by token, with every equation written out (fp64). `real`: which
+// positions are real tokens (empty: all); a query sees the real keys at or before it, and itself.
+at::Tensor referenceLogits(LlamaModel& m, const std::vector<int64_t>& ids,
+                           const std::vector<bool>& real = {}) {
   const LlamaConfig& c = m->config();
   const int64_t t_count = int64_t(ids.size()), hd = c.head_dim, half = hd / 2;
   auto rms = [&](const at::Tensor& x, const at::Tensor& w) {
@@ -90,17 +93,20 @@ at::Tensor referenceLogits(LlamaModel& m, const std::vector<int64_t>& ids) {
         const int g = head / (c.num_heads / c.num_kv_heads);
         const at::Tensor qh = rope(q[size_t(t)].narrow(0, head * hd, hd), t);
         std::vector<double> s;
+        std::vector<int64_t> seen;
         double mx = -1e300;
         for (int64_t u = 0; u <= t; ++u) {
+          if (u != t && !real.empty() && !real[size_t(u)]) continue;
           const at::Tensor kh = rope(k[size_t(u)].narrow(0, g * hd, hd), u);
           s.push_back(at::dot(qh, kh).item<double>() / std::sqrt(double(hd)));
+          seen.push_back(u);
           mx = std::max(mx, s.back());
         }
         double z = 0;
         for (double& e : s) z += (e = std::exp(e - mx));
         at::Tensor o = at::zeros({hd}, at::kDouble);
-        for (int64_t u = 0; u <= t; ++u)
-          o = o + v[size_t(u)].narrow(0, g * hd, hd) * (s[size_t(u)] / z);
+        for (size_t n = 0; n < seen.size(); ++n)
+          o = o + v[size_t(seen[n])].narrow(0, g * hd, hd) * (s[n] / z);
         heads.push_back(o);
       }
       attn_out[size_t(t)] = lin(L->projection(TargetModule::OProj), at::cat(heads));
@@ -159,6 +165,78 @@ TEST(LlamaModel, LeftPaddingIsMaskedOut) {
   const at::Tensor padded = m->forward(batch, mask);
   EXPECT_TRUE(at::allclose(padded[0].narrow(0, 2, 4), plain, 1e-9, 1e-9));
   EXPECT_FALSE(padded.isnan().any().item<bool>()) << "fully masked rows stay finite";
+}
+
+TEST(LlamaModel, PaddedPositionsMatchThePerTokenReference) {
+  // Every row in full, the padded positions included: a left-padded row (its first queries have no
+  // real key before them) and a row with a hole (a padded query after real tokens).
+  LlamaModel m = randomModel(tinyConfig(false, true), 12);
+  const std::vector<std::vector<int64_t>> rows = {{0, 0, 0, 4, 7, 1, 9, 2},
+                                                  {3, 5, 0, 8, 2, 2, 6, 1}};
+  const std::vector<std::vector<bool>> real = {{false, false, false, true, true, true, true, true},
+                                               {true, true, false, true, true, true, true, true}};
+  std::vector<int64_t> flat;
+  std::vector<uint8_t> flags;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    flat.insert(flat.end(), rows[r].begin(), rows[r].end());
+    flags.insert(flags.end(), real[r].begin(), real[r].end());
+  }
+  const at::Tensor ids = at::tensor(flat, at::kLong).view({2, 8});
+  const at::Tensor mask = at::tensor(std::vector<int64_t>(flags.begin(), flags.end()), at::kLong)
+                              .view({2, 8})
+                              .to(at::kBool);
+  const at::Tensor got = m->forward(ids, mask);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const at::Tensor want = referenceLogits(m, rows[r], real[r]);
+    for (int64_t t = 0; t < 8; ++t)
+      EXPECT_TRUE(at::allclose(got[int64_t(r)][t], want[t], 1e-9, 1e-9))
+          << "row " << r << " position " << t << (real[r][size_t(t)] ? "" : " (padded)");
+  }
+  // Causal for the padded positions too: a later token changes nothing before it.
+  const at::Tensor changed = ids.clone();
+  changed[0][7] = 10;
+  EXPECT_TRUE(at::equal(m->forward(changed, mask)[0].narrow(0, 0, 7), got[0].narrow(0, 0, 7)));
+}
+
+TEST(LlamaModel, Bf16LeftPaddedBatchDecodesLikeOneRecordAtATime) {
+  // Prompts of different lengths left-padded into one batch, in bf16, where a mask value that
+  // rounds to -inf turned the fully masked rows of the padding into NaN, which the KV cache then
+  // spread to every row.
+  LlamaModel m = randomModel(tinyConfig(false, false), 13);
+  m->to(at::kBFloat16);
+  m->eval();
+  const test::BatchedDecodeComparison c =
+      test::compareBatchedDecode(m, {{1, 5, 3}, {2, 8, 4, 6, 1, 7}, {9}}, 5, 0.06);
+  EXPECT_TRUE(c.finite);
+  EXPECT_LT(c.worst_diff, 0.03);  // bf16 rounding: positions and batch shapes differ
+  EXPECT_EQ(c.padded, 3 + 5);
+  EXPECT_LT(c.padded_diff, 0.01);
+  EXPECT_GT(c.decided, 8);  // of 15 choices
+  EXPECT_EQ(c.agreed, c.decided);
+}
+
+TEST(LlamaModel, RopeTablesAreBuffersThatFollowTheModel) {
+  const LlamaConfig c = tinyConfig(false, false);  // head_dim 4, theta 500, 32 positions
+  LlamaModel m(c);
+  auto table = [&](const std::string& name) {
+    const auto buffers = m->named_buffers();
+    const at::Tensor* t = buffers.find(name);
+    return t ? *t : at::Tensor();
+  };
+  ASSERT_TRUE(table("rope_cos").defined() && table("rope_sin").defined());
+  EXPECT_EQ(table("rope_cos").sizes(), (std::vector<int64_t>{32, 2}));
+  // angle(p, i) = p * theta^(-2i / head_dim): p = 5, i = 1 gives 5 / sqrt(500).
+  const double angle = 5.0 / std::sqrt(500.0);
+  EXPECT_NEAR(table("rope_cos")[5][1].item<double>(), std::cos(angle), 1e-7);
+  EXPECT_NEAR(table("rope_sin")[5][1].item<double>(), std::sin(angle), 1e-7);
+  // A half-precision model keeps fp32 tables; an fp64 model gets fp64 ones, exact.
+  m->to(at::kBFloat16);
+  EXPECT_EQ(table("rope_cos").scalar_type(), at::kFloat);
+  EXPECT_NEAR(table("rope_sin")[5][1].item<double>(), std::sin(angle), 1e-7);
+  m->to(at::kDouble);
+  EXPECT_EQ(table("rope_sin").scalar_type(), at::kDouble);
+  EXPECT_NEAR(table("rope_sin")[31][0].item<double>(), std::sin(31.0), 1e-15);
+  EXPECT_NEAR(table("rope_cos")[5][1].item<double>(), std::cos(angle), 1e-15);
 }
 
 TEST(LlamaModel, InterleavedWeightsPermutedToRotateHalfGiveTheSameLogits) {
