@@ -53,8 +53,16 @@ RunStore openRunStore(const fs::path& path, int* interrupted) {
 }
 
 std::optional<int> modelDepth(const std::string& model_path) {
-  const std::optional<ModelShape> shape = probeModelShape(model_path);
-  return shape ? std::optional<int>(shape->num_layers) : std::nullopt;
+  if (const std::optional<ModelShape> shape = probeModelShape(model_path)) return shape->num_layers;
+  // A config.json that says its depth but not all of its architecture is enough here.
+  std::error_code ec;
+  if (!fs::is_directory(model_path, ec)) return std::nullopt;
+  std::ifstream in(fs::path(model_path) / "config.json");
+  const nlohmann::json config = nlohmann::json::parse(in, nullptr, false);
+  if (config.is_discarded() || !config.is_object()) return std::nullopt;
+  const auto it = config.find("num_hidden_layers");
+  if (it == config.end() || !it->is_number_integer() || it->get<int>() <= 0) return std::nullopt;
+  return it->get<int>();
 }
 
 std::string storedAllocation(const ExperimentConfig& config) {
