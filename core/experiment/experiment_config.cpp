@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// ExperimentConfig: the strict JSON reader, the validation rules, the canonical writer and --set.
+// ExperimentConfig: the strict JSON reader, the canonical writer and --set.
 #include "experiment/experiment_config.h"
 
 #include <algorithm>
@@ -20,6 +20,7 @@
 #include "data/prompt_template.h"
 #include "data/qa_importer.h"
 #include "data/synthetic_qa.h"
+#include "experiment/experiment_text.h"
 #include "model/model_shape.h"
 #include "text.h"
 
@@ -27,19 +28,11 @@ namespace mola {
 
 namespace {
 
+using namespace experiment_detail;
+
 namespace fs = std::filesystem;
 // Ordered, so that the canonical document keeps the documented key order.
 using Json = nlohmann::ordered_json;
-
-const std::vector<std::string> kDevices = {"auto", "cpu", "cuda"};
-const std::vector<std::string> kDtypes = {"fp32", "bf16", "fp16"};
-const std::vector<std::string> kMethods = {"mola", "lora", "full"};
-const std::vector<std::string> kSchedules = {"linear", "cosine", "constant"};
-const std::vector<std::string> kProtocols = {"likelihood", "generate"};
-const std::vector<std::string> kOptimizers = {"adamw"};
-constexpr size_t kMinCutoff = 8;
-constexpr const char* kSyntheticPrefix = "synthetic:";
-constexpr const char* kBuiltinPrefix = "builtin:";
 
 // Names people carry over from MoLA's training script or from the struct's field names.
 const std::vector<std::pair<std::string_view, std::string_view>> kAliases = {
@@ -67,68 +60,8 @@ const std::vector<std::pair<std::string_view, std::string_view>> kAliases = {
     {"eval_interval", "evaluation.interval"},
 };
 
-std::string joinList(const std::vector<std::string>& items) {
-  std::string s;
-  for (const std::string& item : items) s += (s.empty() ? "" : ", ") + item;
-  return s;
-}
-
 std::string joinKey(const std::string& prefix, std::string_view key) {
   return prefix.empty() ? std::string(key) : prefix + "." + std::string(key);
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// Optimal string alignment distance: Levenshtein plus adjacent transpositions ("rnak" -> "rank"
-// is 1).
-size_t editDistance(std::string_view a, std::string_view b) {
-  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
-  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
-// How far `typed` is from `candidate` when it is plausibly a misspelling of it (case aside);
-// nullopt when not. With `allow_prefix`, a shared prefix of four or more characters counts as
-// close too ("warmup" for "warmup_steps"), ranked after every misspelling.
-std::optional<size_t> closeness(std::string_view typed, std::string_view candidate,
-                                bool allow_prefix) {
-  const std::string t = lower(typed);
-  const size_t limit = t.size() <= 4 ? 1 : t.size() <= 8 ? 2 : 3;
-  const size_t d = editDistance(t, candidate);
-  if (d <= limit) return d;
-  const size_t shorter = std::min(t.size(), candidate.size());
-  if (allow_prefix && shorter >= 4 && t.compare(0, shorter, candidate, 0, shorter) == 0)
-    return limit + 1;
-  return std::nullopt;
-}
-
-// The option nearest to `typed`, if one is close.
-std::optional<std::string> nearest(std::string_view typed, const std::vector<std::string>& options,
-                                   bool allow_prefix = true) {
-  std::optional<std::string> best;
-  size_t best_d = std::numeric_limits<size_t>::max();
-  for (const std::string& option : options) {
-    if (auto d = closeness(typed, option, allow_prefix); d && *d < best_d)
-      best = option, best_d = *d;
-  }
-  return best;
-}
-
-[[noreturn]] void fail(const std::string& key, const std::string& what) {
-  throw std::invalid_argument(key + ": " + what);
 }
 
 std::string shortDump(const Json& value) {
@@ -257,10 +190,6 @@ void checkShape(const Json& value, const Json& canonical, const std::string& key
       if (!sameKind(value[i], canonical[0]))
         failType(key + "[" + std::to_string(i) + "]", value[i], canonical[0]);
   }
-}
-
-std::string inQuotes(const std::string& s) {
-  return "'" + s + "'";
 }
 
 // A whole number (checkShape has seen to that) as T, at least `min`.
@@ -492,143 +421,6 @@ Json canonicalDocument(const ExperimentConfig& c) {
   return doc;
 }
 
-// --- validation (on the struct, so the GUI can use it too) ---
-
-void checkOneOf(const std::string& key, const std::string& value,
-                const std::vector<std::string>& allowed) {
-  if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return;
-  const auto near = nearest(value, allowed);
-  fail(key, inQuotes(value) + " is not one of " + joinList(allowed) +
-                (near ? " (did you mean '" + *near + "'?)" : ""));
-}
-
-void checkAtLeast(const std::string& key, int64_t value, int64_t min) {
-  if (value < min)
-    fail(key, "must be at least " + std::to_string(min) + " (got " + std::to_string(value) + ")");
-}
-
-std::string formatNumber(double v) {
-  return Json(v).dump();
-}
-
-void checkFinite(const std::string& key, double value) {
-  if (!std::isfinite(value)) fail(key, "must be a finite number (got " + formatNumber(value) + ")");
-}
-
-// lo <= value (or lo < value when !lo_closed), and value < hi when hi is given.
-void checkRange(const std::string& key, double value, double lo, bool lo_closed,
-                std::optional<double> hi = std::nullopt) {
-  checkFinite(key, value);
-  const bool ok_lo = lo_closed ? value >= lo : value > lo;
-  const bool ok_hi = !hi || value < *hi;
-  if (ok_lo && ok_hi) return;
-  std::string range = (lo_closed ? ">= " : "> ") + formatNumber(lo);
-  if (hi)
-    range = (lo_closed ? formatNumber(lo) + " <= x < " : formatNumber(lo) + " < x < ") +
-            formatNumber(*hi);
-  fail(key, "must be " + range + " (got " + formatNumber(value) + ")");
-}
-
-bool allDigits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
-    return std::isdigit(static_cast<unsigned char>(ch));
-  });
-}
-
-// "builtin:tiny-pretrained" (the cached pretrained base), or "builtin:tiny" / "builtin:tiny:SEED"
-// (a random one), as loadModelOrBuiltin reads them.
-void checkModelPath(const std::string& path) {
-  if (path.empty())
-    fail("model.path", "must not be empty (a model directory, a .bin file, or builtin:tiny)");
-  if (path.rfind(kBuiltinPrefix, 0) != 0) return;
-  const std::string rest = path.substr(std::string_view(kBuiltinPrefix).size());
-  if (rest == "tiny" || rest == "tiny-pretrained" ||
-      (rest.rfind("tiny:", 0) == 0 && allDigits(rest.substr(5))))
-    return;
-  fail("model.path", inQuotes(path) +
-                         " is not a built-in model; use builtin:tiny-pretrained, builtin:tiny or "
-                         "builtin:tiny:SEED");
-}
-
-// "synthetic:TASK[:N[:SEED]]".
-void checkSyntheticPath(const std::string& key, const std::string& path) {
-  std::vector<std::string> parts;
-  std::string_view rest = std::string_view(path).substr(std::string_view(kSyntheticPrefix).size());
-  while (true) {
-    const size_t colon = rest.find(':');
-    parts.emplace_back(rest.substr(0, colon));
-    if (colon == std::string_view::npos) break;
-    rest.remove_prefix(colon + 1);
-  }
-  const std::string form = "synthetic:TASK[:COUNT[:SEED]]";
-  if (parts.size() > 3) fail(key, inQuotes(path) + " has too many parts; expected " + form);
-  const std::vector<std::string> tasks = syntheticTaskNames();
-  if (std::find(tasks.begin(), tasks.end(), parts[0]) == tasks.end()) {
-    const auto near = nearest(parts[0], tasks);
-    fail(key, "unknown synthetic task " + inQuotes(parts[0]) + " in " + inQuotes(path) +
-                  "; tasks: " + joinList(tasks) + (near ? " (did you mean '" + *near + "'?)" : ""));
-  }
-  if (parts.size() > 1 && (!allDigits(parts[1]) || parts[1].size() > 9 || std::stol(parts[1]) < 1))
-    fail(key,
-         "the record count in " + inQuotes(path) + " must be a whole number >= 1 (" + form + ")");
-  if (parts.size() > 2 && (!allDigits(parts[2]) || parts[2].size() > 19))
-    fail(key, "the seed in " + inQuotes(path) + " must be a whole number (" + form + ")");
-}
-
-void checkData(const std::string& prefix, const DataSpec& d, bool required) {
-  if (d.path.empty()) {
-    if (required)
-      fail(prefix + ".path",
-           "is required: a benchmark file or synthetic:TASK[:COUNT[:SEED]] (tasks: " +
-               joinList(syntheticTaskNames()) + ")");
-    return;
-  }
-  if (d.path.rfind(kSyntheticPrefix, 0) == 0) {
-    checkSyntheticPath(prefix + ".path", d.path);
-    if (!d.format.empty())
-      fail(prefix + ".format", "must be empty for synthetic data (got " + inQuotes(d.format) + ")");
-    return;
-  }
-  if (!d.format.empty()) {
-    std::vector<std::string> formats = qaFormats();
-    if (std::find(formats.begin(), formats.end(), d.format) == formats.end()) {
-      const auto near = nearest(d.format, formats);
-      fail(prefix + ".format", inQuotes(d.format) + " is not one of " + joinList(formats) +
-                                   " (or empty: detect it from the content)" +
-                                   (near ? "; did you mean '" + *near + "'?" : ""));
-    }
-  }
-}
-
-void checkAllocation(const ExperimentConfig& c) {
-  const std::string spec(trimWhitespace(c.allocation));
-  // The depth is unknown until the model loads: a list fixes its own; presets and group strings
-  // give every layer one of their counts at any depth of at least the group count.
-  int layers = 32;
-  if (spec.find(',') != std::string::npos)
-    layers = static_cast<int>(std::count(spec.begin(), spec.end(), ',')) + 1;
-  else
-    layers = std::max(layers, static_cast<int>(std::count(spec.begin(), spec.end(), '-')) + 1);
-  Allocation allocation;
-  try {
-    allocation = Allocation::parse(spec, layers);
-  } catch (const std::invalid_argument& e) {
-    std::string what = e.what();
-    if (what.find("expected") == std::string::npos)
-      what +=
-          " (expected a preset: inverted-triangle, square, triangle, hourglass, diamond, "
-          "uniform-N; a group string such as 2-4-6-8; or one count per layer such as 2,4,6,8)";
-    fail("adapter.allocation", what);
-  }
-  if (c.method == "mola" && c.top_k > allocation.minExperts())
-    fail("adapter.top_k", std::to_string(c.top_k) + " exceeds the " +
-                              std::to_string(allocation.minExperts()) +
-                              " experts that adapter.allocation " + inQuotes(c.allocation) +
-                              " gives its smallest layer; lower top_k or give every layer at "
-                              "least " +
-                              std::to_string(c.top_k) + " experts");
-}
-
 // A nlohmann parse error as "source:LINE:COLUMN: malformed JSON: detail".
 [[noreturn]] void failMalformed(const std::string& where, const std::string& text,
                                 const nlohmann::json::parse_error& e) {
@@ -790,65 +582,6 @@ void applyExperimentOverride(ExperimentConfig& config, const std::string& assign
   }
   *node = overrideValue(text, *node);
   config = parseExperiment(doc.dump(-1, ' ', false, Json::error_handler_t::replace), "--set");
-}
-
-void validateExperiment(const ExperimentConfig& c) {
-  if (trimWhitespace(c.name).empty()) fail("name", "must not be empty");
-
-  checkModelPath(c.model);
-  checkOneOf("model.device", c.device, kDevices);
-  checkOneOf("model.dtype", c.dtype, kDtypes);
-
-  checkOneOf("adapter.method", c.method, kMethods);
-  checkAtLeast("adapter.rank", c.rank, 1);
-  checkRange("adapter.alpha", c.alpha, 0.0, false);
-  checkAtLeast("adapter.top_k", c.top_k, 1);
-  checkRange("adapter.dropout", c.dropout, 0.0, true, 1.0);
-  if (c.target_modules.empty())
-    fail("adapter.target_modules",
-         "must list at least one of q_proj, k_proj, v_proj, o_proj, "
-         "gate_proj, up_proj, down_proj");
-  std::vector<std::string> all;
-  for (TargetModule t : kAllTargetModules) all.emplace_back(targetModuleName(t));
-  std::set<std::string> seen;
-  for (size_t i = 0; i < c.target_modules.size(); ++i) {
-    checkOneOf("adapter.target_modules[" + std::to_string(i) + "]", c.target_modules[i], all);
-    if (!seen.insert(c.target_modules[i]).second)
-      fail("adapter.target_modules", inQuotes(c.target_modules[i]) + " is listed twice");
-  }
-  checkRange("adapter.balance_coefficient", c.balance_coefficient, 0.0, true);
-  checkAllocation(c);
-
-  checkData("data.train", c.train, true);
-  checkData("data.eval", c.eval, false);
-  checkOneOf("data.prompt_template", c.prompt_template, PromptTemplate::names());
-  if (c.cutoff < kMinCutoff)
-    fail("data.cutoff", "must be at least " + std::to_string(kMinCutoff) + " (got " +
-                            std::to_string(c.cutoff) + ")");
-
-  checkAtLeast("training.batch_size", c.batch_size, 1);
-  checkAtLeast("training.grad_accumulation", c.grad_accumulation, 1);
-  checkAtLeast("training.epochs", c.epochs, 1);
-  checkAtLeast("training.max_steps", c.max_steps, 0);
-  checkRange("training.grad_clip", c.grad_clip, 0.0, true);
-  checkRange("training.optimizer.lr", c.lr, 0.0, false);
-  checkRange("training.optimizer.betas", c.beta1, 0.0, true, 1.0);
-  checkRange("training.optimizer.betas", c.beta2, 0.0, true, 1.0);
-  checkRange("training.optimizer.weight_decay", c.weight_decay, 0.0, true);
-  checkRange("training.optimizer.eps", c.adam_eps, 0.0, false);
-  checkOneOf("training.schedule.type", c.schedule, kSchedules);
-  checkAtLeast("training.schedule.warmup_steps", c.warmup_steps, 0);
-
-  checkOneOf("evaluation.protocol", c.eval_protocol, kProtocols);
-  // The generate protocol reads "The answer is X" from the model's text, which compact-text's
-  // targets never say.
-  if (c.eval_protocol == "generate" && c.prompt_template == "compact-text")
-    fail("evaluation.protocol",
-         "'generate' needs a template whose answer names the letter (mola or compact); "
-         "compact-text is scored by likelihood only");
-  checkAtLeast("evaluation.interval", c.eval_interval, 0);
-  checkAtLeast("checkpoint_interval", c.checkpoint_interval, 0);
-  checkAtLeast("router_stats_interval", c.router_stats_interval, 0);
 }
 
 bool operator==(const DataSpec& a, const DataSpec& b) {

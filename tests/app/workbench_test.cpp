@@ -34,6 +34,7 @@
 #include "runs_table_model.h"
 #include "store/run_launch.h"
 #include "store/run_store.h"
+#include "stored_runs.h"
 #include "tiny_experiment.h"
 #include "train_view.h"
 #include "training_controller.h"
@@ -42,6 +43,7 @@
 using mola::RunStatus;
 using mola::RunStore;
 using mola::app::MainWindow;
+using mola::test::writeRun;
 
 namespace {
 
@@ -54,67 +56,6 @@ constexpr int kPretrainTimeoutMs = 1200000;
 // The tiny random model on a small synthetic task: seconds per run on 2 cores.
 mola::ExperimentConfig tinyConfig(int max_steps = 8) {
   return mola::test::tinyExperiment("window-run", max_steps);
-}
-
-// A plausible stored run, written the way `mola train` writes (metrics in batches per step):
-// loss decaying from 2.6 towards `floor`, router statistics every 10 steps, a score every 50.
-qint64 writeRun(RunStore& store, const std::string& name, const std::string& groups, int steps,
-                double floor, double accuracy, RunStatus status = RunStatus::Completed) {
-  mola::ExperimentConfig c = tinyConfig(steps);
-  c.name = name;
-  c.allocation = groups;
-  c.model = "builtin:tiny-pretrained";
-  c.train.path = "synthetic:opposite:2000:1";
-  c.eval.path = "synthetic:opposite:200:2";
-  const mola::Allocation alloc = mola::Allocation::parse(groups, 4);
-  const qint64 id = store.createRun(name, mola::experimentToJson(c), alloc.toList(), c.model);
-  for (int s = 1; s <= steps; ++s) {
-    const double t = double(s) / steps;
-    const double wiggle = 0.08 * std::sin(s * 1.7 + floor * 10.0);
-    store.addMetrics(id, {{s, "loss", floor + (2.6 - floor) * std::exp(-4.0 * t) + wiggle},
-                          {s, "balance_loss", 0.008 + 0.002 * std::exp(-3.0 * t)},
-                          {s, "lr", 0.01 * std::min(1.0, s / 20.0) * (1.0 - t)},
-                          {s, "grad_norm", 0.5 + 0.3 * std::exp(-t)},
-                          {s, "tokens_per_s", 5200.0},
-                          {s, "elapsed_s", 0.3 * s}});
-    if (s % 10 == 0) {
-      mola::RouterStatsSnapshot snap;
-      snap.step = s;
-      for (int layer = 0; layer < 4; ++layer) {
-        const int n = alloc.experts(layer);
-        if (n < 2) continue;
-        mola::LayerRouterStats l;
-        l.layer = layer;
-        l.tokens = 4096;
-        double sum = 0.0;
-        for (int e = 0; e < n; ++e) {
-          const double w = 1.0 + 0.6 * t * std::cos(e * 2.3 + layer);
-          l.token_fraction.push_back(w);
-          sum += w;
-        }
-        for (double& f : l.token_fraction) f /= sum;
-        l.mean_probability = l.token_fraction;
-        l.entropy = std::log(double(n)) * (1.0 - 0.2 * t);
-        l.normalized_entropy = 1.0 - 0.2 * t;
-        l.load_cv = 0.3 * t;
-        snap.layers.push_back(l);
-      }
-      store.addRouterStats(id, snap);
-    }
-    if (s % 50 == 0 || s == steps) {
-      mola::EvalScore score;
-      score.step = s;
-      score.benchmark = c.eval.path;
-      score.protocol = "likelihood";
-      score.n = 200;
-      score.accuracy = 0.25 + (accuracy - 0.25) * t;
-      score.ci_low = score.accuracy - 0.06;
-      score.ci_high = score.accuracy + 0.06;
-      store.addEvalScore(id, score);
-    }
-  }
-  store.setStatus(id, status, status == RunStatus::Completed ? "completed" : "");
-  return id;
 }
 
 // The row of run `id` in the browser's table (a refresh may still be due).
@@ -714,105 +655,6 @@ class WorkbenchTest : public QObject {
     QCOMPARE(again.currentTab(), MainWindow::Tab::Runs);
     QCOMPARE(again.size(), QSize(1100, 700));
     QSettings().clear();  // the next windows start as new
-  }
-
-  void commandLineOptions() {
-    QTemporaryDir dir;
-    const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
-    {
-      RunStore store = mola::openRunStore(db.toStdString());
-      writeRun(store, "first", "2-4-6-8", 30, 0.5, 0.7);
-      writeRun(store, "second", "8-6-4-2", 30, 0.6, 0.6);
-    }
-    auto run = [&](const QStringList& args, QString* err = nullptr) {
-      QProcess p;
-      QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-      env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
-      env.insert(QStringLiteral("XDG_CONFIG_HOME"), dir.filePath(QStringLiteral("config")));
-      p.setProcessEnvironment(env);
-      p.start(QStringLiteral(MOLA_WORKBENCH), args);
-      if (!p.waitForFinished(60000)) return -1;
-      if (err) *err = QString::fromLocal8Bit(p.readAllStandardError());
-      return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    };
-    const QString shot = dir.filePath(QStringLiteral("compare.png"));
-    QCOMPARE(run({QStringLiteral("--db"), db, QStringLiteral("--compare"), QStringLiteral("1,2"),
-                  QStringLiteral("--screenshot"), shot}),
-             0);
-    QImage image(shot);
-    QCOMPARE(image.size(), QSize(1280, 800));
-
-    const QString train = dir.filePath(QStringLiteral("train.png"));
-    QCOMPARE(run({QStringLiteral("--db"), db, QStringLiteral("--open"), QStringLiteral("2"),
-                  QStringLiteral("--tab"), QStringLiteral("train"), QStringLiteral("--experiment"),
-                  QStringLiteral(MOLA_EXPERIMENTS_DIR "/quickstart.json"),
-                  QStringLiteral("--screenshot"), train}),
-             0);
-    QVERIFY(QFileInfo(train).size() > 0);
-
-    // A database that cannot be written (here: the file and its folder read-only, for a user
-    // other than root) opens for browsing instead of failing.
-    {
-      // /tmp/mola-ro-X/db (read-only, with the database) and /tmp/mola-ro-X/shots (writable).
-      char ro_template[] = "/tmp/mola-ro-XXXXXX";
-      const fs::path root = mkdtemp(ro_template), ro = root / "db", out_dir = root / "shots";
-      fs::create_directories(ro);
-      fs::create_directories(out_dir);
-      fs::copy_file(db.toStdString(), ro / "runs.sqlite");
-      fs::permissions(ro / "runs.sqlite",
-                      fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
-      const fs::perms read_and_enter = fs::perms::owner_read | fs::perms::owner_exec |
-                                       fs::perms::group_read | fs::perms::group_exec |
-                                       fs::perms::others_read | fs::perms::others_exec;
-      fs::permissions(ro, read_and_enter);
-      fs::permissions(root, read_and_enter | fs::perms::owner_write);
-      fs::permissions(out_dir, fs::perms::all);
-      const QString ro_shot = QString::fromStdString((out_dir / "read-only.png").string());
-      QProcess p;
-      QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-      env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
-      env.insert(QStringLiteral("XDG_CONFIG_HOME"), QString::fromStdString(out_dir.string()));
-      env.insert(QStringLiteral("XDG_RUNTIME_DIR"), QString::fromStdString(out_dir.string()));
-      p.setProcessEnvironment(env);
-      QStringList args = {QStringLiteral(MOLA_WORKBENCH),
-                          QStringLiteral("--db"),
-                          QString::fromStdString((ro / "runs.sqlite").string()),
-                          QStringLiteral("--tab"),
-                          QStringLiteral("runs"),
-                          QStringLiteral("--screenshot"),
-                          ro_shot};
-      if (geteuid() == 0)
-        args = QStringList{QStringLiteral("--reuid=65534"), QStringLiteral("--regid=65534"),
-                           QStringLiteral("--clear-groups")} +
-               args;
-      p.start(geteuid() == 0 ? QStringLiteral("setpriv") : args.takeFirst(), args);
-      QVERIFY(p.waitForFinished(60000));
-      const QString ro_err = QString::fromLocal8Bit(p.readAllStandardError());
-      const QSize ro_size = QImage(ro_shot).size();
-      fs::permissions(ro, fs::perms::owner_all, fs::perm_options::add);
-      fs::remove_all(root);
-      QCOMPARE(p.exitCode(), 0);
-      QVERIFY2(!ro_err.contains(QStringLiteral("mola-workbench:")), qPrintable(ro_err));
-      QCOMPARE(ro_size, QSize(1280, 800));
-    }
-
-    // Usage errors name the option; a damaged database still opens the window (with the error).
-    QString err;
-    QCOMPARE(run({QStringLiteral("--tab"), QStringLiteral("plots")}, &err), 2);
-    QVERIFY2(err.contains(QStringLiteral("--tab")) && err.contains(QStringLiteral("plots")),
-             qPrintable(err));
-    QCOMPARE(run({QStringLiteral("--compare"), QStringLiteral("1,x")}, &err), 2);
-    QVERIFY2(err.contains(QStringLiteral("'x'")), qPrintable(err));
-    const QString junk = dir.filePath(QStringLiteral("junk.sqlite"));
-    {
-      QFile f(junk);
-      QVERIFY(f.open(QIODevice::WriteOnly));
-      f.write("not sqlite");
-    }
-    QCOMPARE(run({QStringLiteral("--db"), junk, QStringLiteral("--screenshot"),
-                  dir.filePath(QStringLiteral("junk.png"))}),
-             0);
-    QVERIFY(QFileInfo::exists(dir.filePath(QStringLiteral("junk.png"))));
   }
 
   void screenshots() {
