@@ -44,7 +44,7 @@ struct Prediction {
   int predicted = -1;      // -1: no answer (generate protocol: the regex did not match once)
   int gold = -1;
   bool correct = false;
-  std::string generated;  // generate protocol: the model's text
+  std::string generated;    // generate protocol: the model's text
   int predicted_norm = -1;  // likelihood protocol: the choice by log-likelihood per byte
 };
 

@@ -97,17 +97,16 @@ TEST(FaultInjection, AKillAtEveryPhaseResumesToTheUninterruptedRun) {
 
   // Each kill, then (for some) a second kill while resuming, then a resume to the end.
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"train.step@1", ""},                   // before any checkpoint: restarts from step 0
-      {"train.step@6", ""},                   // an update done, its step not yet stored
-      {"checkpoint.files@2", ""},             // step 8's files written, no manifest
-      {"checkpoint.manifest@2", ""},          // step 8 complete but not moved into place
-      {"checkpoint.installed@2", ""},         // step 8 in place, not yet in the store
-      {"eval@1", ""},                         // inside the evaluation of step 6
+      {"train.step@1", ""},                    // before any checkpoint: restarts from step 0
+      {"train.step@6", ""},                    // an update done, its step not yet stored
+      {"checkpoint.files@2", ""},              // step 8's files written, no manifest
+      {"checkpoint.manifest@2", ""},           // step 8 complete but not moved into place
+      {"checkpoint.installed@2", ""},          // step 8 in place, not yet in the store
+      {"eval@1", ""},                          // inside the evaluation of step 6
       {"train.step@5", "checkpoint.files@1"},  // killed again while resuming
       // Step 8 in place but not recorded, then the resume's new step 8 swapped in and killed
       // before the old one is removed.
-      {"checkpoint.installed@2", "checkpoint.replaced@1"}
-  };
+      {"checkpoint.installed@2", "checkpoint.replaced@1"}};
   for (const auto& [first, second] : cases) {
     const std::string what = first + (second.empty() ? "" : "-then-" + second);
     const fs::path dir = root / what;

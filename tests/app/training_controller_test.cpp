@@ -11,10 +11,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <thread>
 
 #include <sqlite3.h>
 
@@ -359,8 +359,8 @@ class TrainingControllerTest : public QObject {
       others.emplace_back([&] {
         while (!done) {
           if (fs::exists(file) && fs::file_size(file) > 0) {
-            const std::string cmd = std::string(MOLA_CLI) + " runs list --db " + file +
-                                    " >/dev/null 2>&1";
+            const std::string cmd =
+                std::string(MOLA_CLI) + " runs list --db " + file + " >/dev/null 2>&1";
             if (std::system(cmd.c_str()) == 0) ++reads;
           }
           std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -374,8 +374,8 @@ class TrainingControllerTest : public QObject {
     }
     std::atomic<bool> other_ok{false};
     others.emplace_back([&] {
-      const std::string cmd = std::string(MOLA_CLI) + " train " + other_json.string() +
-                              " --db " + file + " >/dev/null 2>&1";
+      const std::string cmd = std::string(MOLA_CLI) + " train " + other_json.string() + " --db " +
+                              file + " >/dev/null 2>&1";
       other_ok = std::system(cmd.c_str()) == 0;
     });
     others.emplace_back([&] {

@@ -8,9 +8,12 @@ namespace mola {
 namespace {
 
 TEST(PrintableText, ControlCharactersAndBrokenUtf8BecomeVisibleEscapes) {
-  EXPECT_EQ(printableText("plain text, ümlaut, 漢字, 🙂"), "plain text, ümlaut, 漢字, 🙂");
+  EXPECT_EQ(printableText("plain text, ümlaut, 漢字, 🙂"),
+            "plain text, ümlaut, 漢字, 🙂");
   // An escape sequence that would clear the screen, a bell, DEL, and a C1 CSI (U+009B).
-  EXPECT_EQ(printableText("a\x1b[2Jb\x07\x7f" "c\xc2\x9b"), "a\\x1B[2Jb\\x07\\x7Fc\\x9B");
+  EXPECT_EQ(printableText("a\x1b[2Jb\x07\x7f"
+                          "c\xc2\x9b"),
+            "a\\x1B[2Jb\\x07\\x7Fc\\x9B");
   EXPECT_EQ(printableText("line\nnext\ttab"), "line\nnext\ttab");
   EXPECT_EQ(printableText("line\nnext\ttab", false), "line\\x0Anext\\x09tab");
   EXPECT_EQ(printableText("carriage\rreturn"), "carriage\\x0Dreturn");
