@@ -18,14 +18,11 @@ namespace fs = std::filesystem;
 namespace {
 
 // While a run is being created or claimed, another process may hold the database's write lock
-// for longer than the store's usual 5 s (a long transaction, a backup): wait for it rather than
-// fail the command.
-constexpr int kStartBusyTimeoutMs = 120000;
-
+// for longer than the store's usual 5 s: wait for it rather than fail the command.
 class PatientStore {
  public:
   explicit PatientStore(RunStore& store) : m_store(store) {
-    m_store.setBusyTimeout(kStartBusyTimeoutMs);
+    m_store.setBusyTimeout(RunStore::kPatientBusyTimeoutMs);
   }
   ~PatientStore() { m_store.setBusyTimeout(RunStore::kBusyTimeoutMs); }
   PatientStore(const PatientStore&) = delete;

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "store/run_lease.h"
@@ -156,6 +157,21 @@ bool checkBeforeOpening(const fs::path& path, bool create, size_t supported) {
   return exists;
 }
 
+// WAL, the connection's settings and the schema: everything a writing connection sets up.
+void prepareForWriting(sqlite3* db, const fs::path& path, const std::vector<std::string>& steps) {
+  std::string journal;
+  {
+    Statement mode(db, "PRAGMA journal_mode = WAL");
+    if (mode.step()) journal = mode.text(0);
+  }
+  if (journal != "wal")
+    throw SqliteFailure("cannot switch to WAL mode (the journal mode stays '" + journal +
+                        "'; is the file on a network filesystem?)");
+  exec(db, "PRAGMA synchronous = NORMAL");
+  exec(db, "PRAGMA foreign_keys = ON");
+  migrate(db, path, steps);
+}
+
 }  // namespace
 
 RunStore RunStore::openWithMigrations(const fs::path& given, bool create,
@@ -171,23 +187,29 @@ RunStore RunStore::openWithMigrations(const fs::path& given, bool create,
   const int rc = sqlite3_open_v2(path.c_str(), &store.m_db, flags, nullptr);
   if (rc != SQLITE_OK)
     throw StoreError(where + ": cannot open the database: " + sqliteMessage(store.m_db, rc));
-  sqlite3_busy_timeout(store.m_db, kBusyTimeoutMs);
-  try {
-    std::string journal;
-    {
-      Statement mode(store.m_db, "PRAGMA journal_mode = WAL");
-      if (mode.step()) journal = mode.text(0);
+  // Another process may be creating or upgrading the same file, or hold its write lock for a
+  // while: SQLite answers some of these lock conflicts (switching a new file to WAL) at once,
+  // without its busy handler, so the setup itself is retried until the patient timeout.
+  sqlite3_busy_timeout(store.m_db, kPatientBusyTimeoutMs);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kPatientBusyTimeoutMs);
+  for (;;) {
+    try {
+      prepareForWriting(store.m_db, path, steps);
+      store.m_store_id = readStoreId(store.m_db);
+      break;
+    } catch (const SqliteFailure& e) {
+      const int primary = e.code() & 0xff;
+      const bool busy = primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+      if (!busy || std::chrono::steady_clock::now() >= deadline)
+        throw StoreError(where + ": cannot open the database: " + e.what(),
+                         busy ? StoreError::Kind::Busy : StoreError::Kind::Other);
+    } catch (const StoreError& e) {
+      if (!e.busy() || std::chrono::steady_clock::now() >= deadline) throw;
     }
-    if (journal != "wal")
-      throw SqliteFailure("cannot switch to WAL mode (the journal mode stays '" + journal +
-                          "'; is the file on a network filesystem?)");
-    exec(store.m_db, "PRAGMA synchronous = NORMAL");
-    exec(store.m_db, "PRAGMA foreign_keys = ON");
-    migrate(store.m_db, path, steps);
-    store.m_store_id = readStoreId(store.m_db);
-  } catch (const SqliteFailure& e) {
-    throw StoreError(where + ": cannot open the database: " + e.what());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  sqlite3_busy_timeout(store.m_db, kBusyTimeoutMs);
   return store;
 }
 

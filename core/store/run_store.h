@@ -124,6 +124,10 @@ class RunStore {
   // How long a write waits for another connection's write lock before it fails as busy
   // (kBusyTimeoutMs unless set).
   static constexpr int kBusyTimeoutMs = 5000;
+  // How long opening for writing, creating a run and claiming one wait for another process that
+  // holds the write lock (a long transaction, a backup, another store opening the same new file)
+  // before they fail the command.
+  static constexpr int kPatientBusyTimeoutMs = 120000;
   void setBusyTimeout(int milliseconds);
 
   // Writing (each call is one transaction; no fsync per metric).

@@ -304,6 +304,36 @@ TEST(StoreSafety, ReadersAndWritersHammeringTheFileLoseNoStep) {
 
 // In a private mount namespace (needs root, as on the project's machines and CI): a 64 MB tmpfs
 // holds the database and its checkpoints (8 of about 5 MB); the disk fills while the run trains.
+// SQLite answers a connection that wants to switch a brand-new file to WAL while another holds
+// a lock at once, without waiting: two trainers started together on a new database, while a
+// third process holds it, must both wait and complete.
+TEST(StoreSafety, TrainersStartedTogetherOnANewLockedFileWaitAndComplete) {
+  const fs::path dir = mola::test::tempDir("faults_new_file");
+  const fs::path db = dir / "runs.sqlite";
+  const fs::path json = writeExperiment(dir, 3, 0);
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::vector<pid_t> trainers;
+  for (int i = 0; i < 2; ++i)
+    trainers.push_back(start({"train", json.string(), "--db", db.string()},
+                             dir / ("out" + std::to_string(i)), dir / ("err" + std::to_string(i))));
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(sqlite3_exec(raw, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  for (int i = 0; i < 2; ++i) {
+    int status = 0;
+    waitpid(trainers[static_cast<size_t>(i)], &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << slurp(dir / ("err" + std::to_string(i)));
+  }
+  for (int64_t id : {1, 2}) {
+    const Stored s = readRun(db, id);
+    EXPECT_EQ(s.status, RunStatus::Completed) << "run " << id;
+    EXPECT_EQ(s.metrics.at("loss").size(), 3u) << "run " << id;
+  }
+}
+
 TEST(StoreSafety, AFullDiskDuringACheckpointIsANamedErrorAndTheRunResumes) {
   const fs::path dir = mola::test::tempDir("faults_full_disk");
   const fs::path json = writeExperiment(dir, 40, 5);
