@@ -9,6 +9,7 @@
 #include <QFrame>
 #include <QGridLayout>
 #include <QHBoxLayout>
+#include <QKeyEvent>
 #include <QLabel>
 #include <QLineEdit>
 #include <QLocale>
@@ -105,7 +106,7 @@ void AllocationDesigner::buildUi() {
   m_gallery->layout()->setContentsMargins(0, 0, 0, 0);
   for (const AllocationPreset& p : Allocation::presets()) {
     QToolButton* b = m_gallery->button(QString::fromUtf8(p.name.data(), qsizetype(p.name.size())));
-    b->setMinimumSize(92, 120);
+    b->setMinimumSize(76, 120);
     b->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Preferred);
     if (b->layout()) b->layout()->setContentsMargins(3, 4, 3, 4);
   }
@@ -200,13 +201,14 @@ void AllocationDesigner::buildUi() {
   auto* modules = new QGridLayout;
   modules->setHorizontalSpacing(10);
   modules->setVerticalSpacing(2);
+  modules->setColumnStretch(3, 1);
   int i = 0;
   for (TargetModule m : kAllTargetModules) {
     const std::string_view name = targetModuleName(m);
     auto* box = new QCheckBox(QString::fromUtf8(name.data(), qsizetype(name.size())), this);
     box->setChecked(true);
     box->setToolTip(tr("Put experts on every layer's %1").arg(box->text()));
-    modules->addWidget(box, i / 4, i % 4);
+    modules->addWidget(box, i / 3, i % 3);  // three across: the designer fits 1024 px
     m_modules.push_back(box);
     ++i;
   }
@@ -269,6 +271,7 @@ void AllocationDesigner::buildUi() {
            tr("Uniform %1 experts").arg(m_uniform->value()));
   });
   connect(m_text, &QLineEdit::returnPressed, this, &AllocationDesigner::applyText);
+  m_text->installEventFilter(this);
   connect(m_text, &QLineEdit::textEdited, this, [this] { m_text_error->hide(); });
   connect(m_shape_combo, &QComboBox::activated, this, &AllocationDesigner::onShapeChosen);
   connect(m_rank, &QSpinBox::valueChanged, this, [this] {
@@ -563,6 +566,21 @@ void AllocationDesigner::refreshReadout(const Allocation& shown) {
       emit validityChanged(valid);
     }
   }
+}
+
+// In the per-layer text field, Ctrl+Z and Ctrl+Shift+Z undo and redo the allocation unless
+// the field has typing of its own to undo (text not yet applied with Enter).
+bool AllocationDesigner::eventFilter(QObject* watched, QEvent* event) {
+  if (watched == m_text && event->type() == QEvent::ShortcutOverride) {
+    auto* key = static_cast<QKeyEvent*>(event);
+    const bool undo = key->matches(QKeySequence::Undo) && !m_text->isUndoAvailable();
+    const bool redo = key->matches(QKeySequence::Redo) && !m_text->isRedoAvailable();
+    if (undo || redo) {
+      event->ignore();  // not the field's: the shortcut goes to the undo/redo actions
+      return true;
+    }
+  }
+  return QWidget::eventFilter(watched, event);
 }
 
 }  // namespace mola::widgets

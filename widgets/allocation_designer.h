@@ -77,6 +77,9 @@ class AllocationDesigner : public QWidget {
   // Rank, top-K, target modules or shape changed.
   void settingsChanged();
 
+ protected:
+  bool eventFilter(QObject* watched, QEvent* event) override;
+
  private:
   void buildUi();
   // Pushes one undo command (nothing when `after` equals the current allocation).

@@ -33,14 +33,8 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 const QColor kDiffTint(255, 236, 179);  // amber: rows whose values differ
 
 QCustomPlot* makePlot(const QString& title, const QString& y_label) {
-  auto* plot = new QCustomPlot;
-  applyPlotStyle(plot);
-  addTitle(plot, title);
-  plot->xAxis->setLabel(QObject::tr("step"));
-  plot->yAxis->setLabel(y_label);
-  plot->setMinimumSize(240, 160);
+  QCustomPlot* plot = newPlot(title, QObject::tr("step"), y_label);
   plot->legend->setVisible(true);
-  PlotExport::install(plot);
   return plot;
 }
 

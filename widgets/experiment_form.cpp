@@ -20,6 +20,7 @@
 #include <QPushButton>
 #include <QSaveFile>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QUndoStack>
@@ -346,18 +347,30 @@ void ExperimentForm::buildUi() {
   groups->addWidget(eval_box);
   groups->addStretch(1);
 
-  auto* designer_box = new QGroupBox(tr("Adapter: experts per layer"), splitter);
+  // The designer scrolls too: a small window shows part of it at its natural size rather than
+  // squeezing its rows over each other.
+  auto* designer_scroll = new QScrollArea(splitter);
+  designer_scroll->setWidgetResizable(true);
+  designer_scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  designer_scroll->setFrameShape(QFrame::NoFrame);
+  auto* designer_box = new QGroupBox(tr("Adapter: experts per layer"), designer_scroll);
   auto* dl = new QVBoxLayout(designer_box);
   dl->setContentsMargins(4, 4, 4, 4);
   m_designer = new AllocationDesigner(designer_box);
   dl->addWidget(m_designer);
+  designer_scroll->setWidget(designer_box);
 
   splitter->addWidget(scroll);
-  splitter->addWidget(designer_box);
+  splitter->addWidget(designer_scroll);
   splitter->setStretchFactor(0, 0);
   splitter->setStretchFactor(1, 1);
-  scroll->setMinimumWidth(360);
-  splitter->setSizes({490, 610});
+  // Neither side scrolls sideways: each is at least as wide as its page needs, and a narrow
+  // window is as narrow as the two together.
+  for (QScrollArea* area : {scroll, designer_scroll})
+    area->setMinimumWidth(area->widget()->minimumSizeHint().width() +
+                          area->verticalScrollBar()->sizeHint().width() + 2);
+  splitter->setChildrenCollapsible(false);
+  splitter->setSizes({480, 620});
 
   m_validation = new QLabel(this);
   m_validation->setObjectName(QStringLiteral("validation"));

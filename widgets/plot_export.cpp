@@ -145,6 +145,17 @@ QCPTextElement* addTitle(QCustomPlot* plot, const QString& text) {
   return title;
 }
 
+QCustomPlot* newPlot(const QString& title, const QString& x_label, const QString& y_label) {
+  auto* plot = new QCustomPlot;
+  applyPlotStyle(plot);
+  addTitle(plot, title);
+  plot->xAxis->setLabel(x_label);
+  plot->yAxis->setLabel(y_label);
+  plot->setMinimumSize(240, 130);
+  PlotExport::install(plot);
+  return plot;
+}
+
 QCPItemText* addPlaceholder(QCustomPlot* plot, const QString& text) {
   auto* item = new QCPItemText(plot);
   item->position->setType(QCPItemPosition::ptAxisRectRatio);

@@ -32,6 +32,9 @@ QCPColorGradient heatmapGradient();
 void applyPlotStyle(QCustomPlot* plot);
 // A bold title row above the axis rect.
 QCPTextElement* addTitle(QCustomPlot* plot, const QString& text);
+// A new plot in the workbench's style: title, axis labels, a minimum size that lets four of
+// them share a 1024 x 640 window, and PlotExport installed.
+QCustomPlot* newPlot(const QString& title, const QString& x_label, const QString& y_label);
 // A grey note in the middle of the axis rect ("no data yet"); hide it once data arrives.
 QCPItemText* addPlaceholder(QCustomPlot* plot, const QString& text);
 // Rescales every axis to its visible data with a 5% margin on the value axes, so curves never

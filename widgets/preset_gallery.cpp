@@ -32,6 +32,7 @@ PresetGallery::PresetGallery(int num_layers, QWidget* parent) : QWidget(parent) 
     const QString paper = QString::fromUtf8(p.paper_name.data(), qsizetype(p.paper_name.size()));
     auto* label = new QLabel(QStringLiteral("%1\n%2\n%3").arg(name, paper, groups), button);
     label->setAlignment(Qt::AlignCenter);
+    label->setWordWrap(true);  // a narrow button breaks "inverted-triangle" after the hyphen
     label->setAttribute(Qt::WA_TransparentForMouseEvents);
     inner->addWidget(silhouette, 1);
     inner->addWidget(label);

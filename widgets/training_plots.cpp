@@ -23,17 +23,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-QCustomPlot* makePlot(const QString& title, const QString& x_label, const QString& y_label) {
-  auto* plot = new QCustomPlot;
-  applyPlotStyle(plot);
-  addTitle(plot, title);
-  plot->xAxis->setLabel(x_label);
-  plot->yAxis->setLabel(y_label);
-  plot->setMinimumSize(240, 160);
-  PlotExport::install(plot);
-  return plot;
-}
-
 QCPGraph* makeGraph(QCustomPlot* plot, const QString& name, const QColor& colour, double width,
                     QCPAxis* value_axis = nullptr) {
   auto* g = plot->addGraph(plot->xAxis, value_axis ? value_axis : plot->yAxis);
@@ -132,7 +121,7 @@ QWidget* TrainingPlots::buildCurvesTab() {
   bar->addWidget(m_smoothing_value);
   bar->addStretch(1);
 
-  m_loss_plot = makePlot(tr("Training loss"), tr("step"), tr("loss"));
+  m_loss_plot = newPlot(tr("Training loss"), tr("step"), tr("loss"));
   QColor light = runColor(0);
   light.setAlpha(90);
   m_loss.graph = makeGraph(m_loss_plot, tr("loss (raw)"), light, 1.0);
@@ -141,7 +130,7 @@ QWidget* TrainingPlots::buildCurvesTab() {
   m_loss_plot->legend->setVisible(true);
   m_loss_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
 
-  m_eval_plot = makePlot(tr("Evaluation"), tr("step"), tr("accuracy"));
+  m_eval_plot = newPlot(tr("Evaluation"), tr("step"), tr("accuracy"));
   m_eval_plot->yAxis2->setLabel(tr("eval loss"));
   m_eval_plot->legend->setVisible(false);  // until a series is in it
   m_eval_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
@@ -151,9 +140,9 @@ QWidget* TrainingPlots::buildCurvesTab() {
   m_eval_loss.graph->setVisible(false);
   m_eval_loss.graph->removeFromLegend();
 
-  m_lr_plot = makePlot(tr("Learning rate"), tr("step"), tr("learning rate"));
+  m_lr_plot = newPlot(tr("Learning rate"), tr("step"), tr("learning rate"));
   m_lr.graph = makeGraph(m_lr_plot, tr("learning rate"), runColor(4), 1.6);
-  m_balance_plot = makePlot(tr("Load-balancing loss"), tr("step"), tr("balance loss"));
+  m_balance_plot = newPlot(tr("Load-balancing loss"), tr("step"), tr("balance loss"));
   m_balance.graph = makeGraph(m_balance_plot, tr("balance loss"), runColor(1), 1.2);
 
   m_placeholders[m_loss_plot] = addPlaceholder(m_loss_plot, tr("no training steps yet"));
@@ -211,7 +200,7 @@ QWidget* TrainingPlots::buildRouterTab() {
   bar->addWidget(m_heatmap_kind);
   bar->addStretch(1);
 
-  m_load_plot = makePlot(tr("Expert load"), tr("expert"), tr("share of top-K picks"));
+  m_load_plot = newPlot(tr("Expert load"), tr("expert"), tr("share of top-K picks"));
   m_share_bars = new QCPBars(m_load_plot->xAxis, m_load_plot->yAxis);
   m_share_bars->setName(tr("token share"));
   m_share_bars->setPen(Qt::NoPen);
@@ -263,19 +252,19 @@ QWidget* TrainingPlots::buildRouterTab() {
 
   m_heatmap = new ExpertHeatmap;
   m_heatmap->setTitle(tr("Expert utilisation (last snapshot)"));
-  m_heatmap->setMinimumSize(240, 160);
+  m_heatmap->setMinimumSize(240, 130);
   connect(m_heatmap_kind, &QComboBox::currentIndexChanged, this, [this](int index) {
     m_heatmap->setValueKind(ExpertHeatmap::Value(m_heatmap_kind->itemData(index).toInt()));
   });
 
   m_entropy_plot =
-      makePlot(tr("Router entropy (1 = uniform)"), tr("step"), tr("normalised entropy"));
+      newPlot(tr("Router entropy (1 = uniform)"), tr("step"), tr("normalised entropy"));
   m_entropy_plot->plotLayout()->addElement(1, 1, m_entropy_plot->legend);
   m_entropy_plot->plotLayout()->setColumnStretchFactor(1, 0.001);
   m_entropy_plot->legend->setFillOrder(QCPLayoutGrid::foRowsFirst);
   m_entropy_plot->legend->setWrap(12);
   m_entropy_plot->legend->setVisible(false);
-  m_cv_plot = makePlot(tr("Load imbalance (0 = balanced)"), tr("step"), tr("CV of token share"));
+  m_cv_plot = newPlot(tr("Load imbalance (0 = balanced)"), tr("step"), tr("CV of token share"));
   m_placeholders[m_entropy_plot] = addPlaceholder(m_entropy_plot, tr("no router statistics yet"));
   m_placeholders[m_cv_plot] = addPlaceholder(m_cv_plot, tr("no router statistics yet"));
   auto step_range = [this](QCustomPlot* plot) {

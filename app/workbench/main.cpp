@@ -48,9 +48,13 @@ int main(int argc, char** argv) {
                                       QStringLiteral("FILE"));
   const QCommandLineOption screenshot(
       QStringLiteral("screenshot"),
-      QStringLiteral("Save the window (1280x800) to FILE once shown and loaded, then quit."),
+      QStringLiteral("Save the window (1280x800 unless --size) to FILE once shown and loaded, "
+                     "then quit."),
       QStringLiteral("FILE"));
-  cli.addOptions({db, tab, open, compare, experiment, screenshot});
+  const QCommandLineOption size(QStringLiteral("size"),
+                                QStringLiteral("The window's size in pixels, e.g. 1024x640."),
+                                QStringLiteral("WxH"));
+  cli.addOptions({db, tab, open, compare, experiment, screenshot, size});
   cli.process(app);
 
   std::optional<mola::app::MainWindow::Tab> start_tab;
@@ -82,8 +86,19 @@ int main(int argc, char** argv) {
       return usageError(QStringLiteral("--compare needs two or more run ids, e.g. 3,4"));
   }
 
+  QSize window_size = cli.isSet(screenshot) ? QSize(1280, 800) : QSize();
+  if (cli.isSet(size)) {
+    const QStringList wh = cli.value(size).split(QLatin1Char('x'));
+    bool w_ok = false, h_ok = false;
+    if (wh.size() == 2) window_size = QSize(wh[0].toInt(&w_ok), wh[1].toInt(&h_ok));
+    if (!w_ok || !h_ok || window_size.width() < 200 || window_size.height() < 150)
+      return usageError(QStringLiteral("--size: '%1' is not a window size such as 1024x640")
+                            .arg(cli.value(size)));
+  }
+
   mola::app::MainWindow window;
-  if (cli.isSet(screenshot)) window.resize(1280, 800);  // the same size whatever was saved
+  // The same size whatever was saved.
+  if (window_size.isValid()) window.resize(window_size);
   const QString db_path = cli.isSet(db)
                               ? QFileInfo(cli.value(db)).absoluteFilePath()
                               : QString::fromStdString(mola::RunStore::defaultPath().string());

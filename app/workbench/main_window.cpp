@@ -38,6 +38,7 @@
 #include "train_view.h"
 #include "training_controller.h"
 #include "training_plots.h"
+#include "wheel_guard.h"
 
 // Resources live in this static library: their registration must be called by name, from the
 // global namespace.
@@ -67,6 +68,7 @@ QIcon tabIcon(const char* name) {
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   initWorkbenchResources();
+  widgets::WheelGuard::install();
   setWindowIcon(QIcon(QStringLiteral(":/icons/mola.svg")));
   m_controller = new TrainingController(this);
   m_confirmer = [this](const QString& title, const QString& text) {
@@ -130,8 +132,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   m_refresh_timer->start();
 
   connect(m_form, &widgets::ExperimentForm::changed, this, [this] {
-    if (!m_loading_form && !m_modified) {
-      m_modified = true;
+    // Modified means: different from the experiment as opened or saved (an edit undone is none).
+    if (!m_loading_form && m_modified != (formSnapshot() != m_saved_snapshot)) {
+      m_modified = !m_modified;
       updateTitle();
     }
     updateRunAvailability();
@@ -184,6 +187,8 @@ QWidget* MainWindow::buildDesignTab() {
   bar->addWidget(m_run_reason, 1);
   layout->addLayout(bar);
   connect(m_run_button, &QPushButton::clicked, this, &MainWindow::runExperiment);
+  page->addAction(m_form->designer()->undoAction());
+  page->addAction(m_form->designer()->redoAction());
   return page;
 }
 
@@ -235,6 +240,12 @@ void MainWindow::buildMenus() {
   file->addAction(m_open_db_action);
   file->addSeparator();
   file->addAction(m_quit_action);
+
+  // The allocation's history, from anywhere in the Design view (its actions' shortcuts work
+  // wherever the focus is on the page) and from this menu.
+  QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+  edit->addAction(m_form->designer()->undoAction());
+  edit->addAction(m_form->designer()->redoAction());
 
   QMenu* run = menuBar()->addMenu(tr("&Run"));
   run->addAction(m_run_action);
@@ -378,8 +389,17 @@ void MainWindow::openExperimentDialog() {
   if (!path.isEmpty()) openExperiment(path);
 }
 
+std::string MainWindow::formSnapshot() const {
+  try {
+    return experimentToJson(m_form->config());
+  } catch (const std::exception&) {
+    return {};  // nothing that can be saved: never equal to a saved experiment
+  }
+}
+
 void MainWindow::setSavedExperimentFile(const QString& path) {
   m_experiment_path = path;
+  m_saved_snapshot = formSnapshot();
   m_modified = false;
   if (!path.isEmpty()) addRecent(path);
   updateTitle();

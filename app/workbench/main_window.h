@@ -113,6 +113,7 @@ class MainWindow : public QMainWindow {
   // The form now matches `path` (empty: an unsaved new experiment): the title, the modified flag
   // and the recent-files menu follow.
   void setSavedExperimentFile(const QString& path);
+  std::string formSnapshot() const;
   void addRecent(const QString& path);
   void rebuildRecentMenu();
   void updateTitle();
@@ -156,6 +157,9 @@ class MainWindow : public QMainWindow {
 
   QString m_experiment_path;
   bool m_modified = false;
+  // The experiment as last opened or saved (experimentToJson), to tell a real change from an
+  // undone one.
+  std::string m_saved_snapshot;
   bool m_loading_form = false;
   Confirmer m_confirmer;
   QString m_last_error;

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The workbench as a user sizes and handles it: every view usable from 1024 x 640 up (nothing
+// drawn over anything else, nothing squeezed or clipped), the mouse wheel reaching only a box
+// that has the focus, and undo/redo from the Edit menu wherever the focus is in Design.
+#include <QAbstractSpinBox>
+#include <QAction>
+#include <QApplication>
+#include <QComboBox>
+#include <QDir>
+#include <QLineEdit>
+#include <QMenuBar>
+#include <QScrollArea>
+#include <QSettings>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QTabWidget>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QWheelEvent>
+
+#include "allocation_designer.h"
+#include "experiment_form.h"
+#include "layout_check.h"
+#include "main_window.h"
+#include "store/run_launch.h"
+#include "store/run_store.h"
+#include "stored_runs.h"
+
+using mola::RunStore;
+using mola::app::MainWindow;
+
+namespace {
+
+// A window with something in every view: an experiment, a run open in Train, two compared.
+struct FilledWindow {
+  QTemporaryDir dir;
+  MainWindow window;
+  FilledWindow() {
+    const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
+    {
+      RunStore store = mola::openRunStore(db.toStdString());
+      mola::test::writeRun(store, "inverted-triangle with a long name to wrap", "2-4-6-8", 60, 0.6,
+                           0.7);
+      mola::test::writeRun(store, "triangle", "8-6-4-2", 60, 0.8, 0.6);
+    }
+    window.openDatabase(db);
+    window.openExperiment(QStringLiteral(MOLA_EXPERIMENTS_DIR "/quickstart.json"));
+    window.openRun(1);
+    window.compareRuns({1, 2});
+    window.show();
+    window.activateWindow();  // the focus tests need the active window (no window manager here)
+    if (!QTest::qWaitForWindowActive(&window)) qWarning("the window did not become active");
+  }
+};
+
+// Sends one wheel notch to `target` as the mouse would.
+void wheel(QWidget* target, int delta) {
+  const QPointF pos(target->width() / 2.0, target->height() / 2.0);
+  QWheelEvent event(pos, target->mapToGlobal(pos), QPoint(), QPoint(0, delta), Qt::NoButton,
+                    Qt::NoModifier, Qt::NoScrollPhase, false);
+  QApplication::sendEvent(target, &event);
+}
+
+QAction* menuAction(MainWindow& w, const QString& menu, const QString& text) {
+  for (QAction* top : w.menuBar()->actions())
+    if (top->text().remove(QLatin1Char('&')) == menu && top->menu())
+      for (QAction* a : top->menu()->actions())
+        if (a->text().remove(QLatin1Char('&')).startsWith(text)) return a;
+  return nullptr;
+}
+
+}  // namespace
+
+class WorkbenchLayoutTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void initTestCase() {
+    QStandardPaths::setTestModeEnabled(true);
+    QApplication::setOrganizationName(QStringLiteral("mola-workbench-test"));
+    QApplication::setApplicationName(QStringLiteral("workbench_layout_test"));
+    QSettings().clear();
+  }
+
+  void everyViewHoldsItsLayoutAtEverySize_data() {
+    QTest::addColumn<QSize>("size");
+    QTest::newRow("1600x1000") << QSize(1600, 1000);
+    QTest::newRow("1280x800") << QSize(1280, 800);
+    QTest::newRow("1024x640") << QSize(1024, 640);
+  }
+  void everyViewHoldsItsLayoutAtEverySize() {
+    QFETCH(QSize, size);
+    FilledWindow f;
+    f.window.resize(size);
+    // The window can be made this small (else: which view holds it up).
+    QString minimums;
+    for (QTabWidget* tabs : f.window.findChildren<QTabWidget*>())
+      for (int i = 0; i < tabs->count(); ++i)
+        minimums += QStringLiteral(" %1 %2x%3;")
+                        .arg(tabs->tabText(i))
+                        .arg(tabs->widget(i)->minimumSizeHint().width())
+                        .arg(tabs->widget(i)->minimumSizeHint().height());
+    QVERIFY2(f.window.size() == size, qPrintable(QStringLiteral("%1x%2, view minimums:%3")
+                                                     .arg(f.window.width())
+                                                     .arg(f.window.height())
+                                                     .arg(minimums)));
+    const char* const names[] = {"design", "train", "runs", "compare"};
+    for (int tab = 0; tab < 4; ++tab) {
+      f.window.showTab(static_cast<MainWindow::Tab>(tab));
+      QTest::qWait(150);  // layouts and deferred resizes settle
+      f.window.replotNow();
+      const QStringList problems = mola::test::layoutProblems(&f.window);
+      QDir().mkpath(QStringLiteral(MOLA_SCREENSHOT_DIR));
+      f.window.grab().save(QStringLiteral(MOLA_SCREENSHOT_DIR "/layout_%1_%2x%3.png")
+                               .arg(QLatin1String(names[tab]))
+                               .arg(size.width())
+                               .arg(size.height()));
+      QVERIFY2(problems.isEmpty(), qPrintable(QStringLiteral("%1 view at %2x%3:\n  %4")
+                                                  .arg(QLatin1String(names[tab]))
+                                                  .arg(size.width())
+                                                  .arg(size.height())
+                                                  .arg(problems.join(QStringLiteral("\n  ")))));
+    }
+  }
+
+  // One wheel notch over an unfocused box while scrolling the form changes nothing (and
+  // scrolls the form); a box the user clicked into takes the wheel.
+  void theWheelReachesOnlyAFocusedBox() {
+    FilledWindow f;
+    f.window.resize(1024, 640);
+    f.window.showTab(MainWindow::Tab::Design);
+    QTest::qWait(100);
+    auto* form = f.window.findChild<mola::widgets::ExperimentForm*>();
+    QVERIFY(form);
+    QComboBox* combo = nullptr;
+    for (QComboBox* c : form->findChildren<QComboBox*>())
+      if (c->isVisible() && c->count() > 1 && c->isEnabled()) combo = c;
+    QVERIFY(combo);
+    QSpinBox* spin = nullptr;
+    for (QSpinBox* s : form->findChildren<QSpinBox*>())
+      if (s->isVisible() && s->isEnabled() && s->value() > s->minimum()) spin = s;
+    QVERIFY(spin);
+    f.window.setFocus();
+    const int combo_index = combo->currentIndex();
+    const int spin_value = spin->value();
+    for (int delta : {120, -120}) {
+      wheel(combo, delta);
+      wheel(spin, delta);
+    }
+    QCOMPARE(combo->currentIndex(), combo_index);
+    QCOMPARE(spin->value(), spin_value);
+    QCOMPARE(f.window.isModified(), false);
+
+    spin->setFocus();
+    QTRY_VERIFY(spin->hasFocus());
+    wheel(spin, -120);
+    QCOMPARE(spin->value(), spin_value - spin->singleStep());
+  }
+
+  // Undo and Redo in an Edit menu work wherever the focus is in Design, the text field included;
+  // undoing back to the saved allocation leaves nothing to discard.
+  void editMenuUndoesAllocationEditsFromAnyFocus() {
+    FilledWindow f;
+    f.window.showTab(MainWindow::Tab::Design);
+    auto* designer = f.window.findChild<mola::widgets::AllocationDesigner*>();
+    QVERIFY(designer);
+    QAction* undo = menuAction(f.window, QStringLiteral("Edit"), QStringLiteral("Undo"));
+    QAction* redo = menuAction(f.window, QStringLiteral("Edit"), QStringLiteral("Redo"));
+    QVERIFY(undo && redo);
+    const std::vector<int> saved = designer->allocation().perLayer();
+    auto* text = designer->findChild<QLineEdit*>(QStringLiteral("allocationText"));
+    QVERIFY(text);
+    text->setFocus();
+    text->selectAll();
+    QTest::keyClicks(text, QStringLiteral("8,8,8,8"));
+    QTest::keyClick(text, Qt::Key_Return);
+    QCOMPARE(designer->allocation().perLayer(), (std::vector<int>{8, 8, 8, 8}));
+    QVERIFY(f.window.isModified());
+    QVERIFY(undo->isEnabled());
+
+    QTRY_VERIFY(text->hasFocus());
+    QTest::keyClick(text, Qt::Key_Z, Qt::ControlModifier);  // the shortcut, from the text field
+    QCOMPARE(designer->allocation().perLayer(), saved);
+    QCOMPARE(f.window.isModified(), false);  // back to the saved experiment
+    QVERIFY(redo->isEnabled());
+    redo->trigger();
+    QCOMPARE(designer->allocation().perLayer(), (std::vector<int>{8, 8, 8, 8}));
+    undo->trigger();
+    QCOMPARE(designer->allocation().perLayer(), saved);
+    QCOMPARE(f.window.isModified(), false);
+  }
+};
+
+QTEST_MAIN(WorkbenchLayoutTest)
+#include "workbench_layout_test.moc"
