@@ -6,6 +6,7 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDateTime>
 #include <QDir>
 #include <QFile>
 #include <QFileDialog>
@@ -125,10 +126,45 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
   setConfig(ExperimentConfig{});
 }
 
+// The last path probed, with the file's size and time: the form asks on every edit, and a GGUF
+// file's header holds its whole vocabulary.
+const ExperimentForm::ModelProbe& ExperimentForm::probeModel(const QString& path) {
+  static QString last_path;
+  static QDateTime last_time;
+  static qint64 last_size = -1;
+  static ModelProbe last;
+  const QFileInfo info(path);
+  const QDateTime time = info.exists() ? info.lastModified() : QDateTime();
+  const qint64 size = info.exists() ? info.size() : -1;
+  if (path == last_path && time == last_time && size == last_size && !last_path.isEmpty())
+    return last;
+  last_path = path;
+  last_time = time;
+  last_size = size;
+  last = ModelProbe{};
+  if (path.isEmpty()) {
+    last.error =
+        tr("empty: name a model (a Hugging Face directory, a GGUF or llama2.c file, or "
+           "builtin:tiny)");
+    return last;
+  }
+  try {
+    const ModelShape shape = probeModelConfig(path.toStdString()).shape();
+    if (shape.num_layers > 1024 || shape.d_model > (1 << 20))
+      last.error = tr("%1: an implausible shape (%2 layers of width %3)")
+                       .arg(path)
+                       .arg(shape.num_layers)
+                       .arg(shape.d_model);
+    else
+      last.shape = shape;
+  } catch (const std::exception& e) {
+    last.error = qs(e.what());
+  }
+  return last;
+}
+
 std::optional<ModelShape> ExperimentForm::shapeForModel(const QString& path) {
-  const std::optional<ModelShape> shape = probeModelShape(path.toStdString());
-  if (!shape || shape->num_layers > 1024 || shape->d_model > (1 << 20)) return std::nullopt;
-  return shape;
+  return probeModel(path).shape;
 }
 
 void ExperimentForm::buildUi() {
@@ -558,7 +594,10 @@ ExperimentConfig ExperimentForm::config() const {
 
 QString ExperimentForm::validationMessage() const {
   try {
-    config();
+    const ExperimentConfig c = config();
+    // Saving needs no model here (it may live on another machine); running does.
+    if (const QString problem = probeModel(qs(c.model)).error; !problem.isEmpty())
+      return tr("model.path: %1").arg(problem);
     return {};
   } catch (const std::invalid_argument& e) {
     return qs(e.what());
@@ -603,10 +642,8 @@ void ExperimentForm::updateModelShapeLabel() {
     m_model_shape->setText(QString());
   } else {
     m_model_shape->setText(
-        tr("The shape is not read from this path; the designer estimates costs on %1 layers of "
-           "width %2.")
-            .arg(designed.num_layers)
-            .arg(designed.d_model));
+        QStringLiteral("<span style='%1'>%2</span>")
+            .arg(QLatin1String(kErrorStyle), probeModel(path).error.toHtmlEscaped()));
   }
   m_model_shape->setVisible(!m_model_shape->text().isEmpty());
 }

@@ -57,6 +57,12 @@ class ExperimentForm : public QWidget {
   // The shape a model path implies, when it can be told without loading the model: builtin:tiny*,
   // a Hugging Face directory's config.json, or a llama2.c checkpoint's header.
   static std::optional<ModelShape> shapeForModel(const QString& path);
+  // What the model path holds: its shape, or why it cannot be read (naming the path).
+  struct ModelProbe {
+    std::optional<ModelShape> shape;
+    QString error;
+  };
+  static const ModelProbe& probeModel(const QString& path);
 
  signals:
   void changed();

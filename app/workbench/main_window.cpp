@@ -24,6 +24,7 @@
 #include <QTimer>
 #include <QToolBar>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 
@@ -49,6 +50,14 @@ static void initWorkbenchResources() {
 namespace mola::app {
 
 namespace {
+
+// "completed 150 steps; ..." as a sentence: "Completed 150 steps; ..."; a message that does not
+// start with the outcome gets it in front ("Completed: ...").
+QString outcomeSentence(const QString& outcome, const QString& message) {
+  if (message.startsWith(outcome, Qt::CaseInsensitive))
+    return message.left(1).toUpper() + message.mid(1);
+  return message.isEmpty() ? outcome : outcome + QStringLiteral(": ") + message;
+}
 
 namespace fs = std::filesystem;
 
@@ -120,7 +129,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(m_controller, &TrainingController::pausedChanged, this, &MainWindow::onPausedChanged);
   connect(m_controller, &TrainingController::failed, this, &MainWindow::onFailed);
   connect(m_controller, &TrainingController::notice, this,
-          [this](const QString& text) { statusBar()->showMessage(text, 30000); });
+          [this](const QString& text) { showStatus(text, 30000); });
   connect(m_controller, &TrainingController::finished, this, &MainWindow::onFinished);
 
   m_follow_timer = new QTimer(this);
@@ -291,9 +300,20 @@ void MainWindow::buildMenus() {
 
 // --- messages ---------------------------------------------------------------------------------
 
+void MainWindow::showStatus(const QString& text, int timeout_ms) {
+  // Shortened to the room beside the database label with an ellipsis (never cut mid-letter); the
+  // whole text is the status bar's tooltip.
+  QStatusBar* bar = statusBar();
+  const int room = bar->width() - m_db_label->width() - 40;
+  const QString line = QString(text).replace(QLatin1Char('\n'), QLatin1Char(' '));
+  bar->showMessage(bar->fontMetrics().elidedText(line, Qt::ElideRight, std::max(room, 80)),
+                   timeout_ms);
+  bar->setToolTip(line);
+}
+
 void MainWindow::showError(const QString& title, const QString& text) {
   m_last_error = text;
-  statusBar()->showMessage(text, 15000);
+  showStatus(text, 15000);
   // Not modal: the window (and a run in progress) stays usable behind it.
   auto* box = new QMessageBox(QMessageBox::Warning, title, text, QMessageBox::Ok, this);
   box->setAttribute(Qt::WA_DeleteOnClose);
@@ -348,7 +368,7 @@ bool MainWindow::openExperiment(const QString& path) {
   }
   setSavedExperimentFile(QFileInfo(path).absoluteFilePath());
   updateRunAvailability();
-  statusBar()->showMessage(tr("Opened %1").arg(m_experiment_path), 5000);
+  showStatus(tr("Opened %1").arg(m_experiment_path), 5000);
   return true;
 }
 
@@ -358,7 +378,7 @@ bool MainWindow::saveExperiment(const QString& path) {
     return false;
   }
   setSavedExperimentFile(QFileInfo(path).absoluteFilePath());
-  statusBar()->showMessage(tr("Saved %1").arg(m_experiment_path), 5000);
+  showStatus(tr("Saved %1").arg(m_experiment_path), 5000);
   return true;
 }
 
@@ -479,7 +499,7 @@ void MainWindow::updateRunAvailability() {
 bool MainWindow::runExperiment() {
   updateRunAvailability();
   if (!m_run_button->isEnabled()) {
-    statusBar()->showMessage(m_run_reason->text(), 10000);
+    showStatus(m_run_reason->text(), 10000);
     return false;
   }
   ExperimentConfig config;
@@ -507,6 +527,7 @@ bool MainWindow::runExperiment() {
 
 void MainWindow::onRunCreated(qint64 id) {
   m_live_run = id;
+  showStatus(tr("Run #%1 is running").arg(id), 5000);  // not an earlier run's outcome
   if (m_view_live) {
     if (const auto record = storedRun(id)) {
       m_train->showRun(*record, widgets::RunsRow::fromRecord(*record).allocation,
@@ -580,8 +601,10 @@ void MainWindow::onPausedChanged(bool paused) {
 void MainWindow::onFailed(const QString& message) {
   const qint64 run = m_controller->runId();
   const QString where = run > 0 ? tr("Run #%1 failed").arg(run) : tr("The run could not start");
-  if (m_view_live)
+  if (m_view_live) {
+    m_train->stopPreparing();
     m_train->setMessage(where + QStringLiteral(": ") + message, TrainView::Tone::Error);
+  }
   showError(where, message);
 }
 
@@ -600,10 +623,11 @@ void MainWindow::onFinished(TrainOutcome outcome, const QString& message) {
     }
     switch (outcome) {
       case TrainOutcome::Completed:
-        m_train->setMessage(tr("Completed: %1").arg(message), TrainView::Tone::Success);
+        m_train->setMessage(outcomeSentence(tr("Completed"), message), TrainView::Tone::Success);
         break;
       case TrainOutcome::Stopped:
-        m_train->setMessage(tr("Stopped: %1. Resume continues from this checkpoint.").arg(message),
+        m_train->setMessage(tr("%1. Resume continues from this checkpoint.")
+                                .arg(outcomeSentence(tr("Stopped"), message)),
                             TrainView::Tone::Warning);
         break;
       case TrainOutcome::Failed:
@@ -615,10 +639,10 @@ void MainWindow::onFinished(TrainOutcome outcome, const QString& message) {
     }
   }
   m_view_live = false;
-  statusBar()->showMessage(outcome == TrainOutcome::Completed ? tr("Run #%1 completed").arg(run)
-                           : outcome == TrainOutcome::Stopped ? tr("Run #%1 stopped").arg(run)
-                                                              : tr("Run failed: %1").arg(message),
-                           10000);
+  showStatus(outcome == TrainOutcome::Completed ? tr("Run #%1 completed").arg(run)
+             : outcome == TrainOutcome::Stopped ? tr("Run #%1 stopped").arg(run)
+                                                : tr("Run failed: %1").arg(message),
+             10000);
   refreshRuns();
   updateRunAvailability();
   updateControls();

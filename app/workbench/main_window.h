@@ -107,6 +107,8 @@ class MainWindow : public QMainWindow {
   void buildActions();
   void buildMenus();
   QWidget* buildDesignTab();
+  // A status-bar message for timeout_ms, shortened to fit the bar.
+  void showStatus(const QString& text, int timeout_ms);
   void showError(const QString& title, const QString& text);
   bool confirm(const QString& title, const QString& text);
   bool maybeDiscardChanges();

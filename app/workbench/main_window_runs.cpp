@@ -61,10 +61,9 @@ bool MainWindow::openDatabase(const QString& path) {
                                      .arg(m_db_path)
                                : tr("Opened for reading only: %1").arg(read_only_because));
     if (!read_only_because.isEmpty())
-      statusBar()->showMessage(
-          tr("The run database is open for reading only: %1").arg(read_only_because), 15000);
+      showStatus(tr("The run database is open for reading only: %1").arg(read_only_because), 15000);
     if (interrupted > 0)
-      statusBar()->showMessage(
+      showStatus(
           tr("%1 run(s) left running by a process that has gone are marked interrupted; Resume "
              "continues them from their last checkpoint")
               .arg(interrupted),

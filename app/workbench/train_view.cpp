@@ -174,12 +174,7 @@ void TrainView::updateRecord(const RunRecord& record) {
                                                               : Tone::Warning;
     setMessage(QString::fromStdString(record.message), tone);
   }
-  if (record.status != RunStatus::Running && m_preparing) {
-    m_preparing = false;
-    m_progress->setRange(0, std::max<int>(1, int(m_total)));
-    m_progress->setValue(int(m_step));
-    m_progress->setFormat(tr("step %1").arg(m_step));
-  }
+  if (record.status != RunStatus::Running) stopPreparing();
 }
 
 void TrainView::showStatus() {
@@ -207,6 +202,15 @@ void TrainView::showPreparing(const QString& what, int64_t step, int64_t total) 
     m_progress->setFormat(what);
   }
   m_rate->setText(what);
+}
+
+void TrainView::stopPreparing() {
+  if (!m_preparing) return;
+  m_preparing = false;
+  m_progress->setRange(0, std::max<int>(1, int(m_total)));
+  m_progress->setValue(int(m_step));
+  m_progress->setFormat(m_step > 0 ? tr("step %1").arg(m_step) : tr("not started"));
+  m_rate->clear();
 }
 
 void TrainView::showStarted(const RunStarted& info) {

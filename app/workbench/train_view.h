@@ -44,6 +44,8 @@ class TrainView : public QWidget {
   // A busy state before the first step: `what` is shown beside a bar that counts `step` of
   // `total` (total 0: a moving bar without an end).
   void showPreparing(const QString& what, int64_t step = 0, int64_t total = 0);
+  // The preparation ended without training (a failure): the busy bar and its text go.
+  void stopPreparing();
   // Training has begun (or resumed from info.first_step).
   void showStarted(const RunStarted& info);
   // One live step: the bar, tokens/s, ETA, and the plots.

@@ -168,6 +168,7 @@ struct Trainer::State {
   int64_t total = 0;
   double clip = 0.0;
   Clock::time_point started;
+  Clock::duration paused{};  // time spent paused, left out of the elapsed time
   std::string last_checkpoint;
   int64_t last_checkpoint_step = -1, last_eval_step = -1;
 
@@ -311,7 +312,7 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
   m.total_steps = s.total;
   m.lr = lr;
   m.tokens_per_s = dt > 0 ? double(tokens) / dt : 0.0;
-  m.elapsed_s = std::chrono::duration<double>(Clock::now() - s.started).count();
+  m.elapsed_s = std::chrono::duration<double>(Clock::now() - s.started - s.paused).count();
   return true;
 }
 
@@ -398,7 +399,9 @@ Trainer::Result Trainer::train(State& s) {
   for (TrainingObserver* o : m_observers) o->runStarted(info);
 
   while (s.at.step < s.total) {
+    const Clock::time_point pause_start = Clock::now();
     while (m_paused && !m_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    s.paused += Clock::now() - pause_start;
     if (m_stop) {
       if (s.last_checkpoint_step != s.at.step) saveCheckpoint(s);
       return {TrainOutcome::Stopped,

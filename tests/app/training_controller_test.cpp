@@ -239,6 +239,8 @@ class TrainingControllerTest : public QObject {
     QSignalSpy finished(&controller, &TrainingController::finished);
     // Paused before the trainer exists: the pause applies from its first step on, so the run
     // loads (started) and then trains nothing until resumed.
+    QElapsedTimer wall;
+    wall.start();
     QVERIFY(controller.start(quickConfig(200), db));
     controller.pause();
     QVERIFY(controller.isPaused());
@@ -253,6 +255,12 @@ class TrainingControllerTest : public QObject {
     QVERIFY(!controller.isPaused());
     QCOMPARE(paused.count(), 2);
     QVERIFY(waitForCount(steps, 2, 120000));
+    // The elapsed time (and so the ETA) leaves out the 1.5 s paused.
+    const double elapsed = steps.at(1).at(0).value<mola::StepMetrics>().elapsed_s;
+    QVERIFY2(elapsed + 1.4 < double(wall.elapsed()) / 1000.0,
+             qPrintable(QStringLiteral("elapsed %1 s of %2 s wall")
+                            .arg(elapsed)
+                            .arg(double(wall.elapsed()) / 1000.0)));
 
     // Paused mid-run: at most the step in progress still arrives.
     controller.pause();

@@ -441,6 +441,8 @@ class WorkbenchTest : public QObject {
     if (old_cache.isEmpty()) qunsetenv("MOLA_CACHE_DIR");
   }
 
+  // A model path that does not exist keeps Run disabled with the reason; a file whose header
+  // reads but whose weights are cut short fails the run with the path named.
   void badModelPathFailsWithThePath() {
     QTemporaryDir dir;
     const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
@@ -450,6 +452,21 @@ class WorkbenchTest : public QObject {
     mola::ExperimentConfig c = tinyConfig(8);
     c.name = "bad-model";
     c.model = dir.filePath(QStringLiteral("no-such-model")).toStdString();
+    w.form()->setConfig(c);
+    QVERIFY(!w.runButton()->isEnabled());
+    QVERIFY2(w.runReason()->text().contains(QString::fromStdString(c.model)) &&
+                 w.runReason()->text().contains(QStringLiteral("no such file")),
+             qPrintable(w.runReason()->text()));
+
+    // A llama2.c header for 2 layers of width 64, and 100 bytes of the 471,068 it promises.
+    c.model = dir.filePath(QStringLiteral("cut.bin")).toStdString();
+    {
+      std::ofstream out(c.model, std::ios::binary);
+      const int32_t header[7] = {64, 172, 2, 4, 4, 259, 128};
+      out.write(reinterpret_cast<const char*>(header), sizeof header);
+      out << std::string(100, '\0');
+    }
+    c.allocation = "2-2";
     w.form()->setConfig(c);
     QVERIFY2(w.runButton()->isEnabled(), qPrintable(w.runReason()->text()));
     QSignalSpy finished(w.controller(), &mola::app::TrainingController::finished);
@@ -462,6 +479,10 @@ class WorkbenchTest : public QObject {
     QVERIFY2(messageBoxTexts(w).join(' ').contains(path), qPrintable(messageBoxTexts(w).join(' ')));
     QVERIFY2(w.trainView()->message().contains(path), qPrintable(w.trainView()->message()));
     QCOMPARE(w.trainView()->status(), RunStatus::Failed);
+    // Nothing is left of "Loading the model and data...".
+    QVERIFY2(!w.trainView()->rateLabel()->text().contains(QStringLiteral("Loading")),
+             qPrintable(w.trainView()->rateLabel()->text()));
+    QVERIFY(!w.trainView()->progressBar()->text().contains(QStringLiteral("Loading")));
     QVERIFY(w.isVisible());
     QVERIFY(w.runButton()->isEnabled());  // the app stays usable
 
