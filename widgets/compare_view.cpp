@@ -93,6 +93,15 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
   layout->addWidget(m_header);
   layout->addWidget(m_notice);
   layout->addWidget(m_tabs, 1);
+  m_empty = new QLabel(
+      tr("<p style='font-size:13pt;'>No runs to compare yet.</p>"
+         "<p>In the <b>Runs</b> view, select two or more runs (Ctrl+click or Shift+click) and "
+         "press <b>Compare</b>.</p>"));
+  m_empty->setObjectName(QStringLiteral("compareEmpty"));
+  m_empty->setAlignment(Qt::AlignCenter);
+  m_empty->setWordWrap(true);
+  m_empty->setStyleSheet(QStringLiteral("color: #555555;"));
+  layout->addWidget(m_empty, 1);
   setRuns({});
 }
 
@@ -255,8 +264,11 @@ void CompareView::setRuns(std::vector<ComparedRun> runs) {
                  .arg(runColour(int(i)).name(), runLabel(r).toHtmlEscaped(), detail.toHtmlEscaped(),
                       QString::fromStdString(runStatusName(r.status)).toHtmlEscaped());
   }
-  m_header->setText(chips.isEmpty() ? tr("No runs selected.")
-                                    : chips.join(QStringLiteral("&nbsp;&nbsp;&nbsp;&nbsp;")));
+  m_header->setText(chips.join(QStringLiteral("&nbsp;&nbsp;&nbsp;&nbsp;")));
+  // Nothing to draw: a hint instead of empty 0-5 axes.
+  m_header->setVisible(!m_runs.empty());
+  m_tabs->setVisible(!m_runs.empty());
+  m_empty->setVisible(m_runs.empty());
 
   // Benchmarks for the eval curves, in order of first appearance.
   QStringList labels;
@@ -283,6 +295,18 @@ void CompareView::setRuns(std::vector<ComparedRun> runs) {
 void CompareView::updateNotice() {
   QStringList lines;
   if (m_runs.size() == 1) lines << tr("Select a second run to compare against.");
+  // A run that did not finish is scored as of its last evaluation, not its last step.
+  for (const ComparedRun& run : m_runs) {
+    if (run.record.status == RunStatus::Completed || run.scores.empty()) continue;
+    int64_t scored = 0;
+    for (const EvalScore& e : run.scores) scored = std::max(scored, e.step);
+    if (scored < run.record.last_step)
+      lines << tr("%1 is %2 at step %3: its scores are from step %4.")
+                   .arg(runLabel(run.record),
+                        QString::fromStdString(runStatusName(run.record.status)))
+                   .arg(run.record.last_step)
+                   .arg(scored);
+  }
   lines << m_config_notices << m_heatmap_notices;
   if (m_non_finite > 0)
     lines << tr("%n non-finite metric value(s) are drawn as gaps.", nullptr, m_non_finite);

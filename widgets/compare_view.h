@@ -102,6 +102,7 @@ class CompareView : public QWidget {
   QLabel* m_header = nullptr;
   QLabel* m_notice = nullptr;
   QTabWidget* m_tabs = nullptr;
+  QLabel* m_empty = nullptr;  // shown instead of the tabs while no run is selected
   QSlider* m_smoothing_slider = nullptr;
   QLabel* m_smoothing_value = nullptr;
   QComboBox* m_benchmark_box = nullptr;

@@ -58,8 +58,14 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   header->setHighlightSections(false);
   header->setStretchLastSection(false);
   header->setSectionResizeMode(QHeaderView::ResizeToContents);
-  header->setSectionResizeMode(RunsTableModel::Name, QHeaderView::Stretch);
+  // The name as wide as the names need (within limits) and the model path takes the rest: a
+  // stretched name column took half a wide window.
+  header->setSectionResizeMode(RunsTableModel::Name, QHeaderView::Interactive);
+  header->setSectionResizeMode(RunsTableModel::Model, QHeaderView::Stretch);
   header->setMinimumSectionSize(48);
+  connect(header, &QHeaderView::sectionResized, this, [this](int section) {
+    if (section == RunsTableModel::Name && !m_fitting_name) m_name_sized_by_user = true;
+  });
 
   m_open->setToolTip(tr("Open the selected run"));
   m_compare->setToolTip(tr("Compare the selected runs side by side (select two or more)"));
@@ -117,6 +123,13 @@ RunsBrowser::RunsBrowser(QWidget* parent)
 void RunsBrowser::setRows(std::vector<RunsRow> rows) {
   m_model->setRows(std::move(rows));
   m_delegate->setScaleMax(m_model->maxExperts());
+  if (!m_name_sized_by_user) {
+    m_fitting_name = true;
+    m_view->resizeColumnToContents(RunsTableModel::Name);
+    m_view->setColumnWidth(RunsTableModel::Name,
+                           std::clamp(m_view->columnWidth(RunsTableModel::Name), 140, 360));
+    m_fitting_name = false;
+  }
   updateButtons();
   updateStatusLine();
 }

@@ -82,6 +82,9 @@ class RunsBrowser : public QWidget {
   QString m_error;  // the provider's last failure, shown until a refresh succeeds
   Provider m_provider;
   Confirmer m_confirmer;
+  // The name column follows the names until the user resizes it.
+  bool m_fitting_name = false;
+  bool m_name_sized_by_user = false;
 };
 
 }  // namespace mola::widgets

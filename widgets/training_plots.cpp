@@ -232,12 +232,11 @@ QWidget* TrainingPlots::buildRouterTab() {
   m_fair_line->point1->setCoords(0, 0);
   m_fair_line->point2->setCoords(1, 0);
   m_fair_line->setVisible(false);
-  m_fair_label = new QCPItemText(m_load_plot);
-  m_fair_label->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
-  m_fair_label->setBrush(QColor(255, 255, 255, 200));
-  m_fair_label->setPadding(QMargins(3, 0, 3, 1));
-  m_fair_label->setColor(QColor(0x30, 0x30, 0x30));
-  m_fair_label->setVisible(false);
+  // The line's name goes in the legend (a label on the plot would sit over the last bar): an
+  // empty graph with the line's pen.
+  m_fair_legend = m_load_plot->addGraph();
+  m_fair_legend->setPen(m_fair_line->pen());
+  m_fair_legend->removeFromLegend();
   m_load_placeholder = addPlaceholder(m_load_plot, tr("no router statistics yet"));
   PlotExport::of(m_load_plot)->setRescaler([this] {
     const int n = std::max(1, m_share_bars->data()->size());
@@ -531,9 +530,11 @@ void TrainingPlots::updateLoadBars() {
   m_fair_line->point1->setCoords(0, fair);
   m_fair_line->point2->setCoords(1, fair);
   m_fair_line->setVisible(show);
-  m_fair_label->position->setCoords(n + 0.55, fair);
-  m_fair_label->setText(tr("fair share 1/%1").arg(n));
-  m_fair_label->setVisible(show);
+  m_fair_legend->setName(tr("fair share 1/%1").arg(n));
+  if (show)
+    m_fair_legend->addToLegend();
+  else
+    m_fair_legend->removeFromLegend();
   m_load_placeholder->setVisible(!stats);
   auto* title = qobject_cast<QCPTextElement*>(m_load_plot->plotLayout()->element(0, 0));
   if (title) {

@@ -151,7 +151,7 @@ class TrainingPlots : public QWidget {
   QCPBars* m_share_bars = nullptr;
   QCPBars* m_prob_bars = nullptr;
   QCPItemStraightLine* m_fair_line = nullptr;
-  QCPItemText* m_fair_label = nullptr;
+  QCPGraph* m_fair_legend = nullptr;  // no data: the fair-share line's legend entry
   QCPItemText* m_load_placeholder = nullptr;
   QCPItemText* m_entropy_note = nullptr;
   std::map<QCustomPlot*, QCPItemText*> m_placeholders;

@@ -84,11 +84,15 @@ bool MainWindow::openDatabase(const QString& path) {
 void MainWindow::openDatabaseDialog() {
   const QString start =
       m_db_path.isEmpty() ? QString::fromStdString(RunStore::defaultPath()) : m_db_path;
-  const QString path =
-      QFileDialog::getSaveFileName(this, tr("Open or create a run database"), start,
-                                   tr("Run databases (*.sqlite *.db);;All files (*)"), nullptr,
-                                   QFileDialog::DontConfirmOverwrite);
-  if (!path.isEmpty()) openDatabase(path);
+  // An open dialog that also takes a new file name (a new database): its button says Open.
+  QFileDialog dialog(this, tr("Open or create a run database"), start,
+                     tr("Run databases (*.sqlite *.db);;All files (*)"));
+  dialog.setAcceptMode(QFileDialog::AcceptOpen);
+  dialog.setFileMode(QFileDialog::AnyFile);
+  dialog.setOption(QFileDialog::DontConfirmOverwrite);
+  dialog.setLabelText(QFileDialog::Accept, tr("Open"));
+  if (dialog.exec() == QDialog::Accepted && !dialog.selectedFiles().isEmpty())
+    openDatabase(dialog.selectedFiles().constFirst());
 }
 
 void MainWindow::refreshRuns() {

@@ -2,11 +2,14 @@
 // The workbench as a user sizes and handles it: every view usable from 1024 x 640 up (nothing
 // drawn over anything else, nothing squeezed or clipped), the mouse wheel reaching only a box
 // that has the focus, and undo/redo from the Edit menu wherever the focus is in Design.
+#include <qcustomplot.h>
+
 #include <QAbstractSpinBox>
 #include <QAction>
 #include <QApplication>
 #include <QComboBox>
 #include <QDir>
+#include <QLabel>
 #include <QLineEdit>
 #include <QMenuBar>
 #include <QScrollArea>
@@ -14,18 +17,25 @@
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTabWidget>
+#include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QWheelEvent>
 
 #include "allocation_designer.h"
+#include "compare_view.h"
 #include "experiment_form.h"
 #include "layout_check.h"
 #include "main_window.h"
+#include "runs_browser.h"
+#include "runs_table_model.h"
 #include "store/run_launch.h"
 #include "store/run_store.h"
 #include "stored_runs.h"
+#include "train_view.h"
+#include "training_plots.h"
 
+using mola::RunStatus;
 using mola::RunStore;
 using mola::app::MainWindow;
 
@@ -188,6 +198,62 @@ class WorkbenchLayoutTest : public QObject {
     undo->trigger();
     QCOMPARE(designer->allocation().perLayer(), saved);
     QCOMPARE(f.window.isModified(), false);
+  }
+
+  // The small defects of the user test, each as the user saw it.
+  void smallDefectsAreGone() {
+    QTemporaryDir dir;
+    const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
+    {
+      RunStore store = mola::openRunStore(db.toStdString());
+      mola::test::writeRun(store, "finished", "2-4-6-8", 60, 0.6, 0.7);
+      // Interrupted at step 80 with its last score at step 50.
+      const int64_t cut =
+          mola::test::writeRun(store, "cut-short", "8-6-4-2", 50, 0.8, 0.6, RunStatus::Interrupted);
+      for (int step = 51; step <= 80; ++step) store.addMetrics(cut, {{step, "loss", 1.0}});
+    }
+    MainWindow w;
+    w.resize(1600, 1000);
+    QVERIFY(w.openDatabase(db));
+    w.show();
+
+    // Compare with no runs: a hint, not empty axes.
+    w.showTab(MainWindow::Tab::Compare);
+    auto* hint = w.compareView()->findChild<QLabel*>(QStringLiteral("compareEmpty"));
+    QVERIFY(hint && hint->isVisible());
+    QVERIFY(hint->text().contains(QStringLiteral("Runs")));
+    QVERIFY(!w.compareView()->findChild<QTabWidget*>()->isVisible());
+
+    // An interrupted run's score is said to come from an earlier step.
+    QVERIFY(w.compareRuns({1, 2}));
+    QVERIFY(!hint->isVisible());
+    QVERIFY2(w.compareView()->notice().contains(QStringLiteral("step 80")) &&
+                 w.compareView()->notice().contains(QStringLiteral("from step 50")),
+             qPrintable(w.compareView()->notice()));
+
+    // The Runs table's name column does not take half the window.
+    w.showTab(MainWindow::Tab::Runs);
+    QTest::qWait(50);
+    const QTableView* table = w.runsBrowser()->view();
+    const int name_width = table->columnWidth(mola::widgets::RunsTableModel::Name);
+    QVERIFY2(
+        name_width < table->viewport()->width() / 4,
+        qPrintable(
+            QStringLiteral("name %1 of %2 px").arg(name_width).arg(table->viewport()->width())));
+    QVERIFY(name_width >= 140);  // and not squeezed either
+
+    // "fair share 1/8" is a legend entry, not a label over the eighth bar.
+    w.openRun(1);
+    QCustomPlot* load = w.trainView()->plots()->loadPlot();
+    bool in_legend = false;
+    for (int i = 0; i < load->legend->itemCount(); ++i)
+      if (auto* item = qobject_cast<QCPPlottableLegendItem*>(load->legend->item(i)))
+        in_legend |= item->plottable()->name().startsWith(QStringLiteral("fair share 1/"));
+    QVERIFY(in_legend);
+    for (int i = 0; i < load->itemCount(); ++i)
+      if (auto* text = qobject_cast<QCPItemText*>(load->item(i)))
+        QVERIFY2(!text->visible() || !text->text().contains(QStringLiteral("fair share")),
+                 qPrintable(text->text()));
   }
 };
 

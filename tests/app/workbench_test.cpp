@@ -261,7 +261,8 @@ class WorkbenchTest : public QObject {
     QVERIFY2(w.trainView()->rateLabel()->text().contains(QStringLiteral("tokens/s")),
              qPrintable(w.trainView()->rateLabel()->text()));
     QCOMPARE(w.trainView()->status(), RunStatus::Completed);
-    QVERIFY2(w.trainView()->message().startsWith(QStringLiteral("Completed")),
+    // One sentence, not "Completed: completed 8 steps".
+    QVERIFY2(w.trainView()->message().startsWith(QStringLiteral("Completed 8 steps; checkpoint")),
              qPrintable(w.trainView()->message()));
     QVERIFY(!w.trainView()->pauseButton()->isEnabled());
     QVERIFY(!w.trainView()->stopButton()->isEnabled());
