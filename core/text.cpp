@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -117,6 +119,13 @@ std::string csvField(std::string_view s) {
     out += c;
   }
   return out + "\"";
+}
+
+std::string csvNumber(double v) {
+  if (std::isnan(v)) return "";
+  char buf[32];
+  const auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+  return std::string(buf, end);
 }
 
 }  // namespace mola

@@ -37,5 +37,8 @@ std::string textColumn(std::string_view s, size_t width);
 // `s` as one CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, a quote, or
 // a line break (or starts or ends with a space); as it is otherwise.
 std::string csvField(std::string_view s);
+// `v` as a CSV number: the shortest form that reads back as the same double; NaN as an empty
+// field.
+std::string csvNumber(double v);
 
 }  // namespace mola

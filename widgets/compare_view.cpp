@@ -139,9 +139,17 @@ QWidget* CompareView::buildCurvesTab() {
   bar->addSpacing(16);
   bar->addWidget(new QLabel(tr("Eval benchmark")));
   bar->addWidget(m_benchmark_box);
+  bar->addSpacing(16);
+  m_log_loss = new QCheckBox(tr("Log scale"));
+  m_log_loss->setToolTip(tr("Draw the loss on a logarithmic axis"));
+  bar->addWidget(m_log_loss);
   bar->addStretch(1);
 
   m_loss_plot = makePlot(tr("Training loss (smoothed)"), tr("loss"));
+  connect(m_log_loss, &QCheckBox::toggled, this, [this](bool log) {
+    setLogValueAxis(m_loss_plot, log);
+    PlotExport::of(m_loss_plot)->rescale();
+  });
   m_eval_plot = makePlot(tr("Eval accuracy"), tr("accuracy"));
   m_eval_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
   m_lr_plot = makePlot(tr("Learning rate"), tr("learning rate"));
@@ -173,6 +181,7 @@ QWidget* CompareView::buildCurvesTab() {
     step_range(m_balance_plot);
   });
 
+  linkStepAxes({m_loss_plot, m_eval_plot, m_lr_plot, m_balance_plot});
   layOutPlotPage(page, bar, m_loss_plot, m_eval_plot, m_lr_plot, m_balance_plot);
   return page;
 }
@@ -290,6 +299,11 @@ void CompareView::setRuns(std::vector<ComparedRun> runs) {
   rebuildConfig();
   rebuildScores();
   updateNotice();
+  // Exported plots are named after the runs compared: "compare-3-4-<plot title>".
+  QString stem = QStringLiteral("compare");
+  for (const ComparedRun& run : m_runs) stem += QStringLiteral("-%1").arg(run.record.id);
+  for (QCustomPlot* p : findChildren<QCustomPlot*>())
+    if (PlotExport* helper = PlotExport::of(p)) helper->setFileStem(stem);
 }
 
 void CompareView::updateNotice() {

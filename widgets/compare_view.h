@@ -104,6 +104,7 @@ class CompareView : public QWidget {
   QTabWidget* m_tabs = nullptr;
   QLabel* m_empty = nullptr;  // shown instead of the tabs while no run is selected
   QSlider* m_smoothing_slider = nullptr;
+  QCheckBox* m_log_loss = nullptr;
   QLabel* m_smoothing_value = nullptr;
   QComboBox* m_benchmark_box = nullptr;
   QCustomPlot* m_loss_plot = nullptr;

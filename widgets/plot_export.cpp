@@ -12,12 +12,15 @@
 #include <QMessageBox>
 #include <QMouseEvent>
 #include <QPointer>
+#include <QRegularExpression>
+#include <QSettings>
 #include <QToolTip>
 #include <QVBoxLayout>
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 namespace mola::widgets {
 namespace {
@@ -193,6 +196,10 @@ void rescaleWithMargin(QCustomPlot* plot) {
       if (axis->plottables().isEmpty()) continue;
       QCPRange r = axis->range();
       if (!std::isfinite(r.lower) || !std::isfinite(r.upper)) continue;
+      if (axis->scaleType() == QCPAxis::stLogarithmic) {  // a margin by factors
+        if (r.lower > 0) axis->setRange(r.lower / 1.15, r.upper * 1.15);
+        continue;
+      }
       const double size = r.size();
       const double pad = size > 1e-12 * std::max(1.0, std::fabs(r.center()))
                              ? 0.05 * size
@@ -202,25 +209,45 @@ void rescaleWithMargin(QCustomPlot* plot) {
   }
 }
 
-bool exportPlot(QCustomPlot* plot, const QString& path, QString* error) {
-  auto fail = [&](const QString& why) {
-    if (error) *error = QStringLiteral("Cannot export the plot to %1: %2").arg(path, why);
-    return false;
-  };
-  const QFileInfo info(path);
-  const QString suffix = info.suffix().toLower();
-  if (suffix != QLatin1String("png") && suffix != QLatin1String("pdf"))
-    return fail(QStringLiteral("unknown format '.%1' (use .png or .pdf)").arg(info.suffix()));
-  if (!info.absoluteDir().exists())
-    return fail(QStringLiteral("the folder %1 does not exist").arg(info.absolutePath()));
-  // A plot that was never shown has no size of its own: export it at a readable default.
-  const int w = plot->width() > 10 ? 0 : 800;
-  const int h = plot->height() > 10 ? 0 : 500;
-  const bool ok = suffix == QLatin1String("png") ? plot->savePng(path, w, h)
-                                                 : plot->savePdf(path, w, h, QCP::epNoCosmetic,
-                                                                 QStringLiteral("MoLA Workbench"));
-  if (!ok) return fail(QStringLiteral("the file could not be written (permissions or disk space)"));
-  return true;
+void linkStepAxes(const QList<QCustomPlot*>& plots) {
+  auto busy = std::make_shared<bool>(false);  // one change at a time: no echo between plots
+  for (QCustomPlot* plot : plots) {
+    PlotExport* helper = PlotExport::install(plot);
+    QObject::connect(plot->xAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), plot,
+                     [plots, plot, helper, busy](const QCPRange& range) {
+                       if (*busy || !helper->userRanged()) return;  // a live fit, not the user
+                       *busy = true;
+                       for (QCustomPlot* other : plots) {
+                         if (other == plot) continue;
+                         PlotExport::of(other)->setUserRanged();
+                         other->xAxis->setRange(range);
+                         other->replot(QCustomPlot::rpQueuedReplot);
+                       }
+                       *busy = false;
+                     });
+    QObject::connect(helper, &PlotExport::rescaled, plot, [plots, plot, busy] {
+      if (*busy) return;
+      *busy = true;
+      for (QCustomPlot* other : plots)
+        if (other != plot) PlotExport::of(other)->rescale();
+      *busy = false;
+    });
+  }
+}
+
+void setLogValueAxis(QCustomPlot* plot, bool log) {
+  QCPAxis* axis = plot->yAxis;
+  if ((axis->scaleType() == QCPAxis::stLogarithmic) == log) return;
+  axis->setScaleType(log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+  if (log) {
+    auto ticker = QSharedPointer<QCPAxisTickerLog>::create();
+    ticker->setSubTickCount(8);
+    axis->setTicker(ticker);
+    axis->setNumberFormat(QStringLiteral("gb"));
+  } else {
+    axis->setTicker(QSharedPointer<QCPAxisTicker>::create());
+    axis->setNumberFormat(QStringLiteral("gbd"));
+  }
 }
 
 PlotExport::PlotExport(QCustomPlot* plot) : QObject(plot), m_plot(plot) {
@@ -245,6 +272,20 @@ void PlotExport::rescale() {
   m_user_ranged = false;
   fit();
   m_plot->replot(QCustomPlot::rpQueuedReplot);
+  emit rescaled();
+}
+
+QString PlotExport::defaultFileName(const QString& suffix) const {
+  QString title;
+  if (m_plot->plotLayout()->elementCount() > 0)
+    if (auto* t = qobject_cast<QCPTextElement*>(m_plot->plotLayout()->elementAt(0)))
+      title = t->text();
+  QString name = m_stem.isEmpty() ? title : title.isEmpty() ? m_stem : m_stem + u'-' + title;
+  // Lower case, words joined by '-': a name that every file system and shell takes as it is.
+  name = name.toLower().replace(QRegularExpression(QStringLiteral("[^a-z0-9._]+")),
+                                QStringLiteral("-"));
+  name = name.remove(QRegularExpression(QStringLiteral("^-+|-+$"))).left(120);
+  return (name.isEmpty() ? QStringLiteral("plot") : name) + u'.' + suffix;
 }
 
 void PlotExport::fit() {
@@ -370,22 +411,41 @@ bool PlotExport::eventFilter(QObject* watched, QEvent* event) {
 
 void PlotExport::showMenu(const QPoint& pos) {
   QMenu menu(m_plot);
-  menu.addAction(tr("Export PNG..."), this, [this] { exportWithDialog(QStringLiteral("png")); });
+  QMenu* png = menu.addMenu(tr("Export PNG"));
+  for (int scale : {1, 2, 4}) {
+    const QString size =
+        tr("%1 \u00d7 %2 px").arg(m_plot->width() * scale).arg(m_plot->height() * scale);
+    png->addAction(scale == 1 ? tr("%1 (as on screen)...").arg(size)
+                              : tr("%1 (%2\u00d7)...").arg(size).arg(scale),
+                   this, [this, scale] { exportWithDialog(QStringLiteral("png"), scale); });
+  }
+  menu.addAction(tr("Export SVG..."), this, [this] { exportWithDialog(QStringLiteral("svg")); });
   menu.addAction(tr("Export PDF..."), this, [this] { exportWithDialog(QStringLiteral("pdf")); });
+  menu.addAction(tr("Export data as CSV..."), this,
+                 [this] { exportWithDialog(QStringLiteral("csv")); });
   menu.addSeparator();
   menu.addAction(tr("Rescale"), this, &PlotExport::rescale);
   menu.exec(m_plot->mapToGlobal(pos));
 }
 
-void PlotExport::exportWithDialog(const QString& suffix) {
-  const QString filter =
-      suffix == QLatin1String("png") ? tr("PNG image (*.png)") : tr("PDF document (*.pdf)");
-  QString path = QFileDialog::getSaveFileName(
-      m_plot, tr("Export plot"), QDir::home().filePath(QStringLiteral("plot.") + suffix), filter);
+void PlotExport::exportWithDialog(const QString& suffix, double scale) {
+  static const QMap<QString, QString> kFilters = {
+      {QStringLiteral("png"), tr("PNG image (*.png)")},
+      {QStringLiteral("pdf"), tr("PDF document (*.pdf)")},
+      {QStringLiteral("svg"), tr("SVG drawing (*.svg)")},
+      {QStringLiteral("csv"), tr("CSV data (*.csv)")}};
+  // The folder of the last export, remembered across sessions.
+  QSettings settings;
+  const QString folder =
+      settings.value(QStringLiteral("plotExportFolder"), QDir::homePath()).toString();
+  QString path = QFileDialog::getSaveFileName(m_plot, tr("Export plot"),
+                                              QDir(folder).filePath(defaultFileName(suffix)),
+                                              kFilters.value(suffix));
   if (path.isEmpty()) return;
   if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
+  settings.setValue(QStringLiteral("plotExportFolder"), QFileInfo(path).absolutePath());
   QString error;
-  if (!exportPlot(m_plot, path, &error))
+  if (!exportPlot(m_plot, path, &error, scale))
     QMessageBox::warning(m_plot, tr("Export failed"), error);
   else
     emit exported(path);

@@ -44,10 +44,20 @@ void rescaleWithMargin(QCustomPlot* plot);
 void layOutPlotPage(QWidget* page, QLayout* bar, QWidget* top_left, QWidget* top_right,
                     QWidget* bottom_left, QWidget* bottom_right);
 
-// Writes the plot to `path`, the format chosen by its suffix (.png or .pdf, case-insensitive) at
-// the plot's on-screen size. On failure returns false and, when `error` is given, a message that
-// names the file and the reason.
-bool exportPlot(QCustomPlot* plot, const QString& path, QString* error = nullptr);
+// Writes the plot to `path`, the format chosen by its suffix (case-insensitive): .png at `scale`
+// times the on-screen size, .pdf and .svg as vectors, .csv as its data (see plotCsv). On failure
+// returns false and, when `error` is given, a message that names the file and the reason.
+bool exportPlot(QCustomPlot* plot, const QString& path, QString* error = nullptr,
+                double scale = 1.0);
+// The data of every visible graph, bar chart and heatmap of the plot as CSV: a header
+// "series,<x axis label>,<y axis label>" (",value" more with a heatmap: its cells), then one row
+// per point; numbers read back exactly, gaps are empty fields.
+QString plotCsv(QCustomPlot* plot);
+// One step axis for the plots of a view: dragging or zooming one moves the others the same way,
+// and rescaling one (double-click) rescales them all.
+void linkStepAxes(const QList<QCustomPlot*>& plots);
+// The left value axis logarithmic (ticks at powers of ten) or linear; the caller rescales.
+void setLogValueAxis(QCustomPlot* plot, bool log);
 
 class PlotExport : public QObject {
   Q_OBJECT
@@ -65,6 +75,11 @@ class PlotExport : public QObject {
   void setRescaler(std::function<void()> rescale) { m_rescale = std::move(rescale); }
   // Applies the rescaler and replots; also ends the user's own range (userRanged() is false).
   void rescale();
+  // The user's own range from now on (a linked plot was dragged or zoomed).
+  void setUserRanged() { m_user_ranged = true; }
+  // Names exported files: "<stem>-<plot title>.<suffix>" (e.g. the run's name and id).
+  void setFileStem(const QString& stem) { m_stem = stem; }
+  QString defaultFileName(const QString& suffix) const;
   // Applies the rescaler only (live plots call it before each throttled replot).
   void fit();
   // True once the user dragged or zoomed: live plots then stop following new data until the
@@ -77,17 +92,20 @@ class PlotExport : public QObject {
 
  signals:
   void exported(const QString& path);
+  // rescale() ran (a double-click or the menu).
+  void rescaled();
 
  private:
   explicit PlotExport(QCustomPlot* plot);
   bool eventFilter(QObject* watched, QEvent* event) override;
   void showMenu(const QPoint& pos);
-  void exportWithDialog(const QString& suffix);
+  void exportWithDialog(const QString& suffix, double scale = 1.0);
 
   QCustomPlot* m_plot;
   QPointer<QCPItemTracer> m_tracer;  // the plot owns it; it may be cleared with the items
   std::function<void()> m_rescale;
   bool m_user_ranged = false;
+  QString m_stem;
 };
 
 }  // namespace mola::widgets

@@ -4,6 +4,7 @@
 #include "training_plots.h"
 
 #include <qcustomplot.h>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -34,12 +35,13 @@ QCPGraph* makeGraph(QCustomPlot* plot, const QString& name, const QColor& colour
 
 // Rescales a value axis to its visible data: from 0 when `zero_based`, else with a 5% pad.
 void fitValueAxis(QCPAxis* axis, bool zero_based, double empty_upper = 1.0) {
+  const bool log = axis->scaleType() == QCPAxis::stLogarithmic;
   bool any = false;
   QCPRange r;
   for (QCPAbstractPlottable* p : axis->plottables()) {
     if (!p->visible()) continue;
     bool found = false;
-    const QCPRange pr = p->getValueRange(found);
+    const QCPRange pr = p->getValueRange(found, log ? QCP::sdPositive : QCP::sdBoth);
     if (!found) continue;
     if (!any)
       r = pr;
@@ -48,7 +50,11 @@ void fitValueAxis(QCPAxis* axis, bool zero_based, double empty_upper = 1.0) {
     any = true;
   }
   if (!any) {
-    axis->setRange(0, empty_upper);
+    axis->setRange(log ? empty_upper / 100 : 0, empty_upper);
+    return;
+  }
+  if (log) {  // a margin by factors
+    axis->setRange(r.lower / 1.15, r.upper * 1.15);
     return;
   }
   if (zero_based) {
@@ -115,13 +121,21 @@ QWidget* TrainingPlots::buildCurvesTab() {
   m_smoothing_value->setMinimumWidth(32);
   connect(m_smoothing_slider, &QSlider::valueChanged, this,
           [this](int v) { setSmoothing(v / 100.0); });
+  m_log_loss = new QCheckBox(tr("Log scale"));
+  m_log_loss->setToolTip(tr("Draw the loss on a logarithmic axis"));
   auto* bar = new QHBoxLayout;
   bar->addWidget(new QLabel(tr("Loss smoothing")));
   bar->addWidget(m_smoothing_slider);
   bar->addWidget(m_smoothing_value);
+  bar->addSpacing(16);
+  bar->addWidget(m_log_loss);
   bar->addStretch(1);
 
   m_loss_plot = newPlot(tr("Training loss"), tr("step"), tr("loss"));
+  connect(m_log_loss, &QCheckBox::toggled, this, [this](bool log) {
+    setLogValueAxis(m_loss_plot, log);
+    PlotExport::of(m_loss_plot)->rescale();
+  });
   QColor light = runColor(0);
   light.setAlpha(90);
   m_loss.graph = makeGraph(m_loss_plot, tr("loss (raw)"), light, 1.0);
@@ -173,6 +187,7 @@ QWidget* TrainingPlots::buildCurvesTab() {
     fitValueAxis(m_balance_plot->yAxis, false, 0.01);
   });
 
+  linkStepAxes({m_loss_plot, m_eval_plot, m_lr_plot, m_balance_plot});
   layOutPlotPage(page, bar, m_loss_plot, m_eval_plot, m_lr_plot, m_balance_plot);
   return page;
 }
@@ -279,6 +294,7 @@ QWidget* TrainingPlots::buildRouterTab() {
     fitValueAxis(m_cv_plot->yAxis, true);
   });
 
+  linkStepAxes({m_entropy_plot, m_cv_plot});
   layOutPlotPage(page, bar, m_load_plot, m_heatmap, m_entropy_plot, m_cv_plot);
   return page;
 }
@@ -374,6 +390,12 @@ void TrainingPlots::setSmoothing(double weight) {
   m_smoothing_value->setText(QString::number(m_smoothing, 'f', 2));
   m_loss_ema_graph->setName(tr("loss (EMA %1)").arg(m_smoothing, 0, 'f', 2));
   recomputeEma();
+}
+
+void TrainingPlots::setExportStem(const QString& stem) {
+  for (QCustomPlot* p : {m_loss_plot, m_eval_plot, m_lr_plot, m_balance_plot, m_load_plot,
+                         m_entropy_plot, m_cv_plot, static_cast<QCustomPlot*>(m_heatmap)})
+    PlotExport::of(p)->setFileStem(stem);
 }
 
 void TrainingPlots::appendEval(const EvalScore& score) {

@@ -22,6 +22,7 @@ class QCPBars;
 class QCPErrorBars;
 class QCPItemStraightLine;
 class QCPItemText;
+class QCheckBox;
 class QComboBox;
 class QLabel;
 class QSlider;
@@ -56,6 +57,10 @@ class TrainingPlots : public QWidget {
 
   // EMA weight of the smoothed loss in [0, 0.99] (the slider has steps of 0.01).
   void setSmoothing(double weight);
+  // Exported plots are named "<stem>-<plot title>" (the run's name and id).
+  void setExportStem(const QString& stem);
+  // The loss drawn on a logarithmic axis (the "Log scale" box).
+  QCheckBox* logLossBox() const { return m_log_loss; }
   double smoothing() const { return m_smoothing; }
   // The layer (0-based) whose expert load the bar chart shows; ignored when it has no router.
   void setSelectedLayer(int layer);
@@ -137,6 +142,7 @@ class TrainingPlots : public QWidget {
   QTabWidget* m_tabs = nullptr;
   QLabel* m_status = nullptr;
   QSlider* m_smoothing_slider = nullptr;
+  QCheckBox* m_log_loss = nullptr;
   QLabel* m_smoothing_value = nullptr;
   QComboBox* m_layer_box = nullptr;
   QComboBox* m_heatmap_kind = nullptr;

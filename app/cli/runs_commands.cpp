@@ -1,11 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // mola runs list | show | compare | export | delete: reading the run store back (read-only but
 // for delete), with text from the database made safe for the terminal.
-#include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -13,6 +10,7 @@
 #include "adapters/adapter_file.h"
 #include "commands.h"
 #include "model/hf_export.h"
+#include "store/run_csv.h"
 #include "store_args.h"
 #include "text.h"
 #include "train/checkpoint_files.h"
@@ -133,14 +131,6 @@ int compareRuns(const Args& args) {
   return 0;
 }
 
-// A number in CSV: the shortest form that reads back as the same double; NaN as an empty field.
-std::string csvNumber(double v) {
-  if (std::isnan(v)) return "";
-  char buf[32];
-  const auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
-  return std::string(buf, end);
-}
-
 // The adapter of the run's newest intact checkpoint as a PEFT adapter directory.
 void exportPeft(const RunStore& store, int64_t id, const fs::path& out) {
   const RunRecord run = store.run(id);
@@ -168,36 +158,10 @@ int exportRun(const Args& args) {
   if (auto peft = args.get("--peft")) exportPeft(store, id, *peft);
   if (!args.get("--csv")) return 0;
   const fs::path dir = *args.get("--csv");
-  fs::create_directories(dir);
-  const auto write = [&](const char* name, const std::function<void(std::ostream&)>& rows) {
-    std::ofstream f(dir / name);
-    rows(f);
-    f.flush();
-    if (!f) throw std::runtime_error((dir / name).string() + ": cannot be written");
-  };
-  write("metrics.csv", [&](std::ostream& f) {
-    f << "step,name,value\n";
-    for (const MetricPoint& m : store.metrics(id))
-      f << m.step << ',' << csvField(m.name) << ',' << csvNumber(m.value) << '\n';
-  });
-  write("router_stats.csv", [&](std::ostream& f) {
-    f << "step,layer,expert,token_fraction,mean_probability,entropy,load_cv\n";
-    for (const RouterStatsSnapshot& s : store.routerStats(id))
-      for (const LayerRouterStats& l : s.layers)
-        for (size_t i = 0; i < l.token_fraction.size(); ++i)
-          f << s.step << ',' << l.layer << ',' << i << ',' << csvNumber(l.token_fraction[i]) << ','
-            << csvNumber(l.mean_probability[i]) << ',' << csvNumber(l.entropy) << ','
-            << csvNumber(l.load_cv) << '\n';
-  });
-  write("eval_scores.csv", [&](std::ostream& f) {
-    f << "step,benchmark,split,protocol,accuracy,n,ci_low,ci_high\n";
-    for (const EvalScore& s : store.evalScores(id))
-      f << s.step << ',' << csvField(s.benchmark) << ',' << csvField(s.split) << ','
-        << csvField(s.protocol) << ',' << csvNumber(s.accuracy) << ',' << s.n << ','
-        << csvNumber(s.ci_low) << ',' << csvNumber(s.ci_high) << '\n';
-  });
-  std::printf("wrote metrics.csv, router_stats.csv, eval_scores.csv to %s\n",
-              printableText(dir.string()).c_str());
+  std::string names;
+  for (const std::string& name : exportRunCsv(store, id, dir))
+    names += (names.empty() ? "" : ", ") + name;
+  std::printf("wrote %s to %s\n", names.c_str(), printableText(dir.string()).c_str());
   return 0;
 }
 

@@ -2,6 +2,10 @@
 // Text helpers: terminal-safe text, UTF-8 aware table columns, CSV fields (RFC 4180).
 #include "text.h"
 
+#include <cmath>
+#include <limits>
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace mola {
@@ -41,6 +45,16 @@ TEST(CsvField, QuotesOnlyWhatNeedsIt) {
   EXPECT_EQ(csvField("two\nlines"), "\"two\nlines\"");
   EXPECT_EQ(csvField(" padded"), "\" padded\"");
   EXPECT_EQ(csvField(""), "");
+}
+
+TEST(CsvNumber, ShortestTextThatReadsBackExactly) {
+  EXPECT_EQ(csvNumber(0.1), "0.1");
+  EXPECT_EQ(csvNumber(2.5e-7), "2.5e-07");
+  EXPECT_EQ(csvNumber(-3.0), "-3");
+  EXPECT_EQ(csvNumber(std::nan("")), "");  // a gap, as pandas reads it
+  const double third = 1.0 / 3.0;
+  EXPECT_EQ(std::stod(csvNumber(third)), third);
+  EXPECT_EQ(csvNumber(std::numeric_limits<double>::infinity()), "inf");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Plots: smoothing, heatmap cells, fair share, throttled replots, export, the compare view, and
+// Plots: smoothing, heatmap cells, fair share, throttled replots, the compare view, and
 // screenshots of the dashboards filled with realistic synthetic runs.
 #include <qcustomplot.h>
 #include <QCheckBox>
@@ -362,32 +362,6 @@ class PlotsTest : public QObject {
     plots.replotNow();
     QVERIFY2(clock.elapsed() < 3000, qPrintable(QString::number(clock.elapsed())));
     QVERIFY(plots.statusLabel()->text().contains(QStringLiteral("step 10000")));
-  }
-
-  void exportWritesPngAndPdf() {
-    QTemporaryDir dir;
-    QVERIFY(dir.isValid());
-    QCustomPlot plot;
-    plot.resize(500, 300);
-    applyPlotStyle(&plot);
-    plot.addGraph()->setData({1, 2, 3}, {3, 1, 2});
-    plot.rescaleAxes();
-    QString error;
-    const QString png = dir.filePath(QStringLiteral("plot.png"));
-    QVERIFY2(exportPlot(&plot, png, &error), qPrintable(error));
-    const QImage image(png);
-    QCOMPARE(image.size(), QSize(500, 300));
-    const QString pdf = dir.filePath(QStringLiteral("plot.PDF"));
-    QVERIFY2(exportPlot(&plot, pdf, &error), qPrintable(error));
-    QFile f(pdf);
-    QVERIFY(f.open(QIODevice::ReadOnly));
-    QVERIFY(f.size() > 200);
-    QCOMPARE(f.read(4), QByteArray("%PDF"));
-
-    QVERIFY(!exportPlot(&plot, dir.filePath(QStringLiteral("plot.svg")), &error));
-    QVERIFY(error.contains(QStringLiteral("plot.svg")) && error.contains(QStringLiteral(".png")));
-    QVERIFY(!exportPlot(&plot, dir.filePath(QStringLiteral("missing/plot.png")), &error));
-    QVERIFY(error.contains(QStringLiteral("does not exist")));
   }
 
   void hoverReadsOutTheNearestPoint() {
