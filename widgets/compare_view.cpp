@@ -306,6 +306,13 @@ void CompareView::setRuns(std::vector<ComparedRun> runs) {
     if (PlotExport* helper = PlotExport::of(p)) helper->setFileStem(stem);
 }
 
+QList<QCustomPlot*> CompareView::allPlots() const {
+  QList<QCustomPlot*> plots = {m_loss_plot, m_eval_plot, m_lr_plot, m_balance_plot,
+                               static_cast<QCustomPlot*>(m_score_chart)};
+  for (ExpertHeatmap* h : m_heatmaps) plots << static_cast<QCustomPlot*>(h);
+  return plots;
+}
+
 void CompareView::updateNotice() {
   QStringList lines;
   if (m_runs.size() == 1) lines << tr("Select a second run to compare against.");

@@ -67,6 +67,8 @@ class CompareView : public QWidget {
   // Flattened configuration keys ("training.optimizer.lr") whose values are not the same in
   // every run (a key missing in some run differs), sorted.
   QStringList differingKeys() const { return m_differing; }
+  // Every plot (curves, the score chart, one heatmap per run), in the order a report shows them.
+  QList<QCustomPlot*> allPlots() const;
   QTableWidget* scoreTable() const { return m_score_table; }
   ScoreChart* scoreChart() const { return m_score_chart; }
   QTabWidget* tabs() const { return m_tabs; }

@@ -93,8 +93,8 @@ bool exportPlot(QCustomPlot* plot, const QString& path, QString* error, double s
   const QStringList known = {QStringLiteral("png"), QStringLiteral("pdf"), QStringLiteral("svg"),
                              QStringLiteral("csv")};
   if (!known.contains(suffix))
-    return fail(QStringLiteral("unknown format '.%1' (use .png, .pdf, .svg or .csv)")
-                    .arg(info.suffix()));
+    return fail(
+        QStringLiteral("unknown format '.%1' (use .png, .pdf, .svg or .csv)").arg(info.suffix()));
   if (!info.absoluteDir().exists())
     return fail(QStringLiteral("the folder %1 does not exist").arg(info.absolutePath()));
   if (!(scale > 0.0 && scale <= 16.0))

@@ -28,6 +28,7 @@ RunsBrowser::RunsBrowser(QWidget* parent)
       m_search(new QLineEdit(this)),
       m_open(new QPushButton(tr("Open"), this)),
       m_compare(new QPushButton(tr("Compare"), this)),
+      m_export(new QPushButton(tr("Export CSV..."), this)),
       m_delete(new QPushButton(tr("Delete..."), this)),
       m_status(new QLabel(this)) {
   m_proxy->setSourceModel(m_model);
@@ -70,6 +71,8 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   m_open->setToolTip(tr("Open the selected run"));
   m_compare->setToolTip(tr("Compare the selected runs side by side (select two or more)"));
   m_delete->setToolTip(tr("Delete the selected runs with their metrics and checkpoints"));
+  m_export->setToolTip(
+      tr("Write the selected run's metrics, router statistics and scores as CSV files"));
   m_status->setTextFormat(Qt::PlainText);
 
   auto* search_row = new QHBoxLayout;
@@ -78,6 +81,7 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   buttons->addWidget(m_status, 1);
   buttons->addWidget(m_open);
   buttons->addWidget(m_compare);
+  buttons->addWidget(m_export);
   buttons->addWidget(m_delete);
   auto* layout = new QVBoxLayout(this);
   layout->addLayout(search_row);
@@ -106,6 +110,10 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   connect(m_compare, &QPushButton::clicked, this, [this] {
     const QList<qint64> ids = selectedRunIds();
     if (ids.size() >= 2) emit compareRequested(ids);
+  });
+  connect(m_export, &QPushButton::clicked, this, [this] {
+    const QList<qint64> ids = selectedRunIds();
+    if (ids.size() == 1) emit exportRequested(ids.front());
   });
   connect(m_delete, &QPushButton::clicked, this, &RunsBrowser::requestDelete);
   auto* del = new QShortcut(QKeySequence::Delete, m_view);
@@ -216,6 +224,7 @@ void RunsBrowser::updateButtons() {
   }
   m_open->setEnabled(ids.size() == 1);
   m_compare->setEnabled(ids.size() >= 2);
+  m_export->setEnabled(ids.size() == 1);
   // A run that is training still writes to its rows and folder: stop it first.
   m_delete->setEnabled(!ids.isEmpty() && !running);
   m_delete->setToolTip(running ? tr("A running run cannot be deleted: stop it first")

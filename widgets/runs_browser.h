@@ -48,6 +48,7 @@ class RunsBrowser : public QWidget {
   QPushButton* openButton() const { return m_open; }
   QPushButton* compareButton() const { return m_compare; }
   QPushButton* deleteButton() const { return m_delete; }
+  QPushButton* exportButton() const { return m_export; }
   // The line under the table: how many runs are shown, or why they could not be read.
   QString statusLine() const;
 
@@ -64,6 +65,8 @@ class RunsBrowser : public QWidget {
   void compareRequested(const QList<qint64>& ids);
   // The user confirmed deleting these runs; the owner deletes them and refreshes.
   void deleteRequested(const QList<qint64>& ids);
+  // Export CSV... with one run selected.
+  void exportRequested(qint64 id);
 
  private:
   void updateButtons();
@@ -77,6 +80,7 @@ class RunsBrowser : public QWidget {
   QLineEdit* m_search = nullptr;
   QPushButton* m_open = nullptr;
   QPushButton* m_compare = nullptr;
+  QPushButton* m_export = nullptr;
   QPushButton* m_delete = nullptr;
   QLabel* m_status = nullptr;
   QString m_error;  // the provider's last failure, shown until a refresh succeeds

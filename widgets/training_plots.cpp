@@ -392,10 +392,13 @@ void TrainingPlots::setSmoothing(double weight) {
   recomputeEma();
 }
 
+QList<QCustomPlot*> TrainingPlots::allPlots() const {
+  return {m_loss_plot, m_eval_plot,    m_lr_plot, m_balance_plot,
+          m_load_plot, m_entropy_plot, m_cv_plot, static_cast<QCustomPlot*>(m_heatmap)};
+}
+
 void TrainingPlots::setExportStem(const QString& stem) {
-  for (QCustomPlot* p : {m_loss_plot, m_eval_plot, m_lr_plot, m_balance_plot, m_load_plot,
-                         m_entropy_plot, m_cv_plot, static_cast<QCustomPlot*>(m_heatmap)})
-    PlotExport::of(p)->setFileStem(stem);
+  for (QCustomPlot* p : allPlots()) PlotExport::of(p)->setFileStem(stem);
 }
 
 void TrainingPlots::appendEval(const EvalScore& score) {

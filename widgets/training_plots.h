@@ -59,6 +59,8 @@ class TrainingPlots : public QWidget {
   void setSmoothing(double weight);
   // Exported plots are named "<stem>-<plot title>" (the run's name and id).
   void setExportStem(const QString& stem);
+  // Every plot, curves then router, in the order a report shows them.
+  QList<QCustomPlot*> allPlots() const;
   // The loss drawn on a logarithmic axis (the "Log scale" box).
   QCheckBox* logLossBox() const { return m_log_loss; }
   double smoothing() const { return m_smoothing; }

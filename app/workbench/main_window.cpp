@@ -115,6 +115,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(m_runs, &widgets::RunsBrowser::runActivated, this, &MainWindow::openRun);
   connect(m_runs, &widgets::RunsBrowser::compareRequested, this, &MainWindow::compareRuns);
   connect(m_runs, &widgets::RunsBrowser::deleteRequested, this, &MainWindow::deleteRuns);
+  connect(m_runs, &widgets::RunsBrowser::exportRequested, this, &MainWindow::exportRunDialog);
 
   connect(m_train, &TrainView::pauseRequested, this, &MainWindow::onPauseRequested);
   connect(m_train, &TrainView::resumeRequested, this, &MainWindow::onResumeRequested);
@@ -225,6 +226,12 @@ void MainWindow::buildActions() {
                           QStyle::SP_DirOpenIcon);
   m_open_db_action->setToolTip(tr("Open or create a run database (SQLite)"));
   connect(m_open_db_action, &QAction::triggered, this, &MainWindow::openDatabaseDialog);
+  m_report_action = make(tr("Export &report (PDF)..."), QKeySequence(QStringLiteral("Ctrl+P")),
+                         QStyle::SP_FileDialogDetailedView);
+  m_report_action->setToolTip(
+      tr("One PDF of the run in Train or of the runs in Compare: every plot, the scores and the "
+         "configuration"));
+  connect(m_report_action, &QAction::triggered, this, &MainWindow::exportReportDialog);
   m_quit_action = make(tr("&Quit"), QKeySequence::Quit, QStyle::SP_DialogCloseButton);
   connect(m_quit_action, &QAction::triggered, this, &QWidget::close);
 
@@ -247,6 +254,8 @@ void MainWindow::buildMenus() {
   file->addAction(m_save_as_action);
   file->addSeparator();
   file->addAction(m_open_db_action);
+  file->addSeparator();
+  file->addAction(m_report_action);
   file->addSeparator();
   file->addAction(m_quit_action);
 
@@ -678,6 +687,8 @@ void MainWindow::updateControls() {
                                  ? tr("Continue the paused run")
                                  : tr("Continue this run from its latest checkpoint");
   m_train->setControls(can_pause, can_resume, can_stop, resume_tip, why);
+  m_report_action->setEnabled((currentTab() == Tab::Train && shown > 0) ||
+                              (currentTab() == Tab::Compare && !m_compare->runs().empty()));
   m_pause_action->setEnabled(can_pause);
   m_resume_action->setEnabled(can_resume);
   m_stop_action->setEnabled(can_stop);

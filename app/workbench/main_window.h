@@ -76,6 +76,13 @@ class MainWindow : public QMainWindow {
   // Deletes the runs from the database and their run directories (no question asked here: the
   // Runs view asks). A run this window is training is refused.
   bool deleteRuns(const QList<qint64>& ids);
+  // Writes run `id`'s CSV files (exportRunCsv) into a new folder "<name>-run<id>" inside
+  // `folder`; returns that folder, or empty after showing the error.
+  QString exportRunCsv(qint64 id, const QString& folder);
+  // One PDF of the current view's run (Train) or comparison (Compare): the summary, the scores,
+  // the configuration and every plot. Errors are shown; returns whether the file was written.
+  bool exportReport(const QString& path);
+  QAction* reportAction() const { return m_report_action; }
 
   void showTab(Tab tab);
   Tab currentTab() const;
@@ -125,6 +132,8 @@ class MainWindow : public QMainWindow {
   void saveOrSaveAs();
   void saveAs();
   void openExperimentDialog();
+  void exportRunDialog(qint64 id);
+  void exportReportDialog();
   void openDatabaseDialog();
 
   // Train view: a stored run, followed while it runs.
@@ -180,6 +189,7 @@ class MainWindow : public QMainWindow {
   QAction* m_save_action = nullptr;
   QAction* m_save_as_action = nullptr;
   QAction* m_open_db_action = nullptr;
+  QAction* m_report_action = nullptr;
   QAction* m_quit_action = nullptr;
   QAction* m_run_action = nullptr;
   QAction* m_pause_action = nullptr;

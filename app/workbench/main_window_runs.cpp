@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // MainWindow's run database: opening one, and opening, following, comparing and deleting its runs.
+#include <QDir>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QLabel>
+#include <QRegularExpression>
+#include <QSettings>
 #include <QStatusBar>
 #include <QTimer>
+#include <cmath>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
@@ -11,8 +16,11 @@
 #include "compare_view.h"
 #include "compared_run_loader.h"
 #include "main_window.h"
+#include "pdf_report.h"
+#include "run_report.h"
 #include "runs_browser.h"
 #include "runs_loader.h"
+#include "store/run_csv.h"
 #include "store/run_launch.h"
 #include "train_view.h"
 #include "training_controller.h"
@@ -219,6 +227,86 @@ bool MainWindow::compareRuns(const QList<qint64>& ids) {
   m_compare->setRuns(std::move(runs));
   showTab(Tab::Compare);
   return missing.isEmpty();
+}
+
+void MainWindow::exportRunDialog(qint64 id) {
+  QSettings settings;
+  const QString start =
+      settings.value(QStringLiteral("runExportFolder"), QDir::homePath()).toString();
+  const QString folder = QFileDialog::getExistingDirectory(
+      this, tr("Export run #%1 as CSV into a folder").arg(id), start);
+  if (folder.isEmpty()) return;
+  settings.setValue(QStringLiteral("runExportFolder"), folder);
+  exportRunCsv(id, folder);
+}
+
+QString MainWindow::exportRunCsv(qint64 id, const QString& folder) {
+  if (!m_store) return {};
+  try {
+    // A folder of its own per run ("quickstart-run3"), so that exports never mix.
+    QString name = QString::fromStdString(m_store->run(id).name).toLower();
+    name.replace(QRegularExpression(QStringLiteral("[^a-z0-9._]+")), QStringLiteral("-"));
+    name.remove(QRegularExpression(QStringLiteral("^-+|-+$")));
+    const QString dir = QDir(folder).filePath(
+        QStringLiteral("%1run%2").arg(name.isEmpty() ? QString() : name + u'-').arg(id));
+    const std::vector<std::string> files = mola::exportRunCsv(*m_store, id, dir.toStdString());
+    QStringList names;
+    for (const std::string& f : files) names << QString::fromStdString(f);
+    showStatus(tr("Wrote %1 to %2").arg(names.join(QStringLiteral(", ")), dir), 10000);
+    return dir;
+  } catch (const std::exception& e) {
+    showError(tr("Export"),
+              tr("Run #%1 was not exported: %2").arg(id).arg(QString::fromUtf8(e.what())));
+    return {};
+  }
+}
+
+bool MainWindow::exportReport(const QString& path) {
+  QString html, title;
+  QList<QCustomPlot*> plots;
+  if (currentTab() == Tab::Compare && !m_compare->runs().empty()) {
+    html = comparisonReportHtml(m_compare->runs(), m_compare->differingKeys());
+    title = tr("MoLA Workbench comparison");
+    plots = m_compare->allPlots();
+  } else if (const auto record = storedRun(m_train->runId())) {
+    double loss = std::nan("");
+    const std::vector<MetricPoint> losses = m_store->metrics(record->id, "loss");
+    if (!losses.empty()) loss = losses.back().value;
+    html = runReportHtml(*record, loss, m_store->evalScores(record->id));
+    title = tr("MoLA Workbench run #%1").arg(record->id);
+    m_train->plots()->replotNow();  // what is not drawn yet, from the database
+    plots = m_train->plots()->allPlots();
+  } else {
+    showError(tr("Report"), tr("Open a run in Train, or compare runs, to export a report."));
+    return false;
+  }
+  QString error;
+  if (!widgets::writePdfReport(path, title, html, plots, &error)) {
+    showError(tr("Report"), error);
+    return false;
+  }
+  showStatus(tr("Wrote the report %1").arg(path), 10000);
+  return true;
+}
+
+void MainWindow::exportReportDialog() {
+  QSettings settings;
+  const QString folder =
+      settings.value(QStringLiteral("reportFolder"), QDir::homePath()).toString();
+  QString name = QStringLiteral("report.pdf");
+  if (currentTab() == Tab::Compare && !m_compare->runs().empty()) {
+    name = QStringLiteral("compare");
+    for (const auto& r : m_compare->runs()) name += QStringLiteral("-%1").arg(r.record.id);
+    name += QStringLiteral("-report.pdf");
+  } else if (m_train->runId() > 0) {
+    name = QStringLiteral("run%1-report.pdf").arg(m_train->runId());
+  }
+  QString path = QFileDialog::getSaveFileName(
+      this, tr("Export a report"), QDir(folder).filePath(name), tr("PDF documents (*.pdf)"));
+  if (path.isEmpty()) return;
+  if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".pdf");
+  settings.setValue(QStringLiteral("reportFolder"), QFileInfo(path).absolutePath());
+  exportReport(path);
 }
 
 bool MainWindow::deleteRuns(const QList<qint64>& ids) {

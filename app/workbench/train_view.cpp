@@ -139,9 +139,8 @@ void TrainView::showRun(const RunRecord& record, const Allocation& allocation,
   }
   m_total = total_steps;
   m_plots->setAllocation(allocation);
-  m_plots->setExportStem(QStringLiteral("%1-run%2")
-                             .arg(QString::fromStdString(record.name))
-                             .arg(record.id));
+  m_plots->setExportStem(
+      QStringLiteral("%1-run%2").arg(QString::fromStdString(record.name)).arg(record.id));
   m_title->setText(QStringLiteral("<span style='font-size: 13pt; font-weight: bold;'>%1</span>"
                                   "&nbsp;<span style='color: #666666;'>#%2</span>")
                        .arg(QString::fromStdString(record.name).toHtmlEscaped())

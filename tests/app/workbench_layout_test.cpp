@@ -9,9 +9,11 @@
 #include <QApplication>
 #include <QComboBox>
 #include <QDir>
+#include <QFile>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenuBar>
+#include <QRegularExpression>
 #include <QScrollArea>
 #include <QSettings>
 #include <QSpinBox>
@@ -198,6 +200,55 @@ class WorkbenchLayoutTest : public QObject {
     undo->trigger();
     QCOMPARE(designer->allocation().perLayer(), saved);
     QCOMPARE(f.window.isModified(), false);
+  }
+
+  // A whole run as CSV, and one PDF report of a run and of a comparison.
+  void exportsResearchersExpect() {
+    FilledWindow f;
+    QTemporaryDir out;
+    const QString folder = f.window.exportRunCsv(1, out.path());
+    QVERIFY(!folder.isEmpty());
+    QVERIFY2(folder.endsWith(QStringLiteral("inverted-triangle-with-a-long-name-to-wrap-run1")),
+             qPrintable(folder));
+    QFile metrics(QDir(folder).filePath(QStringLiteral("metrics.csv")));
+    QVERIFY(metrics.open(QIODevice::ReadOnly));
+    const QList<QByteArray> rows = metrics.readAll().split('\n');
+    QCOMPARE(rows.front(), QByteArray("step,name,value"));
+    QCOMPARE(rows.size(), 1 + 60 * 6 + 1);  // header, 6 metrics x 60 steps, the final newline
+    QVERIFY(QFile::exists(QDir(folder).filePath(QStringLiteral("eval_scores.csv"))));
+    QVERIFY(QFile::exists(QDir(folder).filePath(QStringLiteral("router_stats.csv"))));
+
+    // The pages of a PDF file (-1: not a PDF).
+    const auto pages = [](const QString& path) {
+      QFile pdf(path);
+      if (!pdf.open(QIODevice::ReadOnly)) return -1;
+      const QString text = QString::fromLatin1(pdf.readAll());
+      if (!text.startsWith(QLatin1String("%PDF"))) return -1;
+      int n = 0;
+      for (auto it = QRegularExpression(QStringLiteral("/Type\\s*/Page[^s]")).globalMatch(text);
+           it.hasNext(); it.next())
+        ++n;
+      return n;
+    };
+    f.window.showTab(MainWindow::Tab::Train);
+    QVERIFY(f.window.reportAction()->isEnabled());
+    const QString run_pdf = out.filePath(QStringLiteral("run.pdf"));
+    QVERIFY2(f.window.exportReport(run_pdf), qPrintable(f.window.lastError()));
+    QVERIFY(pages(run_pdf) >= 1 + 8 / 2);  // the summary, then eight plots two to a page
+
+    f.window.showTab(MainWindow::Tab::Compare);
+    const QString compare_pdf = out.filePath(QStringLiteral("compare.pdf"));
+    QVERIFY2(f.window.exportReport(compare_pdf), qPrintable(f.window.lastError()));
+    QVERIFY(pages(compare_pdf) >= 1 + 7 / 2);  // curves, scores, two heatmaps
+
+    f.window.showTab(MainWindow::Tab::Runs);
+    QVERIFY(!f.window.reportAction()->isEnabled());
+    // Kept beside the screenshots, to be looked at.
+    QDir().mkpath(QStringLiteral(MOLA_SCREENSHOT_DIR));
+    for (const QString& name : {QStringLiteral("run.pdf"), QStringLiteral("compare.pdf")}) {
+      QFile::remove(QStringLiteral(MOLA_SCREENSHOT_DIR "/report_") + name);
+      QFile::copy(out.filePath(name), QStringLiteral(MOLA_SCREENSHOT_DIR "/report_") + name);
+    }
   }
 
   // The small defects of the user test, each as the user saw it.
