@@ -25,13 +25,11 @@
 #include "allocation_edit_command.h"
 #include "layer_diagram.h"
 #include "preset_gallery.h"
+#include "theme.h"
 
 namespace mola::widgets {
 
 namespace {
-
-const char* kWarningStyle = "color: #c0392b;";
-const char* kHintWarningStyle = "color: #b35900;";
 
 QString qs(const std::string& s) {
   return QString::fromStdString(s);
@@ -153,7 +151,7 @@ void AllocationDesigner::buildUi() {
   form->addRow(label(tr("&Per layer:"), m_text), m_text);
   m_text_error = new QLabel(this);
   m_text_error->setObjectName(QStringLiteral("textError"));
-  m_text_error->setStyleSheet(QLatin1String(kWarningStyle));
+  m_text_error->setStyleSheet(errorStyle());
   m_text_error->setWordWrap(true);
   m_text_error->hide();
   form->addRow(QString(), m_text_error);
@@ -413,11 +411,12 @@ void AllocationDesigner::setHint(const QString& text, bool warning) {
     m_hint->setText(
         tr("Drag rows to set experts \u00b7 wheel \u00b11 \u00b7 Shift/Ctrl-click selects "
            "\u00b7 keys \u2191\u2193 \u2190\u2192 and digits"));
-    m_hint->setStyleSheet(QStringLiteral("color: #666666;"));
+    setDimText(m_hint);
     return;
   }
   m_hint->setText(text);
-  m_hint->setStyleSheet(QLatin1String(warning ? kHintWarningStyle : ""));
+  m_hint->setForegroundRole(QPalette::WindowText);
+  m_hint->setStyleSheet(warning ? warningStyle() : QString());
 }
 
 void AllocationDesigner::setTopK(int top_k) {
@@ -511,9 +510,8 @@ void AllocationDesigner::refreshReadout(const Allocation& shown) {
           .arg(shown.maxExperts()));
 
   if (modules.empty()) {
-    row(tr("Parameters"),
-        QStringLiteral("<span style='%1'>%2</span>")
-            .arg(QLatin1String(kWarningStyle), tr("choose at least one target module")));
+    row(tr("Parameters"), QStringLiteral("<span style='%1'>%2</span>")
+                              .arg(errorStyle(), tr("choose at least one target module")));
   } else {
     const ParameterCount count = countTrainableParameters(shown, m_shape, rank(), modules);
     const int64_t base = countBaseParameters(m_shape);
@@ -548,12 +546,12 @@ void AllocationDesigner::refreshReadout(const Allocation& shown) {
   } else {
     QStringList names;
     for (int j : short_layers) names << QString::number(j + 1);
-    topk_text = QStringLiteral("<span style='%1'><b>%2</b></span>")
-                    .arg(QLatin1String(kWarningStyle),
-                         tr("top-K %1 needs at least %1 experts in %2 %3")
-                             .arg(k)
-                             .arg(short_layers.size() == 1 ? tr("layer") : tr("layers"))
-                             .arg(names.join(QStringLiteral(", "))));
+    topk_text =
+        QStringLiteral("<span style='%1'><b>%2</b></span>")
+            .arg(errorStyle(), tr("top-K %1 needs at least %1 experts in %2 %3")
+                                   .arg(k)
+                                   .arg(short_layers.size() == 1 ? tr("layer") : tr("layers"))
+                                   .arg(names.join(QStringLiteral(", "))));
   }
   row(tr("Top-K"), topk_text);
   m_readout->setText(QStringLiteral("<table cellspacing='3'>%1</table>").arg(rows));

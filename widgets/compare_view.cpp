@@ -25,6 +25,7 @@
 #include "expert_heatmap.h"
 #include "plot_export.h"
 #include "score_chart.h"
+#include "theme.h"
 
 namespace mola::widgets {
 namespace {
@@ -80,7 +81,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
   m_notice = new QLabel;
   m_notice->setTextFormat(Qt::PlainText);
   m_notice->setWordWrap(true);
-  m_notice->setStyleSheet(QStringLiteral("color: #a02020;"));
+  m_notice->setStyleSheet(errorStyle());
   m_notice->setVisible(false);
   m_tabs = new QTabWidget;
   m_tabs->addTab(buildCurvesTab(), tr("Curves"));
@@ -100,7 +101,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
   m_empty->setObjectName(QStringLiteral("compareEmpty"));
   m_empty->setAlignment(Qt::AlignCenter);
   m_empty->setWordWrap(true);
-  m_empty->setStyleSheet(QStringLiteral("color: #555555;"));
+  setDimText(m_empty);
   layout->addWidget(m_empty, 1);
   setRuns({});
 }

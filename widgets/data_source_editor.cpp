@@ -17,6 +17,7 @@
 #include "data/qa_importer.h"
 #include "data/qa_source.h"
 #include "data/synthetic_qa.h"
+#include "theme.h"
 
 namespace mola::widgets {
 
@@ -200,8 +201,12 @@ void DataSourceEditor::setStatus(const QString& text, bool error) {
   m_status_error = error;
   m_status->setText(text);
   m_status->setVisible(!text.isEmpty());
-  m_status->setStyleSheet(error ? QStringLiteral("color: #c0392b;")
-                                : QStringLiteral("color: #666666;"));
+  if (error) {
+    m_status->setForegroundRole(QPalette::WindowText);
+    m_status->setStyleSheet(errorStyle());
+  } else {
+    setDimText(m_status);
+  }
 }
 
 }  // namespace mola::widgets

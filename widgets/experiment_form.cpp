@@ -36,12 +36,11 @@
 #include "allocation_designer.h"
 #include "data/prompt_template.h"
 #include "data_source_editor.h"
+#include "theme.h"
 
 namespace mola::widgets {
 
 namespace {
-
-const char* kErrorStyle = "color: #c0392b;";
 
 QString qs(const std::string& s) {
   return QString::fromStdString(s);
@@ -172,7 +171,7 @@ void ExperimentForm::buildUi() {
   outer->setContentsMargins(6, 6, 6, 6);
   m_error = new QLabel(this);
   m_error->setObjectName(QStringLiteral("error"));
-  m_error->setStyleSheet(QLatin1String(kErrorStyle));
+  m_error->setStyleSheet(errorStyle());
   m_error->setWordWrap(true);
   m_error->setTextInteractionFlags(Qt::TextSelectableByMouse);
   m_error->hide();
@@ -218,7 +217,7 @@ void ExperimentForm::buildUi() {
   model_row->addWidget(m_model_browse);
   addRow(mf, tr("&Model:"), model_row, m_model);
   m_model_shape = new QLabel(model_box);
-  m_model_shape->setStyleSheet(QStringLiteral("color: #666666;"));
+  setDimText(m_model_shape);
   m_model_shape->setWordWrap(true);
   auto* shape_row = new QHBoxLayout;
   shape_row->addWidget(m_builtin);
@@ -265,7 +264,7 @@ void ExperimentForm::buildUi() {
   af->addRow(tr("&Balance coefficient:"), m_balance);
   auto* adapter_note = new QLabel(
       tr("Experts per layer, rank, top-K and target modules: in the designer."), adapter_box);
-  adapter_note->setStyleSheet(QStringLiteral("color: #666666;"));
+  setDimText(adapter_note);
   adapter_note->setWordWrap(true);
   af->addRow(adapter_note);
   groups->addWidget(adapter_box);
@@ -609,10 +608,10 @@ void ExperimentForm::onEdited() {
   const QString message = validationMessage();
   if (message.isEmpty()) {
     m_validation->setText(tr("\u2714 Ready: the experiment is valid."));
-    m_validation->setStyleSheet(QStringLiteral("color: #1e7b34;"));
+    m_validation->setStyleSheet(successStyle());
   } else {
     m_validation->setText(message);
-    m_validation->setStyleSheet(QLatin1String(kErrorStyle));
+    m_validation->setStyleSheet(errorStyle());
   }
   emit changed();
 }
@@ -634,16 +633,15 @@ void ExperimentForm::updateModelShapeLabel() {
                        .arg(shape->vocab_size);
     if (shape->num_layers != designed.num_layers)
       text += QStringLiteral("<br><span style='%1'>%2</span>")
-                  .arg(QLatin1String(kErrorStyle), tr("the allocation has %1 layers, the model %2")
-                                                       .arg(designed.num_layers)
-                                                       .arg(shape->num_layers));
+                  .arg(errorStyle(), tr("the allocation has %1 layers, the model %2")
+                                         .arg(designed.num_layers)
+                                         .arg(shape->num_layers));
     m_model_shape->setText(text);
   } else if (path.isEmpty()) {
     m_model_shape->setText(QString());
   } else {
-    m_model_shape->setText(
-        QStringLiteral("<span style='%1'>%2</span>")
-            .arg(QLatin1String(kErrorStyle), probeModel(path).error.toHtmlEscaped()));
+    m_model_shape->setText(QStringLiteral("<span style='%1'>%2</span>")
+                               .arg(errorStyle(), probeModel(path).error.toHtmlEscaped()));
   }
   m_model_shape->setVisible(!m_model_shape->text().isEmpty());
 }

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "plot_export.h"
+#include "theme.h"
 
 namespace mola::widgets {
 namespace {
@@ -63,7 +64,7 @@ ExpertHeatmap::ExpertHeatmap(QWidget* parent) : QCustomPlot(parent) {
   m_warning_text->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
   m_warning_text->setClipToAxisRect(false);
   m_warning_text->setColor(QColor(0xb0, 0x20, 0x20));
-  m_warning_text->setBrush(QColor(255, 255, 255, 220));
+  m_warning_text->setBrush(plotBackground());
   m_warning_text->setFont(sizedFont(font(), 8));
   m_warning_text->setVisible(false);
   m_step_text = new QCPItemText(this);
@@ -72,7 +73,7 @@ ExpertHeatmap::ExpertHeatmap(QWidget* parent) : QCustomPlot(parent) {
   m_step_text->position->setCoords(1.0, 0.0);
   m_step_text->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
   m_step_text->setClipToAxisRect(false);
-  m_step_text->setColor(QColor(0x60, 0x60, 0x60));
+  m_step_text->setColor(plotSoftInk());
   m_step_text->setFont(sizedFont(font(), 8));
   m_step_text->setPadding(QMargins(0, 0, 0, 2));
   m_step_text->setVisible(false);
@@ -263,7 +264,9 @@ void ExpertHeatmap::rebuildLayerItems(const Allocation& alloc) {
     auto* rect = new QCPItemRect(this);
     rect->topLeft->setCoords(0.5, j + 1.5);
     rect->bottomRight->setCoords(n + 0.5, j + 0.5);
-    rect->setPen(QPen(QColor(0, 0, 0, dense ? 40 : 70), 0.8));
+    QColor outline = plotInk();
+    outline.setAlpha(dense ? 40 : 70);
+    rect->setPen(QPen(outline, 0.8));
     rect->setBrush(Qt::NoBrush);
     m_layer_items << rect;
     if (n == 1) {
@@ -272,7 +275,7 @@ void ExpertHeatmap::rebuildLayerItems(const Allocation& alloc) {
       label->setText(max_n > 1 ? tr("1 expert, no router")
                                : tr("1 expert (plain LoRA), no router"));
       label->setFont(sizedFont(font(), dense ? 6.5 : 7.5, true));
-      label->setColor(QColor(0x70, 0x70, 0x70));
+      label->setColor(plotSoftInk());
       // Left-aligned from the middle of column 1, so the text runs over the empty columns.
       label->position->setCoords(0.6, j + 1.0);
       m_layer_items << label;

@@ -22,6 +22,8 @@
 #include <limits>
 #include <memory>
 
+#include "theme.h"
+
 namespace mola::widgets {
 namespace {
 
@@ -95,33 +97,22 @@ void applyPlotStyle(QCustomPlot* plot) {
   font.setPointSizeF(9);
   QFont small = font;
   small.setPointSizeF(8);
-  plot->setBackground(QBrush(Qt::white));
   plot->setNoAntialiasingOnDrag(true);
-  const QPen axis_pen(QColor(0x70, 0x70, 0x70), 1);
-  const QPen grid_pen(QColor(0, 0, 0, 28), 1, Qt::SolidLine);
   for (QCPAxisRect* rect : plot->axisRects()) {
-    rect->setBackground(QBrush(Qt::white));
     for (QCPAxis* axis : rect->axes()) {
       axis->setLabelFont(font);
       axis->setTickLabelFont(small);
-      axis->setLabelColor(QColor(0x30, 0x30, 0x30));
-      axis->setTickLabelColor(QColor(0x40, 0x40, 0x40));
-      axis->setBasePen(axis_pen);
-      axis->setTickPen(axis_pen);
-      axis->setSubTickPen(axis_pen);
       axis->setTickLengthOut(3);
       axis->setTickLengthIn(0);
       axis->setSubTickLengthIn(0);
       axis->setSubTickLengthOut(0);
-      axis->grid()->setPen(grid_pen);
       axis->grid()->setZeroLinePen(Qt::NoPen);
       axis->grid()->setSubGridVisible(false);
       axis->setLabelPadding(3);
     }
   }
   plot->legend->setFont(small);
-  plot->legend->setBrush(QBrush(QColor(255, 255, 255, 215)));
-  plot->legend->setBorderPen(QPen(QColor(0, 0, 0, 40)));
+  restylePlot(plot);  // the colours, from the theme
   plot->legend->setIconSize(18, 9);
   plot->legend->setRowSpacing(0);
   plot->legend->setMargins(QMargins(5, 3, 5, 3));
@@ -142,7 +133,7 @@ QCPTextElement* addTitle(QCustomPlot* plot, const QString& text) {
   font.setBold(true);
   plot->plotLayout()->insertRow(0);
   auto* title = new QCPTextElement(plot, text, font);
-  title->setTextColor(QColor(0x20, 0x20, 0x20));
+  title->setTextColor(plotInk());
   title->setMargins(QMargins(0, 4, 0, 0));
   plot->plotLayout()->addElement(0, 0, title);
   return title;
@@ -358,8 +349,8 @@ QString PlotExport::readoutAt(QPointF pixel) {
     m_tracer = new QCPItemTracer(m_plot);
     m_tracer->setStyle(QCPItemTracer::tsCircle);
     m_tracer->setSize(8);
-    m_tracer->setPen(QPen(QColor(0x20, 0x20, 0x20), 1.5));
-    m_tracer->setBrush(QColor(255, 255, 255, 120));
+    m_tracer->setPen(QPen(plotInk(), 1.5));
+    m_tracer->setBrush(QColor(128, 128, 128, 90));
     if (m_plot->layer(QStringLiteral("overlay"))) m_tracer->setLayer(QStringLiteral("overlay"));
   }
   const bool on_graph = qobject_cast<QCPGraph*>(hit) != nullptr;

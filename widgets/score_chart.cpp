@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "plot_export.h"
+#include "theme.h"
 
 namespace mola::widgets {
 namespace {
@@ -147,7 +148,7 @@ void ScoreChart::rebuild() {
     bars->setBarsGroup(m_group);
     auto* errors = new QCPErrorBars(xAxis, yAxis);
     errors->removeFromLegend();
-    errors->setPen(QPen(QColor(0x25, 0x25, 0x25), 1.1));
+    errors->setPen(QPen(plotInk(), 1.1));
     errors->setWhiskerWidth(std::clamp(width * 40, 4.0, 10.0));
     errors->setSymbolGap(0);  // bars have no symbol to leave room for
     errors->setDataPlottable(bars);
@@ -193,14 +194,14 @@ void ScoreChart::rebuild() {
         label->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
         label->setText(QString::number(d.value, 'f', 2));
         label->setFont(small);
-        label->setColor(QColor(0x30, 0x30, 0x30));
+        label->setColor(plotInk());
         label->setPadding(QMargins(0, 0, 0, 1));
         m_items << label;
       }
     }
   }
 
-  const QPen dashed(QColor(0x40, 0x40, 0x40), 1.2, Qt::DashLine);
+  const QPen dashed(plotSoftInk(), 1.2, Qt::DashLine);
   if (std::isfinite(m_chance)) {
     auto* line = new QCPItemStraightLine(this);
     line->point1->setCoords(0, m_chance);
@@ -215,7 +216,7 @@ void ScoreChart::rebuild() {
     label->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
     label->setText(tr("chance %1").arg(m_chance, 0, 'f', 2));
     label->setFont(small);
-    label->setColor(QColor(0x40, 0x40, 0x40));
+    label->setColor(plotSoftInk());
     m_items << line << label;
   }
   for (const auto& [benchmark, chance] : m_benchmark_chance) {

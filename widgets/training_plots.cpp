@@ -18,6 +18,7 @@
 #include "expert_heatmap.h"
 #include "plot_export.h"
 #include "score_chart.h"
+#include "theme.h"
 
 namespace mola::widgets {
 namespace {
@@ -149,7 +150,7 @@ QWidget* TrainingPlots::buildCurvesTab() {
   m_eval_plot->legend->setVisible(false);  // until a series is in it
   m_eval_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
   m_eval_loss.graph =
-      makeGraph(m_eval_plot, tr("eval loss"), QColor(0x55, 0x55, 0x55), 1.5, m_eval_plot->yAxis2);
+      makeGraph(m_eval_plot, tr("eval loss"), plotSoftInk(), 1.5, m_eval_plot->yAxis2);
   m_eval_loss.graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssSquare, 5));
   m_eval_loss.graph->setVisible(false);
   m_eval_loss.graph->removeFromLegend();
@@ -552,6 +553,8 @@ void TrainingPlots::updateLoadBars() {
   m_prob_bars->setData(keys, prob, true);
   const bool show = n > 1;
   const double fair = show ? 1.0 / n : 0.0;
+  m_fair_line->setPen(QPen(plotInk(), 1.2, Qt::DashLine));  // the theme may have changed
+  m_fair_legend->setPen(m_fair_line->pen());
   m_fair_line->point1->setCoords(0, fair);
   m_fair_line->point2->setCoords(1, fair);
   m_fair_line->setVisible(show);

@@ -5,11 +5,13 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QIcon>
+#include <QSettings>
 #include <QTimer>
 #include <cstdio>
 
 #include "main_window.h"
 #include "store/run_store.h"
+#include "theme.h"
 
 namespace {
 
@@ -54,7 +56,11 @@ int main(int argc, char** argv) {
   const QCommandLineOption size(QStringLiteral("size"),
                                 QStringLiteral("The window's size in pixels, e.g. 1024x640."),
                                 QStringLiteral("WxH"));
-  cli.addOptions({db, tab, open, compare, experiment, screenshot, size});
+  const QCommandLineOption theme_option(
+      QStringLiteral("theme"),
+      QStringLiteral("The colours: system (the desktop's), light or dark; remembered."),
+      QStringLiteral("THEME"));
+  cli.addOptions({db, tab, open, compare, experiment, screenshot, size, theme_option});
   cli.process(app);
 
   std::optional<mola::app::MainWindow::Tab> start_tab;
@@ -95,6 +101,18 @@ int main(int argc, char** argv) {
       return usageError(QStringLiteral("--size: '%1' is not a window size such as 1024x640")
                             .arg(cli.value(size)));
   }
+
+  // The theme before any window: the command line's (remembered), else the last one chosen.
+  mola::widgets::Theme theme = mola::widgets::Theme::System;
+  if (cli.isSet(theme_option)) {
+    if (!mola::widgets::parseTheme(cli.value(theme_option), &theme))
+      return usageError(QStringLiteral("--theme: '%1' is not one of system, light, dark")
+                            .arg(cli.value(theme_option)));
+    QSettings().setValue(QStringLiteral("theme"), mola::widgets::themeName(theme));
+  } else {
+    mola::widgets::parseTheme(QSettings().value(QStringLiteral("theme")).toString(), &theme);
+  }
+  mola::widgets::applyTheme(theme);
 
   mola::app::MainWindow window;
   // The same size whatever was saved.

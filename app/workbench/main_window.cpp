@@ -4,6 +4,7 @@
 #include "main_window.h"
 
 #include <QAction>
+#include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QFile>
@@ -27,6 +28,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <stdexcept>
+#include <utility>
 
 #include "allocation_designer.h"
 #include "compare_view.h"
@@ -36,6 +38,7 @@
 #include "runs_browser.h"
 #include "runs_loader.h"
 #include "store/run_launch.h"
+#include "theme.h"
 #include "train_view.h"
 #include "training_controller.h"
 #include "training_plots.h"
@@ -280,6 +283,24 @@ void MainWindow::buildMenus() {
     addAction(a);  // the shortcut works whatever has the focus
   }
 
+  view->addSeparator();
+  QMenu* theme_menu = view->addMenu(tr("&Theme"));
+  auto* themes = new QActionGroup(this);
+  widgets::Theme current = widgets::Theme::System;
+  widgets::parseTheme(QSettings().value(QStringLiteral("theme")).toString(), &current);
+  for (const auto& [theme, text] : {std::pair{widgets::Theme::System, tr("Follow the &desktop")},
+                                    std::pair{widgets::Theme::Light, tr("&Light")},
+                                    std::pair{widgets::Theme::Dark, tr("Dar&k")}}) {
+    QAction* a = theme_menu->addAction(text);
+    a->setCheckable(true);
+    a->setChecked(theme == current);
+    themes->addAction(a);
+    connect(a, &QAction::triggered, this, [theme] {
+      QSettings().setValue(QStringLiteral("theme"), widgets::themeName(theme));
+      widgets::applyTheme(theme);
+    });
+  }
+
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&About MoLA Workbench"), this, [this] {
     QMessageBox::about(
@@ -313,10 +334,12 @@ void MainWindow::showStatus(const QString& text, int timeout_ms) {
   // Shortened to the room beside the database label with an ellipsis (never cut mid-letter); the
   // whole text is the status bar's tooltip.
   QStatusBar* bar = statusBar();
-  const int room = bar->width() - m_db_label->width() - 40;
   const QString line = QString(text).replace(QLatin1Char('\n'), QLatin1Char(' '));
-  bar->showMessage(bar->fontMetrics().elidedText(line, Qt::ElideRight, std::max(room, 80)),
-                   timeout_ms);
+  // (Before the window is shown the bar has no width yet: nothing to fit.)
+  const int room = bar->width() - m_db_label->width() - 40;
+  bar->showMessage(
+      isVisible() && room > 80 ? bar->fontMetrics().elidedText(line, Qt::ElideRight, room) : line,
+      timeout_ms);
   bar->setToolTip(line);
 }
 
@@ -501,8 +524,7 @@ void MainWindow::updateRunAvailability() {
   m_run_button->setToolTip(reason);
   m_run_action->setToolTip(reason);
   m_run_reason->setText(reason);
-  m_run_reason->setStyleSheet(ok ? QStringLiteral("color: #1e7b34;")
-                                 : QStringLiteral("color: #b71c1c;"));
+  m_run_reason->setStyleSheet(ok ? widgets::successStyle() : widgets::errorStyle());
 }
 
 bool MainWindow::runExperiment() {

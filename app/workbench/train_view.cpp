@@ -14,6 +14,7 @@
 #include <map>
 
 #include "runs_table_model.h"
+#include "theme.h"
 #include "training_plots.h"
 
 namespace mola::app {
@@ -33,15 +34,15 @@ QString clockText(double seconds) {
 QString toneStyle(TrainView::Tone tone) {
   switch (tone) {
     case TrainView::Tone::Success:
-      return QStringLiteral("color: #1e7b34;");
+      return widgets::successStyle();
     case TrainView::Tone::Warning:
-      return QStringLiteral("color: #9a5b00;");
+      return widgets::warningStyle();
     case TrainView::Tone::Error:
-      return QStringLiteral("color: #b71c1c; font-weight: bold;");
+      return widgets::errorStyle() + QStringLiteral(" font-weight: bold;");
     case TrainView::Tone::Info:
       break;
   }
-  return QStringLiteral("color: #333333;");
+  return QString();
 }
 
 QPushButton* controlButton(const QString& text, QStyle::StandardPixmap icon, QWidget* parent) {
@@ -78,7 +79,7 @@ TrainView::TrainView(QWidget* parent) : QWidget(parent) {
 
   m_detail = new QLabel(this);
   m_detail->setObjectName(QStringLiteral("runDetail"));
-  m_detail->setStyleSheet(QStringLiteral("color: #555555;"));
+  widgets::setDimText(m_detail);
   m_detail->setTextInteractionFlags(Qt::TextSelectableByMouse);
   layout->addWidget(m_detail);
 
@@ -142,9 +143,10 @@ void TrainView::showRun(const RunRecord& record, const Allocation& allocation,
   m_plots->setExportStem(
       QStringLiteral("%1-run%2").arg(QString::fromStdString(record.name)).arg(record.id));
   m_title->setText(QStringLiteral("<span style='font-size: 13pt; font-weight: bold;'>%1</span>"
-                                  "&nbsp;<span style='color: #666666;'>#%2</span>")
+                                  "&nbsp;<span style='color: %3;'>#%2</span>")
                        .arg(QString::fromStdString(record.name).toHtmlEscaped())
-                       .arg(record.id));
+                       .arg(record.id)
+                       .arg(palette().color(QPalette::PlaceholderText).name()));
   QStringList detail;
   detail << QString::fromStdString(record.model);
   if (!record.allocation.empty())

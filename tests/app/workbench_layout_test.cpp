@@ -23,6 +23,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QWheelEvent>
+#include <algorithm>
+#include <cmath>
 
 #include "allocation_designer.h"
 #include "compare_view.h"
@@ -34,12 +36,14 @@
 #include "store/run_launch.h"
 #include "store/run_store.h"
 #include "stored_runs.h"
+#include "theme.h"
 #include "train_view.h"
 #include "training_plots.h"
 
 using mola::RunStatus;
 using mola::RunStore;
 using mola::app::MainWindow;
+using mola::widgets::Theme;
 
 namespace {
 
@@ -64,6 +68,24 @@ struct FilledWindow {
     if (!QTest::qWaitForWindowActive(&window)) qWarning("the window did not become active");
   }
 };
+
+// A theme for one test, and the desktop's again after it.
+struct ThemeFor {
+  explicit ThemeFor(Theme theme) { mola::widgets::applyTheme(theme); }
+  ~ThemeFor() { mola::widgets::applyTheme(Theme::System); }
+};
+
+// WCAG's contrast ratio of two colours (1 to 21; 4.5 reads well as text).
+double contrast(const QColor& a, const QColor& b) {
+  const auto luminance = [](const QColor& c) {
+    const auto channel = [](double v) {
+      return v <= 0.03928 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4);
+    };
+    return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) + 0.0722 * channel(c.blueF());
+  };
+  const double la = luminance(a), lb = luminance(b);
+  return (std::max(la, lb) + 0.05) / (std::min(la, lb) + 0.05);
+}
 
 // Sends one wheel notch to `target` as the mouse would.
 void wheel(QWidget* target, int delta) {
@@ -96,12 +118,16 @@ class WorkbenchLayoutTest : public QObject {
 
   void everyViewHoldsItsLayoutAtEverySize_data() {
     QTest::addColumn<QSize>("size");
-    QTest::newRow("1600x1000") << QSize(1600, 1000);
-    QTest::newRow("1280x800") << QSize(1280, 800);
-    QTest::newRow("1024x640") << QSize(1024, 640);
+    QTest::addColumn<bool>("dark");
+    QTest::newRow("1600x1000") << QSize(1600, 1000) << false;
+    QTest::newRow("1280x800") << QSize(1280, 800) << false;
+    QTest::newRow("1024x640") << QSize(1024, 640) << false;
+    QTest::newRow("1024x640 dark") << QSize(1024, 640) << true;
   }
   void everyViewHoldsItsLayoutAtEverySize() {
     QFETCH(QSize, size);
+    QFETCH(bool, dark);
+    ThemeFor theme(dark ? Theme::Dark : Theme::Light);
     FilledWindow f;
     f.window.resize(size);
     // The window can be made this small (else: which view holds it up).
@@ -123,10 +149,11 @@ class WorkbenchLayoutTest : public QObject {
       f.window.replotNow();
       const QStringList problems = mola::test::layoutProblems(&f.window);
       QDir().mkpath(QStringLiteral(MOLA_SCREENSHOT_DIR));
-      f.window.grab().save(QStringLiteral(MOLA_SCREENSHOT_DIR "/layout_%1_%2x%3.png")
+      f.window.grab().save(QStringLiteral(MOLA_SCREENSHOT_DIR "/layout_%1_%2x%3%4.png")
                                .arg(QLatin1String(names[tab]))
                                .arg(size.width())
-                               .arg(size.height()));
+                               .arg(size.height())
+                               .arg(dark ? QStringLiteral("_dark") : QString()));
       QVERIFY2(problems.isEmpty(), qPrintable(QStringLiteral("%1 view at %2x%3:\n  %4")
                                                   .arg(QLatin1String(names[tab]))
                                                   .arg(size.width())
@@ -248,6 +275,33 @@ class WorkbenchLayoutTest : public QObject {
     for (const QString& name : {QStringLiteral("run.pdf"), QStringLiteral("compare.pdf")}) {
       QFile::remove(QStringLiteral(MOLA_SCREENSHOT_DIR "/report_") + name);
       QFile::copy(out.filePath(name), QStringLiteral(MOLA_SCREENSHOT_DIR "/report_") + name);
+    }
+  }
+
+  // Dark and light: every plot's titles, axis labels and tick labels read on its background, and
+  // so do the window's texts on theirs; switching back restores the light plots.
+  void plotsReadOnBothThemes() {
+    for (Theme theme : {Theme::Dark, Theme::Light}) {
+      ThemeFor applied(theme);
+      QCOMPARE(mola::widgets::isDarkTheme(), theme == Theme::Dark);
+      FilledWindow f;
+      const QList<QCustomPlot*> plots = f.window.findChildren<QCustomPlot*>();
+      QVERIFY(plots.size() >= 12);
+      for (QCustomPlot* plot : plots) {
+        const QColor background = plot->axisRect()->backgroundBrush().color();
+        QCOMPARE(background.lightness() < 128, theme == Theme::Dark);
+        for (QCPAxis* axis : plot->axisRect()->axes()) {
+          QVERIFY2(contrast(axis->labelColor(), background) >= 7.0, qPrintable(axis->label()));
+          QVERIFY(contrast(axis->tickLabelColor(), background) >= 4.5);
+        }
+      }
+      const QPalette palette = f.window.palette();
+      QVERIFY(contrast(palette.color(QPalette::WindowText), palette.color(QPalette::Window)) >= 7);
+      QVERIFY(contrast(palette.color(QPalette::PlaceholderText), palette.color(QPalette::Window)) >=
+              3.0);
+      f.window.showTab(MainWindow::Tab::Train);
+      f.window.grab().save(
+          QStringLiteral(MOLA_SCREENSHOT_DIR "/theme_%1.png").arg(mola::widgets::themeName(theme)));
     }
   }
 

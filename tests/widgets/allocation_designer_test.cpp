@@ -18,6 +18,7 @@
 #include <QWheelEvent>
 
 #include "allocation_designer.h"
+#include "theme.h"
 #include "layer_diagram.h"
 #include "preset_gallery.h"
 
@@ -335,7 +336,7 @@ class AllocationDesignerTest : public QObject {
       QCOMPARE(d.allocation(), before);
       QCOMPARE(d.undoStack()->count(), commands);
       QVERIFY2(error->isVisible(), qPrintable(bad));
-      QVERIFY(error->styleSheet().contains(QStringLiteral("#c0392b")));
+      QCOMPARE(error->styleSheet(), mola::widgets::errorStyle());  // in the theme's error colour
       // The parser's own message, naming what is wrong.
       try {
         Allocation::parse(bad.toStdString(), 8);
