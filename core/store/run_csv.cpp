@@ -51,7 +51,8 @@ std::vector<std::string> exportRunCsv(const RunStore& store, int64_t id, const f
       for (const LayerRouterStats& l : s.layers)
         for (size_t i = 0; i < l.token_fraction.size(); ++i)
           f << s.step << ',' << l.layer << ',' << i << ',' << csvNumber(l.token_fraction[i]) << ','
-            << csvNumber(i < l.mean_probability.size() ? l.mean_probability[i] : std::numeric_limits<double>::quiet_NaN())
+            << csvNumber(i < l.mean_probability.size() ? l.mean_probability[i]
+                                                       : std::numeric_limits<double>::quiet_NaN())
             << ',' << csvNumber(l.entropy) << ',' << csvNumber(l.load_cv) << '\n';
   });
   write("eval_scores.csv", [&](std::ostream& f) {
