@@ -18,9 +18,9 @@
 #include <QWheelEvent>
 
 #include "allocation_designer.h"
-#include "theme.h"
 #include "layer_diagram.h"
 #include "preset_gallery.h"
+#include "theme.h"
 
 using mola::Allocation;
 using mola::ModelShape;
