@@ -144,10 +144,10 @@ class PlotExportTest : public QObject {
     PlotExport::of(c.get())->rescale();
     for (QCustomPlot* p : {a.get(), b.get(), c.get()}) {
       QVERIFY(!PlotExport::of(p)->userRanged());
-      QVERIFY2(p->xAxis->range().lower <= 1.0 && p->xAxis->range().upper >= 50.0,
-               qPrintable(QStringLiteral("%1..%2")
-                              .arg(p->xAxis->range().lower)
-                              .arg(p->xAxis->range().upper)));
+      QVERIFY2(
+          p->xAxis->range().lower <= 1.0 && p->xAxis->range().upper >= 50.0,
+          qPrintable(
+              QStringLiteral("%1..%2").arg(p->xAxis->range().lower).arg(p->xAxis->range().upper)));
     }
   }
 
