@@ -283,6 +283,33 @@ class TrainingControllerTest : public QObject {
     QCOMPARE(checkpoints[0].step, steps.last().at(0).value<mola::StepMetrics>().step);
   }
 
+  // Pause while the built-in base is being prepared holds the preparation too (it kept going
+  // before: 256 -> 277 of 300 in 5 s); Stop then ends it without caching anything.
+  void pauseHoldsThePreparationOfTheBase() {
+    QTemporaryDir dir;
+    const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
+    qputenv("MOLA_CACHE_DIR", dir.filePath(QStringLiteral("cache")).toUtf8());  // no base yet
+    TrainingController controller;
+    QSignalSpy preparing(&controller, &TrainingController::preparing);
+    QSignalSpy finished(&controller, &TrainingController::finished);
+    mola::ExperimentConfig c = quickConfig(4);
+    c.model = "builtin:tiny-pretrained";
+    QVERIFY(controller.start(c, db));
+    QVERIFY(waitForCount(preparing, 3, 120000));
+    controller.pause();
+    QTest::qWait(500);  // the step in progress may still end
+    const qint64 at_pause = preparing.last().at(0).toLongLong();
+    QTest::qWait(2500);
+    const qint64 later = preparing.last().at(0).toLongLong();
+    QVERIFY2(later == at_pause,
+             qPrintable(
+                 QStringLiteral("prepared steps %1 -> %2 while paused").arg(at_pause).arg(later)));
+    controller.stop();
+    QVERIFY(waitForCount(finished, 1, 60000));
+    QCOMPARE(outcomeOf(finished), TrainOutcome::Stopped);
+    qunsetenv("MOLA_CACHE_DIR");
+  }
+
   void badInputFailsTheRunAndTheAppStaysUp() {
     QTemporaryDir dir;
     const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
