@@ -200,6 +200,12 @@ void rescaleWithMargin(QCustomPlot* plot) {
   }
 }
 
+QString fileSlug(const QString& text) {
+  QString name = text.toLower();
+  name.replace(QRegularExpression(QStringLiteral("[^a-z0-9._]+")), QStringLiteral("-"));
+  return name.remove(QRegularExpression(QStringLiteral("^-+|-+$"))).left(120);
+}
+
 void linkStepAxes(const QList<QCustomPlot*>& plots) {
   auto busy = std::make_shared<bool>(false);  // one change at a time: no echo between plots
   for (QCustomPlot* plot : plots) {
@@ -271,11 +277,9 @@ QString PlotExport::defaultFileName(const QString& suffix) const {
   if (m_plot->plotLayout()->elementCount() > 0)
     if (auto* t = qobject_cast<QCPTextElement*>(m_plot->plotLayout()->elementAt(0)))
       title = t->text();
-  QString name = m_stem.isEmpty() ? title : title.isEmpty() ? m_stem : m_stem + u'-' + title;
-  // Lower case, words joined by '-': a name that every file system and shell takes as it is.
-  name = name.toLower().replace(QRegularExpression(QStringLiteral("[^a-z0-9._]+")),
-                                QStringLiteral("-"));
-  name = name.remove(QRegularExpression(QStringLiteral("^-+|-+$"))).left(120);
+  const QString name = fileSlug(m_stem.isEmpty()  ? title
+                                : title.isEmpty() ? m_stem
+                                                  : m_stem + u'-' + title);
   return (name.isEmpty() ? QStringLiteral("plot") : name) + u'.' + suffix;
 }
 

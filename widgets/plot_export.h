@@ -53,6 +53,9 @@ bool exportPlot(QCustomPlot* plot, const QString& path, QString* error = nullptr
 // "series,<x axis label>,<y axis label>" (",value" more with a heatmap: its cells), then one row
 // per point; numbers read back exactly, gaps are empty fields.
 QString plotCsv(QCustomPlot* plot);
+// `text` as a file name every file system and shell takes as it is: lower case, runs of other
+// characters as one '-', at most 120 characters ("MoLA 2/4/6/8" -> "mola-2-4-6-8").
+QString fileSlug(const QString& text);
 // One step axis for the plots of a view: dragging or zooming one moves the others the same way,
 // and rescaling one (double-click) rescales them all.
 void linkStepAxes(const QList<QCustomPlot*>& plots);

@@ -4,7 +4,6 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QLabel>
-#include <QRegularExpression>
 #include <QSettings>
 #include <QStatusBar>
 #include <QTimer>
@@ -17,6 +16,7 @@
 #include "compared_run_loader.h"
 #include "main_window.h"
 #include "pdf_report.h"
+#include "plot_export.h"
 #include "run_report.h"
 #include "runs_browser.h"
 #include "runs_loader.h"
@@ -244,9 +244,7 @@ QString MainWindow::exportRunCsv(qint64 id, const QString& folder) {
   if (!m_store) return {};
   try {
     // A folder of its own per run ("quickstart-run3"), so that exports never mix.
-    QString name = QString::fromStdString(m_store->run(id).name).toLower();
-    name.replace(QRegularExpression(QStringLiteral("[^a-z0-9._]+")), QStringLiteral("-"));
-    name.remove(QRegularExpression(QStringLiteral("^-+|-+$")));
+    const QString name = widgets::fileSlug(QString::fromStdString(m_store->run(id).name));
     const QString dir = QDir(folder).filePath(
         QStringLiteral("%1run%2").arg(name.isEmpty() ? QString() : name + u'-').arg(id));
     const std::vector<std::string> files = mola::exportRunCsv(*m_store, id, dir.toStdString());
