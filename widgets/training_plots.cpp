@@ -166,56 +166,42 @@ QWidget* TrainingPlots::buildCurvesTab() {
   m_placeholders[m_balance_plot] =
       addPlaceholder(m_balance_plot, tr("no balance loss (plain LoRA, or none logged yet)"));
 
-  auto step_range = [this](QCustomPlot* plot) {
-    const double hi = std::max(1.0, stepRangeEnd());
-    plot->xAxis->setRange(0, hi + std::max(1.0, 0.02 * hi));
-  };
-  PlotExport::of(m_loss_plot)->setRescaler([this, step_range] {
-    step_range(m_loss_plot);
-    fitValueAxis(m_loss_plot->yAxis, false);
-  });
-  PlotExport::of(m_eval_plot)->setRescaler([this, step_range] {
-    step_range(m_eval_plot);
-    m_eval_plot->yAxis->setRange(-0.02, 1.04);
-    fitValueAxis(m_eval_plot->yAxis2, false);
-  });
-  PlotExport::of(m_lr_plot)->setRescaler([this, step_range] {
-    step_range(m_lr_plot);
-    fitValueAxis(m_lr_plot->yAxis, true, 1e-3);
-  });
-  PlotExport::of(m_balance_plot)->setRescaler([this, step_range] {
-    step_range(m_balance_plot);
-    fitValueAxis(m_balance_plot->yAxis, false, 0.01);
-  });
+  installCurveRescalers();
 
   linkStepAxes({m_loss_plot, m_eval_plot, m_lr_plot, m_balance_plot});
   layOutPlotPage(page, bar, m_loss_plot, m_eval_plot, m_lr_plot, m_balance_plot);
   return page;
 }
 
-QWidget* TrainingPlots::buildRouterTab() {
-  auto* page = new QWidget;
-  m_layer_box = new QComboBox;
-  m_layer_box->setMinimumContentsLength(18);
-  m_layer_box->setToolTip(tr("Layer whose expert load the bar chart shows"));
-  connect(m_layer_box, &QComboBox::currentIndexChanged, this, [this](int index) {
-    if (index < 0) return;
-    m_selected_layer = m_layer_box->itemData(index).toInt();
-    updateLoadBars();
-    markDirty(m_load_plot);
+// Every curve spans steps 0 .. the run's end (2% beyond it, so the last points stay clear of the
+// frame); each value axis has its own rule.
+void TrainingPlots::installCurveRescalers() {
+  PlotExport::of(m_loss_plot)->setRescaler([this] {
+    fitStepAxis(m_loss_plot);
+    fitValueAxis(m_loss_plot->yAxis, false);
   });
-  m_heatmap_kind = new QComboBox;
-  for (auto kind : {ExpertHeatmap::Value::TokenFraction, ExpertHeatmap::Value::RelativeLoad,
-                    ExpertHeatmap::Value::MeanProbability})
-    m_heatmap_kind->addItem(ExpertHeatmap::valueLabel(kind), int(kind));
-  auto* bar = new QHBoxLayout;
-  bar->addWidget(new QLabel(tr("Load of")));
-  bar->addWidget(m_layer_box);
-  bar->addSpacing(16);
-  bar->addWidget(new QLabel(tr("Heatmap shows")));
-  bar->addWidget(m_heatmap_kind);
-  bar->addStretch(1);
+  PlotExport::of(m_eval_plot)->setRescaler([this] {
+    fitStepAxis(m_eval_plot);
+    m_eval_plot->yAxis->setRange(-0.02, 1.04);
+    fitValueAxis(m_eval_plot->yAxis2, false);
+  });
+  PlotExport::of(m_lr_plot)->setRescaler([this] {
+    fitStepAxis(m_lr_plot);
+    fitValueAxis(m_lr_plot->yAxis, true, 1e-3);
+  });
+  PlotExport::of(m_balance_plot)->setRescaler([this] {
+    fitStepAxis(m_balance_plot);
+    fitValueAxis(m_balance_plot->yAxis, false, 0.01);
+  });
+}
 
+void TrainingPlots::fitStepAxis(QCustomPlot* plot) const {
+  const double hi = std::max(1.0, stepRangeEnd());
+  plot->xAxis->setRange(0, hi + std::max(1.0, 0.02 * hi));
+}
+
+// The bar chart of one layer's expert load, with the fair-share line.
+void TrainingPlots::buildLoadPlot() {
   m_load_plot = newPlot(tr("Expert load"), tr("expert"), tr("share of top-K picks"));
   m_share_bars = new QCPBars(m_load_plot->xAxis, m_load_plot->yAxis);
   m_share_bars->setName(tr("token share"));
@@ -264,6 +250,32 @@ QWidget* TrainingPlots::buildRouterTab() {
     // Room above the tallest bar for the legend.
     m_load_plot->yAxis->setRange(0, hi > 0 ? hi * 1.45 : 1.0);
   });
+}
+
+QWidget* TrainingPlots::buildRouterTab() {
+  auto* page = new QWidget;
+  m_layer_box = new QComboBox;
+  m_layer_box->setMinimumContentsLength(18);
+  m_layer_box->setToolTip(tr("Layer whose expert load the bar chart shows"));
+  connect(m_layer_box, &QComboBox::currentIndexChanged, this, [this](int index) {
+    if (index < 0) return;
+    m_selected_layer = m_layer_box->itemData(index).toInt();
+    updateLoadBars();
+    markDirty(m_load_plot);
+  });
+  m_heatmap_kind = new QComboBox;
+  for (auto kind : {ExpertHeatmap::Value::TokenFraction, ExpertHeatmap::Value::RelativeLoad,
+                    ExpertHeatmap::Value::MeanProbability})
+    m_heatmap_kind->addItem(ExpertHeatmap::valueLabel(kind), int(kind));
+  auto* bar = new QHBoxLayout;
+  bar->addWidget(new QLabel(tr("Load of")));
+  bar->addWidget(m_layer_box);
+  bar->addSpacing(16);
+  bar->addWidget(new QLabel(tr("Heatmap shows")));
+  bar->addWidget(m_heatmap_kind);
+  bar->addStretch(1);
+
+  buildLoadPlot();
 
   m_heatmap = new ExpertHeatmap;
   m_heatmap->setTitle(tr("Expert utilisation (last snapshot)"));
@@ -282,16 +294,12 @@ QWidget* TrainingPlots::buildRouterTab() {
   m_cv_plot = newPlot(tr("Load imbalance (0 = balanced)"), tr("step"), tr("CV of token share"));
   m_placeholders[m_entropy_plot] = addPlaceholder(m_entropy_plot, tr("no router statistics yet"));
   m_placeholders[m_cv_plot] = addPlaceholder(m_cv_plot, tr("no router statistics yet"));
-  auto step_range = [this](QCustomPlot* plot) {
-    const double hi = std::max(1.0, stepRangeEnd());
-    plot->xAxis->setRange(0, hi + std::max(1.0, 0.02 * hi));
-  };
-  PlotExport::of(m_entropy_plot)->setRescaler([this, step_range] {
-    step_range(m_entropy_plot);
+  PlotExport::of(m_entropy_plot)->setRescaler([this] {
+    fitStepAxis(m_entropy_plot);
     m_entropy_plot->yAxis->setRange(0, 1.05);
   });
-  PlotExport::of(m_cv_plot)->setRescaler([this, step_range] {
-    step_range(m_cv_plot);
+  PlotExport::of(m_cv_plot)->setRescaler([this] {
+    fitStepAxis(m_cv_plot);
     fitValueAxis(m_cv_plot->yAxis, true);
   });
 

@@ -112,6 +112,10 @@ class TrainingPlots : public QWidget {
 
   QWidget* buildCurvesTab();
   QWidget* buildRouterTab();
+  void buildLoadPlot();
+  void installCurveRescalers();
+  // The step axis from 0 to just past the run's end.
+  void fitStepAxis(QCustomPlot* plot) const;
   // Appends one point, truncating first when the step goes back; returns true when the series
   // was truncated (its smoothing must then be recomputed).
   bool appendPoint(Series& series, double step, double value);

@@ -284,22 +284,7 @@ void MainWindow::buildMenus() {
   }
 
   view->addSeparator();
-  QMenu* theme_menu = view->addMenu(tr("&Theme"));
-  auto* themes = new QActionGroup(this);
-  widgets::Theme current = widgets::Theme::System;
-  widgets::parseTheme(QSettings().value(QStringLiteral("theme")).toString(), &current);
-  for (const auto& [theme, text] : {std::pair{widgets::Theme::System, tr("Follow the &desktop")},
-                                    std::pair{widgets::Theme::Light, tr("&Light")},
-                                    std::pair{widgets::Theme::Dark, tr("Dar&k")}}) {
-    QAction* a = theme_menu->addAction(text);
-    a->setCheckable(true);
-    a->setChecked(theme == current);
-    themes->addAction(a);
-    connect(a, &QAction::triggered, this, [theme] {
-      QSettings().setValue(QStringLiteral("theme"), widgets::themeName(theme));
-      widgets::applyTheme(theme);
-    });
-  }
+  buildThemeMenu(view->addMenu(tr("&Theme")));
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&About MoLA Workbench"), this, [this] {
@@ -326,6 +311,25 @@ void MainWindow::buildMenus() {
   tools->addAction(m_stop_action);
   tools->addSeparator();
   tools->addAction(m_open_db_action);
+}
+
+// View > Theme: the desktop's colours, light or dark; remembered, applied at once.
+void MainWindow::buildThemeMenu(QMenu* menu) {
+  auto* themes = new QActionGroup(this);
+  widgets::Theme current = widgets::Theme::System;
+  widgets::parseTheme(QSettings().value(QStringLiteral("theme")).toString(), &current);
+  for (const auto& [theme, text] : {std::pair{widgets::Theme::System, tr("Follow the &desktop")},
+                                    std::pair{widgets::Theme::Light, tr("&Light")},
+                                    std::pair{widgets::Theme::Dark, tr("Dar&k")}}) {
+    QAction* a = menu->addAction(text);
+    a->setCheckable(true);
+    a->setChecked(theme == current);
+    themes->addAction(a);
+    connect(a, &QAction::triggered, this, [theme] {
+      QSettings().setValue(QStringLiteral("theme"), widgets::themeName(theme));
+      widgets::applyTheme(theme);
+    });
+  }
 }
 
 // --- messages ---------------------------------------------------------------------------------

@@ -113,6 +113,7 @@ class MainWindow : public QMainWindow {
  private:
   void buildActions();
   void buildMenus();
+  void buildThemeMenu(QMenu* menu);
   QWidget* buildDesignTab();
   // A status-bar message for timeout_ms, shortened to fit the bar.
   void showStatus(const QString& text, int timeout_ms);
