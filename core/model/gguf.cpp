@@ -4,13 +4,7 @@
 // dequantised as ggml-common.h lays them out.
 #include "model/gguf.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <bit>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -363,38 +357,13 @@ std::vector<int64_t> GgufTensorInfo::shape() const {
   return std::vector<int64_t>(dims.rbegin(), dims.rend());
 }
 
-struct GgufFile::Mapping {
-  void* addr = nullptr;
-  size_t size = 0;
-  ~Mapping() {
-    if (addr) munmap(addr, size);
-  }
-};
-
 GgufFile GgufFile::open(const fs::path& path) {
   GgufFile file;
   file.m_path = path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(path, "is not a regular file");
-  }
-  const uint64_t size = uint64_t(st.st_size);
-  if (size < 24) {
-    ::close(fd);
-    fail(path, "has " + std::to_string(size) + " bytes, too few for a GGUF header");
-  }
-  file.m_map = std::make_shared<Mapping>();
-  file.m_map->addr = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (file.m_map->addr == MAP_FAILED) {
-    file.m_map->addr = nullptr;
-    fail(path, std::string("cannot map: ") + std::strerror(errno));
-  }
-  file.m_map->size = size;
-  const auto* bytes = static_cast<const std::byte*>(file.m_map->addr);
+  file.m_map = MappedFile::open(path);
+  const uint64_t size = file.m_map->size();
+  if (size < 24) fail(path, "has " + std::to_string(size) + " bytes, too few for a GGUF header");
+  const std::byte* bytes = file.m_map->data();
   Cursor in(path, bytes, size);
   if (in.read<uint32_t>("the magic") != kMagic) fail(path, "is not a GGUF file (no GGUF magic)");
   const uint32_t version = in.read<uint32_t>("the version");
@@ -508,7 +477,7 @@ const std::vector<double>* GgufFile::reals(const std::string& key) const {
 }
 
 const std::byte* GgufFile::data(const GgufTensorInfo& tensor) const {
-  return static_cast<const std::byte*>(m_map->addr) + m_data_offset + tensor.offset;
+  return m_map->data() + m_data_offset + tensor.offset;
 }
 
 std::vector<float> GgufFile::dequantize(const GgufTensorInfo& tensor) const {

@@ -14,6 +14,8 @@
 #include <variant>
 #include <vector>
 
+#include "model/mapped_file.h"
+
 namespace mola {
 
 // The ggml tensor types this reader dequantises (their numbers in the file).
@@ -82,9 +84,8 @@ class GgufFile {
   std::vector<float> dequantize(const GgufTensorInfo& tensor) const;
 
  private:
-  struct Mapping;
   std::filesystem::path m_path;
-  std::shared_ptr<Mapping> m_map;
+  std::shared_ptr<const MappedFile> m_map;
   uint64_t m_data_offset = 0;
   std::map<std::string, GgufValue> m_metadata;
   std::vector<GgufTensorInfo> m_tensors;

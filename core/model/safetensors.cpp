@@ -3,8 +3,6 @@
 #include "model/safetensors.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,40 +38,15 @@ size_t safetensorsDtypeSize(std::string_view dtype) {
   return 0;
 }
 
-struct SafetensorsFile::Mapping {
-  void* addr = nullptr;
-  size_t size = 0;
-  ~Mapping() {
-    if (addr && size) munmap(addr, size);
-  }
-};
-
 SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   SafetensorsFile file;
   file.m_path = path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    fail(path, std::string("cannot stat: ") + std::strerror(err));
-  }
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (size < 8) {
-    ::close(fd);
+  file.m_map = MappedFile::open(path);
+  const uint64_t size = file.m_map->size();
+  if (size < 8)
     fail(path, "the file has " + std::to_string(size) +
                    " bytes, too few for a safetensors header; it is truncated or not safetensors");
-  }
-  file.m_map = std::make_shared<Mapping>();
-  file.m_map->addr = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (file.m_map->addr == MAP_FAILED) {
-    file.m_map->addr = nullptr;
-    fail(path, std::string("cannot map: ") + std::strerror(errno));
-  }
-  file.m_map->size = size;
-  const auto* bytes = static_cast<const unsigned char*>(file.m_map->addr);
+  const auto* bytes = reinterpret_cast<const unsigned char*>(file.m_map->data());
 
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
@@ -158,7 +131,7 @@ const SafetensorsEntry* SafetensorsFile::find(std::string_view name) const {
 }
 
 const std::byte* SafetensorsFile::data(const SafetensorsEntry& entry) const {
-  return static_cast<const std::byte*>(m_map->addr) + m_data_offset + entry.begin;
+  return m_map->data() + m_data_offset + entry.begin;
 }
 
 void writeSafetensors(const std::filesystem::path& path,

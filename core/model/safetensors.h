@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "model/mapped_file.h"
+
 namespace mola {
 
 // Bytes per element of a safetensors dtype ("F32", "BF16", ...); 0 when the dtype is unknown.
@@ -40,9 +42,8 @@ class SafetensorsFile {
   const std::byte* data(const SafetensorsEntry& entry) const;
 
  private:
-  struct Mapping;
   std::filesystem::path m_path;
-  std::shared_ptr<Mapping> m_map;
+  std::shared_ptr<const MappedFile> m_map;
   uint64_t m_data_offset = 0;
   std::map<std::string, std::string> m_metadata;
   std::vector<SafetensorsEntry> m_entries;
