@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // TrainingRecorder: a TrainingObserver that keeps everything a Trainer reports, for tests, with
-// hooks to act at a step or a checkpoint (a stop request, a file-size limit).
+// hooks to act at a step or a checkpoint (a stop request, a file-size limit); recordTraining runs
+// a Trainer with one.
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "train/trainer.h"
 #include "train/training_observer.h"
 
 namespace mola::test {
@@ -40,5 +44,19 @@ struct TrainingRecorder : TrainingObserver {
     message = m;
   }
 };
+
+// Trains `c` in `dir`, from the checkpoint `resume` when one is given, with the store identity
+// `identity` when one is given; returns everything the Trainer reported.
+inline TrainingRecorder recordTraining(const ExperimentConfig& c, const std::filesystem::path& dir,
+                                       const std::filesystem::path& resume = {},
+                                       const std::optional<CheckpointIdentity>& identity = {}) {
+  Trainer t(c, dir);
+  if (identity) t.setCheckpointIdentity(*identity);
+  TrainingRecorder r;
+  t.addObserver(&r);
+  if (!resume.empty()) t.resumeFrom(resume);
+  t.run();
+  return r;
+}
 
 }  // namespace mola::test

@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "shared_data.h"
+#include "tiny_experiment.h"
 #include "train/trainer.h"
 #include "training_recorder.h"
 
@@ -24,17 +25,7 @@ namespace fs = std::filesystem;
 using Recorder = test::TrainingRecorder;
 
 ExperimentConfig experiment() {
-  ExperimentConfig c;
-  c.model = "builtin:tiny:3";
-  c.device = "cpu";
-  c.allocation = "2-4-6-8";
-  c.train.path = "synthetic:largest:64:1";
-  c.prompt_template = "compact";
-  c.cutoff = 96;
-  c.batch_size = 8;
-  c.max_steps = 8;
-  c.lr = 3e-3;
-  c.warmup_steps = 2;
+  ExperimentConfig c = test::largestTaskExperiment(8);
   c.dropout = 0.1;  // the generators must be restored for the masks to repeat
   c.router_stats_interval = 4;
   c.checkpoint_interval = 3;  // step 3: inside the first router window
@@ -46,13 +37,7 @@ const CheckpointIdentity kIdentity{"00112233445566778899aabbccddeeff", 5};
 
 Recorder train(const ExperimentConfig& c, const fs::path& dir, const fs::path& resume = {},
                const CheckpointIdentity& identity = kIdentity) {
-  Trainer t(c, dir);
-  t.setCheckpointIdentity(identity);
-  Recorder r;
-  t.addObserver(&r);
-  if (!resume.empty()) t.resumeFrom(resume);
-  t.run();
-  return r;
+  return test::recordTraining(c, dir, resume, identity);
 }
 
 void expectSameStats(const RouterStatsSnapshot& got, const RouterStatsSnapshot& want) {

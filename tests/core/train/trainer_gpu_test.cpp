@@ -11,36 +11,20 @@
 #include <string>
 
 #include "shared_data.h"
+#include "tiny_experiment.h"
 #include "train/checkpoint_files.h"
 #include "train/trainer.h"
+#include "training_recorder.h"
 
 namespace mola {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Recorder : TrainingObserver {
-  std::vector<StepMetrics> steps;
-  std::vector<std::pair<int64_t, std::string>> checkpoints;
-  TrainOutcome outcome = TrainOutcome::Failed;
-  std::string message;
-  void stepFinished(const StepMetrics& m) override { steps.push_back(m); }
-  void checkpointSaved(int64_t step, const std::string& dir) override {
-    checkpoints.emplace_back(step, dir);
-  }
-  void finished(TrainOutcome o, const std::string& m) override {
-    outcome = o;
-    message = m;
-  }
-};
+using Recorder = test::TrainingRecorder;
 
 Recorder train(const ExperimentConfig& c, const fs::path& dir, const fs::path& resume = {}) {
-  Trainer t(c, dir);
-  Recorder r;
-  t.addObserver(&r);
-  if (!resume.empty()) t.resumeFrom(resume);
-  t.run();
-  return r;
+  return test::recordTraining(c, dir, resume);
 }
 
 std::string fileBytes(const fs::path& path) {
@@ -59,18 +43,9 @@ TEST(TrainerGpu, ResumeOnCudaContinuesBitForBit) {
   } deterministic;
   for (const char* dtype : {"fp32", "bf16"}) {
     SCOPED_TRACE(dtype);
-    ExperimentConfig c;
-    c.model = "builtin:tiny:3";
+    ExperimentConfig c = test::largestTaskExperiment(8);
     c.device = "cuda";
     c.dtype = dtype;
-    c.allocation = "2-4-6-8";
-    c.train.path = "synthetic:largest:64:1";
-    c.prompt_template = "compact";
-    c.cutoff = 96;
-    c.batch_size = 8;
-    c.max_steps = 8;
-    c.lr = 3e-3;
-    c.warmup_steps = 2;
     c.dropout = 0.1;  // the CUDA generator's state must come back
     c.router_stats_interval = 2;
     c.checkpoint_interval = 4;

@@ -15,6 +15,7 @@
 #include "model/safetensors.h"
 #include "runtime.h"
 #include "shared_data.h"
+#include "tiny_experiment.h"
 #include "train/builtin_base.h"
 #include "training_recorder.h"
 
@@ -26,17 +27,7 @@ namespace fs = std::filesystem;
 using Recorder = test::TrainingRecorder;
 
 ExperimentConfig tinyExperiment() {
-  ExperimentConfig c;
-  c.model = "builtin:tiny:3";
-  c.device = "cpu";
-  c.allocation = "2-4-6-8";
-  c.train.path = "synthetic:largest:64:1";
-  c.prompt_template = "compact";
-  c.cutoff = 96;
-  c.batch_size = 8;
-  c.max_steps = 6;
-  c.lr = 3e-3;
-  c.warmup_steps = 2;
+  ExperimentConfig c = test::largestTaskExperiment(6);
   c.dropout = 0.0;
   c.router_stats_interval = 2;
   c.seed = 7;
@@ -44,12 +35,7 @@ ExperimentConfig tinyExperiment() {
 }
 
 Recorder train(const ExperimentConfig& c, const fs::path& dir, const fs::path& resume = {}) {
-  Trainer t(c, dir);
-  Recorder r;
-  t.addObserver(&r);
-  if (!resume.empty()) t.resumeFrom(resume);
-  t.run();
-  return r;
+  return test::recordTraining(c, dir, resume);
 }
 
 TEST(Schedule, WarmupThenDecayByHand) {
