@@ -301,10 +301,14 @@ void CompareView::setRuns(std::vector<ComparedRun> runs) {
   rebuildScores();
   updateNotice();
   // Exported plots are named after the runs compared: "compare-3-4-<plot title>".
+  for (QCustomPlot* p : findChildren<QCustomPlot*>())
+    if (PlotExport* helper = PlotExport::of(p)) helper->setFileStem(exportStem());
+}
+
+QString CompareView::exportStem() const {
   QString stem = QStringLiteral("compare");
   for (const ComparedRun& run : m_runs) stem += QStringLiteral("-%1").arg(run.record.id);
-  for (QCustomPlot* p : findChildren<QCustomPlot*>())
-    if (PlotExport* helper = PlotExport::of(p)) helper->setFileStem(stem);
+  return stem;
 }
 
 QList<QCustomPlot*> CompareView::allPlots() const {

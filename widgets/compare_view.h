@@ -69,6 +69,8 @@ class CompareView : public QWidget {
   QStringList differingKeys() const { return m_differing; }
   // Every plot (curves, the score chart, one heatmap per run), in the order a report shows them.
   QList<QCustomPlot*> allPlots() const;
+  // What exported files are named after: "compare-3-4" for runs 3 and 4.
+  QString exportStem() const;
   QTableWidget* scoreTable() const { return m_score_table; }
   ScoreChart* scoreChart() const { return m_score_chart; }
   QTabWidget* tabs() const { return m_tabs; }

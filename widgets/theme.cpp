@@ -81,13 +81,11 @@ void applyTheme(Theme theme) {
     QApplication::setPalette(theme == Theme::Dark ? darkPalette()
                                                   : QApplication::style()->standardPalette());
   }
-  for (QWidget* top : QApplication::topLevelWidgets()) {
-    if (auto* plot = qobject_cast<QCustomPlot*>(top)) restylePlot(plot);
-    for (QCustomPlot* plot : top->findChildren<QCustomPlot*>()) {
+  for (QWidget* widget : QApplication::allWidgets())
+    if (auto* plot = qobject_cast<QCustomPlot*>(widget)) {
       restylePlot(plot);
       plot->replot(QCustomPlot::rpQueuedReplot);
     }
-  }
 }
 
 bool isDarkTheme() {

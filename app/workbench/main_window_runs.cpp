@@ -293,9 +293,7 @@ void MainWindow::exportReportDialog() {
       settings.value(QStringLiteral("reportFolder"), QDir::homePath()).toString();
   QString name = QStringLiteral("report.pdf");
   if (currentTab() == Tab::Compare && !m_compare->runs().empty()) {
-    name = QStringLiteral("compare");
-    for (const auto& r : m_compare->runs()) name += QStringLiteral("-%1").arg(r.record.id);
-    name += QStringLiteral("-report.pdf");
+    name = m_compare->exportStem() + QStringLiteral("-report.pdf");
   } else if (m_train->runId() > 0) {
     name = QStringLiteral("run%1-report.pdf").arg(m_train->runId());
   }
