@@ -121,8 +121,9 @@ void applyPlotStyle(QCustomPlot* plot) {
   // item, including those added later, a little room below the text.
   QObject::connect(plot, &QCustomPlot::beforeReplot, plot, [plot] {
     for (int i = 0; i < plot->legend->itemCount(); ++i) {
+      // A wrapped legend (the router entropy's, past 12 layers) has empty cells.
       QCPAbstractLegendItem* item = plot->legend->item(i);
-      if (item->margins().bottom() < 2) item->setMargins(QMargins(0, 0, 0, 2));
+      if (item && item->margins().bottom() < 2) item->setMargins(QMargins(0, 0, 0, 2));
     }
   });
 }

@@ -280,6 +280,26 @@ class PlotsTest : public QObject {
     QCOMPARE(plots.heatmap()->cellValue(7, 1), s.layers[7].token_fraction[1]);
   }
 
+  // A 30-layer model (SmolLM2) wraps the entropy legend into columns with empty cells; drawing
+  // it crashed the Train view.
+  void aDeepModelsWrappedLegendDraws() {
+    const Allocation a = Allocation::parse("2-4-6-8", 30);
+    std::mt19937 rng(5);
+    TrainingPlots plots;
+    plots.resize(1100, 650);
+    plots.show();
+    plots.setAllocation(a);
+    plots.appendRouterStats(skewedSnapshot(a, 10, rng));
+    plots.replotNow();
+    QCustomPlot* entropy = plots.entropyGraph(0)->parentPlot();
+    entropy->replot();
+    int items = 0;
+    for (int i = 0; i < entropy->legend->itemCount(); ++i)
+      items += entropy->legend->item(i) != nullptr;
+    QCOMPARE(items, 30);
+    QVERIFY(entropy->legend->itemCount() > items);  // the empty cells are there
+  }
+
   void inconsistentRouterStatsAreReportedNotFatal() {
     TrainingPlots plots;
     plots.resize(1100, 650);
