@@ -41,4 +41,10 @@ std::string csvField(std::string_view s);
 // field.
 std::string csvNumber(double v);
 
+// 1234567 -> "1,234,567".
+std::string thousands(int64_t v);
+
+// How many terminal columns UTF-8 text takes (one per code point).
+size_t displayWidth(std::string_view s);
+
 }  // namespace mola

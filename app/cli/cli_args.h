@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "text.h"
+
 namespace mola::cli {
 
 // A mistake in how the command was called: exit status 2 and a pointer to --help.
@@ -73,13 +75,6 @@ struct Args {
   }
 };
 
-inline std::string thousands(int64_t v) {
-  std::string digits = std::to_string(v < 0 ? -v : v), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return v < 0 ? "-" + out : out;
-}
+using mola::thousands;
 
 }  // namespace mola::cli

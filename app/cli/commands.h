@@ -15,5 +15,8 @@ int cmdRuns(const Args& args, const std::string& sub);
 int cmdBench(const Args& args);
 int cmdAdapterExportPeft(const Args& args);
 int cmdMerge(const Args& args);
+int cmdStudy(const Args& args, const std::string& sub);
+int cmdQueue(const Args& args, const std::string& sub);
+int cmdAdvise(const Args& args);
 
 }  // namespace mola::cli

@@ -64,8 +64,30 @@ usage:
       ~/.local/share/mola-workbench/runs.sqlite). Ctrl-C stops cleanly with a checkpoint.
   mola resume RUN_ID [--db FILE]
       Continues a stopped, failed or interrupted run from its last checkpoint.
-  mola runs list | show ID | compare ID ID... | export ID [--csv DIR] [--peft DIR] | delete ID
-       [--db FILE]
+  mola runs list [--search TEXT] [--study ID] | show ID | compare ID ID...
+       | export ID [--csv DIR] [--peft DIR] | delete ID | tag ID TAG... [--remove TAG]
+       | note ID TEXT  [--db FILE]
+      --search keeps the runs whose name, note, tags, variant, allocation, model or status
+      contain every word.
+  mola study run STUDY.json|STUDY [--db FILE] [--set key=value ...] [--retry-failed]
+      Queues every run of a study file (variants x seeds; see experiments/README.md) in the run
+      database and trains them one after another. Killed or stopped and started again (with the
+      file, its id or its name), it continues the unfinished runs and repeats no finished one;
+      a study file with more seeds or variants adds only what is new.
+  mola study add STUDY.json [--db FILE] [--set key=value ...]
+      Queues the study's runs without training them (for `mola queue run` workers).
+  mola study show STUDY [--baseline VARIANT] [--runs] [--csv | --latex | --markdown] [--db FILE]
+      Per variant: mean and 95% interval across seeds of the final and best accuracy, trainable
+      parameters, tokens/s, and the difference from the baseline paired by seed (paired t-test).
+  mola study list [--db FILE]
+  mola queue list [--all] | run [--retry-failed] | cancel ITEM | move ITEM [--before ITEM]
+             [--db FILE]
+      The run queue in the database (studies' runs and runs queued in the workbench).
+  mola advise RUN_ID --budget N [--min M] [--json] [--db FILE]
+  mola advise --model PATH --budget N [--beta B] [--modules LIST] [--min M] [--json]
+      Proposes experts per layer, N in all (at least M per layer, default 2): from a pilot run's
+      router statistics (how many experts each layer spread its load over), or training-free
+      from the frozen weights' heavy-tail exponents (AlphaLoRA; share alpha^B, default 2.5).
   mola bench [--device cpu|cuda] [--shape tiny|small|llama2-7b|FILE] [--seq N] [--batch N]
              [--steps N] [--warmup N] [--json FILE] [--variants a,b,...] [--threads N]
              [--torch-threads N] [--dtype fp32|bf16|fp16] [--activation-checkpointing on|off]
@@ -222,6 +244,14 @@ int main(int argc, char** argv) {
     if (cmd == "resume") return mola::cli::cmdResume(Args(argc, argv, 2, {}));
     if (cmd == "runs") return mola::cli::cmdRuns(Args(argc, argv, 3, {}), argc > 2 ? argv[2] : "");
     if (cmd == "bench") return mola::cli::cmdBench(Args(argc, argv, 2, {}));
+    if (cmd == "study")
+      return mola::cli::cmdStudy(
+          Args(argc, argv, 3, {"--retry-failed", "--csv", "--latex", "--markdown", "--runs"}),
+          argc > 2 ? argv[2] : "");
+    if (cmd == "queue")
+      return mola::cli::cmdQueue(Args(argc, argv, 3, {"--retry-failed", "--all"}),
+                                 argc > 2 ? argv[2] : "");
+    if (cmd == "advise") return mola::cli::cmdAdvise(Args(argc, argv, 2, {"--json"}));
     if (cmd == "generate") return mola::cli::cmdGenerate(Args(argc, argv, 2, {}));
     if (cmd == "eval") return mola::cli::cmdEval(Args(argc, argv, 2, {}));
     if (cmd == "merge") return mola::cli::cmdMerge(Args(argc, argv, 2, {}));

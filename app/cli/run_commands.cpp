@@ -16,6 +16,7 @@
 #include "store_args.h"
 #include "text.h"
 #include "train/trainer.h"
+#include "train_runner.h"
 
 namespace mola::cli {
 
@@ -122,6 +123,8 @@ class InterruptStopsTrainer {
   InterruptStopsTrainer& operator=(const InterruptStopsTrainer&) = delete;
 };
 
+}  // namespace
+
 int runTrainer(RunStore& store, int64_t run, const ExperimentConfig& config,
                const std::optional<CheckpointRecord>& resume) {
   Trainer trainer(config, store.runDirectory(run));
@@ -143,8 +146,6 @@ int runTrainer(RunStore& store, int64_t run, const ExperimentConfig& config,
               runStatusName(store.run(run).status).c_str());
   return outcome == TrainOutcome::Completed ? 0 : outcome == TrainOutcome::Stopped ? 130 : 1;
 }
-
-}  // namespace
 
 int cmdTrain(const Args& args) {
   args.allowOnly({"--db", "--set"});

@@ -53,7 +53,9 @@ std::string cell(const std::string& text, size_t width) {
 }
 
 int listRuns(const Args& args) {
-  args.allowOnly({"--db"});
+  args.allowOnly({"--db", "--search", "--study"});
+  const std::string search = args.get("--search", "");
+  const int64_t study = args.get("--study") ? parseRunId(*args.get("--study")) : 0;
   const fs::path path = dbPath(args);
   std::printf("%5s  %s  %s  %7s  %s  %8s  %8s  %s\n", "id", cell("name", 24).c_str(),
               cell("status", 11).c_str(), "steps", cell("allocation", 18).c_str(), "loss", "score",
@@ -63,12 +65,14 @@ int listRuns(const Args& args) {
     return 0;
   }
   const RunStore store = openStoreToRead(args);
-  for (const RunRecord& r : store.listRuns())
+  for (const RunRecord& r : store.listRuns()) {
+    if ((study && r.study != study) || !runMatchesSearch(r, search)) continue;
     std::printf("%5lld  %s  %s  %7lld  %s  %8s  %8s  %s\n", static_cast<long long>(r.id),
                 cell(r.name, 24).c_str(), cell(runStatusName(r.status), 11).c_str(),
                 static_cast<long long>(r.last_step), cell(r.allocation, 18).c_str(),
                 finalLoss(store, r.id).c_str(), finalScore(store, r.id).c_str(),
                 printableText(r.created_at).c_str());
+  }
   return 0;
 }
 
@@ -87,6 +91,15 @@ int showRun(const Args& args) {
       printableText(r.model).c_str(), printableText(r.allocation).c_str(),
       printableText(r.host).c_str(), static_cast<long long>(r.last_step),
       finalLoss(store, r.id).c_str());
+  if (r.study)
+    std::printf("study: %lld, variant %s\n", static_cast<long long>(r.study),
+                printableText(r.variant).c_str());
+  if (!r.tags.empty()) {
+    std::string tags;
+    for (const std::string& t : r.tags) tags += (tags.empty() ? "" : ", ") + t;
+    std::printf("tags: %s\n", printableText(tags).c_str());
+  }
+  if (!r.note.empty()) std::printf("note: %s\n", printableText(r.note).c_str());
   for (const EvalScore& s : store.evalScores(r.id))
     std::printf("eval at step %lld: %s %s accuracy %.4f (95%% CI %.4f-%.4f, n %lld)\n",
                 static_cast<long long>(s.step), printableText(s.benchmark).c_str(),
@@ -177,6 +190,32 @@ int deleteRun(const Args& args) {
   return 0;
 }
 
+// mola runs tag ID TAG... [--remove TAG ...]; mola runs note ID TEXT.
+int labelRun(const Args& args, bool note) {
+  args.allowOnly({"--db", "--remove"});
+  if (args.positional.empty() || (note && args.positional.size() != 2))
+    throw UsageError(note ? "mola runs note takes RUN_ID TEXT (\"\" clears it)"
+                          : "mola runs tag takes RUN_ID TAG... [--remove TAG ...]");
+  RunStore store = openStoreToWrite(args);
+  const int64_t id = parseRunId(args.positional[0]);
+  if (note) {
+    store.setNote(id, args.positional[1]);
+    std::printf("run %lld: note %s\n", static_cast<long long>(id),
+                args.positional[1].empty() ? "cleared" : "set");
+    return 0;
+  }
+  std::set<std::string> tags;
+  for (const std::string& t : store.run(id).tags) tags.insert(t);
+  for (size_t i = 1; i < args.positional.size(); ++i) tags.insert(args.positional[i]);
+  for (const std::string& t : args.getAll("--remove")) tags.erase(t);
+  store.setTags(id, {tags.begin(), tags.end()});
+  std::string shown;
+  for (const std::string& t : store.run(id).tags) shown += (shown.empty() ? "" : ", ") + t;
+  std::printf("run %lld: tags %s\n", static_cast<long long>(id),
+              shown.empty() ? "(none)" : printableText(shown).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int cmdRuns(const Args& args, const std::string& sub) {
@@ -185,7 +224,8 @@ int cmdRuns(const Args& args, const std::string& sub) {
   if (sub == "compare") return compareRuns(args);
   if (sub == "export") return exportRun(args);
   if (sub == "delete") return deleteRun(args);
-  throw UsageError("mola runs expects list, show, compare, export or delete");
+  if (sub == "tag" || sub == "note") return labelRun(args, sub == "note");
+  throw UsageError("mola runs expects list, show, compare, export, delete, tag or note");
 }
 
 }  // namespace mola::cli

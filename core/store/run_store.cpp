@@ -32,25 +32,26 @@ namespace {
 // How long claimRun waits for a run lock that another process only probes.
 constexpr std::chrono::milliseconds kClaimWait{2000};
 
-std::string nowUtc() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 void requireRun(sqlite3* db, const fs::path& path, int64_t run) {
   Statement s(db, "SELECT 1 FROM runs WHERE id = ?");
   s.bindInt(1, run);
   if (!s.step()) throw StoreError(path.string() + ": no run with id " + std::to_string(run));
 }
 
-constexpr const char* kRunColumns =
-    "SELECT id, name, status, created_at, finished_at, config_json, allocation, model, host, "
-    "message, COALESCE((SELECT MAX(step) FROM metrics WHERE metrics.run = runs.id), 0), pid, "
-    "hostname, process_tag FROM runs";
+// Columns 14-17 (note, tags, study, variant) exist from schema version 3 on; older files read as
+// without them.
+std::string runColumns(int64_t schema) {
+  const std::string common =
+      "SELECT id, name, status, created_at, finished_at, config_json, allocation, model, host, "
+      "message, COALESCE((SELECT MAX(step) FROM metrics WHERE metrics.run = runs.id), 0), pid, "
+      "hostname, process_tag, ";
+  if (schema < 3) return common + "'', '', 0, '' FROM runs";
+  return common +
+         "note, (SELECT group_concat(tag, char(31)) FROM (SELECT tag FROM tags WHERE "
+         "tags.run = runs.id ORDER BY tag)), COALESCE((SELECT study FROM queue WHERE queue.run = "
+         "runs.id), 0), COALESCE((SELECT variant FROM queue WHERE queue.run = runs.id), '') "
+         "FROM runs";
+}
 
 // What a run row stored as running says once its process is known to be gone.
 std::string goneMessage(int64_t pid, const std::string& hostname) {
@@ -77,6 +78,15 @@ RunRecord readRun(const Statement& s, Alive alive) {
   r.host = s.text(8);
   r.message = s.text(9);
   r.last_step = s.integer(10);
+  r.note = s.text(14);
+  const std::string tags = s.text(15);  // joined with the unit separator
+  for (size_t start = 0; start < tags.size();) {
+    const size_t end = std::min(tags.find('\x1f', start), tags.size());
+    r.tags.push_back(tags.substr(start, end - start));
+    start = end + 1;
+  }
+  r.study = s.integer(16);
+  r.variant = s.text(17);
   if (r.status == RunStatus::Running && !alive(r.id, s.integer(11), s.text(12), s.text(13))) {
     r.status = RunStatus::Interrupted;
     r.message = goneMessage(s.integer(11), s.text(12));
@@ -197,6 +207,7 @@ RunStore RunStore::openWithMigrations(const fs::path& given, bool create,
     try {
       prepareForWriting(store.m_db, path, steps);
       store.m_store_id = readStoreId(store.m_db);
+      store.m_schema = queryInt(store.m_db, "PRAGMA user_version");
       break;
     } catch (const SqliteFailure& e) {
       const int primary = e.code() & 0xff;
@@ -232,7 +243,8 @@ RunStore RunStore::openReadOnly(const fs::path& given) {
       throw StoreError(where + ": cannot be opened: " + sqliteMessage(store.m_db, rc));
     sqlite3_busy_timeout(store.m_db, kBusyTimeoutMs);
     try {
-      store.m_empty = queryInt(store.m_db, "PRAGMA user_version") == 0;
+      store.m_schema = queryInt(store.m_db, "PRAGMA user_version");
+      store.m_empty = store.m_schema == 0;
       if (!store.m_empty) store.m_store_id = readStoreId(store.m_db);
       return store;
     } catch (const SqliteFailure& e) {
@@ -299,17 +311,29 @@ void moveAsideStaleFolder(const fs::path& dir) {
 
 int64_t RunStore::createRun(const std::string& name, const std::string& config_json,
                             const std::string& allocation, const std::string& model) {
-  int64_t id = 0;
+  return *createRunIn(
+      [&] {
+        return std::optional<NewRun>(NewRun{name, config_json, allocation, model});
+      },
+      [](int64_t) {});
+}
+
+std::optional<int64_t> RunStore::createRunIn(const std::function<std::optional<NewRun>()>& pick,
+                                             const std::function<void(int64_t)>& after) {
+  std::optional<int64_t> id;
   std::optional<RunLock> lock;
-  transaction(m_db, m_path, true, "creating run '" + name + "'", [&] {
+  transaction(m_db, m_path, true, "creating a run", [&] {
+    const std::optional<NewRun> run = pick();
+    if (!run) return;
+    const std::string& name = run->name;
     Statement s(m_db,
                 "INSERT INTO runs (name, status, created_at, config_json, allocation, model, "
                 "host, pid, hostname, process_tag) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)");
     s.bindText(1, name)
         .bindText(2, nowUtc())
-        .bindText(3, config_json)
-        .bindText(4, allocation)
-        .bindText(5, model)
+        .bindText(3, run->config_json)
+        .bindText(4, run->allocation)
+        .bindText(5, run->model)
         .bindText(6, hostDescription())
         .bindInt(7, getpid())
         .bindText(8, hostName())
@@ -318,7 +342,7 @@ int64_t RunStore::createRun(const std::string& name, const std::string& config_j
     id = sqlite3_last_insert_rowid(m_db);
     // The lock is taken before the row is visible to anyone (the commit): no other process can
     // see this run without its live trainer.
-    const fs::path dir = runDirectory(id);
+    const fs::path dir = runDirectory(*id);
     try {
       moveAsideStaleFolder(dir);
       lock = RunLock::acquire(dir, std::chrono::milliseconds(0), true);
@@ -329,8 +353,9 @@ int64_t RunStore::createRun(const std::string& name, const std::string& config_j
     if (!lock)
       throw StoreError(m_path.string() + ": creating run '" + name + "': its folder " +
                        dir.string() + " is locked by another process");
+    after(*id);
   });
-  m_leases->held.insert_or_assign(id, std::move(*lock));
+  if (id) m_leases->held.insert_or_assign(*id, std::move(*lock));
   return id;
 }
 
@@ -624,7 +649,7 @@ std::vector<RunRecord> RunStore::listRuns() const {
   std::vector<RunRecord> runs;
   if (m_empty) return runs;
   transaction(m_db, m_path, false, "listing runs", [&] {
-    Statement s(m_db, (std::string(kRunColumns) + " ORDER BY id").c_str());
+    Statement s(m_db, (runColumns(m_schema) + " ORDER BY id").c_str());
     while (s.step())
       runs.push_back(
           readRun(s, [this](int64_t id, int64_t pid, const std::string& host,
@@ -637,7 +662,7 @@ RunRecord RunStore::run(int64_t id) const {
   RunRecord record;
   if (m_empty) throw StoreError(m_path.string() + ": no run with id " + std::to_string(id));
   transaction(m_db, m_path, false, "reading run " + std::to_string(id), [&] {
-    Statement s(m_db, (std::string(kRunColumns) + " WHERE id = ?").c_str());
+    Statement s(m_db, (runColumns(m_schema) + " WHERE id = ?").c_str());
     s.bindInt(1, id);
     if (!s.step()) throw StoreError(m_path.string() + ": no run with id " + std::to_string(id));
     record = readRun(s, [this](int64_t run, int64_t pid, const std::string& host,

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -44,9 +45,13 @@ struct RunRecord {
   std::string config_json;  // the full ExperimentConfig document
   std::string allocation;   // per-layer list, e.g. "2,2,4,4"
   std::string model;
-  std::string host;       // hostname, OS, CPU/GPU, no git info
-  std::string message;    // why it failed / stopped
-  int64_t last_step = 0;  // highest step with a metric
+  std::string host;               // hostname, OS, CPU/GPU, no git info
+  std::string message;            // why it failed / stopped
+  int64_t last_step = 0;          // highest step with a metric
+  std::string note;               // the user's note (free text)
+  std::vector<std::string> tags;  // sorted
+  int64_t study = 0;              // the study that queued it (0: none)
+  std::string variant;            // its variant in that study
 };
 // A run stored as running whose trainer is gone reads as Interrupted (with a message saying so)
 // even before markInterruptedRuns records it, so a read-only store shows it right too.
@@ -74,6 +79,49 @@ struct StoredPrediction {
   bool correct = false;
 };
 
+// Whether every word of `query` occurs (ignoring ASCII case) in the run's name, note, tags,
+// variant, allocation, model or status: what the run lists search.
+bool runMatchesSearch(const RunRecord& run, const std::string& query);
+
+// A study (core/study/study_spec.h): a base experiment crossed with variants and seeds, whose runs
+// wait in the queue until a `mola study run` (or the workbench) trains them.
+struct StudyRecord {
+  int64_t id = 0;
+  std::string name;
+  std::string created_at;
+  std::string spec_json;  // the study document with its base experiment written in
+  std::string baseline;   // the variant the others are compared with
+};
+
+enum class QueueState { Waiting, Started, Cancelled };
+std::string queueStateName(QueueState s);  // "waiting", "started", "cancelled"
+
+// A run to queue: what createRun takes, plus its place in a study.
+struct QueuedRun {
+  std::string variant;  // empty for a run queued on its own
+  int64_t seed = 0;
+  std::string name, config_json, allocation, model;
+};
+
+// One place in the queue: waiting, or the record of the run it became.
+struct QueueItem {
+  int64_t id = 0;
+  int64_t study = 0;  // 0: queued on its own
+  std::string variant;
+  int64_t seed = 0;
+  std::string name, config_json, allocation, model;
+  QueueState state = QueueState::Waiting;
+  int64_t run = 0;  // the run it became (0: not started, or that run was deleted)
+  std::string created_at;
+};
+
+// What addStudy did.
+struct StudyAdded {
+  int64_t id = 0;
+  int added = 0;     // items queued now
+  int existing = 0;  // items the study already had
+};
+
 struct CheckpointRecord {
   int64_t step = 0;
   std::string path;
@@ -98,7 +146,7 @@ class RunStore {
   // $MOLA_DB, else $XDG_DATA_HOME/mola-workbench/runs.sqlite, else ~/.local/share/...
   // open() creates no folders (a mistyped --db should not make one): create the parent first.
   static std::filesystem::path defaultPath();
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   // The schema migrations in order: element i turns schema version i into i + 1 (element 0
   // creates the tables in an empty file), so there are kSchemaVersion of them.
   static const std::vector<std::string>& migrations();
@@ -159,6 +207,35 @@ class RunStore {
   void deleteRun(int64_t run);
   // Runs left "running" by a process that no longer exists become Interrupted; returns how many.
   int markInterruptedRuns();
+  // The note (free text) and the tags of a run; tags are trimmed, empty ones dropped.
+  void setNote(int64_t run, const std::string& note);
+  void setTags(int64_t run, const std::vector<std::string>& tags);
+
+  // Studies and the queue (schema version 3; a store of an older version has none). Items are
+  // taken in `position` order; every call is one transaction, so two processes working through
+  // one queue never start an item twice.
+  // Records study `name` and queues its runs after everything already waiting. A study of that
+  // name already here keeps what it has and gets only the (variant, seed) pairs it lacks, and its
+  // document and baseline are replaced; a pair it has with another configuration is a StoreError
+  // naming the pair (rename the study to queue both).
+  StudyAdded addStudy(const std::string& name, const std::string& spec_json,
+                      const std::string& baseline, const std::vector<QueuedRun>& runs);
+  std::vector<StudyRecord> listStudies() const;
+  StudyRecord study(int64_t id) const;  // StoreError naming the id when absent
+  std::optional<StudyRecord> findStudy(const std::string& name) const;
+  // Queues one run on its own, at the end of the queue; returns the item's id.
+  int64_t enqueue(const QueuedRun& run);
+  // The items (of one study when `study` > 0; every item when 0) in queue order, started and
+  // cancelled ones included.
+  std::vector<QueueItem> queueItems(int64_t study = 0) const;
+  // Creates the run of the first waiting item (of `study` when > 0), as createRun does (this store
+  // holds its lock), and marks the item started, in one transaction. An item whose run was
+  // deleted waits again. Returns {item, run}, or nullopt when nothing waits.
+  std::optional<std::pair<int64_t, int64_t>> startNextQueued(int64_t study = 0);
+  // A waiting item is cancelled (it stays listed); a started one is a StoreError.
+  void cancelQueued(int64_t item);
+  // Moves a waiting item to just before waiting item `before` (0: to the end of the queue).
+  void moveQueued(int64_t item, int64_t before);
 
   // Reading.
   // Whether a live process (this one included) trains the run.
@@ -178,6 +255,16 @@ class RunStore {
  private:
   struct Leases;
   RunStore();
+  // What a new run row holds.
+  struct NewRun {
+    std::string name, config_json, allocation, model;
+  };
+  // In one write transaction: `pick` says which run to create (nullopt: none, nothing is done),
+  // the row is inserted and its folder locked, then `after` sees the new id. Returns the id.
+  std::optional<int64_t> createRunIn(const std::function<std::optional<NewRun>()>& pick,
+                                     const std::function<void(int64_t)>& after);
+  // A StoreError unless the file has studies and the queue (schema version 3).
+  void requireQueue(const std::string& what) const;
   // Whether run `run`, stored as running by process `pid` on `hostname`, has a live trainer.
   bool ownerAlive(int64_t run, int64_t pid, const std::string& hostname,
                   const std::string& process_tag) const;
@@ -185,6 +272,7 @@ class RunStore {
   sqlite3* m_db = nullptr;
   bool m_read_only = false;
   bool m_empty = false;  // read-only, and no schema yet
+  int64_t m_schema = 0;  // the file's schema version
   std::string m_store_id;
   std::unique_ptr<Leases> m_leases;  // the run locks this store holds
 };

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <filesystem>
 #include <limits>
 #include <stdexcept>
@@ -27,6 +28,16 @@ class SqliteFailure : public std::runtime_error {
  private:
   int m_code;
 };
+
+// The time now as ISO 8601 UTC, as the store records times.
+inline std::string nowUtc() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 inline std::string sqliteMessage(sqlite3* db, int rc) {
   std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);

@@ -98,10 +98,44 @@ CREATE TABLE store_info (
 INSERT INTO store_info (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
 )sql";
 
+// Schema version 3: studies, the run queue (the runs a study or the workbench has waiting, in
+// order; an item points at its run once started), and a note and tags on any run.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE studies (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  spec_json TEXT NOT NULL,
+  baseline TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE queue (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  study INTEGER REFERENCES studies(id) ON DELETE CASCADE,
+  variant TEXT NOT NULL DEFAULT '',
+  seed INTEGER NOT NULL DEFAULT 0,
+  position REAL NOT NULL,
+  name TEXT NOT NULL,
+  config_json TEXT NOT NULL,
+  allocation TEXT NOT NULL,
+  model TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('waiting', 'started', 'cancelled')),
+  run INTEGER UNIQUE REFERENCES runs(id) ON DELETE SET NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX queue_by_position ON queue(state, position);
+CREATE INDEX queue_by_study ON queue(study);
+ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT '';
+CREATE TABLE tags (
+  run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  tag TEXT NOT NULL,
+  PRIMARY KEY (run, tag)
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 const std::vector<std::string>& schemaMigrations() {
-  static const std::vector<std::string> kSteps = {kSchemaV1, kSchemaV2};
+  static const std::vector<std::string> kSteps = {kSchemaV1, kSchemaV2, kSchemaV3};
   return kSteps;
 }
 
