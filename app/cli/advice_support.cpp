@@ -9,6 +9,7 @@
 
 #include "store/run_launch.h"
 #include "store_args.h"
+#include "study/study_queue.h"
 #include "study/weight_spectra.h"
 #include "text.h"
 
@@ -77,8 +78,8 @@ void resolveAdvice(StudySpec& spec, const RunStore& store) {
 }
 
 int cmdAdvise(const Args& args) {
-  args.allowOnly(
-      {"--db", "--budget", "--model", "--beta", "--modules", "--min", "--json", "--name"});
+  args.allowOnly({"--db", "--budget", "--model", "--beta", "--modules", "--min", "--json", "--name",
+                  "--add-to"});
   const auto budget_arg = args.get("--budget");
   if (!budget_arg)
     throw UsageError("mola advise needs --budget N (experts in all, per module type)");
@@ -102,6 +103,19 @@ int cmdAdvise(const Args& args) {
     advice = adviseFromPilot(store, parseRunId(args.positional[0]), budget, min_each);
   }
   const std::string name = args.get("--name", "advisor-" + advice.strategy);
+  if (const auto study = args.get("--add-to")) {
+    std::fprintf(stderr, "%s", describeAdvice(advice).c_str());
+    RunStore store = openStoreToWrite(args);
+    const int64_t id = findStudy(store, *study).id;
+    const StudyAdded added =
+        addVariantToStudy(store, id, name, advice.allocation.toList(), advice.summary);
+    std::printf(
+        "study %lld: variant '%s' (%s) added, %d run(s) queued; train them with: mola "
+        "study run %lld\n",
+        static_cast<long long>(id), printableText(name).c_str(), advice.allocation.toList().c_str(),
+        added.added, static_cast<long long>(id));
+    return 0;
+  }
   if (args.get("--json")) {
     nlohmann::ordered_json v = {{"name", name},
                                 {"set", {{"adapter.allocation", advice.allocation.toList()}}},

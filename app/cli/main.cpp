@@ -83,11 +83,12 @@ usage:
   mola queue list [--all] | run [--retry-failed] | cancel ITEM | move ITEM [--before ITEM]
              [--db FILE]
       The run queue in the database (studies' runs and runs queued in the workbench).
-  mola advise RUN_ID --budget N [--min M] [--json] [--db FILE]
+  mola advise RUN_ID --budget N [--min M] [--json] [--add-to STUDY [--name NAME]] [--db FILE]
   mola advise --model PATH --budget N [--beta B] [--modules LIST] [--min M] [--json]
       Proposes experts per layer, N in all (at least M per layer, default 2): from a pilot run's
       router statistics (how many experts each layer spread its load over), or training-free
       from the frozen weights' heavy-tail exponents (AlphaLoRA; share alpha^B, default 2.5).
+      --add-to queues the proposal as one more variant of a study, for each of its seeds.
   mola bench [--device cpu|cuda] [--shape tiny|small|llama2-7b|FILE] [--seq N] [--batch N]
              [--steps N] [--warmup N] [--json FILE] [--variants a,b,...] [--threads N]
              [--torch-threads N] [--dtype fp32|bf16|fp16] [--activation-checkpointing on|off]

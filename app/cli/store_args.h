@@ -43,4 +43,13 @@ inline int64_t parseRunId(const std::string& text) {
   throw UsageError("'" + text + "' is not a run id");
 }
 
+// A study of the store named by its id or its name.
+inline StudyRecord findStudy(const RunStore& store, const std::string& text) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos)
+    return store.study(parseRunId(text));
+  if (auto s = store.findStudy(text)) return *s;
+  throw UsageError("no study named '" + text + "' in " + store.path().string() +
+                   " (mola study list shows them)");
+}
+
 }  // namespace mola::cli

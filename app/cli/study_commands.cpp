@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "store/run_launch.h"
 #include "store_args.h"
+#include "study/study_queue.h"
 #include "study/study_report.h"
 #include "study/study_spec.h"
 #include "text.h"
@@ -24,29 +25,17 @@ std::string shown(const std::string& text) {
   return printableText(text, false);
 }
 
-// A study named by id or by name.
-StudyRecord findStudyArg(const RunStore& store, const std::string& text) {
-  bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
-  if (digits) return store.study(parseRunId(text));
-  if (auto s = store.findStudy(text)) return *s;
-  throw UsageError("no study named '" + text + "' in " + store.path().string() +
-                   " (mola study list shows them)");
-}
-
 // Queues the study file's runs (new pairs only); returns the study's id.
 int64_t queueStudyFile(RunStore& store, const fs::path& file,
                        const std::vector<std::string>& sets) {
   StudySpec spec = loadStudy(file);
   for (const std::string& a : sets) applyExperimentOverride(spec.base, a);
   resolveAdvice(spec, store);
-  std::vector<QueuedRun> queued;
-  for (const StudyRun& r : expandStudy(spec))
-    queued.push_back({r.variant, static_cast<int64_t>(r.seed), r.config.name,
-                      experimentToJson(r.config), storedAllocation(r.config), r.config.model});
-  const StudyAdded added = store.addStudy(spec.name, studyToJson(spec), spec.baseline, queued);
-  std::cerr << "study " << added.id << " (" << shown(spec.name) << "): " << queued.size()
-            << " runs, " << spec.variants.size() << " variants x " << spec.seeds.size()
-            << " seeds; " << added.added << " queued now";
+  const StudyAdded added = queueStudy(store, spec);
+  const size_t runs = spec.variants.size() * spec.seeds.size();
+  std::cerr << "study " << added.id << " (" << shown(spec.name) << "): " << runs << " runs, "
+            << spec.variants.size() << " variants x " << spec.seeds.size() << " seeds; "
+            << added.added << " queued now";
   if (added.existing) std::cerr << ", " << added.existing << " queued before";
   std::cerr << "\n";
   return added.id;
@@ -127,7 +116,7 @@ int studyRun(const Args& args) {
   } else {
     if (!args.getAll("--set").empty())
       throw UsageError("--set applies to a study file, not to a queued study");
-    id = findStudyArg(store, target).id;
+    id = findStudy(store, target).id;
   }
   const int rc = workThroughQueue(store, id, args.get("--retry-failed").has_value());
   if (rc != 130) printSummary(store, id);
@@ -148,7 +137,7 @@ int studyShow(const Args& args) {
   args.allowOnly({"--db", "--baseline", "--csv", "--latex", "--markdown", "--runs"});
   if (args.positional.size() != 1) throw UsageError("mola study show takes one study id or name");
   const RunStore store = openStoreToRead(args);
-  const StudyRecord study = findStudyArg(store, args.positional[0]);
+  const StudyRecord study = findStudy(store, args.positional[0]);
   const StudySummary s = summarizeStudy(store, study.id, args.get("--baseline", ""));
   if (args.get("--csv")) return std::printf("%s", studyTable(s, TableFormat::Csv).c_str()), 0;
   if (args.get("--latex")) return std::printf("%s", studyTable(s, TableFormat::Latex).c_str()), 0;

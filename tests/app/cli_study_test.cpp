@@ -300,6 +300,21 @@ TEST(CliStudy, AdvisorProposesFromAPilotRunAndFromTheWeights) {
   EXPECT_EQ(total, 16) << alloc;
   EXPECT_EQ(layers, 4) << alloc;
   EXPECT_TRUE(has(router.out, alloc)) << router.out;
+  // The proposal joins the study as one more variant, for each of its seeds.
+  const test::Result added =
+      test::run("advise 2 --budget 16 --add-to tiny-study --name adv " + dbArg(db));
+  ASSERT_EQ(added.code, 0) << added.err;
+  EXPECT_TRUE(has(added.out, "variant 'adv' (" + alloc + ") added, 1 run(s) queued")) << added.out;
+  ASSERT_EQ(test::run("study run tiny-study " + dbArg(db)).code, 0);
+  const RunStore store = RunStore::openReadOnly(db);
+  ASSERT_EQ(store.listRuns().size(), 4u);
+  EXPECT_EQ(store.listRuns().back().variant, "adv");
+  EXPECT_EQ(store.listRuns().back().allocation, alloc);
+  EXPECT_EQ(store.listRuns().back().status, RunStatus::Completed);
+  const test::Result twice = test::run("advise 2 --budget 16 --add-to 1 --name adv " + dbArg(db));
+  EXPECT_EQ(twice.code, 1);
+  EXPECT_TRUE(has(twice.err, "already has a variant named 'adv'")) << twice.err;
+
   const test::Result spectra = test::run("advise --model builtin:tiny:3 --budget 12 --min 1");
   ASSERT_EQ(spectra.code, 0) << spectra.err;
   EXPECT_TRUE(has(spectra.out, "proposal (spectra): ")) << spectra.out;
