@@ -2,6 +2,8 @@
 // PlotExport: shared plot look, export to PNG/PDF, hover read-out and range interactions.
 #include "plot_export.h"
 
+#include "export_folder.h"
+
 #include <qcustomplot.h>
 #include <QContextMenuEvent>
 #include <QDir>
@@ -13,7 +15,6 @@
 #include <QMouseEvent>
 #include <QPointer>
 #include <QRegularExpression>
-#include <QSettings>
 #include <QToolTip>
 #include <QVBoxLayout>
 #include <algorithm>
@@ -430,16 +431,13 @@ void PlotExport::exportWithDialog(const QString& suffix, double scale) {
       {QStringLiteral("pdf"), tr("PDF document (*.pdf)")},
       {QStringLiteral("svg"), tr("SVG drawing (*.svg)")},
       {QStringLiteral("csv"), tr("CSV data (*.csv)")}};
-  // The folder of the last export, remembered across sessions.
-  QSettings settings;
-  const QString folder =
-      settings.value(QStringLiteral("plotExportFolder"), QDir::homePath()).toString();
+  const QString folder = exportFolder(QStringLiteral("plotExportFolder"));
   QString path = QFileDialog::getSaveFileName(m_plot, tr("Export plot"),
                                               QDir(folder).filePath(defaultFileName(suffix)),
                                               kFilters.value(suffix));
   if (path.isEmpty()) return;
   if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
-  settings.setValue(QStringLiteral("plotExportFolder"), QFileInfo(path).absolutePath());
+  rememberExportFolder(QStringLiteral("plotExportFolder"), path);
   QString error;
   if (!exportPlot(m_plot, path, &error, scale))
     QMessageBox::warning(m_plot, tr("Export failed"), error);

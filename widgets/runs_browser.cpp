@@ -7,6 +7,7 @@
 #include <QItemSelectionModel>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QShortcut>
@@ -30,6 +31,8 @@ RunsBrowser::RunsBrowser(QWidget* parent)
       m_compare(new QPushButton(tr("Compare"), this)),
       m_export(new QPushButton(tr("Export CSV..."), this)),
       m_delete(new QPushButton(tr("Delete..."), this)),
+      m_label(new QPushButton(tr("Tags && note..."), this)),
+      m_advise(new QPushButton(tr("Advise..."), this)),
       m_status(new QLabel(this)) {
   m_proxy->setSourceModel(m_model);
   m_proxy->setSortRole(RunsTableModel::SortRole);
@@ -38,7 +41,8 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   m_proxy->setFilterCaseSensitivity(Qt::CaseInsensitive);
   m_proxy->setDynamicSortFilter(true);
 
-  m_search->setPlaceholderText(tr("Search runs by name, model, allocation or status"));
+  m_search->setPlaceholderText(
+      tr("Search runs by name, model, allocation, status, study, tag or note"));
   m_search->setClearButtonEnabled(true);
   connect(m_search, &QLineEdit::textChanged, m_proxy, &QSortFilterProxyModel::setFilterFixedString);
   connect(m_search, &QLineEdit::textChanged, this, &RunsBrowser::updateStatusLine);
@@ -73,6 +77,10 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   m_delete->setToolTip(tr("Delete the selected runs with their metrics and checkpoints"));
   m_export->setToolTip(
       tr("Write the selected run's metrics, router statistics and scores as CSV files"));
+  m_label->setToolTip(tr("Tag the selected run and write a note on it (both searchable)"));
+  m_advise->setToolTip(
+      tr("Propose experts per layer from the selected run's routers, under a budget; the "
+         "proposal can go to the Design view or join a study"));
   m_status->setTextFormat(Qt::PlainText);
 
   auto* search_row = new QHBoxLayout;
@@ -82,6 +90,8 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   buttons->addWidget(m_open);
   buttons->addWidget(m_compare);
   buttons->addWidget(m_export);
+  buttons->addWidget(m_label);
+  buttons->addWidget(m_advise);
   buttons->addWidget(m_delete);
   auto* layout = new QVBoxLayout(this);
   layout->addLayout(search_row);
@@ -115,6 +125,16 @@ RunsBrowser::RunsBrowser(QWidget* parent)
     const QList<qint64> ids = selectedRunIds();
     if (ids.size() == 1) emit exportRequested(ids.front());
   });
+  connect(m_label, &QPushButton::clicked, this, [this] {
+    const QList<qint64> ids = selectedRunIds();
+    if (ids.size() == 1) emit labelRequested(ids.front());
+  });
+  connect(m_advise, &QPushButton::clicked, this, [this] {
+    const QList<qint64> ids = selectedRunIds();
+    if (ids.size() == 1) emit adviseRequested(ids.front());
+  });
+  m_view->setContextMenuPolicy(Qt::CustomContextMenu);
+  connect(m_view, &QWidget::customContextMenuRequested, this, &RunsBrowser::showContextMenu);
   connect(m_delete, &QPushButton::clicked, this, &RunsBrowser::requestDelete);
   auto* del = new QShortcut(QKeySequence::Delete, m_view);
   del->setContext(Qt::WidgetShortcut);
@@ -225,10 +245,32 @@ void RunsBrowser::updateButtons() {
   m_open->setEnabled(ids.size() == 1);
   m_compare->setEnabled(ids.size() >= 2);
   m_export->setEnabled(ids.size() == 1);
+  m_label->setEnabled(ids.size() == 1);
+  const int one = ids.size() == 1 ? m_model->rowOf(ids.front()) : -1;
+  const bool routed = one >= 0 && m_model->rows()[size_t(one)].allocation.numLayers() > 0 &&
+                      m_model->rows()[size_t(one)].allocation.maxExperts() > 1;
+  m_advise->setEnabled(routed);
+  m_advise->setToolTip(routed
+                           ? tr("Propose experts per layer from this run's routers, under a budget")
+                           : tr("Select one MoLA run (with routers) to advise an allocation from"));
   // A run that is training still writes to its rows and folder: stop it first.
   m_delete->setEnabled(!ids.isEmpty() && !running);
   m_delete->setToolTip(running ? tr("A running run cannot be deleted: stop it first")
                                : tr("Delete the selected runs with their metrics and checkpoints"));
+}
+
+// The buttons' actions on the rows, under the mouse.
+void RunsBrowser::showContextMenu(const QPoint& pos) {
+  const QModelIndex index = m_view->indexAt(pos);
+  if (!index.isValid()) return;
+  if (!m_view->selectionModel()->isRowSelected(index.row(), {})) m_view->selectRow(index.row());
+  QMenu menu(this);
+  for (QPushButton* b : {m_open, m_compare, m_export, m_label, m_advise, m_delete}) {
+    QAction* a = menu.addAction(b->text(), b, &QPushButton::click);
+    a->setEnabled(b->isEnabled());
+    if (b == m_export || b == m_advise) menu.addSeparator();
+  }
+  menu.exec(m_view->viewport()->mapToGlobal(pos));
 }
 
 void RunsBrowser::updateStatusLine() {

@@ -49,6 +49,8 @@ class RunsBrowser : public QWidget {
   QPushButton* compareButton() const { return m_compare; }
   QPushButton* deleteButton() const { return m_delete; }
   QPushButton* exportButton() const { return m_export; }
+  QPushButton* labelButton() const { return m_label; }
+  QPushButton* adviseButton() const { return m_advise; }
   // The line under the table: how many runs are shown, or why they could not be read.
   QString statusLine() const;
 
@@ -67,9 +69,14 @@ class RunsBrowser : public QWidget {
   void deleteRequested(const QList<qint64>& ids);
   // Export CSV... with one run selected.
   void exportRequested(qint64 id);
+  // Tags & note... with one run selected.
+  void labelRequested(qint64 id);
+  // Advise... with one MoLA run selected: an allocation from its routers.
+  void adviseRequested(qint64 id);
 
  private:
   void updateButtons();
+  void showContextMenu(const QPoint& pos);
   void updateStatusLine();
   QString describeRuns(const QList<qint64>& ids) const;
 
@@ -82,6 +89,8 @@ class RunsBrowser : public QWidget {
   QPushButton* m_compare = nullptr;
   QPushButton* m_export = nullptr;
   QPushButton* m_delete = nullptr;
+  QPushButton* m_label = nullptr;
+  QPushButton* m_advise = nullptr;
   QLabel* m_status = nullptr;
   QString m_error;  // the provider's last failure, shown until a refresh succeeds
   Provider m_provider;

@@ -23,7 +23,8 @@ bool sameShown(const RunsRow& a, const RunsRow& b) {
          x.finished_at == y.finished_at && x.allocation == y.allocation && x.model == y.model &&
          x.host == y.host && x.message == y.message && x.last_step == y.last_step &&
          a.allocation == b.allocation && a.best_score == b.best_score &&
-         a.best_benchmark == b.best_benchmark;
+         a.best_benchmark == b.best_benchmark && a.study_name == b.study_name &&
+         x.variant == y.variant && x.tags == y.tags && x.note == y.note;
 }
 
 QDateTime createdTime(const RunRecord& r) {
@@ -72,18 +73,8 @@ QIcon statusIcon(RunStatus status, int phase) {
 RunsRow RunsRow::fromRecord(RunRecord record, std::optional<double> best_score,
                             QString best_benchmark) {
   RunsRow row;
-  const std::string& spec = record.allocation;
-  // A lone number ("8": uniform, depth unknown) is not a one-layer list.
-  const bool per_layer_list = spec.find(',') != std::string::npos &&
-                              spec.find_first_not_of("0123456789, ") == std::string::npos;
-  if (per_layer_list) {
-    const int layers = int(std::count(spec.begin(), spec.end(), ',')) + 1;
-    try {
-      row.allocation = Allocation::parse(spec, layers);
-    } catch (const std::invalid_argument&) {
-      // A damaged list is shown as stored text, not drawn.
-    }
-  }
+  // A damaged list is shown as stored text, not drawn.
+  row.allocation = Allocation::fromStoredList(record.allocation).value_or(Allocation());
   row.record = std::move(record);
   row.best_score = best_score;
   row.best_benchmark = std::move(best_benchmark);
@@ -282,6 +273,31 @@ QVariant RunsTableModel::data(const QModelIndex& index, int role) const {
       if (role == SortRole) return qint64(r.last_step);
       if (role == Qt::TextAlignmentRole) return int(Qt::AlignRight | Qt::AlignVCenter);
       break;
+    case StudyColumn: {
+      const QString text = r.study == 0 ? QString()
+                                        : QStringLiteral("%1 / %2").arg(
+                                              row.study_name, QString::fromStdString(r.variant));
+      if (role == Qt::DisplayRole || role == FilterRole) return text;
+      if (role == SortRole) return text.toLower();
+      if (role == Qt::ToolTipRole && r.study)
+        return tr("study #%1 (%2), variant %3")
+            .arg(r.study)
+            .arg(row.study_name, QString::fromStdString(r.variant));
+      break;
+    }
+    case Tags: {
+      QStringList tags;
+      for (const std::string& t : r.tags) tags << QString::fromStdString(t);
+      const QString note = QString::fromStdString(r.note);
+      if (role == Qt::DisplayRole)
+        return tags.join(QStringLiteral(", ")) +
+               (note.isEmpty() ? QString() : QStringLiteral(" \u270E"));
+      if (role == SortRole) return tags.join(QLatin1Char(',')).toLower();
+      if (role == FilterRole) return tags.join(QLatin1Char(' ')) + QLatin1Char(' ') + note;
+      if (role == Qt::ToolTipRole && (!tags.isEmpty() || !note.isEmpty()))
+        return note.isEmpty() ? tags.join(QStringLiteral(", ")) : note;
+      break;
+    }
     default:
       break;
   }
@@ -305,6 +321,10 @@ QVariant RunsTableModel::headerData(int section, Qt::Orientation orientation, in
       return tr("Created");
     case Steps:
       return tr("Steps");
+    case StudyColumn:
+      return tr("Study");
+    case Tags:
+      return tr("Tags");
     default:
       return {};
   }

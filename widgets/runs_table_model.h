@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // RunsTableModel: the stored runs as a table (name, status, allocation, model, best score, created,
-// steps) that refreshes in place, keyed by run id (torch-free, store-agnostic).
+// steps, study, tags) that refreshes in place, keyed by run id (torch-free, store-agnostic).
 #pragma once
 
 #include <QAbstractTableModel>
@@ -23,6 +23,7 @@ struct RunsRow {
   Allocation allocation;  // from record.allocation; empty for full fine-tuning or an unknown depth
   std::optional<double> best_score;  // best accuracy over the run's evaluations
   QString best_benchmark;            // where best_score was measured
+  QString study_name;                // the study that queued the run (record.study), if any
 
   // A row for `record` with its allocation parsed from the stored per-layer list ("2,2,4,4");
   // any other spelling (a preset whose depth the record does not tell) leaves it empty.
@@ -34,13 +35,25 @@ class RunsTableModel : public QAbstractTableModel {
   Q_OBJECT
 
  public:
-  enum Column { Name, Status, AllocationColumn, Model, BestScore, Created, Steps, ColumnCount };
+  enum Column {
+    Name,
+    Status,
+    AllocationColumn,
+    Model,
+    BestScore,
+    Created,
+    Steps,
+    StudyColumn,  // "study / variant"
+    Tags,         // the tags; the note in the tooltip (both searchable)
+    ColumnCount
+  };
   enum Role {
     // Numbers as numbers, dates as milliseconds since the epoch, text lower-cased.
     SortRole = Qt::UserRole + 1,
     RunIdRole,       // qint64, every column
     AllocationRole,  // QList<int> experts per layer (bottom first), the allocation column
-    FilterRole,      // what the search box matches: name, status, allocation, model
+    FilterRole,      // what the search box matches: name, status, allocation, model, study,
+                     // variant, tags, note
   };
 
   explicit RunsTableModel(QObject* parent = nullptr);

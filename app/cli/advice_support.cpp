@@ -2,6 +2,8 @@
 // The allocation advisor on the command line.
 #include "advice_support.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -35,16 +37,20 @@ int modelDepthOrThrow(const std::string& model) {
 }
 
 void printProgress(int layer, int layers) {
-  std::fprintf(stderr, "\rfitting the spectra: layer %d/%d", layer, layers);
-  if (layer == layers) std::fprintf(stderr, "\n");
+  if (isatty(STDERR_FILENO))
+    std::fprintf(stderr, "\rfitting the spectra: layer %d/%d", layer, layers);
+  if (layer == layers)
+    std::fprintf(stderr, "%sfitted the spectra of %d layers\n", isatty(STDERR_FILENO) ? "\r" : "",
+                 layers);
 }
 
 AllocationAdvice adviseFromPilot(const RunStore& store, int64_t run, int budget, int min_each) {
   const RunRecord pilot = store.run(run);
-  const Allocation alloc = Allocation::parse(
-      pilot.allocation,
-      static_cast<int>(std::count(pilot.allocation.begin(), pilot.allocation.end(), ',') + 1));
-  return adviseFromRouter(store.routerStats(run), alloc, budget, min_each);
+  const std::optional<Allocation> alloc = Allocation::fromStoredList(pilot.allocation);
+  if (!alloc)
+    throw std::invalid_argument("run " + std::to_string(run) + " has no per-layer allocation ('" +
+                                pilot.allocation + "'): it cannot be a pilot");
+  return adviseFromRouter(store.routerStats(run), *alloc, budget, min_each);
 }
 
 }  // namespace

@@ -38,6 +38,7 @@
 #include "runs_browser.h"
 #include "runs_loader.h"
 #include "store/run_launch.h"
+#include "study_view.h"
 #include "theme.h"
 #include "train_view.h"
 #include "training_controller.h"
@@ -63,10 +64,6 @@ QString outcomeSentence(const QString& outcome, const QString& message) {
 }
 
 namespace fs = std::filesystem;
-
-constexpr int kMaxRecent = 8;
-const char* const kRecentKey = "recentExperiments";
-const char* const kQuickstartResource = ":/experiments/quickstart.json";
 
 QString qs(const std::string& s) {
   return QString::fromStdString(s);
@@ -94,14 +91,16 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   m_tabs->addTab(buildDesignTab(), tabIcon("design"), tr("Design"));
   m_train = new TrainView(this);
   m_tabs->addTab(m_train, tabIcon("train"), tr("Train"));
-  m_runs = new widgets::RunsBrowser(this);
-  m_tabs->addTab(m_runs, tabIcon("runs"), tr("Runs"));
+  m_tabs->addTab(buildRunsTab(), tabIcon("runs"), tr("Runs"));
   m_compare = new widgets::CompareView(this);
   m_tabs->addTab(m_compare, tabIcon("compare"), tr("Compare"));
+  m_study_view = new widgets::StudyView(this);
+  m_tabs->addTab(m_study_view, tabIcon("study"), tr("Study"));
   m_tabs->setTabToolTip(0, tr("Design an experiment: model, experts per layer, data, training"));
   m_tabs->setTabToolTip(1, tr("The run being trained or opened: progress and live plots"));
-  m_tabs->setTabToolTip(2, tr("Every run in the database"));
+  m_tabs->setTabToolTip(2, tr("Every run in the database, and the queue of waiting runs"));
   m_tabs->setTabToolTip(3, tr("Runs side by side"));
+  m_tabs->setTabToolTip(4, tr("A study: every variant across seeds, with intervals"));
   setCentralWidget(m_tabs);
 
   m_db_label = new QLabel(this);
@@ -119,6 +118,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(m_runs, &widgets::RunsBrowser::compareRequested, this, &MainWindow::compareRuns);
   connect(m_runs, &widgets::RunsBrowser::deleteRequested, this, &MainWindow::deleteRuns);
   connect(m_runs, &widgets::RunsBrowser::exportRequested, this, &MainWindow::exportRunDialog);
+  connectStudyParts();
 
   connect(m_train, &TrainView::pauseRequested, this, &MainWindow::onPauseRequested);
   connect(m_train, &TrainView::resumeRequested, this, &MainWindow::onResumeRequested);
@@ -135,6 +135,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(m_controller, &TrainingController::notice, this,
           [this](const QString& text) { showStatus(text, 30000); });
   connect(m_controller, &TrainingController::finished, this, &MainWindow::onFinished);
+  connect(m_controller, &TrainingController::queueEmpty, this, &MainWindow::onQueueEmpty);
 
   m_follow_timer = new QTimer(this);
   m_follow_timer->setInterval(kFollowIntervalMs);
@@ -156,7 +157,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 
   QSettings settings;
   if (!restoreGeometry(settings.value(QStringLiteral("geometry")).toByteArray())) resize(1280, 800);
-  m_tabs->setCurrentIndex(std::clamp(settings.value(QStringLiteral("tab"), 0).toInt(), 0, 3));
+  m_tabs->setCurrentIndex(
+      std::clamp(settings.value(QStringLiteral("tab"), 0).toInt(), 0, m_tabs->count() - 1));
 
   newExperiment();
   rebuildRecentMenu();
@@ -193,6 +195,10 @@ QWidget* MainWindow::buildDesignTab() {
                      "QPushButton:enabled:hover { background: #388e3c; }"
                      "QPushButton:disabled { color: #888888; }"));
   bar->addWidget(m_run_button);
+  m_queue_button = new QPushButton(tr("Add to queue"), page);
+  m_queue_button->setObjectName(QStringLiteral("queueButton"));
+  m_queue_button->setMinimumHeight(36);
+  bar->addWidget(m_queue_button);
   m_run_reason = new QLabel(page);
   m_run_reason->setObjectName(QStringLiteral("runReason"));
   m_run_reason->setWordWrap(true);
@@ -200,6 +206,7 @@ QWidget* MainWindow::buildDesignTab() {
   bar->addWidget(m_run_reason, 1);
   layout->addLayout(bar);
   connect(m_run_button, &QPushButton::clicked, this, &MainWindow::runExperiment);
+  connect(m_queue_button, &QPushButton::clicked, this, &MainWindow::queueExperiment);
   page->addAction(m_form->designer()->undoAction());
   page->addAction(m_form->designer()->redoAction());
   return page;
@@ -275,8 +282,8 @@ void MainWindow::buildMenus() {
   run->addAction(m_stop_action);
 
   QMenu* view = menuBar()->addMenu(tr("&View"));
-  const char* const names[] = {"design", "train", "runs", "compare"};
-  for (int i = 0; i < 4; ++i) {
+  const char* const names[] = {"design", "train", "runs", "compare", "study"};
+  for (int i = 0; i < 5; ++i) {
     auto* a = view->addAction(tabIcon(names[i]), m_tabs->tabText(i));
     a->setShortcut(QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1)));
     connect(a, &QAction::triggered, this, [this, i] { m_tabs->setCurrentIndex(i); });
@@ -367,134 +374,6 @@ void MainWindow::setConfirmer(Confirmer confirmer) {
   m_runs->setConfirmer(m_confirmer);
 }
 
-bool MainWindow::maybeDiscardChanges() {
-  if (!m_modified) return true;
-  const QString name = m_experiment_path.isEmpty() ? tr("the untitled experiment")
-                                                   : QFileInfo(m_experiment_path).fileName();
-  return confirm(tr("Discard changes"), tr("Discard the unsaved changes to %1?").arg(name));
-}
-
-// --- experiments ------------------------------------------------------------------------------
-
-void MainWindow::newExperiment() {
-  ExperimentConfig config;
-  QFile file(QString::fromLatin1(kQuickstartResource));
-  if (file.open(QIODevice::ReadOnly)) {
-    try {
-      config = parseExperiment(file.readAll().toStdString(), "quickstart.json");
-      config.name = "experiment";
-    } catch (const std::exception&) {
-      config = ExperimentConfig{};
-    }
-  }
-  m_loading_form = true;
-  m_form->setConfig(config);
-  m_loading_form = false;
-  setSavedExperimentFile(QString());
-  updateRunAvailability();
-}
-
-bool MainWindow::openExperiment(const QString& path) {
-  m_loading_form = true;
-  const bool ok = m_form->loadFile(path);
-  m_loading_form = false;
-  if (!ok) {
-    showError(tr("Cannot open the experiment"), m_form->errorMessage());
-    return false;
-  }
-  setSavedExperimentFile(QFileInfo(path).absoluteFilePath());
-  updateRunAvailability();
-  showStatus(tr("Opened %1").arg(m_experiment_path), 5000);
-  return true;
-}
-
-bool MainWindow::saveExperiment(const QString& path) {
-  if (!m_form->saveFile(path)) {
-    showError(tr("Cannot save the experiment"), m_form->errorMessage());
-    return false;
-  }
-  setSavedExperimentFile(QFileInfo(path).absoluteFilePath());
-  showStatus(tr("Saved %1").arg(m_experiment_path), 5000);
-  return true;
-}
-
-void MainWindow::saveOrSaveAs() {
-  if (m_experiment_path.isEmpty())
-    saveAs();
-  else
-    saveExperiment(m_experiment_path);
-}
-
-void MainWindow::saveAs() {
-  QString start = m_experiment_path;
-  if (start.isEmpty())
-    start = QString::fromStdString(m_form->validationMessage().isEmpty()
-                                       ? m_form->config().name + ".json"
-                                       : std::string("experiment.json"));
-  const QString path = QFileDialog::getSaveFileName(this, tr("Save the experiment"), start,
-                                                    tr("Experiments (*.json);;All files (*)"));
-  if (!path.isEmpty()) saveExperiment(path);
-}
-
-void MainWindow::openExperimentDialog() {
-  if (!maybeDiscardChanges()) return;
-  const QString start =
-      m_experiment_path.isEmpty() ? QString() : QFileInfo(m_experiment_path).absolutePath();
-  const QString path = QFileDialog::getOpenFileName(this, tr("Open an experiment"), start,
-                                                    tr("Experiments (*.json);;All files (*)"));
-  if (!path.isEmpty()) openExperiment(path);
-}
-
-std::string MainWindow::formSnapshot() const {
-  try {
-    return experimentToJson(m_form->config());
-  } catch (const std::exception&) {
-    return {};  // nothing that can be saved: never equal to a saved experiment
-  }
-}
-
-void MainWindow::setSavedExperimentFile(const QString& path) {
-  m_experiment_path = path;
-  m_saved_snapshot = formSnapshot();
-  m_modified = false;
-  if (!path.isEmpty()) addRecent(path);
-  updateTitle();
-}
-
-QStringList MainWindow::recentExperiments() const {
-  return QSettings().value(QLatin1String(kRecentKey)).toStringList();
-}
-
-void MainWindow::addRecent(const QString& path) {
-  QStringList recent = recentExperiments();
-  recent.removeAll(path);
-  recent.prepend(path);
-  while (recent.size() > kMaxRecent) recent.removeLast();
-  QSettings().setValue(QLatin1String(kRecentKey), recent);
-  rebuildRecentMenu();
-}
-
-void MainWindow::rebuildRecentMenu() {
-  m_recent_menu->clear();
-  const QStringList recent = recentExperiments();
-  for (int i = 0; i < recent.size(); ++i) {
-    const QString path = recent[i];
-    QAction* a = m_recent_menu->addAction(
-        QStringLiteral("&%1  %2").arg(i + 1).arg(QFileInfo(path).fileName()));
-    a->setToolTip(path);
-    a->setStatusTip(path);
-    connect(a, &QAction::triggered, this, [this, path] {
-      if (maybeDiscardChanges()) openExperiment(path);
-    });
-  }
-  if (recent.isEmpty()) m_recent_menu->addAction(tr("(none yet)"))->setEnabled(false);
-  m_recent_menu->addSeparator();
-  m_recent_menu->addAction(tr("Clear the list"), this, [this] {
-    QSettings().remove(QLatin1String(kRecentKey));
-    rebuildRecentMenu();
-  });
-}
-
 void MainWindow::updateTitle() {
   const QString experiment = m_experiment_path.isEmpty() ? tr("untitled experiment")
                                                          : QFileInfo(m_experiment_path).fileName();
@@ -529,6 +408,15 @@ void MainWindow::updateRunAvailability() {
   m_run_action->setToolTip(reason);
   m_run_reason->setText(reason);
   m_run_reason->setStyleSheet(ok ? widgets::successStyle() : widgets::errorStyle());
+  // Queueing needs a writable database and a valid form, not an idle trainer.
+  const QString invalid = m_form->validationMessage();
+  const bool can_queue = m_store && !m_store->readOnly() && invalid.isEmpty();
+  m_queue_button->setEnabled(can_queue);
+  m_queue_button->setToolTip(
+      can_queue ? tr("Put this experiment at the end of the run queue (Runs view, Ctrl+3), to "
+                     "train after the runs before it")
+      : !invalid.isEmpty() ? tr("Cannot queue: %1").arg(invalid)
+                           : reason);
 }
 
 bool MainWindow::runExperiment() {
@@ -674,6 +562,13 @@ void MainWindow::onFinished(TrainOutcome outcome, const QString& message) {
     }
   }
   m_view_live = false;
+  if (m_queue_mode) {
+    // A stop ends the queue's work too; a completed or failed run hands over to the next.
+    if (outcome == TrainOutcome::Stopped)
+      setQueueRunning(false);
+    else
+      QTimer::singleShot(0, this, &MainWindow::startNextQueued);
+  }
   showStatus(outcome == TrainOutcome::Completed ? tr("Run #%1 completed").arg(run)
              : outcome == TrainOutcome::Stopped ? tr("Run #%1 stopped").arg(run)
                                                 : tr("Run failed: %1").arg(message),
@@ -768,6 +663,7 @@ std::optional<MainWindow::Tab> MainWindow::tabFromName(const QString& name) {
   if (n == QLatin1String("train")) return Tab::Train;
   if (n == QLatin1String("runs")) return Tab::Runs;
   if (n == QLatin1String("compare")) return Tab::Compare;
+  if (n == QLatin1String("study")) return Tab::Study;
   return std::nullopt;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// MainWindow: the workbench's four views (Design, Train, Runs, Compare) over one run database,
-// with the menus, the Run action and the training controller that connect them.
+// MainWindow: the workbench's five views (Design, Train, Runs, Compare, Study) over one run
+// database, with the menus, the Run action, the run queue and the training controller that
+// connect them.
 #pragma once
 
 #include <QList>
@@ -11,6 +12,7 @@
 #include <memory>
 #include <optional>
 
+#include "adapters/allocation.h"
 #include "run_follower.h"
 #include "store/run_store.h"
 #include "train/training_observer.h"
@@ -25,7 +27,9 @@ class QTimer;
 namespace mola::widgets {
 class CompareView;
 class ExperimentForm;
+class QueuePanel;
 class RunsBrowser;
+class StudyView;
 }  // namespace mola::widgets
 
 namespace mola::app {
@@ -37,7 +41,7 @@ class MainWindow : public QMainWindow {
   Q_OBJECT
 
  public:
-  enum class Tab { Design, Train, Runs, Compare };
+  enum class Tab { Design, Train, Runs, Compare, Study };
   // Asks the user a yes/no question (title, text); true means go ahead. Tests answer themselves.
   using Confirmer = std::function<bool(const QString& title, const QString& text)>;
 
@@ -84,9 +88,21 @@ class MainWindow : public QMainWindow {
   bool exportReport(const QString& path);
   QAction* reportAction() const { return m_report_action; }
 
+  // The run queue (in the database): Add to queue puts the Design view's experiment at its end;
+  // while the queue runs, the window trains the waiting runs one after another (as
+  // `mola queue run`), until none waits, a run is stopped, or it is switched off.
+  bool queueExperiment();
+  void setQueueRunning(bool on);
+  bool isQueueRunning() const { return m_queue_mode; }
+  // Writes the run's tags and note (no dialog here: the Runs view's button asks).
+  bool setRunLabels(qint64 id, const std::vector<std::string>& tags, const std::string& note);
+  // Queues a proposed allocation as one more variant of study `study` (addVariantToStudy).
+  bool addAdviceToStudy(qint64 study, const QString& name, const Allocation& allocation,
+                        const QString& description);
+
   void showTab(Tab tab);
   Tab currentTab() const;
-  // "design", "train", "runs", "compare" (case-insensitive).
+  // "design", "train", "runs", "compare", "study" (case-insensitive).
   static std::optional<Tab> tabFromName(const QString& name);
 
   void setConfirmer(Confirmer confirmer);
@@ -99,6 +115,9 @@ class MainWindow : public QMainWindow {
   TrainView* trainView() const { return m_train; }
   widgets::RunsBrowser* runsBrowser() const { return m_runs; }
   widgets::CompareView* compareView() const { return m_compare; }
+  widgets::StudyView* studyView() const { return m_study_view; }
+  widgets::QueuePanel* queuePanel() const { return m_queue; }
+  QPushButton* queueButton() const { return m_queue_button; }
   TrainingController* controller() const { return m_controller; }
   QTabWidget* tabs() const { return m_tabs; }
   QPushButton* runButton() const { return m_run_button; }
@@ -115,6 +134,14 @@ class MainWindow : public QMainWindow {
   void buildMenus();
   void buildThemeMenu(QMenu* menu);
   QWidget* buildDesignTab();
+  // main_window_study.cpp: the Runs tab (runs and queue), the Study view, their connections.
+  QWidget* buildRunsTab();
+  void connectStudyParts();
+  void refreshQueue();
+  void startNextQueued();
+  void onQueueEmpty();
+  void editRunLabelsDialog(qint64 id);
+  void adviseDialog(qint64 id);
   // A status-bar message for timeout_ms, shortened to fit the bar.
   void showStatus(const QString& text, int timeout_ms);
   void showError(const QString& title, const QString& text);
@@ -183,6 +210,10 @@ class MainWindow : public QMainWindow {
   TrainView* m_train = nullptr;
   widgets::RunsBrowser* m_runs = nullptr;
   widgets::CompareView* m_compare = nullptr;
+  widgets::StudyView* m_study_view = nullptr;
+  widgets::QueuePanel* m_queue = nullptr;
+  QPushButton* m_queue_button = nullptr;
+  bool m_queue_mode = false;  // the window works through the queue
   QLabel* m_db_label = nullptr;
 
   QAction* m_new_action = nullptr;

@@ -4,7 +4,6 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QLabel>
-#include <QSettings>
 #include <QStatusBar>
 #include <QTimer>
 #include <cmath>
@@ -14,6 +13,7 @@
 
 #include "compare_view.h"
 #include "compared_run_loader.h"
+#include "export_folder.h"
 #include "main_window.h"
 #include "pdf_report.h"
 #include "plot_export.h"
@@ -22,6 +22,7 @@
 #include "runs_loader.h"
 #include "store/run_csv.h"
 #include "store/run_launch.h"
+#include "study_view.h"
 #include "train_view.h"
 #include "training_controller.h"
 #include "training_plots.h"
@@ -76,7 +77,8 @@ bool MainWindow::openDatabase(const QString& path) {
              "continues them from their last checkpoint")
               .arg(interrupted),
           15000);
-    m_runs->refresh();
+    refreshRuns();
+    m_study_view->refresh();
     updateTitle();
     updateRunAvailability();
     return true;
@@ -105,6 +107,8 @@ void MainWindow::openDatabaseDialog() {
 
 void MainWindow::refreshRuns() {
   m_runs->refresh();
+  refreshQueue();
+  if (currentTab() == Tab::Study) m_study_view->refresh();
 }
 
 std::optional<RunRecord> MainWindow::storedRun(qint64 id) const {
@@ -230,13 +234,11 @@ bool MainWindow::compareRuns(const QList<qint64>& ids) {
 }
 
 void MainWindow::exportRunDialog(qint64 id) {
-  QSettings settings;
-  const QString start =
-      settings.value(QStringLiteral("runExportFolder"), QDir::homePath()).toString();
-  const QString folder = QFileDialog::getExistingDirectory(
-      this, tr("Export run #%1 as CSV into a folder").arg(id), start);
+  const QString folder =
+      QFileDialog::getExistingDirectory(this, tr("Export run #%1 as CSV into a folder").arg(id),
+                                        widgets::exportFolder(QStringLiteral("runExportFolder")));
   if (folder.isEmpty()) return;
-  settings.setValue(QStringLiteral("runExportFolder"), folder);
+  widgets::rememberExportFolder(QStringLiteral("runExportFolder"), folder);
   exportRunCsv(id, folder);
 }
 
@@ -288,9 +290,7 @@ bool MainWindow::exportReport(const QString& path) {
 }
 
 void MainWindow::exportReportDialog() {
-  QSettings settings;
-  const QString folder =
-      settings.value(QStringLiteral("reportFolder"), QDir::homePath()).toString();
+  const QString folder = widgets::exportFolder(QStringLiteral("reportFolder"));
   QString name = QStringLiteral("report.pdf");
   if (currentTab() == Tab::Compare && !m_compare->runs().empty()) {
     name = m_compare->exportStem() + QStringLiteral("-report.pdf");
@@ -301,7 +301,7 @@ void MainWindow::exportReportDialog() {
       this, tr("Export a report"), QDir(folder).filePath(name), tr("PDF documents (*.pdf)"));
   if (path.isEmpty()) return;
   if (QFileInfo(path).suffix().isEmpty()) path += QStringLiteral(".pdf");
-  settings.setValue(QStringLiteral("reportFolder"), QFileInfo(path).absolutePath());
+  widgets::rememberExportFolder(QStringLiteral("reportFolder"), path);
   exportReport(path);
 }
 

@@ -2,10 +2,14 @@
 // loadRunsRows: one RunsRow per stored run, best score included.
 #include "runs_loader.h"
 
+#include <map>
+
 namespace mola::app {
 
 std::vector<widgets::RunsRow> loadRunsRows(const RunStore& store) {
   std::vector<widgets::RunsRow> rows;
+  std::map<int64_t, QString> studies;
+  for (const StudyRecord& s : store.listStudies()) studies[s.id] = QString::fromStdString(s.name);
   for (RunRecord& record : store.listRuns()) {
     std::optional<double> best;
     QString benchmark;
@@ -15,7 +19,9 @@ std::vector<widgets::RunsRow> loadRunsRows(const RunStore& store) {
         benchmark = QString::fromStdString(s.benchmark);
       }
     }
+    const int64_t study = record.study;
     rows.push_back(widgets::RunsRow::fromRecord(std::move(record), best, benchmark));
+    if (study) rows.back().study_name = studies[study];
   }
   return rows;
 }

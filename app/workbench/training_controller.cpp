@@ -21,6 +21,9 @@ namespace mola::app {
 
 namespace fs = std::filesystem;
 
+// The worker's outcome when the queue had nothing waiting (not a TrainOutcome).
+constexpr int kQueueEmpty = -1;
+
 // What the GUI thread may touch while the worker trains: the flags, and the Trainer while its
 // run() is in progress (the mutex guards the pointer; the Trainer's own flags are atomic).
 struct TrainingController::Control {
@@ -57,10 +60,13 @@ class TrainingController::Worker : public QObject {
   Q_OBJECT
 
  public:
-  Worker(std::optional<ExperimentConfig> config, int64_t resume_id, fs::path db,
-         std::shared_ptr<Control> control)
+  // What to train: a new run of `config`; else run `resume_id` (> 0) from its checkpoint; else
+  // the first waiting run of the queue (of study `queue_study`, any when 0).
+  Worker(std::optional<ExperimentConfig> config, int64_t resume_id, int64_t queue_study,
+         fs::path db, std::shared_ptr<Control> control)
       : m_config(std::move(config)),
         m_resume_id(resume_id),
+        m_queue_study(queue_study),
         m_db(std::move(db)),
         m_control(std::move(control)),
         m_home(QThread::currentThread()) {}
@@ -79,8 +85,13 @@ class TrainingController::Worker : public QObject {
   void done(int outcome, const QString& message);
 
  private:
-  std::optional<ExperimentConfig> m_config;  // a new run; else resume m_resume_id
+  // Sets up the run to train (creates, claims or takes it from the queue): its id and
+  // configuration, and the checkpoint to resume from; -1 when the queue is empty.
+  int64_t prepare(RunStore& store, ExperimentConfig& config, fs::path& resume_dir);
+
+  std::optional<ExperimentConfig> m_config;
   int64_t m_resume_id = -1;
+  int64_t m_queue_study = -1;
   fs::path m_db;
   std::shared_ptr<Control> m_control;
   QThread* m_home;  // the controller's thread, where this object is deleted
@@ -135,6 +146,27 @@ void registerMetaTypes() {
 
 }  // namespace
 
+int64_t TrainingController::Worker::prepare(RunStore& store, ExperimentConfig& config,
+                                            fs::path& resume_dir) {
+  if (m_config) {
+    config = *m_config;
+    validateExperiment(config);  // a rejected experiment stores nothing, as with `mola train`
+    return createRunFor(store, config);
+  }
+  if (m_resume_id > 0) {
+    const ResumePlan plan = prepareResume(store, m_resume_id);
+    config = plan.config;
+    if (plan.checkpoint) resume_dir = plan.checkpoint->path;
+    for (const std::string& note : plan.notes) emit notice(QString::fromStdString(note));
+    return m_resume_id;
+  }
+  const auto next = store.startNextQueued(m_queue_study);
+  if (!next) return -1;
+  const RunRecord run = store.run(next->second);
+  config = parseExperiment(run.config_json, "run " + std::to_string(run.id));
+  return run.id;
+}
+
 void TrainingController::Worker::run() {
   // Grad mode is per thread in LibTorch: this thread starts from the default, made explicit here.
   c10::AutoGradMode enable_grad(true);
@@ -146,16 +178,12 @@ void TrainingController::Worker::run() {
     store.emplace(openRunStore(m_db));
     ExperimentConfig config;
     fs::path resume_dir;
-    if (m_config) {
-      config = *m_config;
-      validateExperiment(config);  // a rejected experiment stores nothing, as with `mola train`
-      run_id = createRunFor(*store, config);
-    } else {
-      const ResumePlan plan = prepareResume(*store, m_resume_id);
-      run_id = m_resume_id;
-      config = plan.config;
-      if (plan.checkpoint) resume_dir = plan.checkpoint->path;
-      for (const std::string& note : plan.notes) emit notice(QString::fromStdString(note));
+    run_id = prepare(*store, config, resume_dir);
+    if (run_id < 0) {
+      store.reset();
+      moveToThread(m_home);
+      emit done(kQueueEmpty, QString());
+      return;
     }
     emit runCreated(run_id);
 
@@ -230,13 +258,20 @@ TrainingController::~TrainingController() {
 bool TrainingController::start(const ExperimentConfig& config, const QString& db_path) {
   if (m_thread) return false;
   m_control = std::make_shared<Control>();
-  return launch(new Worker(config, -1, fs::path(db_path.toStdString()), m_control));
+  return launch(new Worker(config, -1, -1, fs::path(db_path.toStdString()), m_control));
 }
 
 bool TrainingController::resumeRun(qint64 run_id, const QString& db_path) {
   if (m_thread) return false;
   m_control = std::make_shared<Control>();
-  return launch(new Worker(std::nullopt, run_id, fs::path(db_path.toStdString()), m_control));
+  return launch(new Worker(std::nullopt, run_id, -1, fs::path(db_path.toStdString()), m_control));
+}
+
+bool TrainingController::startQueued(qint64 study, const QString& db_path) {
+  if (m_thread) return false;
+  m_control = std::make_shared<Control>();
+  return launch(new Worker(std::nullopt, -1, std::max<qint64>(0, study),
+                           fs::path(db_path.toStdString()), m_control));
 }
 
 bool TrainingController::launch(Worker* worker) {
@@ -286,6 +321,10 @@ void TrainingController::onWorkerDone(int outcome, const QString& message) {
   const bool was_paused = m_paused;
   m_paused = false;
   if (was_paused) emit pausedChanged(false);
+  if (outcome == kQueueEmpty) {
+    emit queueEmpty();
+    return;
+  }
   const auto result = static_cast<TrainOutcome>(outcome);
   if (result == TrainOutcome::Failed) emit failed(message);
   emit finished(result, message);

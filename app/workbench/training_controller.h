@@ -41,6 +41,10 @@ class TrainingController : public QObject {
   bool start(const mola::ExperimentConfig& config, const QString& db_path);
   // Continues run `run_id` from its latest checkpoint, as `mola resume` does.
   bool resumeRun(qint64 run_id, const QString& db_path);
+  // Trains the first waiting run of the database's queue (RunStore::startNextQueued: of study
+  // `study`, or of any when 0), as `mola queue run` does; queueEmpty() instead of finished() when
+  // nothing waits.
+  bool startQueued(qint64 study, const QString& db_path);
   void pause();
   void resume();  // un-pause
   // Ends the run after the current step, with a checkpoint: finished(Stopped).
@@ -68,6 +72,8 @@ class TrainingController : public QObject {
   void failed(const QString& message);
   // The last signal of a run; the worker thread has been joined, so a slot may start another.
   void finished(mola::TrainOutcome outcome, const QString& message);
+  // startQueued() found nothing waiting (the last signal of that start).
+  void queueEmpty();
 
  private:
   class Worker;

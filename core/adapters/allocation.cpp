@@ -120,6 +120,17 @@ Allocation Allocation::fromGroups(const std::vector<int>& groups, int num_layers
   return Allocation(std::move(per_layer));
 }
 
+std::optional<Allocation> Allocation::fromStoredList(std::string_view list) {
+  if (list.find(',') == std::string_view::npos ||
+      list.find_first_not_of("0123456789, ") != std::string_view::npos)
+    return std::nullopt;
+  try {
+    return parse(list, static_cast<int>(std::count(list.begin(), list.end(), ',')) + 1);
+  } catch (const std::invalid_argument&) {
+    return std::nullopt;
+  }
+}
+
 Allocation Allocation::uniform(int experts, int num_layers) {
   checkLayerCount(num_layers);
   return Allocation(std::vector<int>(static_cast<size_t>(num_layers), experts));

@@ -43,6 +43,10 @@ class Allocation {
   static Allocation uniform(int experts, int num_layers);
   static Allocation preset(std::string_view name, int num_layers);
   static const std::vector<AllocationPreset>& presets();
+  // A per-layer list as the run store keeps it ("2,2,4,4"): its own length is the depth. A lone
+  // number (a uniform count whose depth the text does not tell), another spelling or a damaged
+  // list gives nullopt.
+  static std::optional<Allocation> fromStoredList(std::string_view list);
 
   int numLayers() const { return static_cast<int>(m_experts.size()); }
   int experts(int layer) const { return m_experts.at(static_cast<size_t>(layer)); }

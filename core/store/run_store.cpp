@@ -269,6 +269,7 @@ RunStore::RunStore(RunStore&& other) noexcept
       m_db(std::exchange(other.m_db, nullptr)),
       m_read_only(other.m_read_only),
       m_empty(other.m_empty),
+      m_schema(other.m_schema),
       m_store_id(std::move(other.m_store_id)),
       m_leases(std::exchange(other.m_leases, std::make_unique<Leases>())) {}
 
@@ -277,6 +278,7 @@ RunStore& RunStore::operator=(RunStore&& other) noexcept {
   std::swap(m_db, other.m_db);
   std::swap(m_read_only, other.m_read_only);
   std::swap(m_empty, other.m_empty);
+  std::swap(m_schema, other.m_schema);
   std::swap(m_store_id, other.m_store_id);
   std::swap(m_leases, other.m_leases);
   return *this;

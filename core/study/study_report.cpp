@@ -116,6 +116,53 @@ StudySummary summarizeStudy(const RunStore& store, int64_t id, const std::string
   return s;
 }
 
+RouterStatsSnapshot meanSnapshot(const std::vector<RouterStatsSnapshot>& snapshots) {
+  RouterStatsSnapshot mean;
+  std::map<int, std::pair<LayerRouterStats, int>> layers;  // layer -> sums, count
+  for (const RouterStatsSnapshot& s : snapshots) {
+    mean.step = std::max(mean.step, s.step);
+    for (const LayerRouterStats& l : s.layers) {
+      auto& [sum, n] = layers[l.layer];
+      sum.layer = l.layer;
+      sum.tokens += l.tokens;
+      const auto add = [](std::vector<double>& into, const std::vector<double>& v) {
+        if (into.size() < v.size()) into.resize(v.size(), 0.0);
+        for (size_t i = 0; i < v.size(); ++i) into[i] += v[i];
+      };
+      add(sum.token_fraction, l.token_fraction);
+      add(sum.mean_probability, l.mean_probability);
+      sum.entropy += l.entropy;
+      sum.normalized_entropy += l.normalized_entropy;
+      sum.load_cv += l.load_cv;
+      ++n;
+    }
+  }
+  for (auto& [layer, entry] : layers) {
+    auto& [sum, n] = entry;
+    for (double& v : sum.token_fraction) v /= n;
+    for (double& v : sum.mean_probability) v /= n;
+    sum.entropy /= n;
+    sum.normalized_entropy /= n;
+    sum.load_cv /= n;
+    mean.layers.push_back(sum);
+  }
+  return mean;
+}
+
+std::vector<VariantRouting> variantRouting(const RunStore& store, const StudySummary& summary) {
+  std::vector<VariantRouting> out;
+  for (const VariantSummary& v : summary.variants) {
+    std::vector<RouterStatsSnapshot> last;
+    for (const StudyRunResult& r : summary.runs) {
+      if (r.variant != v.name || r.state != "completed") continue;
+      const std::vector<RouterStatsSnapshot> all = store.routerStats(r.run);
+      if (!all.empty()) last.push_back(all.back());
+    }
+    out.push_back({v.name, v.allocation, meanSnapshot(last), static_cast<int>(last.size())});
+  }
+  return out;
+}
+
 namespace {
 
 std::string fixed(double v, int digits = 3) {
@@ -155,11 +202,9 @@ std::string count(int64_t n) {
   return n < 0 ? "?" : thousands(n);
 }
 
-struct Row {
-  std::vector<std::string> cells;
-};
+}  // namespace
 
-std::vector<std::string> headerCells(const StudySummary& s) {
+std::vector<std::string> studyTableHeader(const StudySummary& s) {
   return {"variant",
           "seeds",
           "final accuracy (95% CI)",
@@ -170,26 +215,28 @@ std::vector<std::string> headerCells(const StudySummary& s) {
           "p"};
 }
 
-std::vector<Row> rows(const StudySummary& s) {
-  std::vector<Row> out;
+std::vector<std::vector<std::string>> studyTableRows(const StudySummary& s) {
+  std::vector<std::vector<std::string>> out;
   for (const VariantSummary& v : s.variants) {
     const bool base = v.name == s.baseline;
-    out.push_back({{v.name, std::to_string(v.completed) + "/" + std::to_string(v.planned),
-                    withInterval(v.final_accuracy), withInterval(v.best_accuracy),
-                    count(v.parameters), fixed(v.tokens_per_s.mean, 0),
-                    base ? "(baseline)" : signedInterval(v.final_vs_baseline->difference),
-                    base ? "" : pValue(v.final_vs_baseline->p)}});
+    out.push_back({v.name, std::to_string(v.completed) + "/" + std::to_string(v.planned),
+                   withInterval(v.final_accuracy), withInterval(v.best_accuracy),
+                   count(v.parameters), fixed(v.tokens_per_s.mean, 0),
+                   base ? "(baseline)" : signedInterval(v.final_vs_baseline->difference),
+                   base ? "" : pValue(v.final_vs_baseline->p)});
   }
   return out;
 }
 
+namespace {
+
 std::string textTable(const StudySummary& s) {
-  const std::vector<std::string> head = headerCells(s);
-  const std::vector<Row> body = rows(s);
+  const std::vector<std::string> head = studyTableHeader(s);
+  const std::vector<std::vector<std::string>> body = studyTableRows(s);
   std::vector<size_t> width(head.size());
   for (size_t c = 0; c < head.size(); ++c) {
     width[c] = head[c].size();
-    for (const Row& r : body) width[c] = std::max(width[c], displayWidth(r.cells[c]));
+    for (const auto& r : body) width[c] = std::max(width[c], displayWidth(r[c]));
   }
   const auto line = [&](const std::vector<std::string>& cells) {
     std::string out;
@@ -201,7 +248,7 @@ std::string textTable(const StudySummary& s) {
     return out + "\n";
   };
   std::string out = line(head);
-  for (const Row& r : body) out += line(r.cells);
+  for (const auto& r : body) out += line(r);
   return out;
 }
 
@@ -249,12 +296,12 @@ std::string latexTable(const StudySummary& s) {
   std::string out = "% mola study show " + std::to_string(s.study.id) +
                     " --latex (needs \\usepackage{booktabs})\n"
                     "\\begin{tabular}{lrllrrlr}\n\\toprule\n";
-  std::vector<std::string> head = headerCells(s);
+  std::vector<std::string> head = studyTableHeader(s);
   for (size_t c = 0; c < head.size(); ++c)
     out += latexEscape(head[c]) + (c + 1 < head.size() ? " & " : " \\\\\n\\midrule\n");
-  for (const Row& r : rows(s))
-    for (size_t c = 0; c < r.cells.size(); ++c)
-      out += latexEscape(r.cells[c]) + (c + 1 < r.cells.size() ? " & " : " \\\\\n");
+  for (const auto& r : studyTableRows(s))
+    for (size_t c = 0; c < r.size(); ++c)
+      out += latexEscape(r[c]) + (c + 1 < r.size() ? " & " : " \\\\\n");
   return out + "\\bottomrule\n\\end{tabular}\n";
 }
 
@@ -268,9 +315,9 @@ std::string markdownTable(const StudySummary& s) {
     }
     return out + "\n";
   };
-  std::string out = line(headerCells(s));
+  std::string out = line(studyTableHeader(s));
   out += "|---|---:|---|---|---:|---:|---|---:|\n";
-  for (const Row& r : rows(s)) out += line(r.cells);
+  for (const auto& r : studyTableRows(s)) out += line(r);
   return out;
 }
 

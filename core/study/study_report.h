@@ -51,7 +51,26 @@ struct StudySummary {
 // others are compared with (StoreError naming the variants when it is not one of them).
 StudySummary summarizeStudy(const RunStore& store, int64_t id, const std::string& baseline = "");
 
+// Router statistics averaged elementwise over snapshots (per layer: token shares, mean
+// probabilities, entropies and load CV; tokens summed; the step is the latest). Layers absent
+// from a snapshot average over the others.
+RouterStatsSnapshot meanSnapshot(const std::vector<RouterStatsSnapshot>& snapshots);
+
+// One variant's routing: the last router snapshot of each of its completed runs, averaged.
+struct VariantRouting {
+  std::string variant;
+  std::string allocation;  // per-layer list
+  RouterStatsSnapshot mean;
+  int runs = 0;  // snapshots averaged (0: no completed run routed anything)
+};
+std::vector<VariantRouting> variantRouting(const RunStore& store, const StudySummary& summary);
+
 enum class TableFormat { Text, Csv, Latex, Markdown };
+// The table's header and rows as text cells: variant, seeds (completed/queued), final and best
+// accuracy with their intervals, parameters, tokens/s, the paired difference from the baseline
+// with its interval, and p.
+std::vector<std::string> studyTableHeader(const StudySummary& summary);
+std::vector<std::vector<std::string>> studyTableRows(const StudySummary& summary);
 // The per-variant table (text: aligned columns with a header and a legend).
 std::string studyTable(const StudySummary& summary, TableFormat format);
 // One line per run: variant, seed, run id, state, final and best accuracy.

@@ -47,7 +47,8 @@ using mola::widgets::Theme;
 
 namespace {
 
-// A window with something in every view: an experiment, a run open in Train, two compared.
+// A window with something in every view: an experiment, a run open in Train, two compared, a
+// study of four variants and three seeds.
 struct FilledWindow {
   QTemporaryDir dir;
   MainWindow window;
@@ -58,6 +59,8 @@ struct FilledWindow {
       mola::test::writeRun(store, "inverted-triangle with a long name to wrap", "2-4-6-8", 60, 0.6,
                            0.7);
       mola::test::writeRun(store, "triangle", "8-6-4-2", 60, 0.8, 0.6);
+      mola::test::writeStudy(store, "shapes", {"2-4-6-8", "5-5-5-5", "8-6-4-2", "2-8-8-2"},
+                             {0.62, 0.55, 0.5, 0.58}, 3);
     }
     window.openDatabase(db);
     window.openExperiment(QStringLiteral(MOLA_EXPERIMENTS_DIR "/quickstart.json"));
@@ -142,8 +145,8 @@ class WorkbenchLayoutTest : public QObject {
                                                      .arg(f.window.width())
                                                      .arg(f.window.height())
                                                      .arg(minimums)));
-    const char* const names[] = {"design", "train", "runs", "compare"};
-    for (int tab = 0; tab < 4; ++tab) {
+    const char* const names[] = {"design", "train", "runs", "compare", "study"};
+    for (int tab = 0; tab < 5; ++tab) {
       f.window.showTab(static_cast<MainWindow::Tab>(tab));
       QTest::qWait(150);  // layouts and deferred resizes settle
       f.window.replotNow();

@@ -5,28 +5,37 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "adapters/allocation.h"
 #include "experiment/experiment_config.h"
 #include "store/run_store.h"
+#include "study/study_queue.h"
 #include "tiny_experiment.h"
 
 namespace mola::test {
 
 // A plausible stored run, written the way `mola train` writes (metrics in batches per step):
 // loss decaying from 2.6 towards `floor`, router statistics every 10 steps, a score every 50.
-inline int64_t writeRun(RunStore& store, const std::string& name, const std::string& groups,
-                        int steps, double floor, double accuracy,
-                        RunStatus status = RunStatus::Completed) {
+// The configuration writeRun stores: the quickstart's shape on the tiny model.
+inline mola::ExperimentConfig storedRunConfig(const std::string& name, const std::string& groups,
+                                              int steps) {
   mola::ExperimentConfig c = tinyExperiment("window-run", steps);
   c.name = name;
   c.allocation = groups;
   c.model = "builtin:tiny-pretrained";
   c.train.path = "synthetic:opposite:2000:1";
   c.eval.path = "synthetic:opposite:200:2";
+  return c;
+}
+
+// Fills run `id` (created, running) as writeRun does, then gives it `status`.
+inline void fillRun(RunStore& store, int64_t id, const std::string& groups, int steps, double floor,
+                    double accuracy, RunStatus status = RunStatus::Completed) {
+  const mola::ExperimentConfig c = storedRunConfig("", groups, steps);
   const mola::Allocation alloc = mola::Allocation::parse(groups, 4);
-  const int64_t id = store.createRun(name, mola::experimentToJson(c), alloc.toList(), c.model);
   for (int s = 1; s <= steps; ++s) {
     const double t = double(s) / steps;
     const double wiggle = 0.08 * std::sin(s * 1.7 + floor * 10.0);
@@ -73,7 +82,40 @@ inline int64_t writeRun(RunStore& store, const std::string& name, const std::str
     }
   }
   store.setStatus(id, status, status == RunStatus::Completed ? "completed" : "");
+}
+
+inline int64_t writeRun(RunStore& store, const std::string& name, const std::string& groups,
+                        int steps, double floor, double accuracy,
+                        RunStatus status = RunStatus::Completed) {
+  const mola::ExperimentConfig c = storedRunConfig(name, groups, steps);
+  const int64_t id = store.createRun(name, mola::experimentToJson(c),
+                                     mola::Allocation::parse(groups, 4).toList(), c.model);
+  fillRun(store, id, groups, steps, floor, accuracy, status);
   return id;
+}
+
+// A study written as `mola study run` leaves it: one variant per allocation (group strings on
+// the 4-layer model), seeds 1..`seeds`, queued by queueStudy and taken through the queue; run
+// (v, s) reaches accuracy accuracies[v] + 0.01 * s at its last step. Returns the study's id.
+inline int64_t writeStudy(RunStore& store, const std::string& name,
+                          const std::vector<std::string>& groups,
+                          const std::vector<double>& accuracies, int seeds, int steps = 60) {
+  nlohmann::json doc = {
+      {"name", name},
+      {"base",
+       nlohmann::json::parse(mola::experimentToJson(storedRunConfig(name, groups.front(), steps)))},
+      {"allocations", groups},
+      {"baseline", groups.front()}};
+  for (int s = 1; s <= seeds; ++s) doc["seeds"].push_back(s);
+  const mola::StudySpec spec = mola::parseStudy(doc.dump(), name, "/");
+  const int64_t study = mola::queueStudy(store, spec).id;
+  while (const auto next = store.startNextQueued(study)) {
+    const mola::RunRecord run = store.run(next->second);
+    const size_t v = size_t(std::find(groups.begin(), groups.end(), run.variant) - groups.begin());
+    const mola::ExperimentConfig c = mola::parseExperiment(run.config_json);
+    fillRun(store, run.id, run.variant, steps, 0.5, accuracies[v] + 0.01 * double(c.seed));
+  }
+  return study;
 }
 
 }  // namespace mola::test

@@ -73,12 +73,12 @@ class RunsBrowserTest : public QObject {
     QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
     model.setRows(threeRuns());
     QCOMPARE(model.rowCount(), 3);
-    QCOMPARE(model.columnCount(), 7);
+    QCOMPARE(model.columnCount(), 9);
     QStringList headers;
     for (int c = 0; c < model.columnCount(); ++c)
       headers << model.headerData(c, Qt::Horizontal).toString();
     QCOMPARE(headers, (QStringList{"Name", "Status", "Allocation", "Model", "Best score", "Created",
-                                   "Steps"}));
+                                   "Steps", "Study", "Tags"}));
     // 2,4,6,8 on 4 layers is MoLA's inverted triangle (one layer per quarter); 1 expert per
     // layer is plain LoRA.
     QCOMPARE(model.index(1, RunsTableModel::AllocationColumn).data().toString(),
@@ -214,6 +214,66 @@ class RunsBrowserTest : public QObject {
     browser.searchBox()->clear();
     QCOMPARE(shown->rowCount(), 3);
     QCOMPARE(browser.statusLine(), QStringLiteral("3 runs"));
+  }
+
+  void studyTagsAndNotesAreShownAndSearchable() {
+    std::vector<RunsRow> rows = threeRuns();
+    rows[1].record.study = 4;
+    rows[1].record.variant = "inverted";
+    rows[1].study_name = QStringLiteral("shapes");
+    rows[2].record.tags = {"pilot", "seed-sweep"};
+    rows[2].record.note = "diverged: lr too high?";
+    RunsBrowser browser;
+    browser.setRows(rows);
+    RunsTableModel* model = browser.model();
+    QCOMPARE(model->index(1, RunsTableModel::StudyColumn).data().toString(),
+             QStringLiteral("shapes / inverted"));
+    QCOMPARE(model->index(0, RunsTableModel::StudyColumn).data().toString(), QString());
+    QVERIFY(model->index(2, RunsTableModel::Tags)
+                .data()
+                .toString()
+                .startsWith(QStringLiteral("pilot, seed-sweep")));
+    QCOMPARE(model->index(2, RunsTableModel::Tags).data(Qt::ToolTipRole).toString(),
+             QStringLiteral("diverged: lr too high?"));
+    const QAbstractItemModel* shown = browser.view()->model();
+    for (const auto& [query, name] :
+         {std::pair{"SHAPES", "mola-inverted"}, std::pair{"seed-sweep", "mola-triangle"},
+          std::pair{"too high", "mola-triangle"}}) {
+      browser.searchBox()->setText(QString::fromLatin1(query));
+      QCOMPARE(columnTexts(shown, RunsTableModel::Name), (QStringList{QString::fromLatin1(name)}));
+    }
+    // A refresh that only changes the tags updates the row.
+    rows[0].record.tags = {"new"};
+    browser.searchBox()->setText(QStringLiteral("new"));
+    browser.setRows(rows);
+    QCOMPARE(columnTexts(shown, RunsTableModel::Name), (QStringList{"baseline-lora"}));
+  }
+
+  void labelAndAdviseActOnOneRun() {
+    RunsBrowser browser;
+    browser.setRows(threeRuns());
+    browser.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&browser));
+    QSignalSpy label(&browser, &RunsBrowser::labelRequested);
+    QSignalSpy advise(&browser, &RunsBrowser::adviseRequested);
+    QTableView* view = browser.view();
+    view->sortByColumn(RunsTableModel::Name, Qt::AscendingOrder);  // rows: runs 1, 2, 3
+    QVERIFY(!browser.labelButton()->isEnabled());
+    QVERIFY(!browser.adviseButton()->isEnabled());
+    selectRows(view, {0});  // plain LoRA: nothing routed to advise from
+    QVERIFY(browser.labelButton()->isEnabled());
+    QVERIFY(!browser.adviseButton()->isEnabled());
+    selectRows(view, {1});
+    QVERIFY(browser.adviseButton()->isEnabled());
+    QTest::mouseClick(browser.adviseButton(), Qt::LeftButton);
+    QTest::mouseClick(browser.labelButton(), Qt::LeftButton);
+    QCOMPARE(advise.count(), 1);
+    QCOMPARE(advise.at(0).at(0).toLongLong(), qint64(2));
+    QCOMPARE(label.count(), 1);
+    QCOMPARE(label.at(0).at(0).toLongLong(), qint64(2));
+    selectRows(view, {1, 2});
+    QVERIFY(!browser.labelButton()->isEnabled());
+    QVERIFY(!browser.adviseButton()->isEnabled());
   }
 
   void compareNeedsTwoRunsAndOpenOne() {

@@ -66,6 +66,17 @@ TEST(RunQueue, StudyRunsStartInQueueOrderAndCarryTheirVariant) {
   EXPECT_EQ(store.queueItems(added.id).size(), 4u);
 }
 
+TEST(RunQueue, AMovedStoreKeepsItsStudies) {
+  RunStore store = RunStore::open(test::tempDir("queue_moved") / "runs.sqlite");
+  store.addStudy("s", "{}", "a", grid({"a"}, {1}));
+  RunStore moved(std::move(store));
+  EXPECT_EQ(moved.listStudies().size(), 1u);
+  RunStore assigned = RunStore::open(test::tempDir("queue_moved_other") / "runs.sqlite");
+  assigned = std::move(moved);
+  EXPECT_EQ(assigned.listStudies().size(), 1u);
+  EXPECT_EQ(assigned.queueItems().size(), 1u);
+}
+
 TEST(RunQueue, AStudyQueuedAgainGetsOnlyWhatItLacks) {
   RunStore store = RunStore::open(test::tempDir("queue_extend") / "runs.sqlite");
   const int64_t id = store.addStudy("s", "{}", "a", grid({"a", "b"}, {1})).id;
