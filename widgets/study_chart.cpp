@@ -54,15 +54,17 @@ StudyChart::StudyChart(QWidget* parent) : QCustomPlot(parent) {
   yAxis->setTicker(QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText));
   yAxis->grid()->setVisible(false);
   yAxis->setRangeReversed(true);  // the first variant at the top
-  legend->setVisible(true);
-  axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+  // The axis label explains the marks: a legend inside would cover the high accuracies.
+  legend->setVisible(false);
   PlotExport::of(this)->setRescaler([this] { fitRanges(); });
   connect(this, &QCustomPlot::afterLayout, this, &StudyChart::placeSilhouettes);
 }
 
 void StudyChart::setSummary(const StudySummary& summary, Metric metric) {
   m_metric = metric;
-  xAxis->setLabel(metric == Metric::Final ? tr("final accuracy") : tr("best accuracy"));
+  xAxis->setLabel(metric == Metric::Final
+                      ? tr("final accuracy: \u25CB one seed, \u25C6 mean with its 95% interval")
+                      : tr("best accuracy: \u25CB one seed, \u25C6 mean with its 95% interval"));
   const size_t n = summary.variants.size();
   m_mean.assign(n, kNaN);
   m_low.assign(n, kNaN);

@@ -274,7 +274,6 @@ void StudyView::fillTable() {
         tr("%1: %2, allocation %3").arg(qs(v.name), qs(v.method), qs(v.allocation)));
   }
   m_table->resizeColumnsToContents();
-  m_table->horizontalHeader()->setStretchLastSection(true);
 }
 
 // One heatmap per variant that routes; rebuilt only when the variants change (a refresh of the

@@ -69,12 +69,14 @@ usage:
        | note ID TEXT  [--db FILE]
       --search keeps the runs whose name, note, tags, variant, allocation, model or status
       contain every word.
-  mola study run STUDY.json|STUDY [--db FILE] [--set key=value ...] [--retry-failed]
+  mola study run STUDY.json|STUDY [--db FILE] [--set key=value ...] [--rerun VARIANT ...]
+                 [--retry-failed]
       Queues every run of a study file (variants x seeds; see experiments/README.md) in the run
       database and trains them one after another. Killed or stopped and started again (with the
       file, its id or its name), it continues the unfinished runs and repeats no finished one;
-      a study file with more seeds or variants adds only what is new.
-  mola study add STUDY.json [--db FILE] [--set key=value ...]
+      a study file with more seeds or variants adds only what is new. A variant whose settings
+      changed in the file is refused unless --rerun VARIANT deletes its runs to queue it again.
+  mola study add STUDY.json [--db FILE] [--set key=value ...] [--rerun VARIANT ...]
       Queues the study's runs without training them (for `mola queue run` workers).
   mola study show STUDY [--baseline VARIANT] [--runs] [--csv | --latex | --markdown] [--db FILE]
       Per variant: mean and 95% interval across seeds of the final and best accuracy, trainable

@@ -25,12 +25,22 @@ std::string shown(const std::string& text) {
   return printableText(text, false);
 }
 
-// Queues the study file's runs (new pairs only); returns the study's id.
-int64_t queueStudyFile(RunStore& store, const fs::path& file,
-                       const std::vector<std::string>& sets) {
+// Queues the study file's runs (new pairs only); the variants in `rerun` lose their runs and
+// are queued again as the file says now. Returns the study's id.
+int64_t queueStudyFile(RunStore& store, const fs::path& file, const std::vector<std::string>& sets,
+                       const std::vector<std::string>& rerun) {
   StudySpec spec = loadStudy(file);
   for (const std::string& a : sets) applyExperimentOverride(spec.base, a);
   resolveAdvice(spec, store);
+  if (const std::optional<StudyRecord> existing = store.findStudy(spec.name)) {
+    for (const std::string& variant : rerun) {
+      const int removed = store.removeStudyVariant(existing->id, variant);
+      if (removed == 0)
+        throw UsageError("--rerun: study '" + spec.name + "' has no variant '" + variant + "'");
+      std::cerr << "variant '" << shown(variant) << "': " << removed
+                << " run(s) deleted, to be queued again\n";
+    }
+  }
   const StudyAdded added = queueStudy(store, spec);
   const size_t runs = spec.variants.size() * spec.seeds.size();
   std::cerr << "study " << added.id << " (" << shown(spec.name) << "): " << runs << " runs, "
@@ -105,17 +115,17 @@ void printSummary(const RunStore& store, int64_t study) {
 }
 
 int studyRun(const Args& args) {
-  args.allowOnly({"--db", "--set", "--retry-failed"});
+  args.allowOnly({"--db", "--set", "--rerun", "--retry-failed"});
   if (args.positional.size() != 1)
     throw UsageError("mola study run takes one STUDY.json (or a queued study's id or name)");
   RunStore store = openStoreToWrite(args);
   const std::string& target = args.positional[0];
   int64_t id = 0;
   if (fs::exists(target) || target.ends_with(".json")) {
-    id = queueStudyFile(store, target, args.getAll("--set"));
+    id = queueStudyFile(store, target, args.getAll("--set"), args.getAll("--rerun"));
   } else {
-    if (!args.getAll("--set").empty())
-      throw UsageError("--set applies to a study file, not to a queued study");
+    if (!args.getAll("--set").empty() || !args.getAll("--rerun").empty())
+      throw UsageError("--set and --rerun apply to a study file, not to a queued study");
     id = findStudy(store, target).id;
   }
   const int rc = workThroughQueue(store, id, args.get("--retry-failed").has_value());
@@ -124,10 +134,11 @@ int studyRun(const Args& args) {
 }
 
 int studyAdd(const Args& args) {
-  args.allowOnly({"--db", "--set"});
+  args.allowOnly({"--db", "--set", "--rerun"});
   if (args.positional.size() != 1) throw UsageError("mola study add takes one STUDY.json");
   RunStore store = openStoreToWrite(args);
-  const int64_t id = queueStudyFile(store, args.positional[0], args.getAll("--set"));
+  const int64_t id =
+      queueStudyFile(store, args.positional[0], args.getAll("--set"), args.getAll("--rerun"));
   std::printf("study %lld queued; train it with: mola study run %lld (or mola queue run)\n",
               static_cast<long long>(id), static_cast<long long>(id));
   return 0;

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
                                              "~/.local/share/mola-workbench/runs.sqlite)."),
                               QStringLiteral("FILE"));
   const QCommandLineOption tab(QStringLiteral("tab"),
-                               QStringLiteral("The view to show: design, train, runs, compare."),
+                               QStringLiteral("The view to show: design, train, runs, compare, study."),
                                QStringLiteral("VIEW"));
   const QCommandLineOption open(QStringLiteral("open"),
                                 QStringLiteral("Show stored run RUN_ID in the Train view."),
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   if (cli.isSet(tab)) {
     start_tab = mola::app::MainWindow::tabFromName(cli.value(tab));
     if (!start_tab)
-      return usageError(QStringLiteral("--tab: '%1' is not one of design, train, runs, compare")
+      return usageError(QStringLiteral("--tab: '%1' is not one of design, train, runs, compare, study")
                             .arg(cli.value(tab)));
   }
   qint64 open_id = -1;

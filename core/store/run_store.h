@@ -236,6 +236,10 @@ class RunStore {
   void cancelQueued(int64_t item);
   // Moves a waiting item to just before waiting item `before` (0: to the end of the queue).
   void moveQueued(int64_t item, int64_t before);
+  // Takes a variant out of a study, to queue it again with another configuration: deletes its
+  // runs (deleteRun: a run a live process trains is refused, and nothing after it is deleted) and
+  // its queue items. Returns how many items it had (0: the study has no such variant).
+  int removeStudyVariant(int64_t study, const std::string& variant);
 
   // Reading.
   // Whether a live process (this one included) trains the run.

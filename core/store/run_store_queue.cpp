@@ -177,9 +177,11 @@ StudyAdded RunStore::addStudy(const std::string& name, const std::string& spec_j
         have[{r.variant, r.seed}] = r.config_json;
         ++result.added;
       } else if (it->second != r.config_json) {
-        throw StoreError(m_path.string() + ": study '" + name + "' already has variant '" +
-                         r.variant + "' with seed " + std::to_string(r.seed) +
-                         " and another configuration; give the study another name to queue both");
+        throw StoreError(
+            m_path.string() + ": study '" + name + "' already has variant '" + r.variant +
+            "' with seed " + std::to_string(r.seed) +
+            " and another configuration; queue the variant again (mola study run FILE --rerun " +
+            r.variant + ") or give the study another name");
       } else {
         ++result.existing;
       }
@@ -314,6 +316,21 @@ void RunStore::moveQueued(int64_t item, int64_t before) {
     Statement u(m_db, "UPDATE queue SET position = ? WHERE id = ?");
     u.bindReal(1, target).bindInt(2, item).run();
   });
+}
+
+int RunStore::removeStudyVariant(int64_t study, const std::string& variant) {
+  requireQueue("removing a study's variant");
+  std::vector<QueueItem> items;
+  for (const QueueItem& q : queueItems(study))
+    if (q.variant == variant) items.push_back(q);
+  for (const QueueItem& q : items)
+    if (q.run > 0) deleteRun(q.run);
+  transaction(m_db, m_path, true,
+              "removing variant '" + variant + "' of study " + std::to_string(study), [&] {
+                Statement del(m_db, "DELETE FROM queue WHERE study = ? AND variant = ?");
+                del.bindInt(1, study).bindText(2, variant).run();
+              });
+  return static_cast<int>(items.size());
 }
 
 }  // namespace mola

@@ -71,8 +71,13 @@ void summarizeVariant(VariantSummary& v, const StudySummary& s,
     pf_a.push_back(r.final_accuracy), pf_b.push_back(b->second->final_accuracy);
     pb_a.push_back(r.best_accuracy), pb_b.push_back(b->second->best_accuracy);
   }
-  v.final_accuracy = meanInterval(finals);
-  v.best_accuracy = meanInterval(bests);
+  // Accuracies live in [0, 1]; a t-interval over few seeds can reach past them.
+  const auto bounded = [](MeanInterval m) {
+    if (std::isfinite(m.low)) m.low = std::max(0.0, m.low), m.high = std::min(1.0, m.high);
+    return m;
+  };
+  v.final_accuracy = bounded(meanInterval(finals));
+  v.best_accuracy = bounded(meanInterval(bests));
   v.tokens_per_s = meanInterval(speeds);
   if (v.name != s.baseline) {
     v.final_vs_baseline = pairedTTest(pf_a, pf_b);

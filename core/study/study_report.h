@@ -32,6 +32,7 @@ struct VariantSummary {
   std::string method;      // mola | lora | full
   int planned = 0;         // queued runs, cancelled ones excluded
   int completed = 0;       // completed runs: the only ones the figures use
+  // Accuracy intervals are cut to [0, 1].
   MeanInterval final_accuracy, best_accuracy, tokens_per_s;
   int64_t parameters = -1;  // trainable parameters (-1: the model's shape cannot be read)
   // Against the baseline, over the seeds both completed (absent for the baseline itself).

@@ -91,6 +91,17 @@ std::vector<std::pair<std::string, std::vector<std::string>>> gridCombinations(
   return combos;
 }
 
+// Plain LoRA of rank `rank`, alpha scaled with it so that alpha / rank (LoRA's scale) stays the
+// base's: rank 43 next to MoLA's rank 8, alpha 16 gets alpha 86.
+StudyVariant loraVariant(const std::string& name, int rank, const ExperimentConfig& base,
+                         const std::string& description) {
+  const double alpha = base.alpha * double(rank) / double(base.rank);
+  return {name,
+          {"adapter.method=lora", "adapter.rank=" + std::to_string(rank),
+           "adapter.alpha=" + Json(alpha).dump()},
+          description};
+}
+
 std::vector<StudyVariant> allocationVariants(const Json& doc, const ExperimentConfig& base,
                                              const std::string& source) {
   std::vector<StudyVariant> out;
@@ -113,11 +124,14 @@ std::vector<StudyVariant> allocationVariants(const Json& doc, const ExperimentCo
       } catch (const std::invalid_argument& e) {
         fail(source, "allocations", std::string("lora-equal: ") + e.what());
       }
-      out.push_back({"lora-r" + std::to_string(rank),
-                     {"adapter.method=lora", "adapter.rank=" + std::to_string(rank)},
-                     "plain LoRA with the trainable parameters of " + first});
+      out.push_back(loraVariant("lora-r" + std::to_string(rank), rank, base,
+                                "plain LoRA with the trainable parameters of " + first));
     } else if (spec.rfind("lora-r", 0) == 0) {
-      out.push_back({spec, {"adapter.method=lora", "adapter.rank=" + spec.substr(6)}, ""});
+      const std::string digits = spec.substr(6);
+      if (digits.empty() || digits.size() > 6 ||
+          digits.find_first_not_of("0123456789") != std::string::npos || std::stoi(digits) < 1)
+        fail(source, "allocations", "'" + spec + "': plain LoRA is written lora-rR, R >= 1");
+      out.push_back(loraVariant(spec, std::stoi(digits), base, ""));
     } else {
       if (first.empty()) first = spec;
       out.push_back({spec, {"adapter.method=mola", "adapter.allocation=" + spec}, ""});

@@ -30,7 +30,8 @@ namespace mola {
 //
 // Variants: one per allocation (method mola with that allocation: a preset, group string or
 // per-layer list; "lora-equal" is plain LoRA whose rank gives it the trainable parameters of the
-// first allocation in the list, named "lora-rR"; "lora-rR" is plain LoRA of rank R), each crossed
+// first allocation in the list, named "lora-rR"; "lora-rR" is plain LoRA of rank R; plain LoRA's
+// alpha is scaled with its rank, keeping the base's alpha / rank), each crossed
 // with every combination of the grid's values (named "2-4-6-8 lr=0.003"; with no allocations the
 // grid crosses the base alone), then the named variants, then the advisor's proposals (resolved
 // by the caller, which can read the model: resolveAdvice). Every variant runs once per seed

@@ -168,6 +168,45 @@ TEST(CliStudy, RunsEveryVariantAndSeedAndSummarisesThemFromTheStore) {
   EXPECT_TRUE(has(more.out, "3/3")) << more.out;
 }
 
+TEST(CliStudy, AChangedVariantIsRefusedUntilItIsRerun) {
+  const fs::path dir = test::tempDir("cli_study_rerun");
+  const fs::path db = dir / "runs.sqlite";
+  const auto write = [&](const std::string& lr) {
+    std::ofstream(dir / "study.json") << R"({"name": "rerun",
+      "base": {"model": {"path": "builtin:tiny:3", "device": "cpu"},
+               "data": {"train": {"path": "synthetic:largest:64:1"}, "prompt_template": "compact",
+                        "cutoff": 160},
+               "training": {"batch_size": 8, "max_steps": 3}},
+      "allocations": ["2-4-6-8"],
+      "variants": [{"name": "v", "set": {"training.optimizer.lr": )"
+                                      << lr << R"(}}], "seeds": [1]})";
+  };
+  write("0.003");
+  ASSERT_EQ(test::run("study run " + (dir / "study.json").string() + " " + dbArg(db)).code, 0);
+  write("0.002");
+  const test::Result refused =
+      test::run("study run " + (dir / "study.json").string() + " " + dbArg(db));
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_TRUE(has(refused.err, "already has variant 'v' with seed 1 and another configuration"))
+      << refused.err;
+  EXPECT_TRUE(has(refused.err, "--rerun v")) << refused.err;
+  const test::Result rerun =
+      test::run("study run " + (dir / "study.json").string() + " --rerun v " + dbArg(db));
+  ASSERT_EQ(rerun.code, 0) << rerun.err;
+  EXPECT_TRUE(has(rerun.err, "variant 'v': 1 run(s) deleted")) << rerun.err;
+  const RunStore store = RunStore::openReadOnly(db);
+  const auto runs = store.listRuns();
+  ASSERT_EQ(runs.size(), 2u);  // run 2 (v) deleted, run 3 its new one
+  EXPECT_EQ(runs[0].variant, "2-4-6-8");
+  EXPECT_EQ(runs[1].variant, "v");
+  EXPECT_EQ(runs[1].id, 3);
+  EXPECT_EQ(nlohmann::json::parse(runs[1].config_json)["training"]["optimizer"]["lr"], 0.002);
+  const test::Result unknown =
+      test::run("study add " + (dir / "study.json").string() + " --rerun nope " + dbArg(db));
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_TRUE(has(unknown.err, "has no variant 'nope'")) << unknown.err;
+}
+
 TEST(CliStudy, StoppedAndStartedAgainItContinuesAndRepeatsNothing) {
   const fs::path dir = test::tempDir("cli_study_stop");
   const fs::path db = dir / "runs.sqlite";

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <set>
 
 #include "expect_error.h"
@@ -53,6 +54,7 @@ TEST(StudySpec, AllocationsSeedsAndBaseline) {
   EXPECT_EQ(runs[0].config.max_steps, 4);  // the base's other keys stay
   EXPECT_EQ(runs[6].config.method, "lora");
   EXPECT_EQ(runs[6].config.rank, 8);
+  EXPECT_EQ(runs[6].config.alpha, 16.0);  // the base's alpha / rank: 16 / 8
 }
 
 TEST(StudySpec, LoraEqualHasTheParametersOfTheFirstAllocation) {
@@ -63,6 +65,7 @@ TEST(StudySpec, LoraEqualHasTheParametersOfTheFirstAllocation) {
   const ExperimentConfig& lora = runs[1].config;
   EXPECT_EQ(lora.method, "lora");
   EXPECT_EQ(spec.variants[1].name, "lora-r" + std::to_string(lora.rank));
+  EXPECT_DOUBLE_EQ(lora.alpha / lora.rank, mola.alpha / mola.rank);  // the same LoRA scale
   EXPECT_NE(spec.variants[1].description.find("2-4-6-8"), std::string::npos);
   // Nearest: rank R is closer to MoLA's count than R - 1 and R + 1.
   const auto params = [&](int rank) {
@@ -136,6 +139,7 @@ TEST(StudySpec, ErrorsNameTheKey) {
   expectError(R"("variants": [{"name": "x", "set": {"training.optimizer.lrr": 1}}])",
               "variant 'x'");
   expectError(R"("allocations": ["7-7-x"])", "variant '7-7-x'");
+  expectError(R"("allocations": ["lora-rx"])", "plain LoRA is written lora-rR");
   expectError(R"("advise": [{"strategy": "router"}])", "pilot run");
   expectError(R"("advise": [{"strategy": "guess"}])", "spectra");
   test::expectErrorContaining<std::invalid_argument>(
@@ -154,7 +158,22 @@ TEST(StudySpec, EveryShippedStudyFileParses) {
     SCOPED_TRACE(entry.path().string());
     ++files;
     StudySpec spec;
-    ASSERT_NO_THROW(spec = loadStudy(entry.path()));
+    try {
+      spec = loadStudy(entry.path());
+    } catch (const std::invalid_argument& e) {
+      // A study of the real model needs its file to count its parameters (lora-equal); without
+      // it, only the message may say so, and only where models are not required.
+      const char* required = std::getenv("MOLA_REQUIRE_MODELS");
+      const bool model_missing =
+          std::string(e.what()).find("cannot read the shape of model") != std::string::npos;
+      if (model_missing && !(required && std::string(required) == "1")) {
+        std::cerr << "skipped (the model is missing; scripts/fetch-test-models): " << e.what()
+                  << "\n";
+        continue;
+      }
+      ADD_FAILURE() << e.what();
+      continue;
+    }
     EXPECT_EQ(spec.name, entry.path().stem().string()) << "the name should match the file name";
     EXPECT_GE(spec.seeds.size(), 3u) << "a study is about spread across seeds";
   }
