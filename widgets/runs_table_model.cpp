@@ -221,30 +221,7 @@ QVariant RunsTableModel::data(const QModelIndex& index, int role) const {
       }
       break;
     case AllocationColumn:
-      if (role == Qt::DisplayRole) return allocationText(row);
-      if (role == SortRole) return allocationText(row).toLower();
-      if (role == FilterRole) {
-        QString text = allocationText(row);
-        if (row.allocation.numLayers()) {
-          text += QLatin1Char(' ') + QString::fromStdString(row.allocation.toList());
-          for (const AllocationPreset& p : Allocation::presets())
-            if (row.allocation.presetName() == std::string(p.name))
-              text += QLatin1Char(' ') +
-                      QString::fromUtf8(p.paper_name.data(), qsizetype(p.paper_name.size()));
-        }
-        return text;
-      }
-      if (role == AllocationRole) {
-        QList<int> experts;
-        for (int n : row.allocation.perLayer()) experts.append(n);
-        return QVariant::fromValue(experts);
-      }
-      if (role == Qt::ToolTipRole) {
-        if (!row.allocation.numLayers()) return allocationText(row);
-        return QStringLiteral("%1\nexperts per layer (bottom first): %2")
-            .arg(allocationText(row), QString::fromStdString(row.allocation.toList()));
-      }
-      break;
+      return allocationData(row, role);
     case Model:
       if (role == Qt::DisplayRole) return shortModelName(r.model);
       if (role == SortRole) return shortModelName(r.model).toLower();
@@ -273,34 +250,69 @@ QVariant RunsTableModel::data(const QModelIndex& index, int role) const {
       if (role == SortRole) return qint64(r.last_step);
       if (role == Qt::TextAlignmentRole) return int(Qt::AlignRight | Qt::AlignVCenter);
       break;
-    case StudyColumn: {
-      const QString text = r.study == 0 ? QString()
-                                        : QStringLiteral("%1 / %2").arg(
-                                              row.study_name, QString::fromStdString(r.variant));
-      if (role == Qt::DisplayRole || role == FilterRole) return text;
-      if (role == SortRole) return text.toLower();
-      if (role == Qt::ToolTipRole && r.study)
-        return tr("study #%1 (%2), variant %3")
-            .arg(r.study)
-            .arg(row.study_name, QString::fromStdString(r.variant));
-      break;
-    }
-    case Tags: {
-      QStringList tags;
-      for (const std::string& t : r.tags) tags << QString::fromStdString(t);
-      const QString note = QString::fromStdString(r.note);
-      if (role == Qt::DisplayRole)
-        return tags.join(QStringLiteral(", ")) +
-               (note.isEmpty() ? QString() : QStringLiteral(" \u270E"));
-      if (role == SortRole) return tags.join(QLatin1Char(',')).toLower();
-      if (role == FilterRole) return tags.join(QLatin1Char(' ')) + QLatin1Char(' ') + note;
-      if (role == Qt::ToolTipRole && (!tags.isEmpty() || !note.isEmpty()))
-        return note.isEmpty() ? tags.join(QStringLiteral(", ")) : note;
-      break;
-    }
+    case StudyColumn:
+    case Tags:
+      return labelData(row, column, role);
     default:
       break;
   }
+  return {};
+}
+
+// The allocation column: its name, the experts per layer for the silhouette, and what the search
+// matches (the per-layer list and the paper's label too).
+QVariant RunsTableModel::allocationData(const RunsRow& row, int role) const {
+  if (role == Qt::DisplayRole) return allocationText(row);
+  if (role == SortRole) return allocationText(row).toLower();
+  if (role == FilterRole) {
+    QString text = allocationText(row);
+    if (row.allocation.numLayers()) {
+      text += QLatin1Char(' ') + QString::fromStdString(row.allocation.toList());
+      for (const AllocationPreset& p : Allocation::presets())
+        if (row.allocation.presetName() == std::string(p.name))
+          text += QLatin1Char(' ') +
+                  QString::fromUtf8(p.paper_name.data(), qsizetype(p.paper_name.size()));
+    }
+    return text;
+  }
+  if (role == AllocationRole) {
+    QList<int> experts;
+    for (int n : row.allocation.perLayer()) experts.append(n);
+    return QVariant::fromValue(experts);
+  }
+  if (role == Qt::ToolTipRole) {
+    if (!row.allocation.numLayers()) return allocationText(row);
+    return QStringLiteral("%1\nexperts per layer (bottom first): %2")
+        .arg(allocationText(row), QString::fromStdString(row.allocation.toList()));
+  }
+  return {};
+}
+
+// The Study and Tags columns: where the run comes from and what the user wrote on it.
+QVariant RunsTableModel::labelData(const RunsRow& row, int column, int role) const {
+  const RunRecord& r = row.record;
+  if (column == StudyColumn) {
+    const QString text = r.study == 0 ? QString()
+                                      : QStringLiteral("%1 / %2").arg(
+                                            row.study_name, QString::fromStdString(r.variant));
+    if (role == Qt::DisplayRole || role == FilterRole) return text;
+    if (role == SortRole) return text.toLower();
+    if (role == Qt::ToolTipRole && r.study)
+      return tr("study #%1 (%2), variant %3")
+          .arg(r.study)
+          .arg(row.study_name, QString::fromStdString(r.variant));
+    return {};
+  }
+  QStringList tags;
+  for (const std::string& t : r.tags) tags << QString::fromStdString(t);
+  const QString note = QString::fromStdString(r.note);
+  if (role == Qt::DisplayRole)
+    return tags.join(QStringLiteral(", ")) +
+           (note.isEmpty() ? QString() : QStringLiteral(" \u270E"));
+  if (role == SortRole) return tags.join(QLatin1Char(',')).toLower();
+  if (role == FilterRole) return tags.join(QLatin1Char(' ')) + QLatin1Char(' ') + note;
+  if (role == Qt::ToolTipRole && (!tags.isEmpty() || !note.isEmpty()))
+    return note.isEmpty() ? tags.join(QStringLiteral(", ")) : note;
   return {};
 }
 

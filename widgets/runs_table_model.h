@@ -82,6 +82,8 @@ class RunsTableModel : public QAbstractTableModel {
                       int role = Qt::DisplayRole) const override;
 
  private:
+  QVariant allocationData(const RunsRow& row, int role) const;
+  QVariant labelData(const RunsRow& row, int column, int role) const;
   void updateAnimation();
   void advanceAnimation();
 

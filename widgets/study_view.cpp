@@ -58,33 +58,7 @@ const char* suffixOf(TableFormat format) {
 }  // namespace
 
 StudyView::StudyView(QWidget* parent) : QWidget(parent) {
-  auto* bar = new QHBoxLayout;
-  bar->addWidget(new QLabel(tr("Study:")));
-  m_study = new QComboBox;
-  m_study->setMinimumContentsLength(18);
-  m_study->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
-  bar->addWidget(m_study, 1);
-  bar->addWidget(new QLabel(tr("Baseline:")));
-  m_baseline = new QComboBox;
-  m_baseline->setMinimumContentsLength(12);
-  m_baseline->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
-  m_baseline->setToolTip(tr("The variant the others are compared with, seed by seed"));
-  bar->addWidget(m_baseline, 1);
-  m_metric = new QComboBox;
-  m_metric->addItem(tr("Final accuracy"), int(StudyChart::Metric::Final));
-  m_metric->addItem(tr("Best accuracy"), int(StudyChart::Metric::Best));
-  m_metric->setToolTip(tr("Each run's accuracy at its last evaluation, or its best one"));
-  bar->addWidget(m_metric);
-  m_export = new QToolButton;
-  m_export->setText(tr("Export table"));
-  m_export->setPopupMode(QToolButton::InstantPopup);
-  auto* menu = new QMenu(m_export);
-  menu->addAction(tr("CSV..."), this, [this] { exportDialog(TableFormat::Csv); });
-  menu->addAction(tr("LaTeX..."), this, [this] { exportDialog(TableFormat::Latex); });
-  menu->addAction(tr("Markdown..."), this, [this] { exportDialog(TableFormat::Markdown); });
-  m_export->setMenu(menu);
-  bar->addWidget(m_export);
-
+  QHBoxLayout* bar = buildBar();
   m_status = new QLabel;
   m_status->setWordWrap(true);
   setDimText(m_status);
@@ -147,6 +121,38 @@ StudyView::StudyView(QWidget* parent) : QWidget(parent) {
   });
   connect(m_metric, &QComboBox::currentIndexChanged, this, [this] { showData(); });
   showData();
+}
+
+// The row above the view: the study, the baseline, final or best accuracy, the exports.
+QHBoxLayout* StudyView::buildBar() {
+  auto* bar = new QHBoxLayout;
+  bar->addWidget(new QLabel(tr("Study:")));
+  m_study = new QComboBox;
+  m_study->setMinimumContentsLength(18);
+  m_study->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+  bar->addWidget(m_study, 1);
+  bar->addWidget(new QLabel(tr("Baseline:")));
+  m_baseline = new QComboBox;
+  m_baseline->setMinimumContentsLength(12);
+  m_baseline->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+  m_baseline->setToolTip(tr("The variant the others are compared with, seed by seed"));
+  bar->addWidget(m_baseline, 1);
+  m_metric = new QComboBox;
+  m_metric->addItem(tr("Final accuracy"), int(StudyChart::Metric::Final));
+  m_metric->addItem(tr("Best accuracy"), int(StudyChart::Metric::Best));
+  m_metric->setToolTip(tr("Each run's accuracy at its last evaluation, or its best one"));
+  bar->addWidget(m_metric);
+  m_export = new QToolButton;
+  m_export->setText(tr("Export table"));
+  m_export->setPopupMode(QToolButton::InstantPopup);
+  auto* menu = new QMenu(m_export);
+  menu->addAction(tr("CSV..."), this, [this] { exportDialog(TableFormat::Csv); });
+  menu->addAction(tr("LaTeX..."), this, [this] { exportDialog(TableFormat::Latex); });
+  menu->addAction(tr("Markdown..."), this, [this] { exportDialog(TableFormat::Markdown); });
+  m_export->setMenu(menu);
+  bar->addWidget(m_export);
+
+  return bar;
 }
 
 void StudyView::setProviders(StudiesProvider studies, DataProvider data) {

@@ -15,6 +15,7 @@
 
 class QComboBox;
 class QGridLayout;
+class QHBoxLayout;
 class QLabel;
 class QScrollArea;
 class QStackedWidget;
@@ -68,6 +69,7 @@ class StudyView : public QWidget {
   void refresh();
 
  private:
+  QHBoxLayout* buildBar();
   void showData();
   void fillTable();
   void rebuildHeatmaps();

@@ -36,9 +36,10 @@ int main(int argc, char** argv) {
                               QStringLiteral("The run database (default: $MOLA_DB, else "
                                              "~/.local/share/mola-workbench/runs.sqlite)."),
                               QStringLiteral("FILE"));
-  const QCommandLineOption tab(QStringLiteral("tab"),
-                               QStringLiteral("The view to show: design, train, runs, compare, study."),
-                               QStringLiteral("VIEW"));
+  const QCommandLineOption tab(
+      QStringLiteral("tab"),
+      QStringLiteral("The view to show: design, train, runs, compare, study."),
+      QStringLiteral("VIEW"));
   const QCommandLineOption open(QStringLiteral("open"),
                                 QStringLiteral("Show stored run RUN_ID in the Train view."),
                                 QStringLiteral("RUN_ID"));
@@ -67,8 +68,9 @@ int main(int argc, char** argv) {
   if (cli.isSet(tab)) {
     start_tab = mola::app::MainWindow::tabFromName(cli.value(tab));
     if (!start_tab)
-      return usageError(QStringLiteral("--tab: '%1' is not one of design, train, runs, compare, study")
-                            .arg(cli.value(tab)));
+      return usageError(
+          QStringLiteral("--tab: '%1' is not one of design, train, runs, compare, study")
+              .arg(cli.value(tab)));
   }
   qint64 open_id = -1;
   if (cli.isSet(open)) {

@@ -124,18 +124,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(m_train, &TrainView::resumeRequested, this, &MainWindow::onResumeRequested);
   connect(m_train, &TrainView::stopRequested, this, &MainWindow::onStopRequested);
 
-  connect(m_controller, &TrainingController::runCreated, this, &MainWindow::onRunCreated);
-  connect(m_controller, &TrainingController::preparing, this, &MainWindow::onPreparing);
-  connect(m_controller, &TrainingController::started, this, &MainWindow::onStarted);
-  connect(m_controller, &TrainingController::step, this, &MainWindow::onStep);
-  connect(m_controller, &TrainingController::routerStats, this, &MainWindow::onRouterStats);
-  connect(m_controller, &TrainingController::evaluated, this, &MainWindow::onEvaluated);
-  connect(m_controller, &TrainingController::pausedChanged, this, &MainWindow::onPausedChanged);
-  connect(m_controller, &TrainingController::failed, this, &MainWindow::onFailed);
-  connect(m_controller, &TrainingController::notice, this,
-          [this](const QString& text) { showStatus(text, 30000); });
-  connect(m_controller, &TrainingController::finished, this, &MainWindow::onFinished);
-  connect(m_controller, &TrainingController::queueEmpty, this, &MainWindow::onQueueEmpty);
+  connectController();
 
   m_follow_timer = new QTimer(this);
   m_follow_timer->setInterval(kFollowIntervalMs);
@@ -173,6 +162,22 @@ MainWindow::~MainWindow() {
   m_refresh_timer->stop();
   delete m_controller;
   m_controller = nullptr;
+}
+
+// The controller's signals: the run it trains, shown live in the Train view.
+void MainWindow::connectController() {
+  connect(m_controller, &TrainingController::runCreated, this, &MainWindow::onRunCreated);
+  connect(m_controller, &TrainingController::preparing, this, &MainWindow::onPreparing);
+  connect(m_controller, &TrainingController::started, this, &MainWindow::onStarted);
+  connect(m_controller, &TrainingController::step, this, &MainWindow::onStep);
+  connect(m_controller, &TrainingController::routerStats, this, &MainWindow::onRouterStats);
+  connect(m_controller, &TrainingController::evaluated, this, &MainWindow::onEvaluated);
+  connect(m_controller, &TrainingController::pausedChanged, this, &MainWindow::onPausedChanged);
+  connect(m_controller, &TrainingController::failed, this, &MainWindow::onFailed);
+  connect(m_controller, &TrainingController::notice, this,
+          [this](const QString& text) { showStatus(text, 30000); });
+  connect(m_controller, &TrainingController::finished, this, &MainWindow::onFinished);
+  connect(m_controller, &TrainingController::queueEmpty, this, &MainWindow::onQueueEmpty);
 }
 
 // --- building ---------------------------------------------------------------------------------

@@ -131,6 +131,7 @@ class MainWindow : public QMainWindow {
 
  private:
   void buildActions();
+  void connectController();
   void buildMenus();
   void buildThemeMenu(QMenu* menu);
   QWidget* buildDesignTab();
