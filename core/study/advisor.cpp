@@ -169,6 +169,17 @@ AllocationAdvice adviseFromRouter(const std::vector<RouterStatsSnapshot>& stats,
       "): each layer gets experts in proportion to how many it spread its load over (the "
       "exponential of the entropy of its experts' token shares), " +
       std::to_string(budget) + " in all, at least " + std::to_string(min_each) + " per layer.";
+  bool all_saturated = true, any_routed = false;
+  for (int j = 0; j < layers; ++j)
+    if (seen[j] > 0) {
+      any_routed = true;
+      all_saturated &= effective[j] / pilot.experts(j) > 0.9;
+    }
+  if (any_routed && all_saturated)
+    advice.summary +=
+        " Every layer spread its load over nearly all of its experts, as a load-balancing loss "
+        "makes it: this pilot says little. A pilot trained without it "
+        "(adapter.balance_coefficient 0) shows which layers use their experts.";
   return advice;
 }
 

@@ -91,7 +91,14 @@ TEST(Advisor, RouterStatisticsGiveSaturatedLayersMoreExperts) {
   EXPECT_NEAR(a.layers[1].signal, 2.0, 1e-12);
   EXPECT_NE(a.layers[0].reason.find("saturated"), std::string::npos);
   EXPECT_NE(a.layers[2].reason.find("idle"), std::string::npos);
+  EXPECT_EQ(a.summary.find("says little"), std::string::npos);
   EXPECT_THROW(adviseFromRouter({}, Allocation::uniform(4, 4), 16, 1), std::invalid_argument);
+  // Balanced everywhere (as the balance loss makes it): the proposal says what that means.
+  RouterStatsSnapshot even{
+      10, {layer(0, {0.25, 0.25, 0.25, 0.25}), layer(1, {0.25, 0.25, 0.25, 0.25})}};
+  const AllocationAdvice flat = adviseFromRouter({even}, Allocation::uniform(4, 2), 8, 1);
+  EXPECT_EQ(flat.allocation.perLayer(), (std::vector<int>{4, 4}));
+  EXPECT_NE(flat.summary.find("says little"), std::string::npos) << flat.summary;
 }
 
 }  // namespace
