@@ -177,9 +177,9 @@ AllocationAdvice adviseFromRouter(const std::vector<RouterStatsSnapshot>& stats,
     }
   if (any_routed && all_saturated)
     advice.summary +=
-        " Every layer spread its load over nearly all of its experts, as a load-balancing loss "
-        "makes it: this pilot says little. A pilot trained without it "
-        "(adapter.balance_coefficient 0) shows which layers use their experts.";
+        " Every layer spread its load over nearly all of its experts, so the load cannot rank "
+        "the layers: this pilot says little (a load-balancing loss evens the load out; a pilot "
+        "without one, adapter.balance_coefficient 0, may read better).";
   return advice;
 }
 
