@@ -314,7 +314,8 @@ void StudyView::rebuildHeatmaps() {
     h->setSnapshot(shown[i]->mean);
     h->setTitle(shown[i]->runs == 1
                     ? tr("%1 (one run)").arg(qs(shown[i]->variant))
-                    : tr("%1 (mean of %2 runs)").arg(qs(shown[i]->variant)).arg(shown[i]->runs));
+                    : tr("%1 (mean of %2 runs)").arg(qs(shown[i]->variant)).arg(shown[i]->runs),
+                plotInk());
     if (const auto r = h->dataRange()) hi = std::max(hi, r->upper);
   }
   // One colour scale for all, shown once.
