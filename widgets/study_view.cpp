@@ -187,10 +187,8 @@ void StudyView::refresh() {
   for (const StudyRecord& s : studies)
     m_study->addItem(tr("%1 (#%2)").arg(qs(s.name)).arg(s.id), qint64(s.id));
   // The study shown before, else the newest.
-  if (m_study->count() > 0)
-    m_study->setCurrentIndex(
-        std::max(m_study->findData(keep),
-                 keep > 0 && m_study->findData(keep) >= 0 ? 0 : m_study->count() - 1));
+  const int kept = m_study->findData(keep);
+  m_study->setCurrentIndex(kept >= 0 ? kept : m_study->count() - 1);
   m_filling = false;
   const qint64 id = currentStudy();
   if (id <= 0) {

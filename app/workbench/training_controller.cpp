@@ -88,6 +88,8 @@ class TrainingController::Worker : public QObject {
   // Sets up the run to train (creates, claims or takes it from the queue): its id and
   // configuration, and the checkpoint to resume from; -1 when the queue is empty.
   int64_t prepare(RunStore& store, ExperimentConfig& config, fs::path& resume_dir);
+  TrainOutcome train(RunStore& store, int64_t run_id, const ExperimentConfig& config,
+                     const fs::path& resume_dir, std::string& message);
 
   std::optional<ExperimentConfig> m_config;
   int64_t m_resume_id = -1;
@@ -167,6 +169,38 @@ int64_t TrainingController::Worker::prepare(RunStore& store, ExperimentConfig& c
   return run.id;
 }
 
+// Trains run `run_id` into `store`, every callback a queued signal; `message` gets the trainer's
+// last word.
+TrainOutcome TrainingController::Worker::train(RunStore& store, int64_t run_id,
+                                               const ExperimentConfig& config,
+                                               const fs::path& resume_dir, std::string& message) {
+  Trainer trainer(config, store.runDirectory(run_id));
+  trainer.setCheckpointIdentity(checkpointIdentity(store, run_id));
+  StoreWriter writer(store, run_id);
+  writer.setNotice([this](const std::string& text) { emit notice(QString::fromStdString(text)); });
+  CallbackObserver signaller;
+  signaller.prepare = [&](int64_t at, int64_t total) { emit preparing(qint64(at), qint64(total)); };
+  signaller.started = [&](const RunStarted& s) { emit started(run_id, s); };
+  signaller.step = [&](const StepMetrics& m) { emit step(m); };
+  signaller.stats = [&](const RouterStatsSnapshot& s) { emit routerStats(s); };
+  signaller.eval = [&](const EvalReport& e) {
+    EvalScore score = evalScoreOf(e);
+    score.id = writer.lastEvalScoreId();  // the writer ran first: the score is stored
+    emit evaluated(score);
+  };
+  signaller.checkpoint = [&](int64_t at, const std::string& dir) {
+    emit checkpointSaved(qint64(at), QString::fromStdString(dir));
+  };
+  trainer.addObserver(&writer);
+  trainer.addObserver(&signaller);
+  if (!resume_dir.empty()) trainer.resumeFrom(resume_dir);
+  m_control->attach(&trainer);
+  DetachOnExit detach([this] { m_control->detach(); });
+  const TrainOutcome outcome = trainer.run();
+  message = signaller.message;
+  return outcome;
+}
+
 void TrainingController::Worker::run() {
   // Grad mode is per thread in LibTorch: this thread starts from the default, made explicit here.
   c10::AutoGradMode enable_grad(true);
@@ -174,48 +208,18 @@ void TrainingController::Worker::run() {
   std::string message;
   std::optional<RunStore> store;
   int64_t run_id = -1;
+  bool queue_empty = false;
   try {
     store.emplace(openRunStore(m_db));
     ExperimentConfig config;
     fs::path resume_dir;
     run_id = prepare(*store, config, resume_dir);
     if (run_id < 0) {
-      store.reset();
-      moveToThread(m_home);
-      emit done(kQueueEmpty, QString());
-      return;
+      queue_empty = true;
+    } else {
+      emit runCreated(run_id);
+      outcome = train(*store, run_id, config, resume_dir, message);
     }
-    emit runCreated(run_id);
-
-    Trainer trainer(config, store->runDirectory(run_id));
-    trainer.setCheckpointIdentity(checkpointIdentity(*store, run_id));
-    StoreWriter writer(*store, run_id);
-    writer.setNotice(
-        [this](const std::string& text) { emit notice(QString::fromStdString(text)); });
-    CallbackObserver signaller;
-    signaller.prepare = [&](int64_t at, int64_t total) {
-      emit preparing(qint64(at), qint64(total));
-    };
-    signaller.started = [&](const RunStarted& s) { emit started(run_id, s); };
-    signaller.step = [&](const StepMetrics& m) { emit step(m); };
-    signaller.stats = [&](const RouterStatsSnapshot& s) { emit routerStats(s); };
-    signaller.eval = [&](const EvalReport& e) {
-      EvalScore score = evalScoreOf(e);
-      score.id = writer.lastEvalScoreId();  // the writer ran first: the score is stored
-      emit evaluated(score);
-    };
-    signaller.checkpoint = [&](int64_t at, const std::string& dir) {
-      emit checkpointSaved(qint64(at), QString::fromStdString(dir));
-    };
-    trainer.addObserver(&writer);
-    trainer.addObserver(&signaller);
-    if (!resume_dir.empty()) trainer.resumeFrom(resume_dir);
-    {
-      m_control->attach(&trainer);
-      DetachOnExit detach([this] { m_control->detach(); });
-      outcome = trainer.run();
-    }
-    message = signaller.message;
   } catch (const std::exception& e) {
     // The one catch at the thread boundary: setup errors (store, resume), and a store write that
     // failed while the trainer reported its own failure.
@@ -238,7 +242,7 @@ void TrainingController::Worker::run() {
   releaseFreedMemory();
   // Back to the controller's thread, so that the controller deletes this object there.
   moveToThread(m_home);
-  emit done(int(outcome), QString::fromStdString(message));
+  emit done(queue_empty ? kQueueEmpty : int(outcome), QString::fromStdString(message));
 }
 
 TrainingController::TrainingController(QObject* parent) : QObject(parent) {

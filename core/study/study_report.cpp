@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 #include <map>
+#include <optional>
 
 #include "experiment/experiment_config.h"
 #include "study/study_spec.h"
@@ -46,10 +47,10 @@ StudyRunResult readResult(const RunStore& store, const QueueItem& item, std::str
   return r;
 }
 
-// The trainable parameters of a stored configuration; -1 when the model cannot be probed.
-int64_t parametersOf(const std::string& config_json) {
+// The trainable parameters of a configuration; -1 when the model cannot be probed.
+int64_t parametersOf(const ExperimentConfig& config) {
   try {
-    return adapterParameters(parseExperiment(config_json)).value_or(-1);
+    return adapterParameters(config).value_or(-1);
   } catch (const std::exception&) {
     return -1;
   }
@@ -99,12 +100,14 @@ StudySummary summarizeStudy(const RunStore& store, int64_t id, const std::string
     VariantSummary v;
     v.name = item.variant;
     v.allocation = item.allocation;
+    std::optional<ExperimentConfig> config;
     try {
-      v.method = parseExperiment(item.config_json).method;
+      config = parseExperiment(item.config_json);
     } catch (const std::exception&) {
-      v.method = "?";
+      // A stored document this program cannot read: the variant still shows its runs.
     }
-    v.parameters = parametersOf(item.config_json);
+    v.method = config ? config->method : "?";
+    v.parameters = config ? parametersOf(*config) : -1;
     s.variants.push_back(std::move(v));
   }
   if (!index.count(s.baseline)) {

@@ -46,6 +46,17 @@ std::vector<std::string> setAssignments(const Json& set, const std::string& sour
   return out;
 }
 
+// The list at `key` (empty when the key is absent); anything but a list is an error saying what
+// the list holds.
+const Json& listAt(const Json& doc, const char* key, const std::string& source,
+                   const std::string& holds) {
+  static const Json kNone = Json::array();
+  const auto it = doc.find(key);
+  if (it == doc.end()) return kNone;
+  if (!it->is_array()) fail(source, key, "must be a list of " + holds);
+  return *it;
+}
+
 ExperimentConfig readBase(const Json& doc, const std::string& source, const fs::path& base_dir) {
   const auto it = doc.find("base");
   if (it == doc.end()) fail(source, "base", "is required (an experiment file or document)");
@@ -105,11 +116,8 @@ StudyVariant loraVariant(const std::string& name, int rank, const ExperimentConf
 std::vector<StudyVariant> allocationVariants(const Json& doc, const ExperimentConfig& base,
                                              const std::string& source) {
   std::vector<StudyVariant> out;
-  const auto it = doc.find("allocations");
-  if (it == doc.end()) return out;
-  if (!it->is_array()) fail(source, "allocations", "must be a list of allocation specs");
   std::string first;  // the allocation "lora-equal" matches
-  for (const Json& a : *it) {
+  for (const Json& a : listAt(doc, "allocations", source, "allocation specs")) {
     if (!a.is_string()) fail(source, "allocations", "each entry must be a string");
     const std::string spec = a.get<std::string>();
     if (spec == "lora-equal") {
@@ -142,10 +150,7 @@ std::vector<StudyVariant> allocationVariants(const Json& doc, const ExperimentCo
 
 std::vector<StudyVariant> namedVariants(const Json& doc, const std::string& source) {
   std::vector<StudyVariant> out;
-  const auto it = doc.find("variants");
-  if (it == doc.end()) return out;
-  if (!it->is_array()) fail(source, "variants", "must be a list of {\"name\", \"set\"} objects");
-  for (const Json& v : *it) {
+  for (const Json& v : listAt(doc, "variants", source, "{\"name\", \"set\"} objects")) {
     if (!v.is_object() || !v.contains("name") || !v["name"].is_string())
       fail(source, "variants", "each entry needs a \"name\" string and a \"set\" object");
     const std::string name = v["name"].get<std::string>();
@@ -162,10 +167,7 @@ std::vector<StudyVariant> namedVariants(const Json& doc, const std::string& sour
 
 std::vector<AdviceRequest> adviceRequests(const Json& doc, const std::string& source) {
   std::vector<AdviceRequest> out;
-  const auto it = doc.find("advise");
-  if (it == doc.end()) return out;
-  if (!it->is_array()) fail(source, "advise", "must be a list of {\"strategy\", ...} objects");
-  for (const Json& a : *it) {
+  for (const Json& a : listAt(doc, "advise", source, "{\"strategy\", ...} objects")) {
     if (!a.is_object()) fail(source, "advise", "each entry must be an object");
     AdviceRequest r;
     for (const auto& [k, v] : a.items()) {
