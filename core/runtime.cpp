@@ -66,7 +66,12 @@ CpuThreads configureCpuRuntime(int threads, int torch_threads) {
     const char* env = std::getenv("OPENBLAS_NUM_THREADS");
     threads = env ? std::atoi(env) : 0;
   }
-  if (threads <= 0) threads = std::max(1, int(std::thread::hardware_concurrency()));
+  if (threads <= 0) {
+    // The cores are shared by the ranks a launcher (torchrun, mola train --nproc) started here.
+    const char* local = std::getenv("LOCAL_WORLD_SIZE");
+    const int ranks = local ? std::max(1, std::atoi(local)) : 1;
+    threads = std::max(1, int(std::thread::hardware_concurrency()) / ranks);
+  }
 #ifdef __GLIBC__
   // Large blocks come from the heap (no mmap per allocation) and the heap's top is never trimmed.
   mallopt(M_MMAP_MAX, 0);

@@ -16,8 +16,9 @@ struct CpuThreads {
 };
 
 // Sets the process up for CPU compute; every mola program calls it first.
-// - Threads (`threads` 0: OPENBLAS_NUM_THREADS when the environment sets it, else one per core;
-//   the test script sets 1 as it runs tests side by side). With OpenBLAS, which does the matrix
+// - Threads (`threads` 0: OPENBLAS_NUM_THREADS when the environment sets it, else one per core,
+//   divided among the LOCAL_WORLD_SIZE ranks of a data-parallel launch on this machine; the test
+//   script sets 1 as it runs tests side by side). With OpenBLAS, which does the matrix
 //   products that are most of a step, OpenBLAS gets `threads` and LibTorch's own (element-wise)
 //   ops one thread: two pools as large as the machine oversubscribe it, as each spins while the
 //   other works. Measured on 2 cores (mola bench, small shape, base step): 1.10 s this way,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // mola bench: training-step throughput and peak memory per variant, each in its own process.
 #include <ATen/ATen.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -8,17 +9,22 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -26,8 +32,11 @@
 #include "bench/train_step_bench.h"
 #include "cli_args.h"
 #include "commands.h"
+#include "dist/dist_env.h"
+#include "dist/rank_group.h"
 #include "model/checkpoint_loader.h"
 #include "model/model_shape.h"
+#include "rank_launcher.h"
 #include "runtime.h"
 
 extern char** environ;
@@ -46,7 +55,8 @@ const std::vector<std::string> kOptions = {"--device",  "--shape",
                                            "--json",    "--variants",
                                            "--worker",  "--tty",
                                            "--threads", "--torch-threads",
-                                           "--dtype",   "--activation-checkpointing"};
+                                           "--dtype",   "--activation-checkpointing",
+                                           "--nproc"};
 
 struct BenchSettings {
   std::string shape_arg = "small";
@@ -54,6 +64,9 @@ struct BenchSettings {
   // CPU threads as configureCpuRuntime splits them (0: one per core); torch_threads > 0 overrides
   // LibTorch's share.
   int threads = 0, torch_threads = 0;
+  // --nproc N: each variant also as N data-parallel ranks, each with its own batch, against one
+  // process with one rank's share of the cores.
+  int nproc = 1;
 };
 
 // A named shape or a Hugging Face config.json (or the directory holding one).
@@ -118,6 +131,13 @@ BenchSettings parseSettings(const Args& args) {
   if (s.torch_threads < 0)
     throw UsageError("--torch-threads must not be negative, got " +
                      std::to_string(s.torch_threads));
+  s.nproc = args.getNumber<int>("--nproc", 1);
+  if (s.nproc < 1) throw UsageError("--nproc must be at least 1, got " + std::to_string(s.nproc));
+  if (s.nproc > 1 && s.threads == 0 && s.torch_threads == 0) {
+    // Each rank gets its share of the cores, and so does the one process it is compared with.
+    s.torch_threads = std::max(1, int(std::thread::hardware_concurrency()) / s.nproc);
+    s.threads = s.torch_threads;
+  }
   s.shape_arg = args.get("--shape", "small");
   s.run.config = shapeConfig(s.shape_arg, s.run.seq);
   if (s.run.seq > s.run.config.max_seq_len)
@@ -148,6 +168,14 @@ std::vector<std::string> parseVariants(const std::string& list) {
 // The child side: runs one variant and prints its result as one JSON line on stdout.
 int runWorker(const std::string& variant, const BenchSettings& s, bool tty) {
   TrainStepBenchOptions o = s.run;
+  // Started as one of --nproc's ranks: meet the others first.
+  std::unique_ptr<RankGroup> group;
+  if (const std::optional<DistEnv> env = distEnvFromEnvironment()) {
+    group = std::make_unique<RankGroup>(*env, std::chrono::seconds(600));
+    group->startBackend(deviceFromName(s.run.device));
+    o.group = group.get();
+    tty = tty && env->rank == 0;
+  }
   if (tty)
     o.progress = [&](int step, int total, double ms) {
       std::fprintf(stderr, "\r\033[K  %s: step %d/%d%s, %.0f ms", variant.c_str(), step, total,
@@ -166,6 +194,7 @@ int runWorker(const std::string& variant, const BenchSettings& s, bool tty) {
             {"rss_before_model_mb", r.rss_before_model_mb},
             {"vm_hwm_mb", processPeakRssMb()}};
   std::cout << j.dump() << std::endl;
+  if (group) group->close();
   return 0;
 }
 
@@ -175,8 +204,11 @@ struct ChildOutput {
 };
 
 // Spawns this executable as `mola bench --worker VARIANT ...`: a fresh process per variant, so
-// that no variant inherits another's memory high-water mark or allocator state.
-ChildOutput spawnWorker(const std::string& variant, const BenchSettings& s, bool tty) {
+// that no variant inherits another's memory high-water mark or allocator state. With ranks > 1,
+// that many workers as the ranks of one data-parallel run (torchrun's variables, a free loopback
+// port); rank 0's result is the variant's.
+ChildOutput spawnWorker(const std::string& variant, const BenchSettings& s, bool tty,
+                        int ranks = 1) {
   const std::pair<const char*, std::string> options[] = {
       {"--worker", variant},
       {"--shape", s.shape_arg},
@@ -198,23 +230,44 @@ ChildOutput spawnWorker(const std::string& variant, const BenchSettings& s, bool
   std::vector<char*> argv;
   for (std::string& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
+  DistEnv dist;
+  dist.world = ranks;
+  if (ranks > 1) dist.master_port = freeLoopbackPort();
 
   int fds[2];
   if (pipe(fds) != 0) throw std::runtime_error(std::string("bench: pipe: ") + std::strerror(errno));
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addclose(&actions, fds[0]);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addclose(&actions, fds[1]);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(fds[1]);
-  if (rc != 0) {
-    close(fds[0]);
-    throw std::runtime_error("bench: cannot start a worker process for " + variant + ": " +
-                             std::strerror(rc));
+  std::vector<pid_t> pids;
+  for (int r = 0; r < ranks; ++r) {
+    // The environment, with the rank's variables when there are ranks.
+    dist.rank = dist.local_rank = r;
+    std::vector<std::string> env_s;
+    for (char** e = environ; *e; ++e) env_s.emplace_back(*e);
+    if (ranks > 1)
+      for (const auto& [name, value] : distEnvVariables(dist)) env_s.push_back(name + "=" + value);
+    std::vector<char*> envp;
+    for (std::string& e : env_s) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    if (r == 0)
+      posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    else
+      posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addclose(&actions, fds[1]);
+    pid_t pid = 0;
+    const int rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+      close(fds[0]);
+      close(fds[1]);
+      for (pid_t p : pids) kill(p, SIGTERM);
+      throw std::runtime_error("bench: cannot start a worker process for " + variant + ": " +
+                               std::strerror(rc));
+    }
+    pids.push_back(pid);
   }
+  close(fds[1]);
   std::string out;
   char buf[4096];
   for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) != 0;) {
@@ -223,24 +276,27 @@ ChildOutput spawnWorker(const std::string& variant, const BenchSettings& s, bool
     out.append(buf, size_t(n));
   }
   close(fds[0]);
-  int status = 0;
-  struct rusage usage {};
-  while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw std::runtime_error("bench: variant " + variant + " failed (" +
-                             (WIFEXITED(status)
-                                  ? "exit status " + std::to_string(WEXITSTATUS(status))
-                                  : "killed by signal " + std::to_string(WTERMSIG(status))) +
-                             "; its message is above)");
   ChildOutput c;
+  for (size_t r = 0; r < pids.size(); ++r) {
+    int status = 0;
+    struct rusage usage {};
+    while (wait4(pids[r], &status, 0, &usage) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      throw std::runtime_error("bench: variant " + variant +
+                               (ranks > 1 ? " rank " + std::to_string(r) : "") + " failed (" +
+                               (WIFEXITED(status)
+                                    ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                    : "killed by signal " + std::to_string(WTERMSIG(status))) +
+                               "; its message is above)");
+    if (r == 0) c.ru_maxrss_mb = double(usage.ru_maxrss) / 1024.0;  // Linux: KiB
+  }
   try {
     c.result = json::parse(out);
   } catch (const std::exception& e) {
     throw std::runtime_error("bench: variant " + variant + " printed no result (" + e.what() +
                              "): '" + out + "'");
   }
-  c.ru_maxrss_mb = double(usage.ru_maxrss) / 1024.0;  // Linux: KiB
   return c;
 }
 
@@ -282,6 +338,41 @@ std::string fmt(const char* format, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, format, v);
   return buf;
+}
+
+// --nproc N: each variant again as N ranks (each its own batch, gradients summed over Gloo or
+// NCCL), printed against the one-process figure: efficiency = N-rank tokens/s / (N x 1-rank).
+json measureScaling(const std::vector<std::string>& variants, const json& single,
+                    const BenchSettings& s, bool tty) {
+  json out = json::array();
+  for (size_t i = 0; i < variants.size(); ++i) {
+    const std::string& v = variants[i];
+    if (!tty)
+      std::fprintf(stderr, "[%zu/%zu] %s on %d ranks ...\n", i + 1, variants.size(), v.c_str(),
+                   s.nproc);
+    const ChildOutput c = spawnWorker(v, s, tty, s.nproc);
+    const double one = single[i].at("tokens_per_s").get<double>();
+    const double many = c.result.at("tokens_per_s").get<double>();
+    out.push_back({{"name", v},
+                   {"processes", s.nproc},
+                   {"tokens_per_s_1", one},
+                   {"tokens_per_s_n", many},
+                   {"ms_per_step_n", c.result.at("ms_per_step")},
+                   {"efficiency", many / (double(s.nproc) * one)}});
+  }
+  const char* threads = s.torch_threads == 1 ? "thread" : "threads";
+  std::printf(
+      "\ndata-parallel scaling: %d ranks, each with %d %s and its own batch of %lld, "
+      "against one process with %d %s\n",
+      s.nproc, s.torch_threads, threads, static_cast<long long>(s.run.batch), s.torch_threads,
+      threads);
+  std::printf("%-16s %14s %14s %11s\n", "variant", "1 rank tok/s",
+              (std::to_string(s.nproc) + " ranks tok/s").c_str(), "efficiency");
+  for (const json& r : out)
+    std::printf("%-16s %14.1f %14.1f %10.1f%%\n", r.at("name").get<std::string>().c_str(),
+                r.at("tokens_per_s_1").get<double>(), r.at("tokens_per_s_n").get<double>(),
+                100.0 * r.at("efficiency").get<double>());
+  return out;
 }
 
 }  // namespace
@@ -383,6 +474,8 @@ int cmdBench(const Args& args) {
                           {"pass", q.known() ? json(q.pass()) : json(nullptr)}});
   }
 
+  const json scaling = s.nproc > 1 ? measureScaling(variants, results, s, tty) : json::array();
+
   if (json_path) {
     json doc = {{"machine",
                  {{"cpu", machine.cpu_model},
@@ -410,6 +503,7 @@ int cmdBench(const Args& args) {
                 {"variants", results},
                 {"lora_equal_rank", loraEqualRank(shape)},
                 {"ratios", ratio_json}};
+    if (s.nproc > 1) doc["scaling"] = scaling;
     const fs::path tmp = *json_path + ".tmp";
     {
       std::ofstream out(tmp);

@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "model/model_probe.h"
 #include "model/model_shape.h"
+#include "rank_launcher.h"
 #include "runtime.h"
 #include "text.h"
 
@@ -59,11 +60,16 @@ usage:
             [--template mola|compact|compact-text] [--predictions FILE.tsv]
       Scores a benchmark: accuracy, n, 95% confidence interval. --data synthetic:TASK[:N[:SEED]]
       uses the built-in synthetic task generator.
-  mola train EXPERIMENT.json [--db FILE] [--set key=value ...]
+  mola train EXPERIMENT.json [--db FILE] [--set key=value ...] [--nproc N]
       Trains as the experiment file says, into the run database (default: $MOLA_DB, else
       ~/.local/share/mola-workbench/runs.sqlite). Ctrl-C stops cleanly with a checkpoint.
-  mola resume RUN_ID [--db FILE]
-      Continues a stopped, failed or interrupted run from its last checkpoint.
+      --nproc N (or training.processes): N data-parallel processes on this machine, each on its
+      share of every batch (Gloo on CPUs, NCCL with one CUDA device per process). Started by
+      torchrun or Slurm (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT set), mola train
+      is one rank of theirs; rank 0 writes the database and the checkpoints.
+  mola resume RUN_ID [--db FILE] [--nproc N]
+      Continues a stopped, failed or interrupted run from its last checkpoint, with as many
+      processes as it was started with.
   mola runs list [--search TEXT] [--study ID] | show ID | compare ID ID...
        | export ID [--csv DIR] [--peft DIR] | delete ID | tag ID TAG... [--remove TAG]
        | note ID TEXT  [--db FILE]
@@ -232,6 +238,7 @@ int cmdAdapterInspect(const Args& args) {
 
 int main(int argc, char** argv) {
   try {
+    mola::cli::setCommandLine(argc, argv);
     mola::configureCpuRuntime();
     const std::string cmd = argc > 1 ? argv[1] : "--help";
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {

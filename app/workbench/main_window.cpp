@@ -558,6 +558,9 @@ void MainWindow::onFinished(TrainOutcome outcome, const QString& message) {
                                 .arg(outcomeSentence(tr("Stopped"), message)),
                             TrainView::Tone::Warning);
         break;
+      case TrainOutcome::Interrupted:
+        m_train->setMessage(tr("Interrupted: %1").arg(message), TrainView::Tone::Warning);
+        break;
       case TrainOutcome::Failed:
         m_train->setMessage((run > 0 ? tr("Failed (run #%1 is kept, marked failed): %2").arg(run)
                                      : tr("Failed before the run was stored: %1"))

@@ -68,14 +68,42 @@ torch::Tensor layerBalanceLoss(const LayerRoutings& modules, const torch::Tensor
 }
 
 torch::Tensor balanceLoss(const std::vector<LayerRoutings>& layers, const torch::Tensor& token_mask,
-                          double coefficient) {
-  torch::Tensor total;
+                          double coefficient, const TensorReducer& reduce) {
+  if (!reduce) {
+    torch::Tensor total;
+    for (const LayerRoutings& layer : layers) {
+      if (layer.empty()) continue;
+      torch::Tensor l = layerBalanceLoss(layer, token_mask);
+      total = total.defined() ? total + l : l;
+    }
+    if (!total.defined()) return at::zeros({}, at::kFloat);
+    return total * coefficient;
+  }
+  // Every layer's selection counts and token count in one tensor, summed across ranks at once.
+  std::vector<Pooled> pooled;
+  std::vector<torch::Tensor> counts;
   for (const LayerRoutings& layer : layers) {
     if (layer.empty()) continue;
-    torch::Tensor l = layerBalanceLoss(layer, token_mask);
+    pooled.push_back(pool(layer, token_mask));
+    const Pooled& p = pooled.back();
+    counts.push_back((p.selected * p.weight.unsqueeze(1)).sum(0));
+    counts.push_back(p.weight.sum().reshape({1}));
+  }
+  if (pooled.empty()) return at::zeros({}, at::kFloat);
+  torch::Tensor all = at::cat(counts).detach();
+  reduce(all);
+  torch::Tensor total;
+  int64_t at_offset = 0;
+  for (const Pooled& p : pooled) {
+    const int64_t n = p.probs.size(1);
+    const torch::Tensor selections = all.narrow(0, at_offset, n);
+    const torch::Tensor tokens = all.narrow(0, at_offset + n, 1).clamp_min(1.0);
+    at_offset += n + 1;
+    const torch::Tensor f = selections / (tokens * double(p.k));
+    const torch::Tensor prob_share = (p.probs * p.weight.unsqueeze(1)).sum(0) / tokens;
+    const torch::Tensor l = (f * prob_share).sum() * double(n);
     total = total.defined() ? total + l : l;
   }
-  if (!total.defined()) return at::zeros({}, at::kFloat);
   return total * coefficient;
 }
 
@@ -138,6 +166,43 @@ RouterStatsSnapshot RouterStatsAccumulator::snapshot(int64_t step) const {
     snap.layers.push_back(std::move(st));
   }
   return snap;
+}
+
+void RouterStatsAccumulator::reduce(const TensorReducer& sum) {
+  std::vector<torch::Tensor> parts;
+  for (size_t j = 0; j < m_sums.size(); ++j) {
+    const Sums& s = m_sums[j];
+    const int64_t n = m_experts[j];
+    if (s.tokens.defined()) {
+      parts.push_back(s.selections.reshape({-1}).to(at::kDouble));
+      parts.push_back(s.prob_sum.reshape({-1}).to(at::kDouble));
+      parts.push_back(s.entropy_sum.reshape({1}).to(at::kDouble));
+      parts.push_back(s.tokens.reshape({1}).to(at::kDouble));
+    } else {
+      parts.push_back(at::zeros({2 * n + 2}, at::kDouble));
+    }
+  }
+  if (parts.empty()) return;
+  // One device for the collective: the first defined sums', else the CPU.
+  c10::Device device(c10::kCPU);
+  for (const Sums& s : m_sums)
+    if (s.tokens.defined()) {
+      device = s.tokens.device();
+      break;
+    }
+  for (torch::Tensor& part : parts) part = part.to(device);
+  torch::Tensor all = at::cat(parts);
+  sum(all);
+  int64_t offset = 0;
+  for (size_t j = 0; j < m_sums.size(); ++j) {
+    const int64_t n = m_experts[j];
+    Sums summed{all.narrow(0, offset, n).clone(), all.narrow(0, offset + n, n).clone(),
+                all.narrow(0, offset + 2 * n, 1).reshape({}).clone(),
+                all.narrow(0, offset + 2 * n + 1, 1).reshape({}).clone()};
+    offset += 2 * n + 2;
+    // A layer no rank has counted stays empty, as in a single process.
+    m_sums[j] = summed.tokens.item<double>() > 0 ? summed : Sums{};
+  }
 }
 
 void RouterStatsAccumulator::reset() {

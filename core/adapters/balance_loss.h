@@ -8,6 +8,7 @@
 
 #include "adapters/mola_linear.h"
 #include "adapters/router_stats.h"
+#include "dist/tensor_reducer.h"
 
 namespace torch::serialize {
 class OutputArchive;
@@ -28,8 +29,12 @@ torch::Tensor layerBalanceLoss(const LayerRoutings& modules, const torch::Tensor
 
 // coefficient * sum over layers of L_layer; layers without a router (N_j = 1) are skipped: their
 // term would be the constant 1.
+// With `reduce` (a data-parallel run, each rank holding its share of the batch's tokens) f and the
+// token count are summed across ranks first, and each rank returns its share of the global loss:
+// N_j * sum_i f_i * (its probability sum of expert i) / (all ranks' tokens). The shares add up to
+// the loss of the whole batch, and so do their gradients.
 torch::Tensor balanceLoss(const std::vector<LayerRoutings>& layers, const torch::Tensor& token_mask,
-                          double coefficient);
+                          double coefficient, const TensorReducer& reduce = {});
 
 // Sums routing counts on the device across forward calls; only snapshot() syncs with the host.
 class RouterStatsAccumulator {
@@ -40,6 +45,8 @@ class RouterStatsAccumulator {
   void add(int layer, const LayerRoutings& modules, const torch::Tensor& token_mask = {});
   RouterStatsSnapshot snapshot(int64_t step) const;
   void reset();
+  // Sums every layer's sums across ranks in one collective (zeros where a rank has none).
+  void reduce(const TensorReducer& sum);
   // The sums since the last reset, into a checkpoint's archive and back (keys "router.<layer>.*";
   // loaded sums go to `device`, where the routings that follow are summed).
   void save(torch::serialize::OutputArchive& archive) const;

@@ -11,11 +11,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 
 #include "adapters/balance_loss.h"
 #include "bench/machine_info.h"
+#include "dist/gradient_buckets.h"
+#include "dist/rank_group.h"
 #include "model/checkpoint_loader.h"
 #include "model/llama_model.h"
 #include "runtime.h"
@@ -197,8 +200,13 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
   // the gradient through every layer (the reference's definition of its base variant).
   if (!spec.has_adapter) model->embed.set_requires_grad(true);
   RouterStatsAccumulator router_stats(spec.allocation.perLayer());
+  std::unique_ptr<GradientBuckets> buckets;
+  if (o.group && !params.empty())
+    buckets = std::make_unique<GradientBuckets>(*o.group, params, int64_t(25) << 20);
+  const int world = o.group ? o.group->size() : 1;
 
   const int64_t vocab = o.config.vocab_size;
+  if (o.group) torch::manual_seed(o.seed + 1 + uint64_t(o.group->rank()));  // each rank its data
   const at::Tensor ids =
       at::randint(vocab, {o.batch, o.seq + 1}, at::TensorOptions(at::kLong)).to(device);
   const at::Tensor inputs = ids.narrow(1, 0, o.seq), targets = ids.narrow(1, 1, o.seq);
@@ -218,12 +226,17 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
       if (routed) {
         const std::vector<LayerRoutings> routings = model->layerRoutings();
         if (o.balance_coefficient > 0)
-          loss = loss + balanceLoss(routings, {}, o.balance_coefficient).to(loss.device());
+          loss =
+              loss + balanceLoss(routings, {}, o.balance_coefficient,
+                                 o.group ? o.group->reducer("the balance loss") : TensorReducer{})
+                         .to(loss.device());
         // The trainer's router statistics stay on the device: no sync here.
         for (int j = 0; j < shape.num_layers; ++j) router_stats.add(j, routings[size_t(j)]);
       }
     }
+    if (buckets) buckets->arm("bench step " + std::to_string(step + 1));
     loss.backward();
+    if (buckets) buckets->finish();
     model->clearRoutings();
     if (optimizer) {
       optimizer->step();
@@ -242,7 +255,7 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
   if (!std::isfinite(result.final_loss))
     throw std::runtime_error("bench " + variant + ": the loss is not finite");
   result.ms_per_step = median(result.step_ms);
-  result.tokens_per_s = double(o.batch * o.seq) / (result.ms_per_step / 1000.0);
+  result.tokens_per_s = double(world * o.batch * o.seq) / (result.ms_per_step / 1000.0);
   result.cuda_peak_mb = cudaPeakMb(device);
   return result;
 }

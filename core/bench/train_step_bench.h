@@ -12,6 +12,8 @@
 
 namespace mola {
 
+class RankGroup;
+
 // The variants `mola bench` compares, in this order:
 //   base            frozen model, no adapter: forward, loss, backward to the (trainable) token
 //                   embedding, no optimizer step (as mola_reference.py --variant base)
@@ -56,6 +58,10 @@ struct TrainStepBenchOptions {
   double dropout = 0.05;               // on the LoRA input, as in the reference
   double balance_coefficient = 0.001;  // MoLA variants add the load-balancing loss
   double lr = 3e-4;
+  // One rank of a data-parallel run (its backend started): this rank trains its own batch of
+  // `batch` sequences, and the gradients are summed across ranks in buckets during the backward
+  // pass, as the trainer does. tokens_per_s then counts every rank's tokens.
+  RankGroup* group = nullptr;
   // Called after every step (warm-up included): step (1-based), warmup + steps, its milliseconds.
   std::function<void(int, int, double)> progress;
 };

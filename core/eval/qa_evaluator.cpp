@@ -12,11 +12,11 @@
 
 namespace mola {
 
-namespace {
-
 std::string exampleId(const QaRecord& r, size_t index) {
   return r.id.empty() ? std::to_string(index) : r.id;
 }
+
+namespace {
 
 // Length of the common prefix of two id sequences.
 size_t commonPrefix(const std::vector<int>& a, const std::vector<int>& b) {

@@ -61,6 +61,9 @@ struct EvalResult {
   std::vector<Prediction> predictions;
 };
 
+// A record's id in predictions: its own id, else its 0-based index among the records scored.
+std::string exampleId(const QaRecord& r, size_t index);
+
 // Wilson score interval (z = 1.96) for `correct` of `n`.
 std::pair<double, double> wilsonInterval(size_t correct, size_t n);
 

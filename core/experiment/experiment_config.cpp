@@ -340,6 +340,7 @@ ExperimentConfig fromDocument(const Json& doc) {
   training.read("seed", c.seed, 0);
   training.read("grad_clip", c.grad_clip);
   training.read("activation_checkpointing", c.activation_checkpointing);
+  training.read("processes", c.processes, 1);
   const GroupReader optimizer = training.group("optimizer");
   std::string optimizer_name = "adamw";
   optimizer.read("name", optimizer_name);
@@ -407,6 +408,7 @@ Json canonicalDocument(const ExperimentConfig& c) {
   training["seed"] = c.seed;
   training["grad_clip"] = c.grad_clip;
   training["activation_checkpointing"] = c.activation_checkpointing;
+  training["processes"] = c.processes;
   Json optimizer = Json::object();
   optimizer["name"] = "adamw";
   optimizer["lr"] = c.lr;
@@ -539,7 +541,7 @@ bool operator==(const ExperimentConfig& a, const ExperimentConfig& b) {
          a.max_steps == b.max_steps && a.lr == b.lr && a.beta1 == b.beta1 && a.beta2 == b.beta2 &&
          a.weight_decay == b.weight_decay && a.adam_eps == b.adam_eps && a.schedule == b.schedule &&
          a.warmup_steps == b.warmup_steps && a.grad_clip == b.grad_clip && a.seed == b.seed &&
-         a.activation_checkpointing == b.activation_checkpointing &&
+         a.activation_checkpointing == b.activation_checkpointing && a.processes == b.processes &&
          a.eval_protocol == b.eval_protocol && a.eval_interval == b.eval_interval &&
          a.checkpoint_interval == b.checkpoint_interval &&
          a.router_stats_interval == b.router_stats_interval;

@@ -95,6 +95,10 @@ struct ExperimentConfig {
   // Recompute each layer in the backward pass instead of keeping its activations
   // (LlamaModelImpl::setActivationCheckpointing): less memory, one more forward per step.
   bool activation_checkpointing = false;
+  // Data-parallel processes (ranks) training together, each on its share of every batch
+  // (batch_size is the global batch). `mola train` starts them on this machine; under torchrun
+  // (WORLD_SIZE set) the launcher's count wins and is recorded here.
+  int processes = 1;
 
   // Evaluation, checkpoints, statistics (intervals in optimizer steps; 0: only at the end)
   std::string eval_protocol = "likelihood";  // likelihood | generate

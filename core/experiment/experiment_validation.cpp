@@ -197,6 +197,11 @@ void validateExperiment(const ExperimentConfig& c) {
 
   checkAtLeast("training.batch_size", c.batch_size, 1);
   checkAtLeast("training.grad_accumulation", c.grad_accumulation, 1);
+  checkAtLeast("training.processes", c.processes, 1);
+  if (c.batch_size < c.processes)
+    fail("training.batch_size",
+         "is the global batch and must give each of the " + std::to_string(c.processes) +
+             " processes at least one example (got " + std::to_string(c.batch_size) + ")");
   checkAtLeast("training.epochs", c.epochs, 1);
   checkAtLeast("training.max_steps", c.max_steps, 0);
   checkRange("training.grad_clip", c.grad_clip, 0.0, true);

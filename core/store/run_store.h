@@ -209,6 +209,8 @@ class RunStore {
   int markInterruptedRuns();
   // The note (free text) and the tags of a run; tags are trimmed, empty ones dropped.
   void setNote(int64_t run, const std::string& note);
+  // Replaces the run's host record (a data-parallel run lists every rank's host and device).
+  void setHost(int64_t run, const std::string& host);
   void setTags(int64_t run, const std::vector<std::string>& tags);
 
   // Studies and the queue (schema version 3; a store of an older version has none). Items are

@@ -130,6 +130,15 @@ void RunStore::setNote(int64_t run, const std::string& note) {
   });
 }
 
+void RunStore::setHost(int64_t run, const std::string& host) {
+  transaction(m_db, m_path, true, "recording the hosts of run " + std::to_string(run), [&] {
+    Statement s(m_db, "UPDATE runs SET host = ? WHERE id = ?");
+    s.bindText(1, host).bindInt(2, run).run();
+    if (sqlite3_changes(m_db) == 0)
+      throw StoreError(m_path.string() + ": no run with id " + std::to_string(run));
+  });
+}
+
 void RunStore::setTags(int64_t run, const std::vector<std::string>& tags) {
   requireQueue("setting tags");
   std::set<std::string> clean;

@@ -76,9 +76,10 @@ void StoreWriter::checkpointSaved(int64_t step, const std::string& dir) {
 }
 
 void StoreWriter::finished(TrainOutcome outcome, const std::string& message) {
-  const RunStatus status = outcome == TrainOutcome::Completed ? RunStatus::Completed
-                           : outcome == TrainOutcome::Stopped ? RunStatus::Stopped
-                                                              : RunStatus::Failed;
+  const RunStatus status = outcome == TrainOutcome::Completed     ? RunStatus::Completed
+                           : outcome == TrainOutcome::Stopped     ? RunStatus::Stopped
+                           : outcome == TrainOutcome::Interrupted ? RunStatus::Interrupted
+                                                                  : RunStatus::Failed;
   m_queue.push_back(
       [run = m_run, status, message](RunStore& store) { store.setStatus(run, status, message); });
   // The run is over: wait for a held lock rather than lose its last steps and its status.

@@ -127,9 +127,9 @@ void writeCheckpoint(const fs::path& dir, const CheckpointParts& parts,
     }
     writeRandomState(tmp / CheckpointFiles::kRandomState, parts.router);
     const nlohmann::json state = {
-        {"step", step},       {"epoch", parts.position.epoch}, {"cursor", parts.position.cursor},
-        {"seed", parts.seed}, {"method", parts.method},        {"store_id", identity.store_id},
-        {"run", identity.run}};
+        {"step", step},        {"epoch", parts.position.epoch}, {"cursor", parts.position.cursor},
+        {"seed", parts.seed},  {"method", parts.method},        {"store_id", identity.store_id},
+        {"run", identity.run}, {"world_size", parts.world_size}};
     writeTextFile(tmp / CheckpointFiles::kState, state.dump(2) + "\n");
     faultPoint("checkpoint.files");
     writeCheckpointManifest(tmp,
@@ -160,6 +160,7 @@ CheckpointReader::CheckpointReader(fs::path dir, const CheckpointIdentity& expec
     m_position.step = state.at("step").get<int64_t>();
     m_position.epoch = state.at("epoch").get<int64_t>();
     m_position.cursor = state.at("cursor").get<size_t>();
+    m_world_size = state.value("world_size", 1);
   } catch (const std::exception& e) {
     throw CheckpointError(file.string() + ": cannot be read as a trainer state (" + e.what() + ")");
   }

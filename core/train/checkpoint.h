@@ -35,6 +35,7 @@ struct CheckpointParts {
   RouterStatsAccumulator* router = nullptr;
   TrainingPosition position;
   uint64_t seed = 0;
+  int world_size = 1;  // the data-parallel ranks that trained it
 };
 
 // Writes a checkpoint into `dir`: every file into `dir`.tmp (serialised through a writer that
@@ -56,6 +57,8 @@ class CheckpointReader {
 
   const std::filesystem::path& dir() const { return m_dir; }
   const TrainingPosition& position() const { return m_position; }
+  // The ranks of the run that wrote it (1 for a checkpoint written before ranks existed).
+  int worldSize() const { return m_world_size; }
   void restoreModel(LlamaModel& model, const std::string& method) const;
   void restoreOptimizer(torch::optim::Optimizer& optimizer) const;
   // Generators (CPU and CUDA), and the router sums when `router` is given.
@@ -64,6 +67,7 @@ class CheckpointReader {
  private:
   std::filesystem::path m_dir;
   TrainingPosition m_position;
+  int m_world_size = 1;
 };
 
 }  // namespace mola

@@ -22,6 +22,8 @@
 #include "adapters/balance_loss.h"
 #include "data/prompt_template.h"
 #include "data/qa_source.h"
+#include "dist/gradient_buckets.h"
+#include "dist/rank_group.h"
 #include "eval/qa_evaluator.h"
 #include "fault_injection.h"
 #include "model/checkpoint_loader.h"
@@ -30,6 +32,7 @@
 #include "split_mix64.h"
 #include "train/builtin_base.h"
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
 
 namespace mola {
 
@@ -43,7 +46,6 @@ constexpr int64_t kIgnore = -100;  // label of positions without loss
 // Right-padded ids [B, T], labels [B, T] (kIgnore where no loss), real-token mask [B, T].
 struct Batch {
   at::Tensor ids, labels, mask;
-  int64_t tokens = 0;
 };
 
 Batch makeBatch(const std::vector<const EncodedExample*>& examples, bool train_on_prompt) {
@@ -62,7 +64,6 @@ Batch makeBatch(const std::vector<const EncodedExample*>& examples, bool train_o
       mask[size_t(i * t) + p] = 1;
       if (p >= first_label) labels[size_t(i * t) + p] = e.ids[p];
     }
-    out.tokens += int64_t(e.ids.size());
   }
   out.ids = at::tensor(ids, at::kLong).view({b, t});
   out.labels = at::tensor(labels, at::kLong).view({b, t});
@@ -70,6 +71,13 @@ Batch makeBatch(const std::vector<const EncodedExample*>& examples, bool train_o
                  .view({b, t})
                  .to(at::kBool);
   return out;
+}
+
+// The positions of `e` that have a target (as makeBatch labels them, less position 0's label,
+// which no position predicts).
+int64_t targetCount(const EncodedExample& e, bool train_on_prompt) {
+  const size_t first_label = train_on_prompt ? 1 : std::max<size_t>(1, e.prompt_tokens);
+  return e.ids.size() > first_label ? int64_t(e.ids.size() - first_label) : 0;
 }
 
 // The order of the examples in each epoch: a shuffle fixed by the seed and the epoch number.
@@ -171,12 +179,20 @@ struct Trainer::State {
   Clock::duration paused{};  // time spent paused, left out of the elapsed time
   std::string last_checkpoint;
   int64_t last_checkpoint_step = -1, last_eval_step = -1;
+  RankGroup* group = nullptr;  // a data-parallel run's; null in a single process
+  int rank = 0, world = 1;
+  std::unique_ptr<GradientBuckets> buckets;
 
   // Autocast for the forward (and evaluation) of a half dtype; nothing otherwise.
   void autocast(std::optional<AutocastGuard>& guard) const {
     if (mixed) guard.emplace(device.type(), dtype);
   }
   bool routed() const { return !experts.empty(); }
+  // Sums across ranks for collective `what`; empty in a single process.
+  TensorReducer reducer(const std::string& what) const {
+    return group ? group->reducer(what) : TensorReducer{};
+  }
+  std::string stepName() const { return "step " + std::to_string(at.step + 1); }
 };
 
 void Trainer::setUp(State& s) {
@@ -214,6 +230,16 @@ void Trainer::setUp(State& s) {
   s.model->setActivationCheckpointing(c.activation_checkpointing);
   s.model->to(s.device);
   s.model->train();
+  s.params = s.model->trainableParameters();
+  const int64_t written_by = checkpoint ? checkpoint->worldSize() : 0;
+  const int64_t world = m_group ? m_group->size() : 1;
+  if (written_by != 0 && written_by != world)
+    throw std::invalid_argument(
+        "checkpoint " + m_resume_dir.string() + " was written by a run of " +
+        std::to_string(written_by) + " process" + (written_by == 1 ? "" : "es") +
+        "; resume it with " + std::to_string(written_by) + ", not " + std::to_string(world) +
+        " (a run keeps its number of ranks from its first step to its last)");
+  if (m_group) joinRanks(s);
 
   s.prompt = PromptTemplate::named(c.prompt_template);
   const QaDataset train_data =
@@ -223,7 +249,6 @@ void Trainer::setUp(State& s) {
   if (!c.eval.path.empty())
     s.eval_data = loadQaSource(c.eval.path, c.eval.format, c.eval.split, c.eval.limit);
 
-  s.params = s.model->trainableParameters();
   s.optimizer =
       std::make_unique<torch::optim::AdamW>(s.params, torch::optim::AdamWOptions(c.lr)
                                                           .betas(std::make_tuple(c.beta1, c.beta2))
@@ -233,7 +258,8 @@ void Trainer::setUp(State& s) {
       s.routed() ? s.experts : std::vector<int>(size_t(s.layers), 1));
   if (checkpoint) {
     checkpoint->restoreOptimizer(*s.optimizer);
-    checkpoint->restoreRandomState(s.router.get(), s.device);
+    // Rank 0's router sums are every rank's (summed when the checkpoint was written).
+    checkpoint->restoreRandomState(s.rank == 0 ? s.router.get() : nullptr, s.device);
     s.last_checkpoint = m_resume_dir.string();
     s.last_checkpoint_step = s.at.step;
   }
@@ -245,6 +271,34 @@ void Trainer::setUp(State& s) {
                 : std::max<int64_t>(1, batches_per_epoch * c.epochs / c.grad_accumulation);
   s.order = epochOrder(n, c.seed, s.at.epoch);
   s.clip = c.grad_clip > 0 ? c.grad_clip : std::numeric_limits<double>::infinity();
+  // Each rank draws its own dropout masks (rank 0 keeps the single-process stream).
+  if (s.rank > 0)
+    torch::manual_seed(
+        c.seed ^ SplitMix64(uint64_t(s.rank) * 0x9E3779B97F4A7C15ull + uint64_t(s.at.step)).next());
+}
+
+void Trainer::joinRanks(State& s) {
+  const ExperimentConfig& c = m_config;
+  s.group = m_group;
+  s.rank = m_group->rank();
+  s.world = m_group->size();
+  if (c.processes != s.world)
+    throw std::invalid_argument("the experiment says " + std::to_string(c.processes) +
+                                " processes (training.processes) but " + std::to_string(s.world) +
+                                " ranks were started");
+  m_group->startBackend(s.device);
+  // One set of weights: rank 0's (the same seed made them equal; this makes sure of it).
+  {
+    at::NoGradGuard no_grad;
+    for (torch::Tensor& p : s.params) {
+      at::Tensor flat = p.detach();
+      m_group->broadcast(flat, 0, "the first weights' broadcast");
+    }
+  }
+  int64_t bucket_bytes = int64_t(25) << 20;
+  if (const char* mb = std::getenv("MOLA_BUCKET_MB"))
+    bucket_bytes = std::max<int64_t>(1, int64_t(std::atof(mb) * double(1 << 20)));
+  s.buckets = std::make_unique<GradientBuckets>(*m_group, s.params, bucket_bytes);
 }
 
 bool Trainer::trainStep(State& s, StepMetrics& m) {
@@ -254,11 +308,12 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
   for (auto& group : s.optimizer->param_groups())
     static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
   s.optimizer->zero_grad();
-  // The step's micro-batches first: the loss is a mean over all their target tokens, so that
-  // accumulating k batches of b equals one batch of k*b.
+  // The step's micro-batches first: the loss is a mean over all their target tokens (every
+  // rank's), so that accumulating k batches of b equals one batch of k*b, and r ranks each
+  // holding b/r of a batch equal one process holding all of it.
   const size_t n = s.encoded.examples.size(), batch = size_t(c.batch_size);
   std::vector<Batch> micro_batches;
-  int64_t targets = 0;
+  int64_t targets = 0, tokens = 0;
   for (int micro = 0; micro < c.grad_accumulation; ++micro) {
     if (s.at.cursor >= n) {
       ++s.at.epoch;
@@ -268,37 +323,36 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
     std::vector<const EncodedExample*> picked;
     for (size_t i = 0; i < batch && s.at.cursor < n; ++i)
       picked.push_back(&s.encoded.examples[s.order[s.at.cursor++]]);
-    micro_batches.push_back(makeBatch(picked, c.train_on_prompt));
-    const at::Tensor& labels = micro_batches.back().labels;
-    targets += labels.narrow(1, 1, labels.size(1) - 1).ne(kIgnore).sum().item<int64_t>();
+    for (const EncodedExample* e : picked) {
+      tokens += int64_t(e->ids.size());
+      targets += targetCount(*e, c.train_on_prompt);
+    }
+    const Shard shard = shardOf(picked.size(), s.rank, s.world);
+    // A rank whose share is empty (the last, short batch of an epoch) still takes part in every
+    // collective: it runs one example that counts for nothing.
+    const bool idle = shard.size() == 0;
+    std::vector<const EncodedExample*> mine(picked.begin() + int64_t(shard.begin),
+                                            picked.begin() + int64_t(shard.end));
+    if (idle) mine.push_back(picked.front());
+    micro_batches.push_back(makeBatch(mine, c.train_on_prompt));
+    if (idle) {
+      micro_batches.back().labels.fill_(kIgnore);
+      micro_batches.back().mask.fill_(false);
+    }
   }
   const double denom = double(std::max<int64_t>(1, targets));
   double loss_sum = 0.0, balance_sum = 0.0;
-  int64_t tokens = 0;
-  for (const Batch& b : micro_batches) {
-    const at::Tensor ids = b.ids.to(s.device), labels = b.labels.to(s.device);
-    const at::Tensor mask = b.mask.to(s.device).reshape({-1});
-    at::Tensor lm_sum, loss;
-    std::vector<LayerRoutings> routings;
-    {
-      // Forward and loss under autocast; the backward outside it, as torch.autocast wants.
-      std::optional<AutocastGuard> amp;
-      s.autocast(amp);
-      lm_sum = targetLossSum(s.model, ids, labels);
-      loss = lm_sum / denom;
-      routings = s.model->layerRoutings();
-      if (s.routed() && c.balance_coefficient > 0) {
-        const at::Tensor bal = balanceLoss(routings, mask, c.balance_coefficient);
-        balance_sum += bal.item<double>() / c.grad_accumulation;
-        loss = loss + bal.to(loss.device()) / double(c.grad_accumulation);
-      }
-    }
-    if (c.router_stats_interval > 0 && s.routed())
-      for (int j = 0; j < s.layers; ++j) s.router->add(j, routings[size_t(j)], mask);
-    loss.backward();
-    loss_sum += lm_sum.item<double>() / denom;
-    tokens += b.tokens;
-    s.model->clearRoutings();
+  for (size_t i = 0; i < micro_batches.size(); ++i) {
+    const Batch& b = micro_batches[i];
+    trainMicroBatch(s, b.ids, b.labels, b.mask, denom, i + 1 == micro_batches.size(), loss_sum,
+                    balance_sum);
+  }
+  if (s.group) {
+    s.buckets->finish();
+    at::Tensor sums = at::tensor({loss_sum, balance_sum}, at::kDouble);
+    s.group->allReduceSum(sums, "the loss sum of " + s.stepName());
+    loss_sum = sums[0].item<double>();
+    balance_sum = sums[1].item<double>();
   }
   m.loss = loss_sum;
   m.balance_loss = balance_sum;
@@ -316,6 +370,43 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
   return true;
 }
 
+void Trainer::trainMicroBatch(State& s, const at::Tensor& ids_cpu, const at::Tensor& labels_cpu,
+                              const at::Tensor& mask_cpu, double denom, bool last, double& loss_sum,
+                              double& balance_sum) {
+  const ExperimentConfig& c = m_config;
+  const at::Tensor ids = ids_cpu.to(s.device), labels = labels_cpu.to(s.device);
+  const at::Tensor mask = mask_cpu.to(s.device).reshape({-1});
+  at::Tensor lm_sum, loss;
+  std::vector<LayerRoutings> routings;
+  {
+    // Forward and loss under autocast; the backward outside it, as torch.autocast wants.
+    std::optional<AutocastGuard> amp;
+    s.autocast(amp);
+    lm_sum = targetLossSum(s.model, ids, labels);
+    loss = lm_sum / denom;
+    routings = s.model->layerRoutings();
+    if (s.routed() && c.balance_coefficient > 0) {
+      const at::Tensor bal = balanceLoss(routings, mask, c.balance_coefficient,
+                                         s.reducer("the balance loss of " + s.stepName()));
+      balance_sum += bal.item<double>() / c.grad_accumulation;
+      loss = loss + bal.to(loss.device()) / double(c.grad_accumulation);
+    }
+  }
+  if (c.router_stats_interval > 0 && s.routed())
+    for (int j = 0; j < s.layers; ++j) s.router->add(j, routings[size_t(j)], mask);
+  if (last && s.buckets) s.buckets->arm(s.stepName());
+  loss.backward();
+  loss_sum += lm_sum.item<double>() / denom;
+  s.model->clearRoutings();
+}
+
+bool Trainer::stopRequested(State& s) {
+  if (!s.group) return m_stop;
+  at::Tensor any = at::full({1}, m_stop ? 1.0 : 0.0, at::kDouble);
+  s.group->allReduceSum(any, "the stop check before " + s.stepName());
+  return any.item<double>() > 0;
+}
+
 void Trainer::evaluate(State& s) {
   const ExperimentConfig& c = m_config;
   if (s.eval_data.records.empty()) return;
@@ -325,8 +416,13 @@ void Trainer::evaluate(State& s) {
   eo.batch_size = size_t(std::max(8, c.batch_size));
   std::optional<AutocastGuard> amp;
   s.autocast(amp);
-  const EvalResult r = evaluateQa(s.model, *s.tokenizer, s.eval_data.records, eo);
+  const EvalResult r =
+      s.group ? evaluateShared(s.model, *s.tokenizer, s.eval_data.records, eo, *s.group,
+                               "the evaluation at step " + std::to_string(s.at.step))
+              : evaluateQa(s.model, *s.tokenizer, s.eval_data.records, eo);
   faultPoint("eval");
+  s.last_eval_step = s.at.step;
+  if (s.rank != 0) return;
   EvalReport rep;
   rep.step = s.at.step;
   rep.benchmark = sourceName(c.eval);
@@ -340,11 +436,21 @@ void Trainer::evaluate(State& s) {
   for (const Prediction& p : r.predictions)
     rep.predictions.push_back({p.example_id, p.predicted, p.correct});
   for (TrainingObserver* o : m_observers) o->evaluated(rep);
-  s.last_eval_step = s.at.step;
 }
 
 void Trainer::saveCheckpoint(State& s) {
   const fs::path dir = m_run_dir / "checkpoints" / ("step-" + std::to_string(s.at.step));
+  if (s.group) {
+    // Rank 0 writes every rank's router sums so far; the others count afresh from here.
+    s.router->reduce(s.reducer("the router statistics' sum before the checkpoint of step " +
+                               std::to_string(s.at.step)));
+    s.last_checkpoint = dir.string();
+    s.last_checkpoint_step = s.at.step;
+    if (s.rank != 0) {
+      s.router->reset();
+      return;
+    }
+  }
   CheckpointParts parts;
   parts.method = m_config.method;
   parts.model = &s.model;
@@ -352,6 +458,7 @@ void Trainer::saveCheckpoint(State& s) {
   parts.router = s.router.get();
   parts.position = s.at;
   parts.seed = m_config.seed;
+  parts.world_size = s.world;
   writeCheckpoint(dir, parts, m_identity);
   s.last_checkpoint = dir.string();
   s.last_checkpoint_step = s.at.step;
@@ -362,9 +469,13 @@ void Trainer::afterStep(State& s) {
   const ExperimentConfig& c = m_config;
   const int64_t step = s.at.step;
   if (c.router_stats_interval > 0 && s.routed() && step % c.router_stats_interval == 0) {
-    const RouterStatsSnapshot snap = s.router->snapshot(step);
+    if (s.group)
+      s.router->reduce(s.reducer("the router statistics' sum at step " + std::to_string(step)));
+    if (s.rank == 0) {
+      const RouterStatsSnapshot snap = s.router->snapshot(step);
+      for (TrainingObserver* o : m_observers) o->routerStats(snap);
+    }
     s.router->reset();
-    for (TrainingObserver* o : m_observers) o->routerStats(snap);
   }
   if (c.eval_interval > 0 && step % c.eval_interval == 0 && step < s.total) evaluate(s);
   if (c.checkpoint_interval > 0 && step % c.checkpoint_interval == 0 && step < s.total)
@@ -396,13 +507,14 @@ Trainer::Result Trainer::train(State& s) {
   info.truncated_examples = int64_t(s.encoded.truncated);
   info.experts_per_layer = s.experts;
   info.device = s.device.str();
+  info.processes = s.world;
   for (TrainingObserver* o : m_observers) o->runStarted(info);
 
   while (s.at.step < s.total) {
     const Clock::time_point pause_start = Clock::now();
     while (m_paused && !m_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     s.paused += Clock::now() - pause_start;
-    if (m_stop) {
+    if (stopRequested(s)) {
       if (s.last_checkpoint_step != s.at.step) saveCheckpoint(s);
       return {TrainOutcome::Stopped,
               "stopped at step " + std::to_string(s.at.step) + "; checkpoint " + s.last_checkpoint};
@@ -430,6 +542,15 @@ TrainOutcome Trainer::run() {
   Result result;
   try {
     result = train(s);
+  } catch (const RankLostError& e) {
+    result = {
+        TrainOutcome::Interrupted,
+        std::string(e.what()) + ". " +
+            (s.last_checkpoint.empty()
+                 ? std::string("No checkpoint was saved: resumed, the run starts again "
+                               "from step 0.")
+                 : "Resume the run (with the same number of processes) from step " +
+                       std::to_string(s.last_checkpoint_step) + " (" + s.last_checkpoint + ").")};
   } catch (const BasePreparationStopped&) {
     result = {TrainOutcome::Stopped,
               "stopped while the built-in base model was being prepared, before step 1; "

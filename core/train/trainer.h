@@ -19,6 +19,7 @@
 namespace mola {
 
 class LlamaModel;
+class RankGroup;
 
 // The learning rate after `step` optimizer steps of `total`: linear warmup from 0 over
 // warmup_steps, then linear decay to 0, cosine decay to 0, or constant.
@@ -48,6 +49,12 @@ class Trainer {
   // The store and run this training belongs to: recorded in every checkpoint it writes, and
   // required of the checkpoint it resumes from.
   void setCheckpointIdentity(CheckpointIdentity identity) { m_identity = std::move(identity); }
+  // Trains as one rank of a data-parallel run (config.processes must be its size): every rank
+  // computes its share of each batch, gradients are summed across ranks in buckets during the
+  // backward pass, and the losses, router statistics and evaluation are summed too; only rank 0
+  // writes checkpoints (and should be the only one with observers that write). A rank that is
+  // gone ends the run as TrainOutcome::Interrupted with a message naming it.
+  void setRankGroup(RankGroup* group) { m_group = group; }
 
   // Loads model and data, trains until max steps, a stop request, or a failure (NaN/Inf loss, a
   // checkpoint that cannot be written, bad input): observers see every step, and the outcome
@@ -73,6 +80,15 @@ class Trainer {
   void setUp(State& s);
   // One optimizer step over grad_accumulation micro-batches; false when the loss is not finite.
   bool trainStep(State& s, StepMetrics& m);
+  // The forward and backward passes of one micro-batch (this rank's share of it); adds its loss
+  // and balance loss (shares of the step's means) to the sums.
+  void trainMicroBatch(State& s, const at::Tensor& ids, const at::Tensor& labels,
+                       const at::Tensor& mask, double denom, bool last, double& loss_sum,
+                       double& balance_sum);
+  // Whether any rank was asked to stop (this one alone in a single process).
+  bool stopRequested(State& s);
+  // Data-parallel parts of setUp: the backend, one set of weights, the gradient buckets.
+  void joinRanks(State& s);
   // After step s.step: router statistics, evaluation and checkpoint when their intervals say so.
   void afterStep(State& s);
   void evaluate(State& s);
@@ -84,6 +100,7 @@ class Trainer {
   std::filesystem::path m_resume_dir;
   CheckpointIdentity m_identity;
   std::vector<TrainingObserver*> m_observers;
+  RankGroup* m_group = nullptr;
   std::atomic<bool> m_stop{false};
   std::atomic<bool> m_paused{false};
 };

@@ -18,6 +18,7 @@ struct RunStarted {
   int64_t truncated_examples = 0;      // cut to the cutoff
   std::vector<int> experts_per_layer;  // empty for full fine-tuning
   std::string device;
+  int processes = 1;  // data-parallel ranks
 };
 
 struct StepMetrics {
@@ -48,7 +49,8 @@ struct EvalReport {
   std::vector<Item> predictions;
 };
 
-enum class TrainOutcome { Completed, Stopped, Failed };
+// Interrupted: a data-parallel run lost one of its ranks (resumable from the last checkpoint).
+enum class TrainOutcome { Completed, Stopped, Failed, Interrupted };
 
 // Callbacks run on the training thread, between steps: keep them short (queue, store, print).
 class TrainingObserver {

@@ -128,6 +128,34 @@ TEST(CliBench, ConfigFileShapeAndVariantSubset) {
   EXPECT_TRUE(has(r.out, "mola-2468 / base step time")) << r.out;
 }
 
+// --nproc 2: each variant again as two ranks over Gloo, each with its own batch; the report gives
+// both rates and their ratio as the scaling efficiency.
+TEST(CliBench, TwoRanksReportTheirScalingEfficiency) {
+  const fs::path dir = mola::test::tempDir("cli_bench_nproc");
+  const fs::path file = dir / "bench.json";
+  const Result r =
+      run("bench --shape tiny --variants lora-r8,mola-2468 --seq 16 --batch 2 "
+          "--steps 2 --warmup 1 --threads 1 --torch-threads 1 --nproc 2 --json " +
+          file.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "data-parallel scaling: 2 ranks, each with 1 thread")) << r.out;
+  const nlohmann::json doc = readJson(file);
+  ASSERT_EQ(doc.at("scaling").size(), size_t(2));
+  for (size_t i = 0; i < 2; ++i) {
+    const nlohmann::json& s = doc.at("scaling").at(i);
+    EXPECT_EQ(s.at("name"), doc.at("variants").at(i).at("name"));
+    EXPECT_EQ(s.at("processes"), 2);
+    EXPECT_DOUBLE_EQ(s.at("tokens_per_s_1").get<double>(),
+                     doc.at("variants").at(i).at("tokens_per_s").get<double>());
+    const double n = s.at("tokens_per_s_n").get<double>();
+    // Two ranks' tokens over the median step time of rank 0.
+    EXPECT_NEAR(n, 2 * 2 * 16 / (s.at("ms_per_step_n").get<double>() / 1000.0), 1e-6 * n);
+    EXPECT_NEAR(s.at("efficiency").get<double>(), n / (2.0 * s.at("tokens_per_s_1").get<double>()),
+                1e-12);
+    EXPECT_GT(s.at("efficiency").get<double>(), 0.0);
+  }
+}
+
 TEST(CliBench, Bf16CheckpointingAndThreadSettingsAreAppliedAndReported) {
   const fs::path dir = mola::test::tempDir("cli_bench_bf16");
   const fs::path config = dir / "config.json";

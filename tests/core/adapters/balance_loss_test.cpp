@@ -143,5 +143,67 @@ TEST(RouterStats, BalancedRoutingHasZeroCvAndFullEntropy) {
   EXPECT_NEAR(l.normalized_entropy, 1.0, 1e-7);
 }
 
+// A batch split over two ranks: each rank's balance loss (with the counts summed across ranks by
+// `reduce`) is its share, and the shares add up to the whole batch's loss and gradient. Hand
+// values: rank A has tokens [0.7 0.2 0.1] -> 0 and [0.1 0.6 0.3] -> 1; rank B [0.5 0.25 0.25] -> 0
+// and a padding token. f = (2, 1, 0) / 3, P = (1.3, 1.05, 0.65) / 3, L = 3 * (2.6 + 1.05) / 9.
+TEST(BalanceLossAcrossRanks, SharesAddUpToTheWholeBatch) {
+  Routing a = routing({0.7, 0.2, 0.1, 0.1, 0.6, 0.3}, 3, {0, 1}, 1);
+  Routing b = routing({0.5, 0.25, 0.25, 0.2, 0.2, 0.6}, 3, {0, 2}, 1);
+  Routing whole =
+      routing({0.7, 0.2, 0.1, 0.1, 0.6, 0.3, 0.5, 0.25, 0.25, 0.2, 0.2, 0.6}, 3, {0, 1, 0, 2}, 1);
+  for (Routing* r : {&a, &b, &whole}) r->probs.requires_grad_(true);
+  const at::Tensor mask_a = mask({1, 1}), mask_b = mask({1, 0}), mask_whole = mask({1, 1, 1, 0});
+  // What each rank puts into the sum, then each rank's reduce adds the other's.
+  at::Tensor sent_a, sent_b;
+  balanceLoss({{&a}}, mask_a, 1.0, [&](at::Tensor& t) { sent_a = t.clone(); });
+  balanceLoss({{&b}}, mask_b, 1.0, [&](at::Tensor& t) { sent_b = t.clone(); });
+  EXPECT_TRUE(at::equal(sent_a, at::tensor({1.0, 1.0, 0.0, 2.0}, at::kDouble)))
+      << "counts (1, 1, 0) and 2 tokens: " << sent_a;
+  const at::Tensor share_a =
+      balanceLoss({{&a}}, mask_a, 1.0, [&](at::Tensor& t) { t.add_(sent_b); });
+  const at::Tensor share_b =
+      balanceLoss({{&b}}, mask_b, 1.0, [&](at::Tensor& t) { t.add_(sent_a); });
+  const at::Tensor all = balanceLoss({{&whole}}, mask_whole, 1.0);
+  EXPECT_NEAR(all.item<double>(), 3.0 * 3.65 / 9.0, 1e-12);
+  EXPECT_NEAR((share_a + share_b).item<double>(), 3.0 * 3.65 / 9.0, 1e-12);
+  // Rank A's share alone: 3 * (2/3 * 0.8/3 + 1/3 * 0.8/3) (its probability sums 0.8, 0.8, 0.4).
+  EXPECT_NEAR(share_a.item<double>(), 3.0 * (2.0 / 3.0 * 0.8 + 1.0 / 3.0 * 0.8) / 3.0, 1e-12);
+
+  (share_a + share_b).backward();
+  all.backward();
+  const at::Tensor whole_grad = whole.probs.grad();
+  EXPECT_TRUE(at::allclose(a.probs.grad(), whole_grad.narrow(0, 0, 2), 1e-12, 1e-12));
+  EXPECT_TRUE(at::allclose(b.probs.grad(), whole_grad.narrow(0, 2, 2), 1e-12, 1e-12));
+}
+
+// Router statistics summed across two ranks equal the statistics of both ranks' tokens.
+TEST(RouterStatsAcrossRanks, ReduceSumsEveryLayer) {
+  Routing a = routing({0.7, 0.2, 0.1, 0.1, 0.6, 0.3}, 3, {0, 1}, 1);
+  Routing b = routing({0.5, 0.25, 0.25, 0.2, 0.2, 0.6}, 3, {0, 2}, 1);
+  RouterStatsAccumulator rank_a({3, 3}), rank_b({3, 3}), both({3, 3});
+  rank_a.add(0, {&a}, mask({1, 1}));
+  rank_b.add(0, {&b}, mask({1, 1}));
+  rank_b.add(1, {&b}, mask({1, 0}));  // layer 1: only rank B counted anything
+  both.add(0, {&a}, mask({1, 1}));
+  both.add(0, {&b}, mask({1, 1}));
+  both.add(1, {&b}, mask({1, 0}));
+  at::Tensor sent_a, sent_b;
+  rank_a.reduce([&](at::Tensor& t) { sent_a = t.clone(); });
+  rank_b.reduce([&](at::Tensor& t) { sent_b = t.clone(); });
+  // The first pass left each accumulator's sums as they were; now rank A adds rank B's.
+  rank_a.reduce([&](at::Tensor& t) { t.add_(sent_b); });
+  const RouterStatsSnapshot got = rank_a.snapshot(5), want = both.snapshot(5);
+  ASSERT_EQ(got.layers.size(), want.layers.size());
+  for (size_t j = 0; j < want.layers.size(); ++j) {
+    EXPECT_EQ(got.layers[j].tokens, want.layers[j].tokens);
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_NEAR(got.layers[j].token_fraction[i], want.layers[j].token_fraction[i], 1e-12);
+      EXPECT_NEAR(got.layers[j].mean_probability[i], want.layers[j].mean_probability[i], 1e-12);
+    }
+    EXPECT_NEAR(got.layers[j].entropy, want.layers[j].entropy, 1e-12);
+  }
+}
+
 }  // namespace
 }  // namespace mola
