@@ -360,6 +360,15 @@ void ExperimentForm::buildUi() {
   m_activation_checkpointing->setToolTip(
       tr("Recompute each layer in the backward pass instead of keeping its activations"));
   tf->addRow(QString(), m_activation_checkpointing);
+  m_processes = spin(train_box, 1, 256,
+                     tr("Data-parallel processes on this machine, each training its share of "
+                        "every batch (Gloo on CPUs, NCCL with one GPU each); more than one is "
+                        "trained by `mola train --nproc`, which the workbench starts and follows"));
+  auto* processes_row = new QHBoxLayout;
+  processes_row->addWidget(m_processes);
+  processes_row->addWidget(new QLabel(tr("each on its share of every batch"), train_box));
+  processes_row->addStretch(1);
+  addRow(tf, tr("Pro&cesses:"), processes_row, m_processes);
   groups->addWidget(train_box);
 
   // Evaluation, checkpoints, statistics
@@ -418,8 +427,8 @@ void ExperimentForm::buildUi() {
     connect(e, &QLineEdit::textEdited, this, &ExperimentForm::onEdited);
   for (QComboBox* c : {m_device, m_dtype, m_method, m_template, m_schedule, m_protocol})
     connect(c, &QComboBox::currentIndexChanged, this, &ExperimentForm::onEdited);
-  for (QSpinBox* s : {m_cutoff, m_batch, m_accumulation, m_epochs, m_max_steps, m_warmup,
-                      m_eval_interval, m_checkpoint_interval, m_router_interval})
+  for (QSpinBox* s : {m_cutoff, m_batch, m_accumulation, m_processes, m_epochs, m_max_steps,
+                      m_warmup, m_eval_interval, m_checkpoint_interval, m_router_interval})
     connect(s, &QSpinBox::valueChanged, this, &ExperimentForm::onEdited);
   connect(m_train_on_prompt, &QCheckBox::toggled, this, &ExperimentForm::onEdited);
   connect(m_activation_checkpointing, &QCheckBox::toggled, this, &ExperimentForm::onEdited);
@@ -458,6 +467,7 @@ void ExperimentForm::setConfig(const ExperimentConfig& c) {
   m_train_on_prompt->setChecked(c.train_on_prompt);
   m_batch->setValue(c.batch_size);
   m_accumulation->setValue(c.grad_accumulation);
+  m_processes->setValue(c.processes);
   m_epochs->setValue(c.epochs);
   m_max_steps->setValue(c.max_steps);
   m_lr->setText(shortest(c.lr));
@@ -566,6 +576,7 @@ ExperimentConfig ExperimentForm::config() const {
 
   c.batch_size = m_batch->value();
   c.grad_accumulation = m_accumulation->value();
+  c.processes = m_processes->value();
   c.epochs = m_epochs->value();
   c.max_steps = m_max_steps->value();
   c.lr = parseNumber(m_lr, "training.optimizer.lr");

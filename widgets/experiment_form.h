@@ -111,6 +111,7 @@ class ExperimentForm : public QWidget {
 
   QSpinBox* m_batch = nullptr;
   QSpinBox* m_accumulation = nullptr;
+  QSpinBox* m_processes = nullptr;
   QSpinBox* m_epochs = nullptr;
   QSpinBox* m_max_steps = nullptr;
   QLineEdit* m_lr = nullptr;

@@ -456,7 +456,9 @@ bool MainWindow::runExperiment() {
 void MainWindow::onRunCreated(qint64 id) {
   m_live_run = id;
   showStatus(tr("Run #%1 is running").arg(id), 5000);  // not an earlier run's outcome
-  if (m_view_live) {
+  if (m_view_live && m_controller->inOtherProcesses()) {
+    followRanks(id);
+  } else if (m_view_live) {
     if (const auto record = storedRun(id)) {
       m_train->showRun(*record, widgets::RunsRow::fromRecord(*record).allocation,
                        totalStepsOf(*record));
@@ -539,7 +541,8 @@ void MainWindow::onFailed(const QString& message) {
 void MainWindow::onFinished(TrainOutcome outcome, const QString& message) {
   const qint64 run = m_controller->runId();
   m_live_run = -1;
-  if (m_view_live) {
+  // This window's run, trained in this process or followed from `mola`'s ranks.
+  if (m_view_live || (run > 0 && m_train->runId() == run)) {
     if (const auto record = storedRun(run)) {
       if (m_train->runId() != run)
         m_train->showRun(*record, widgets::RunsRow::fromRecord(*record).allocation,
@@ -586,6 +589,26 @@ void MainWindow::onFinished(TrainOutcome outcome, const QString& message) {
   updateControls();
 }
 
+void MainWindow::followRanks(qint64 id) {
+  m_view_live = false;  // the points come from the database
+  openRun(id);
+  // Followed from the start, also while a resumed run is still stored as stopped.
+  m_follow_timer->start();
+  int processes = 0;
+  if (const auto record = storedRun(id)) {
+    try {
+      processes = parseExperiment(record->config_json, "run").processes;
+    } catch (const std::exception&) {
+    }
+  }
+  m_train->setSource(tr("%1 processes (mola train --nproc)").arg(processes));
+  m_train->setMessage(tr("`mola` trains run #%1 on %2 processes, each on its share of every "
+                         "batch; the view follows the database. Stop ends every process after "
+                         "the same step, with a checkpoint.")
+                          .arg(id)
+                          .arg(processes));
+}
+
 void MainWindow::updateControls() {
   const bool running = m_controller->isRunning();
   // The controls act on this window's run whether the view gets its points live or reads them
@@ -596,7 +619,7 @@ void MainWindow::updateControls() {
   const RunStatus status = m_train->status();
   const bool resumable =
       !running && shown > 0 && (status == RunStatus::Stopped || status == RunStatus::Interrupted);
-  bool can_pause = shows_live && !paused;
+  bool can_pause = shows_live && !paused && !m_controller->inOtherProcesses();
   bool can_resume = (shows_live && paused) || resumable;
   bool can_stop = shows_live;
   QString why;
@@ -639,6 +662,13 @@ void MainWindow::onResumeRequested() {
     return;
   stopFollowing();
   if (!m_controller->resumeRun(id, m_db_path)) return;
+  m_live_run = id;
+  if (m_controller->inOtherProcesses()) {
+    followRanks(id);
+    updateRunAvailability();
+    updateControls();
+    return;
+  }
   m_view_live = true;
   m_train->setSource(tr("training in this window"));
   m_train->showPreparing(tr("Loading the checkpoint..."));
@@ -650,7 +680,7 @@ void MainWindow::onResumeRequested() {
 void MainWindow::onStopRequested() {
   if (!m_controller->isRunning()) return;
   m_controller->stop();
-  if (m_view_live)
+  if (m_view_live || m_controller->inOtherProcesses())
     m_train->setMessage(tr("Stopping after the current step (a checkpoint is written)..."),
                         TrainView::Tone::Warning);
 }

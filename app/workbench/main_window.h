@@ -167,6 +167,8 @@ class MainWindow : public QMainWindow {
 
   // Train view: a stored run, followed while it runs.
   void followTick();
+  // Shows and follows run `id`, which this window's `mola` processes train (several ranks).
+  void followRanks(qint64 id);
   void stopFollowing();
   int64_t totalStepsOf(const RunRecord& record) const;
   std::optional<RunRecord> storedRun(qint64 id) const;

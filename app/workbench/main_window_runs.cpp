@@ -199,7 +199,9 @@ void MainWindow::followTick() {
   for (const EvalScore& s : update.scores) m_train->addScore(s);
   const RunStatus before = m_train->status();
   m_train->updateRecord(update.record);
-  if (update.record.status != RunStatus::Running) {
+  // This window's `mola` processes may not have claimed the run yet (a resume): keep reading.
+  const bool ours_starting = m_controller->inOtherProcesses() && update.record.id == m_live_run;
+  if (update.record.status != RunStatus::Running && !ours_starting) {
     m_train->setSource(QString());
     stopFollowing();
     if (before == RunStatus::Running) refreshRuns();

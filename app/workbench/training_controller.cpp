@@ -251,6 +251,13 @@ TrainingController::TrainingController(QObject* parent) : QObject(parent) {
     registerMetaTypes();
     configureCpuRuntime();
   });
+  m_ranks = new RankProcesses(this);
+  connect(m_ranks, &RankProcesses::runCreated, this, [this](qint64 id) {
+    m_run_id = id;
+    emit runCreated(id);
+  });
+  connect(m_ranks, &RankProcesses::failed, this, &TrainingController::failed);
+  connect(m_ranks, &RankProcesses::finished, this, &TrainingController::finished);
 }
 
 TrainingController::~TrainingController() {
@@ -260,19 +267,33 @@ TrainingController::~TrainingController() {
 }
 
 bool TrainingController::start(const ExperimentConfig& config, const QString& db_path) {
-  if (m_thread) return false;
+  if (isRunning()) return false;
+  if (config.processes > 1) {
+    m_run_id = -1;
+    return m_ranks->start(config, db_path);
+  }
   m_control = std::make_shared<Control>();
   return launch(new Worker(config, -1, -1, fs::path(db_path.toStdString()), m_control));
 }
 
 bool TrainingController::resumeRun(qint64 run_id, const QString& db_path) {
-  if (m_thread) return false;
+  if (isRunning()) return false;
+  // A run of several processes resumes with as many (mola resume starts them).
+  try {
+    const RunRecord r = RunStore::open(db_path.toStdString(), false).run(run_id);
+    if (parseExperiment(r.config_json, "run").processes > 1) {
+      m_run_id = run_id;
+      return m_ranks->resumeRun(run_id, db_path);
+    }
+  } catch (const std::exception&) {
+    // Unreadable here: the worker's own resume reports it.
+  }
   m_control = std::make_shared<Control>();
   return launch(new Worker(std::nullopt, run_id, -1, fs::path(db_path.toStdString()), m_control));
 }
 
 bool TrainingController::startQueued(qint64 study, const QString& db_path) {
-  if (m_thread) return false;
+  if (isRunning()) return false;
   m_control = std::make_shared<Control>();
   return launch(new Worker(std::nullopt, -1, std::max<qint64>(0, study),
                            fs::path(db_path.toStdString()), m_control));
@@ -318,6 +339,15 @@ void TrainingController::resume() {
 
 void TrainingController::stop() {
   if (m_thread) m_control->requestStop();
+  m_ranks->stop();
+}
+
+bool TrainingController::isRunning() const {
+  return m_thread != nullptr || m_ranks->isRunning();
+}
+
+bool TrainingController::inOtherProcesses() const {
+  return m_ranks->isRunning();
 }
 
 void TrainingController::onWorkerDone(int outcome, const QString& message) {

@@ -10,6 +10,7 @@
 
 #include "adapters/router_stats.h"
 #include "experiment/experiment_config.h"
+#include "rank_processes.h"
 #include "store/run_store.h"
 #include "train/training_observer.h"
 
@@ -20,7 +21,9 @@ namespace mola::app {
 // One run on a QThread: the worker opens its own RunStore connection (SQLite connections belong to
 // one thread), creates or resumes the run row through core/store/run_launch.h, writes everything
 // through StoreWriter exactly as `mola train` does, and reports to the GUI thread through queued
-// signals. Pause and stop are atomic flags the training loop reads between steps.
+// signals. Pause and stop are atomic flags the training loop reads between steps. A run of several
+// processes (training.processes > 1) is trained by `mola train --nproc` instead (RankProcesses):
+// the controller reports its start and end; the window follows its points in the database.
 class TrainingController : public QObject {
   Q_OBJECT
 
@@ -29,7 +32,10 @@ class TrainingController : public QObject {
   // Stops a run in progress (with its checkpoint) and joins the thread.
   ~TrainingController() override;
 
-  bool isRunning() const { return m_thread != nullptr; }
+  bool isRunning() const;
+  // The run in progress is trained by `mola` processes (no pause; its points come from the
+  // database, not from signals).
+  bool inOtherProcesses() const;
   bool isPaused() const { return m_paused; }
   // The run in progress (or the last one), -1 before its row exists.
   qint64 runId() const { return m_run_id; }
@@ -77,6 +83,7 @@ class TrainingController : public QObject {
 
  private:
   class Worker;
+  RankProcesses* m_ranks = nullptr;
   struct Control;
   bool launch(Worker* worker);
   void onWorkerDone(int outcome, const QString& message);
@@ -96,4 +103,3 @@ Q_DECLARE_METATYPE(mola::RunStarted)
 Q_DECLARE_METATYPE(mola::StepMetrics)
 Q_DECLARE_METATYPE(mola::RouterStatsSnapshot)
 Q_DECLARE_METATYPE(mola::EvalScore)
-Q_DECLARE_METATYPE(mola::TrainOutcome)

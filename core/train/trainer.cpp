@@ -197,6 +197,11 @@ struct Trainer::State {
 
 void Trainer::setUp(State& s) {
   const ExperimentConfig& c = m_config;
+  if (!m_group && c.processes > 1)
+    throw std::invalid_argument(
+        "training.processes is " + std::to_string(c.processes) +
+        " but this trainer runs alone: a run of several processes is started by `mola train` or "
+        "`mola resume` (they start its ranks) or by the workbench's Run, not from a queue");
   configureCpuRuntime();
   torch::manual_seed(c.seed);
   s.started = Clock::now();

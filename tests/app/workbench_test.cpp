@@ -383,6 +383,66 @@ class WorkbenchTest : public QObject {
     QCOMPARE(store.run(live).status, RunStatus::Stopped);
   }
 
+  // Processes 2 in Design: the workbench starts `mola train --nproc 2`, follows the run from the
+  // database (no pause: two processes cannot be paused from here), stops every rank with Stop,
+  // and resumes the run with its two processes.
+  void aRunOfTwoProcessesIsTrainedByMolaAndFollowed() {
+    qputenv("MOLA_CLI", QByteArray(MOLA_CLI));
+    QTemporaryDir dir;
+    const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
+    MainWindow w;
+    QVERIFY(w.openDatabase(db));
+    w.show();
+    mola::ExperimentConfig c = tinyConfig(6);
+    c.processes = 2;
+    w.form()->setConfig(c);
+    QCOMPARE(w.form()->config().processes, 2);
+    QSignalSpy created(w.controller(), &mola::app::TrainingController::runCreated);
+    QSignalSpy finished(w.controller(), &mola::app::TrainingController::finished);
+    QVERIFY(w.runExperiment());
+    QTRY_VERIFY_WITH_TIMEOUT(created.count() == 1, kTrainTimeoutMs);
+    const qint64 id = created.at(0).at(0).toLongLong();
+    QVERIFY(w.controller()->inOtherProcesses());
+    QCOMPARE(w.trainView()->runId(), id);
+    QVERIFY(!w.trainView()->pauseButton()->isEnabled());
+    QVERIFY(w.trainView()->stopButton()->isEnabled());
+    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kTrainTimeoutMs);
+    QCOMPARE(finished.at(0).at(0).value<mola::TrainOutcome>(), mola::TrainOutcome::Completed);
+    QTRY_COMPARE_WITH_TIMEOUT(w.trainView()->status(), RunStatus::Completed, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(lossPoints(w), 6, 10000);  // every step, read from the database
+    {
+      RunStore store = RunStore::open(db.toStdString(), false);
+      const mola::RunRecord r = store.run(id);
+      QVERIFY2(r.host.find("2 processes:") != std::string::npos, r.host.c_str());
+      QVERIFY2(r.host.find("rank 1: ") != std::string::npos, r.host.c_str());
+    }
+
+    // A longer one, stopped from the window and resumed with its two processes.
+    c.max_steps = 20000;  // minutes: it is stopped long before
+    c.name = "two-processes-stopped";
+    w.form()->setConfig(c);
+    QVERIFY(w.runExperiment());
+    QTRY_VERIFY_WITH_TIMEOUT(created.count() == 2, kTrainTimeoutMs);
+    const qint64 long_id = created.at(1).at(0).toLongLong();
+    QTRY_VERIFY_WITH_TIMEOUT(lossPoints(w) >= 2, kTrainTimeoutMs);
+    QTest::mouseClick(w.trainView()->stopButton(), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 2, kTrainTimeoutMs);
+    QCOMPARE(finished.at(1).at(0).value<mola::TrainOutcome>(), mola::TrainOutcome::Stopped);
+    QTRY_COMPARE_WITH_TIMEOUT(w.trainView()->status(), RunStatus::Stopped, 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(w.trainView()->resumeButton()->isEnabled(), 5000);
+    const int stopped_at = lossPoints(w);
+    QTest::mouseClick(w.trainView()->resumeButton(), Qt::LeftButton);
+    QVERIFY(w.controller()->inOtherProcesses());
+    QCOMPARE(w.controller()->runId(), long_id);
+    QTRY_COMPARE_WITH_TIMEOUT(w.trainView()->status(), RunStatus::Running, 20000);
+    QTRY_VERIFY_WITH_TIMEOUT(lossPoints(w) > stopped_at + 2, kTrainTimeoutMs);  // followed
+    QVERIFY(w.trainView()->stopButton()->isEnabled());
+    QTest::mouseClick(w.trainView()->stopButton(), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 3, kTrainTimeoutMs);
+    QCOMPARE(finished.at(2).at(0).value<mola::TrainOutcome>(), mola::TrainOutcome::Stopped);
+    QCOMPARE(RunStore::open(db.toStdString(), false).run(long_id).status, RunStatus::Stopped);
+  }
+
   void preparingTheModelShowsItsProgress() {
     QTemporaryDir dir;
     MainWindow w;

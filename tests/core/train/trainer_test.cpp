@@ -121,6 +121,17 @@ TEST(Trainer, ReportsEveryStepAndStatsAndFinishes) {
   EXPECT_TRUE(fs::exists(fs::path(r.checkpoints[0].second) / CheckpointFiles::kAdapter));
 }
 
+// A run of several processes needs its ranks (mola train starts them): a trainer alone refuses it
+// rather than train one process under a record that says two.
+TEST(Trainer, ARunOfSeveralProcessesNeedsItsRanks) {
+  ExperimentConfig c = tinyExperiment();
+  c.processes = 2;
+  const Recorder r = train(c, test::tempDir("trainer_processes"));
+  EXPECT_EQ(r.outcome, TrainOutcome::Failed);
+  EXPECT_NE(r.message.find("training.processes is 2"), std::string::npos) << r.message;
+  EXPECT_TRUE(r.steps.empty());
+}
+
 TEST(Trainer, FullFineTuningLowersTheLoss) {
   ExperimentConfig c = tinyExperiment();
   c.method = "full";
