@@ -203,6 +203,32 @@ struct ChildOutput {
   double ru_maxrss_mb = -1;
 };
 
+// Starts one worker with `argv` (rank dist->rank of a data-parallel bench when `dist` is given):
+// rank 0's stdout into the pipe `fds`, the others' to /dev/null. Returns posix_spawn's error.
+int spawnRank(std::vector<char*>& argv, const DistEnv* dist, const int fds[2],
+              std::vector<pid_t>& pids) {
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e; ++e) env_s.emplace_back(*e);
+  if (dist)
+    for (const auto& [name, value] : distEnvVariables(*dist)) env_s.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (std::string& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addclose(&actions, fds[0]);
+  if (!dist || dist->rank == 0)
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  else
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addclose(&actions, fds[1]);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc == 0) pids.push_back(pid);
+  return rc;
+}
+
 // Spawns this executable as `mola bench --worker VARIANT ...`: a fresh process per variant, so
 // that no variant inherits another's memory high-water mark or allocator state. With ranks > 1,
 // that many workers as the ranks of one data-parallel run (torchrun's variables, a free loopback
@@ -238,26 +264,8 @@ ChildOutput spawnWorker(const std::string& variant, const BenchSettings& s, bool
   if (pipe(fds) != 0) throw std::runtime_error(std::string("bench: pipe: ") + std::strerror(errno));
   std::vector<pid_t> pids;
   for (int r = 0; r < ranks; ++r) {
-    // The environment, with the rank's variables when there are ranks.
     dist.rank = dist.local_rank = r;
-    std::vector<std::string> env_s;
-    for (char** e = environ; *e; ++e) env_s.emplace_back(*e);
-    if (ranks > 1)
-      for (const auto& [name, value] : distEnvVariables(dist)) env_s.push_back(name + "=" + value);
-    std::vector<char*> envp;
-    for (std::string& e : env_s) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    if (r == 0)
-      posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    else
-      posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addclose(&actions, fds[1]);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
+    const int rc = spawnRank(argv, ranks > 1 ? &dist : nullptr, fds, pids);
     if (rc != 0) {
       close(fds[0]);
       close(fds[1]);
@@ -265,7 +273,6 @@ ChildOutput spawnWorker(const std::string& variant, const BenchSettings& s, bool
       throw std::runtime_error("bench: cannot start a worker process for " + variant + ": " +
                                std::strerror(rc));
     }
-    pids.push_back(pid);
   }
   close(fds[1]);
   std::string out;

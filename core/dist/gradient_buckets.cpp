@@ -14,6 +14,7 @@ GradientBuckets::GradientBuckets(RankGroup& group, std::vector<at::Tensor> param
                                  int64_t bucket_bytes)
     : m_group(group), m_params(std::move(params)) {
   m_bucket_of.assign(m_params.size(), 0);
+  m_slot_of.assign(m_params.size(), 0);
   m_arrived.assign(m_params.size(), false);
   // Last parameter first; a bucket holds one dtype on one device.
   std::vector<int64_t> sizes;
@@ -29,6 +30,7 @@ GradientBuckets::GradientBuckets(RankGroup& group, std::vector<at::Tensor> param
       sizes.push_back(0);
     }
     Bucket& b = m_buckets.back();
+    m_slot_of[i] = b.params.size();
     b.params.push_back(i);
     b.offsets.push_back(sizes.back());
     sizes.back() += p.numel();
@@ -65,10 +67,8 @@ void GradientBuckets::arrive(size_t i, const at::Tensor& grad) {
   if (m_arrived[i]) throw std::logic_error("GradientBuckets: a gradient arrived twice");
   m_arrived[i] = true;
   Bucket& b = m_buckets[m_bucket_of[i]];
-  size_t slot = 0;
-  while (b.params[slot] != i) ++slot;
   const at::Tensor& p = m_params[i];
-  at::Tensor dst = b.flat.narrow(0, b.offsets[slot], p.numel()).view(p.sizes());
+  at::Tensor dst = b.flat.narrow(0, b.offsets[m_slot_of[i]], p.numel()).view(p.sizes());
   const at::Tensor& earlier = p.grad();
   if (earlier.defined())
     at::add_out(dst, earlier, grad);
@@ -100,10 +100,8 @@ void GradientBuckets::finish() {
     if (m_arrived[i]) continue;
     m_arrived[i] = true;
     Bucket& b = m_buckets[m_bucket_of[i]];
-    size_t slot = 0;
-    while (b.params[slot] != i) ++slot;
     const at::Tensor& p = m_params[i];
-    at::Tensor dst = b.flat.narrow(0, b.offsets[slot], p.numel());
+    at::Tensor dst = b.flat.narrow(0, b.offsets[m_slot_of[i]], p.numel());
     if (p.grad().defined())
       dst.copy_(p.grad().reshape({-1}));
     else

@@ -50,6 +50,7 @@ class GradientBuckets {
   RankGroup& m_group;
   std::vector<at::Tensor> m_params;
   std::vector<size_t> m_bucket_of;  // per parameter
+  std::vector<size_t> m_slot_of;    // per parameter: its place in its bucket
   std::vector<bool> m_arrived;      // per parameter, this step
   std::vector<unsigned> m_hooks;
   std::vector<Bucket> m_buckets;

@@ -89,6 +89,17 @@ std::vector<size_t> epochOrder(size_t n, uint64_t seed, int64_t epoch) {
   return order;
 }
 
+// A resumed checkpoint must come from a run of as many ranks as this one.
+void checkWorldSize(const CheckpointReader& checkpoint, int world) {
+  const int written_by = checkpoint.worldSize();
+  if (written_by != world)
+    throw std::invalid_argument(
+        "checkpoint " + checkpoint.dir().string() + " was written by a run of " +
+        std::to_string(written_by) + " process" + (written_by == 1 ? "" : "es") +
+        "; resume it with " + std::to_string(written_by) + ", not " + std::to_string(world) +
+        " (a run keeps its number of ranks from its first step to its last)");
+}
+
 std::string sourceName(const DataSpec& d) {
   if (d.path.rfind("synthetic:", 0) == 0) return d.path;
   return fs::path(d.path).filename().string();
@@ -236,14 +247,7 @@ void Trainer::setUp(State& s) {
   s.model->to(s.device);
   s.model->train();
   s.params = s.model->trainableParameters();
-  const int64_t written_by = checkpoint ? checkpoint->worldSize() : 0;
-  const int64_t world = m_group ? m_group->size() : 1;
-  if (written_by != 0 && written_by != world)
-    throw std::invalid_argument(
-        "checkpoint " + m_resume_dir.string() + " was written by a run of " +
-        std::to_string(written_by) + " process" + (written_by == 1 ? "" : "es") +
-        "; resume it with " + std::to_string(written_by) + ", not " + std::to_string(world) +
-        " (a run keeps its number of ranks from its first step to its last)");
+  if (checkpoint) checkWorldSize(*checkpoint, m_group ? m_group->size() : 1);
   if (m_group) joinRanks(s);
 
   s.prompt = PromptTemplate::named(c.prompt_template);
