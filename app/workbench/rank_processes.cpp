@@ -39,10 +39,8 @@ bool RankProcesses::start(const ExperimentConfig& config, const QString& db_path
       QDir::temp().filePath(QStringLiteral("mola-workbench-XXXXXX.json")));
   const QByteArray text = QByteArray::fromStdString(experimentToJson(config));
   if (!m_experiment->open() || m_experiment->write(text) != text.size() || !m_experiment->flush()) {
-    const QString message = tr("Cannot write the experiment for `mola train` to %1: %2")
-                                .arg(m_experiment->fileName(), m_experiment->errorString());
-    emit failed(message);
-    emit finished(TrainOutcome::Failed, message);
+    failLater(tr("Cannot write the experiment for `mola train` to %1: %2")
+                  .arg(m_experiment->fileName(), m_experiment->errorString()));
     return true;
   }
   m_run_id = -1;  // rank 0 names the run it creates
@@ -55,17 +53,26 @@ bool RankProcesses::resumeRun(qint64 run_id, const QString& db_path) {
   return launch({QStringLiteral("resume"), QString::number(run_id)}, db_path);
 }
 
+void RankProcesses::failLater(const QString& message) {
+  // After start() has returned, as a run that fails while starting does.
+  QMetaObject::invokeMethod(
+      this,
+      [this, message] {
+        emit failed(message);
+        emit finished(TrainOutcome::Failed, message);
+      },
+      Qt::QueuedConnection);
+}
+
 bool RankProcesses::launch(const QStringList& arguments, const QString& db_path) {
   m_db_path = db_path;
   m_output.clear();
   m_stopping = false;
   const QString program = molaProgram();
   if (program.isEmpty()) {
-    const QString message =
+    failLater(
         tr("A run of several processes is trained by the `mola` program (`mola train --nproc`), "
-           "and none was found beside the workbench or on PATH (or set MOLA_CLI)");
-    emit failed(message);
-    emit finished(TrainOutcome::Failed, message);
+           "and none was found beside the workbench or on PATH (or set MOLA_CLI)"));
     return true;
   }
   m_process = new QProcess(this);

@@ -48,6 +48,8 @@ class RankProcesses : public QObject {
 
  private:
   bool launch(const QStringList& arguments, const QString& db_path);
+  // failed() and finished(Failed) with `message`, from the event loop.
+  void failLater(const QString& message);
   void onOutput();
   void onFinished(int exit_code, QProcess::ExitStatus status);
 

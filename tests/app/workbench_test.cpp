@@ -443,6 +443,33 @@ class WorkbenchTest : public QObject {
     QCOMPARE(RunStore::open(db.toStdString(), false).run(long_id).status, RunStatus::Stopped);
   }
 
+  // Without a `mola` program to start, a run of two processes fails with a message saying so, and
+  // the window can run the next experiment.
+  void aRunOfTwoProcessesWithoutMolaFailsClearly() {
+    qputenv("MOLA_CLI", QByteArray("/nonexistent/mola"));
+    QTemporaryDir dir;
+    MainWindow w;
+    QVERIFY(w.openDatabase(dir.filePath(QStringLiteral("runs.sqlite"))));
+    w.show();
+    mola::ExperimentConfig c = tinyConfig(2);
+    c.processes = 2;
+    w.form()->setConfig(c);
+    QSignalSpy finished(w.controller(), &mola::app::TrainingController::finished);
+    QVERIFY(w.runExperiment());
+    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 10000);
+    QCOMPARE(finished.at(0).at(0).value<mola::TrainOutcome>(), mola::TrainOutcome::Failed);
+    QVERIFY2(finished.at(0).at(1).toString().contains(QStringLiteral("`mola` program")),
+             qPrintable(finished.at(0).at(1).toString()));
+    QVERIFY(!w.controller()->isRunning());
+    closeMessageBoxes(w);
+    qputenv("MOLA_CLI", QByteArray(MOLA_CLI));
+    c.processes = 1;
+    w.form()->setConfig(c);
+    QVERIFY(w.runExperiment());
+    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 2, kTrainTimeoutMs);
+    QCOMPARE(finished.at(1).at(0).value<mola::TrainOutcome>(), mola::TrainOutcome::Completed);
+  }
+
   void preparingTheModelShowsItsProgress() {
     QTemporaryDir dir;
     MainWindow w;
