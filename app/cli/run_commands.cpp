@@ -326,8 +326,7 @@ int cmdResume(const Args& args) {
   {
     // The run's own number of processes, read before anything is claimed.
     const RunStore peek = openStoreToWrite(args);
-    const int processes =
-        parseExperiment(peek.run(id).config_json, "run " + args.positional[0]).processes;
+    const int processes = storedProcesses(peek.run(id));
     if (nproc && *nproc != processes)
       throw UsageError("run " + std::to_string(id) + " was trained by " +
                        std::to_string(processes) + " process" + (processes == 1 ? "" : "es") +

@@ -597,7 +597,7 @@ void MainWindow::followRanks(qint64 id) {
   int processes = 0;
   if (const auto record = storedRun(id)) {
     try {
-      processes = parseExperiment(record->config_json, "run").processes;
+      processes = storedProcesses(*record);
     } catch (const std::exception&) {
     }
   }

@@ -280,8 +280,7 @@ bool TrainingController::resumeRun(qint64 run_id, const QString& db_path) {
   if (isRunning()) return false;
   // A run of several processes resumes with as many (mola resume starts them).
   try {
-    const RunRecord r = RunStore::open(db_path.toStdString(), false).run(run_id);
-    if (parseExperiment(r.config_json, "run").processes > 1) {
+    if (storedProcesses(RunStore::open(db_path.toStdString(), false).run(run_id)) > 1) {
       m_run_id = run_id;
       return m_ranks->resumeRun(run_id, db_path);
     }

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -54,54 +55,49 @@ Pooled pool(const LayerRoutings& modules, const torch::Tensor& token_mask) {
   return p;
 }
 
+// A pooled layer's selection counts per expert, then its (real) token count: [N + 1], no grad.
+torch::Tensor layerCounts(const Pooled& p) {
+  return at::cat({(p.selected * p.weight.unsqueeze(1)).sum(0), p.weight.sum().reshape({1})})
+      .detach();
+}
+
+// N * sum_i f_i * P_i of a pooled layer, with f and the token count from `counts` (layerCounts,
+// of this layer or summed over every rank's share) and P from this layer's own probabilities.
+torch::Tensor layerLoss(const Pooled& p, const torch::Tensor& counts) {
+  const int64_t n = p.probs.size(1);
+  // clamp: an all-padding batch gives 0 instead of NaN
+  const torch::Tensor tokens = counts.narrow(0, n, 1).clamp_min(1.0);
+  const torch::Tensor f = counts.narrow(0, 0, n) / (tokens * double(p.k));         // [N], no grad
+  const torch::Tensor mean_p = (p.probs * p.weight.unsqueeze(1)).sum(0) / tokens;  // [N]
+  return (f * mean_p).sum() * double(n);
+}
+
 }  // namespace
 
 torch::Tensor layerBalanceLoss(const LayerRoutings& modules, const torch::Tensor& token_mask) {
   const Pooled p = pool(modules, token_mask);
-  const int64_t n = p.probs.size(1);
-  // clamp: an all-padding batch gives 0 instead of NaN
-  const torch::Tensor tokens = p.weight.sum().clamp_min(1.0);
-  const torch::Tensor w = p.weight.unsqueeze(1);                             // [M*T, 1]
-  const torch::Tensor f = (p.selected * w).sum(0) / (tokens * double(p.k));  // [N], no grad
-  const torch::Tensor mean_p = (p.probs * w).sum(0) / tokens;                // [N]
-  return (f * mean_p).sum() * double(n);
+  return layerLoss(p, layerCounts(p));
 }
 
 torch::Tensor balanceLoss(const std::vector<LayerRoutings>& layers, const torch::Tensor& token_mask,
                           double coefficient, const TensorReducer& reduce) {
-  if (!reduce) {
-    torch::Tensor total;
-    for (const LayerRoutings& layer : layers) {
-      if (layer.empty()) continue;
-      torch::Tensor l = layerBalanceLoss(layer, token_mask);
-      total = total.defined() ? total + l : l;
-    }
-    if (!total.defined()) return at::zeros({}, at::kFloat);
-    return total * coefficient;
-  }
-  // Every layer's selection counts and token count in one tensor, summed across ranks at once.
+  // Every layer's counts in one tensor: summed across ranks at once when there are ranks.
   std::vector<Pooled> pooled;
   std::vector<torch::Tensor> counts;
   for (const LayerRoutings& layer : layers) {
     if (layer.empty()) continue;
     pooled.push_back(pool(layer, token_mask));
-    const Pooled& p = pooled.back();
-    counts.push_back((p.selected * p.weight.unsqueeze(1)).sum(0));
-    counts.push_back(p.weight.sum().reshape({1}));
+    counts.push_back(layerCounts(pooled.back()));
   }
   if (pooled.empty()) return at::zeros({}, at::kFloat);
-  torch::Tensor all = at::cat(counts).detach();
-  reduce(all);
+  torch::Tensor all = at::cat(counts);
+  if (reduce) reduce(all);
   torch::Tensor total;
-  int64_t at_offset = 0;
+  int64_t offset = 0;
   for (const Pooled& p : pooled) {
     const int64_t n = p.probs.size(1);
-    const torch::Tensor selections = all.narrow(0, at_offset, n);
-    const torch::Tensor tokens = all.narrow(0, at_offset + n, 1).clamp_min(1.0);
-    at_offset += n + 1;
-    const torch::Tensor f = selections / (tokens * double(p.k));
-    const torch::Tensor prob_share = (p.probs * p.weight.unsqueeze(1)).sum(0) / tokens;
-    const torch::Tensor l = (f * prob_share).sum() * double(n);
+    const torch::Tensor l = layerLoss(p, all.narrow(0, offset, n + 1));
+    offset += n + 1;
     total = total.defined() ? total + l : l;
   }
   return total * coefficient;
@@ -169,28 +165,22 @@ RouterStatsSnapshot RouterStatsAccumulator::snapshot(int64_t step) const {
 }
 
 void RouterStatsAccumulator::reduce(const TensorReducer& sum) {
+  // One device for the collective: the first defined sums', else the CPU.
+  std::optional<c10::Device> device;
+  for (const Sums& s : m_sums)
+    if (s.tokens.defined() && !device) device = s.tokens.device();
+  const auto options = at::TensorOptions(at::kDouble).device(device.value_or(c10::kCPU));
   std::vector<torch::Tensor> parts;
   for (size_t j = 0; j < m_sums.size(); ++j) {
     const Sums& s = m_sums[j];
-    const int64_t n = m_experts[j];
-    if (s.tokens.defined()) {
-      parts.push_back(s.selections.reshape({-1}).to(at::kDouble));
-      parts.push_back(s.prob_sum.reshape({-1}).to(at::kDouble));
-      parts.push_back(s.entropy_sum.reshape({1}).to(at::kDouble));
-      parts.push_back(s.tokens.reshape({1}).to(at::kDouble));
-    } else {
-      parts.push_back(at::zeros({2 * n + 2}, at::kDouble));
+    if (!s.tokens.defined()) {
+      parts.push_back(at::zeros({2 * m_experts[j] + 2}, options));
+      continue;
     }
+    for (const torch::Tensor& t : {s.selections, s.prob_sum, s.entropy_sum, s.tokens})
+      parts.push_back(t.reshape({-1}).to(options));
   }
   if (parts.empty()) return;
-  // One device for the collective: the first defined sums', else the CPU.
-  c10::Device device(c10::kCPU);
-  for (const Sums& s : m_sums)
-    if (s.tokens.defined()) {
-      device = s.tokens.device();
-      break;
-    }
-  for (torch::Tensor& part : parts) part = part.to(device);
   torch::Tensor all = at::cat(parts);
   sum(all);
   int64_t offset = 0;

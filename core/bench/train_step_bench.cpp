@@ -202,7 +202,7 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
   RouterStatsAccumulator router_stats(spec.allocation.perLayer());
   std::unique_ptr<GradientBuckets> buckets;
   if (o.group && !params.empty())
-    buckets = std::make_unique<GradientBuckets>(*o.group, params, int64_t(25) << 20);
+    buckets = std::make_unique<GradientBuckets>(*o.group, params, GradientBuckets::kDefaultBytes);
   const int world = o.group ? o.group->size() : 1;
 
   const int64_t vocab = o.config.vocab_size;

@@ -20,6 +20,8 @@ class RankGroup;
 
 class GradientBuckets {
  public:
+  static constexpr int64_t kDefaultBytes = int64_t(25) << 20;  // as PyTorch's DDP
+
   GradientBuckets(RankGroup& group, std::vector<at::Tensor> params, int64_t bucket_bytes);
   ~GradientBuckets();
   GradientBuckets(const GradientBuckets&) = delete;

@@ -4,11 +4,10 @@
 
 #include <ATen/ATen.h>
 #include <torch/version.h>
-#include <unistd.h>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
-#include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -70,6 +69,13 @@ struct RankGroup::Impl {
   std::mutex beat_mutex;
   std::condition_variable beat_wake;
   bool beat_stop = false;
+
+  // The tensor a collective carries: `t` itself, or a CUDA copy of a CPU tensor (a loss, a
+  // count) for NCCL, which sums CUDA tensors only.
+  at::Tensor onWire(const at::Tensor& t) const {
+    if (!backend) throw std::logic_error("RankGroup: no backend started");
+    return backend_name == "nccl" && !t.is_cuda() ? t.to(c10::Device(c10::kCUDA)) : t;
+  }
 
   void beat(const DistEnv& env) {
     // Its own connection: the store's client is not shared across threads.
@@ -224,34 +230,27 @@ void RankGroup::allReduceSum(at::Tensor& tensor, const std::string& what) {
 }
 
 std::function<void()> RankGroup::allReduceSumAsync(at::Tensor tensor, const std::string& what) {
-  if (!m->backend) throw std::logic_error("RankGroup: no backend started");
-  // NCCL sums CUDA tensors only: a CPU one (a loss, a count) goes through the device.
-  const bool staged = m->backend_name == "nccl" && !tensor.is_cuda();
-  at::Tensor wire = staged ? tensor.to(c10::Device(c10::kCUDA)) : tensor;
+  at::Tensor wire = m->onWire(tensor);
   try {
     std::vector<at::Tensor> list{wire};
     c10d::AllreduceOptions options;
     options.reduceOp = c10d::ReduceOp::SUM;
     auto work = m->backend->allreduce(list, options);
-    return [this, work, what, staged, tensor, wire]() mutable {
+    return [this, work, what, tensor, wire]() mutable {
       try {
         work->wait(m->timeout);
       } catch (const std::exception& e) {
         lost(what, e.what());
       }
-      if (staged) tensor.copy_(wire);
+      if (!wire.is_same(tensor)) tensor.copy_(wire);
     };
-  } catch (const RankLostError&) {
-    throw;
   } catch (const std::exception& e) {
     lost(what, e.what());
   }
 }
 
 void RankGroup::broadcast(at::Tensor& tensor, int root, const std::string& what) {
-  if (!m->backend) throw std::logic_error("RankGroup: no backend started");
-  const bool staged = m->backend_name == "nccl" && !tensor.is_cuda();
-  at::Tensor wire = staged ? tensor.to(c10::Device(c10::kCUDA)) : tensor;
+  at::Tensor wire = m->onWire(tensor);
   try {
     std::vector<at::Tensor> list{wire};
     c10d::BroadcastOptions options;
@@ -260,7 +259,7 @@ void RankGroup::broadcast(at::Tensor& tensor, int root, const std::string& what)
   } catch (const std::exception& e) {
     lost(what, e.what());
   }
-  if (staged) tensor.copy_(wire);
+  if (!wire.is_same(tensor)) tensor.copy_(wire);
 }
 
 void RankGroup::barrier(const std::string& what) {

@@ -84,6 +84,10 @@ CheckpointIdentity checkpointIdentity(const RunStore& store, int64_t run) {
   return {store.storeId(), run};
 }
 
+int storedProcesses(const RunRecord& run) {
+  return parseExperiment(run.config_json, "run " + std::to_string(run.id)).processes;
+}
+
 std::optional<CheckpointRecord> latestCheckpoint(const RunStore& store, int64_t run) {
   const std::vector<CheckpointRecord> all = store.checkpoints(run);
   if (all.empty()) return std::nullopt;

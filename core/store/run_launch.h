@@ -35,6 +35,10 @@ int64_t createRunFor(RunStore& store, const ExperimentConfig& config);
 // What every checkpoint of the run records, and what resuming requires of one.
 CheckpointIdentity checkpointIdentity(const RunStore& store, int64_t run);
 
+// The processes (training.processes) that train `run`, from its stored experiment: a resume
+// starts as many. Throws std::invalid_argument naming the run when the document cannot be read.
+int storedProcesses(const RunRecord& run);
+
 // The checkpoint with the highest step, if the run has any.
 std::optional<CheckpointRecord> latestCheckpoint(const RunStore& store, int64_t run);
 

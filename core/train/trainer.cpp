@@ -48,6 +48,12 @@ struct Batch {
   at::Tensor ids, labels, mask;
 };
 
+// The first position of `e` with a label: position 0 (BOS) is never predicted; the prompt is,
+// when MoLA's setting asks for it.
+size_t firstLabel(const EncodedExample& e, bool train_on_prompt) {
+  return train_on_prompt ? 1 : std::max<size_t>(1, e.prompt_tokens);
+}
+
 Batch makeBatch(const std::vector<const EncodedExample*>& examples, bool train_on_prompt) {
   size_t len = 0;
   for (const EncodedExample* e : examples) len = std::max(len, e->ids.size());
@@ -57,8 +63,7 @@ Batch makeBatch(const std::vector<const EncodedExample*>& examples, bool train_o
   Batch out;
   for (int64_t i = 0; i < b; ++i) {
     const EncodedExample& e = *examples[size_t(i)];
-    // Position 0 (BOS) is never predicted; the prompt is, when MoLA's setting asks for it.
-    const size_t first_label = train_on_prompt ? 1 : std::max<size_t>(1, e.prompt_tokens);
+    const size_t first_label = firstLabel(e, train_on_prompt);
     for (size_t p = 0; p < e.ids.size(); ++p) {
       ids[size_t(i * t) + p] = e.ids[p];
       mask[size_t(i * t) + p] = 1;
@@ -73,10 +78,10 @@ Batch makeBatch(const std::vector<const EncodedExample*>& examples, bool train_o
   return out;
 }
 
-// The positions of `e` that have a target (as makeBatch labels them, less position 0's label,
-// which no position predicts).
+// The positions of `e` that makeBatch labels (every one a target: position 0, the only one no
+// position predicts, never has a label).
 int64_t targetCount(const EncodedExample& e, bool train_on_prompt) {
-  const size_t first_label = train_on_prompt ? 1 : std::max<size_t>(1, e.prompt_tokens);
+  const size_t first_label = firstLabel(e, train_on_prompt);
   return e.ids.size() > first_label ? int64_t(e.ids.size() - first_label) : 0;
 }
 
@@ -304,7 +309,7 @@ void Trainer::joinRanks(State& s) {
       m_group->broadcast(flat, 0, "the first weights' broadcast");
     }
   }
-  int64_t bucket_bytes = int64_t(25) << 20;
+  int64_t bucket_bytes = GradientBuckets::kDefaultBytes;
   if (const char* mb = std::getenv("MOLA_BUCKET_MB"))
     bucket_bytes = std::max<int64_t>(1, int64_t(std::atof(mb) * double(1 << 20)));
   s.buckets = std::make_unique<GradientBuckets>(*m_group, s.params, bucket_bytes);
