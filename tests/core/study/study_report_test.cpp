@@ -47,7 +47,12 @@ void score(RunStore& store, int64_t run, int64_t step, double accuracy,
 struct Fixture {
   RunStore store;
   int64_t study = 0;
-  Fixture() : store(RunStore::open(test::tempDir("study_report") / "runs.sqlite")) {
+  // Each test its own folder: ctest runs the tests of this file side by side.
+  Fixture()
+      : store(RunStore::open(
+            test::tempDir(std::string("study_report_") +
+                          ::testing::UnitTest::GetInstance()->current_test_info()->name()) /
+            "runs.sqlite")) {
     study =
         store
             .addStudy("s", "{}", "a",
