@@ -36,86 +36,17 @@
 #include "allocation_designer.h"
 #include "data/prompt_template.h"
 #include "data_source_editor.h"
+#include "form_fields.h"
 #include "theme.h"
 
 namespace mola::widgets {
+
+using namespace form_fields;
 
 namespace {
 
 QString qs(const std::string& s) {
   return QString::fromStdString(s);
-}
-
-// The shortest text that reads back as the same double, so that a form round-trips exactly.
-QString shortest(double v) {
-  char buf[64];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return ec == std::errc() ? QString::fromLatin1(buf, int(end - buf)) : QString::number(v, 'g', 17);
-}
-
-double parseNumber(const QLineEdit* edit, const char* key) {
-  bool ok = false;
-  const QString text = edit->text().trimmed();
-  const double v = text.toDouble(&ok);
-  if (!ok)
-    throw std::invalid_argument(std::string(key) + ": '" + text.toStdString() +
-                                "' is not a number");
-  return v;
-}
-
-QLineEdit* numberEdit(QWidget* parent, const QString& tip) {
-  auto* e = new QLineEdit(parent);
-  e->setToolTip(tip);
-  e->setMaximumWidth(120);
-  // A number that does not parse is marked at once; config() names the key.
-  QObject::connect(e, &QLineEdit::textChanged, e, [e](const QString& text) {
-    bool ok = false;
-    text.trimmed().toDouble(&ok);
-    e->setStyleSheet(ok ? QString() : QStringLiteral("border: 1px solid #c0392b;"));
-  });
-  return e;
-}
-
-QSpinBox* spin(QWidget* parent, int min, int max, const QString& tip,
-               const QString& special = QString()) {
-  auto* s = new QSpinBox(parent);
-  s->setRange(min, max);
-  s->setToolTip(tip);
-  if (!special.isEmpty()) s->setSpecialValueText(special);
-  s->setMinimumWidth(90);
-  return s;
-}
-
-QComboBox* choice(QWidget* parent, const std::vector<std::string>& items) {
-  auto* c = new QComboBox(parent);
-  for (const std::string& s : items) c->addItem(qs(s));
-  return c;
-}
-
-// Selects `value`, adding it when it is not one of the items, so that validation names it.
-void select(QComboBox* combo, const std::string& value) {
-  int i = combo->findText(qs(value));
-  if (i < 0) {
-    combo->addItem(qs(value));
-    i = combo->count() - 1;
-  }
-  combo->setCurrentIndex(i);
-}
-
-// A row whose field is a layout: the label's mnemonic goes to `buddy`.
-void addRow(QFormLayout* form, const QString& text, QLayout* field, QWidget* buddy) {
-  auto* label = new QLabel(text, buddy->parentWidget());
-  label->setBuddy(buddy);
-  form->addRow(label, field);
-}
-
-QFormLayout* formIn(QGroupBox* box) {
-  auto* f = new QFormLayout(box);
-  f->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
-  f->setLabelAlignment(Qt::AlignRight | Qt::AlignVCenter);
-  // Narrow, a label goes above its field rather than clipping it.
-  f->setRowWrapPolicy(QFormLayout::WrapLongRows);
-  return f;
 }
 
 }  // namespace
@@ -189,7 +120,47 @@ void ExperimentForm::buildUi() {
   groups->setContentsMargins(0, 0, 8, 0);
   scroll->setWidget(page);
 
-  // Model
+  groups->addWidget(buildModelBox(page));
+  groups->addWidget(buildAdapterBox(page));
+  groups->addWidget(buildDataBox(page));
+  groups->addWidget(buildTrainingBox(page));
+  groups->addWidget(buildOptimizerBox(page));
+  groups->addWidget(buildEvaluationBox(page));
+  groups->addStretch(1);
+  // The designer scrolls too: a small window shows part of it at its natural size rather than
+  // squeezing its rows over each other.
+  auto* designer_scroll = new QScrollArea(splitter);
+  designer_scroll->setWidgetResizable(true);
+  designer_scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  designer_scroll->setFrameShape(QFrame::NoFrame);
+  auto* designer_box = new QGroupBox(tr("Adapter: experts per layer"), designer_scroll);
+  auto* dl = new QVBoxLayout(designer_box);
+  dl->setContentsMargins(4, 4, 4, 4);
+  m_designer = new AllocationDesigner(designer_box);
+  dl->addWidget(m_designer);
+  designer_scroll->setWidget(designer_box);
+
+  splitter->addWidget(scroll);
+  splitter->addWidget(designer_scroll);
+  splitter->setStretchFactor(0, 0);
+  splitter->setStretchFactor(1, 1);
+  // Neither side scrolls sideways: each is at least as wide as its page needs, and a narrow
+  // window is as narrow as the two together.
+  for (QScrollArea* area : {scroll, designer_scroll})
+    area->setMinimumWidth(area->widget()->minimumSizeHint().width() +
+                          area->verticalScrollBar()->sizeHint().width() + 2);
+  splitter->setChildrenCollapsible(false);
+  splitter->setSizes({480, 620});
+
+  m_validation = new QLabel(this);
+  m_validation->setObjectName(QStringLiteral("validation"));
+  m_validation->setWordWrap(true);
+  outer->addWidget(m_validation);
+
+  connectEdits();
+}
+
+QGroupBox* ExperimentForm::buildModelBox(QWidget* page) {
   auto* model_box = new QGroupBox(tr("Model"), page);
   QFormLayout* mf = formIn(model_box);
   m_name = new QLineEdit(model_box);
@@ -225,51 +196,49 @@ void ExperimentForm::buildUi() {
   mf->addRow(QString(), shape_row);
   m_tokenizer = new QLineEdit(model_box);
   m_tokenizer->setPlaceholderText(tr("the model's own"));
-  auto* tok_browse = new QPushButton(tr("Browse..."), model_box);
+  m_tok_browse = new QPushButton(tr("Browse..."), model_box);
   auto* tok_row = new QHBoxLayout;
   tok_row->addWidget(m_tokenizer, 1);
-  tok_row->addWidget(tok_browse);
+  tok_row->addWidget(m_tok_browse);
   addRow(mf, tr("&Tokenizer:"), tok_row, m_tokenizer);
   m_device = choice(model_box, {"auto", "cpu", "cuda"});
   m_device->setToolTip(tr("auto: CUDA when there is a GPU, else CPU"));
   m_dtype = choice(model_box, {"fp32", "bf16", "fp16"});
   m_dtype->setToolTip(tr("Base weights and compute (fp16 needs a GPU)"));
-  auto* dev_row = new QHBoxLayout;
-  dev_row->addWidget(m_device);
-  dev_row->addSpacing(12);
-  dev_row->addWidget(new QLabel(tr("dtype"), model_box));
-  dev_row->addWidget(m_dtype);
-  dev_row->addStretch(1);
-  addRow(mf, tr("&Device:"), dev_row, m_device);
-  groups->addWidget(model_box);
+  addRow(mf, tr("&Device:"), pairRow(m_device, tr("dtype"), m_dtype), m_device);
+  return model_box;
+}
 
-  // Adapter (the allocation, rank, top-K and modules are in the designer)
+// The allocation, rank, top-K and modules are in the designer.
+QGroupBox* ExperimentForm::buildAdapterBox(QWidget* page) {
   auto* adapter_box = new QGroupBox(tr("Adapter"), page);
   QFormLayout* af = formIn(adapter_box);
-  m_method = choice(adapter_box, {"mola", "lora", "full"});
+  m_method = choice(adapter_box, {"mola", "lora", "full", "moelora"});
   m_method->setToolTip(
-      tr("mola: experts per layer as designed; lora: one expert, no router; "
-         "full: train every weight (no adapter)"));
+      tr("mola: experts per layer as designed, a router per token; lora: one expert, no "
+         "router; full: train every weight (no adapter); moelora: MOELoRA, a gate that reads "
+         "the task (dense over each layer's N experts of rank r / N)"));
   af->addRow(tr("M&ethod:"), m_method);
   m_alpha = numberEdit(adapter_box, tr("LoRA scaling: the update is multiplied by alpha / r"));
   m_dropout = numberEdit(adapter_box, tr("Dropout on the adapter's input, 0 to 1"));
-  auto* ad_row = new QHBoxLayout;
-  ad_row->addWidget(m_alpha);
-  ad_row->addSpacing(12);
-  ad_row->addWidget(new QLabel(tr("dropout"), adapter_box));
-  ad_row->addWidget(m_dropout);
-  ad_row->addStretch(1);
-  addRow(af, tr("&Alpha:"), ad_row, m_alpha);
+  addRow(af, tr("&Alpha:"), pairRow(m_alpha, tr("dropout"), m_dropout), m_alpha);
   m_balance = numberEdit(adapter_box, tr("Weight of the load-balancing loss; 0 turns it off"));
   af->addRow(tr("&Balance coefficient:"), m_balance);
+  m_task_dim = spin(adapter_box, 1, 1 << 16, tr("MOELoRA: width of the learned task embedding"));
+  auto* task_row = new QHBoxLayout;
+  task_row->addWidget(m_task_dim);
+  task_row->addWidget(new QLabel(tr("wide (moelora)"), adapter_box));
+  task_row->addStretch(1);
+  addRow(af, tr("Tas&k embedding:"), task_row, m_task_dim);
   auto* adapter_note = new QLabel(
       tr("Experts per layer, rank, top-K and target modules: in the designer."), adapter_box);
   setDimText(adapter_note);
   adapter_note->setWordWrap(true);
   af->addRow(adapter_note);
-  groups->addWidget(adapter_box);
+  return adapter_box;
+}
 
-  // Data
+QGroupBox* ExperimentForm::buildDataBox(QWidget* page) {
   auto* data_box = new QGroupBox(tr("Data"), page);
   QFormLayout* df = formIn(data_box);
   m_train = new DataSourceEditor(tr("training data"), data_box);
@@ -279,6 +248,11 @@ void ExperimentForm::buildUi() {
   m_eval->setObjectName(QStringLiteral("evalData"));
   m_eval->pathEdit()->setPlaceholderText(tr("none: no evaluation"));
   df->addRow(tr("E&val:"), m_eval);
+  m_tasks_note = new QLabel(data_box);
+  m_tasks_note->setObjectName(QStringLiteral("tasksNote"));
+  m_tasks_note->setWordWrap(true);
+  m_tasks_note->hide();
+  df->addRow(m_tasks_note);
   m_template = choice(data_box, PromptTemplate::names());
   m_template->setToolTip(
       tr("mola: MoLA's Alpaca-style prompt; compact: without the preamble, "
@@ -292,69 +266,29 @@ void ExperimentForm::buildUi() {
   addRow(df, tr("&Prompt template:"), tpl_row, m_template);
   m_train_on_prompt = new QCheckBox(tr("Loss on the prompt tokens too (MoLA: yes)"), data_box);
   df->addRow(QString(), m_train_on_prompt);
-  groups->addWidget(data_box);
+  return data_box;
+}
 
-  // Training
+QGroupBox* ExperimentForm::buildTrainingBox(QWidget* page) {
   auto* train_box = new QGroupBox(tr("Training"), page);
   QFormLayout* tf = formIn(train_box);
   m_batch = spin(train_box, 1, 1 << 20, tr("Examples per batch"));
   m_accumulation = spin(train_box, 1, 1 << 20, tr("Batches per optimizer step"));
-  auto* batch_row = new QHBoxLayout;
-  batch_row->addWidget(m_batch);
-  batch_row->addSpacing(12);
-  batch_row->addWidget(new QLabel(tr("\u00d7 accumulation"), train_box));
-  batch_row->addWidget(m_accumulation);
-  batch_row->addStretch(1);
-  addRow(tf, tr("Batch si&ze:"), batch_row, m_batch);
+  addRow(tf, tr("Batch si&ze:"), pairRow(m_batch, tr("\u00d7 accumulation"), m_accumulation),
+         m_batch);
   m_epochs = spin(train_box, 1, 1 << 20, tr("Passes over the training data"));
   m_max_steps = spin(train_box, 0, INT_MAX, tr("Optimizer steps; 0: derived from the epochs"),
                      tr("from epochs"));
-  auto* steps_row = new QHBoxLayout;
-  steps_row->addWidget(m_epochs);
-  steps_row->addSpacing(12);
-  steps_row->addWidget(new QLabel(tr("max steps"), train_box));
-  steps_row->addWidget(m_max_steps);
-  steps_row->addStretch(1);
-  addRow(tf, tr("E&pochs:"), steps_row, m_epochs);
-  m_lr = numberEdit(train_box, tr("AdamW learning rate (MoLA: 3e-4)"));
-  tf->addRow(tr("&Learning rate:"), m_lr);
-  m_beta1 = numberEdit(train_box, tr("AdamW beta1"));
-  m_beta2 = numberEdit(train_box, tr("AdamW beta2"));
-  auto* beta_row = new QHBoxLayout;
-  beta_row->addWidget(m_beta1);
-  beta_row->addWidget(m_beta2);
-  beta_row->addStretch(1);
-  addRow(tf, tr("Be&tas:"), beta_row, m_beta1);
-  m_weight_decay = numberEdit(train_box, tr("Decoupled weight decay"));
-  m_eps = numberEdit(train_box, tr("AdamW epsilon"));
-  auto* wd_row = new QHBoxLayout;
-  wd_row->addWidget(m_weight_decay);
-  wd_row->addSpacing(12);
-  wd_row->addWidget(new QLabel(tr("eps"), train_box));
-  wd_row->addWidget(m_eps);
-  wd_row->addStretch(1);
-  addRow(tf, tr("&Weight decay:"), wd_row, m_weight_decay);
+  addRow(tf, tr("E&pochs:"), pairRow(m_epochs, tr("max steps"), m_max_steps), m_epochs);
   m_schedule = choice(train_box, {"linear", "cosine", "constant"});
   m_schedule->setToolTip(tr("Decay after the warmup"));
   m_warmup = spin(train_box, 0, INT_MAX, tr("Linear warmup, in optimizer steps"));
-  auto* sched_row = new QHBoxLayout;
-  sched_row->addWidget(m_schedule);
-  sched_row->addSpacing(12);
-  sched_row->addWidget(new QLabel(tr("warmup"), train_box));
-  sched_row->addWidget(m_warmup);
-  sched_row->addStretch(1);
-  addRow(tf, tr("&Schedule:"), sched_row, m_schedule);
+  addRow(tf, tr("&Schedule:"), pairRow(m_schedule, tr("warmup"), m_warmup), m_schedule);
   m_grad_clip = numberEdit(train_box, tr("Largest global gradient norm; 0: no clipping"));
   m_seed = new QLineEdit(train_box);
   m_seed->setMaximumWidth(180);
   m_seed->setToolTip(tr("Seeds initialisation, shuffling and dropout"));
-  auto* clip_row = new QHBoxLayout;
-  clip_row->addWidget(m_grad_clip);
-  clip_row->addSpacing(12);
-  clip_row->addWidget(new QLabel(tr("seed"), train_box));
-  clip_row->addWidget(m_seed);
-  clip_row->addStretch(1);
-  addRow(tf, tr("&Gradient clip:"), clip_row, m_grad_clip);
+  addRow(tf, tr("&Gradient clip:"), pairRow(m_grad_clip, tr("seed"), m_seed), m_grad_clip);
   m_activation_checkpointing = new QCheckBox(
       tr("Activation checkpointing (less memory, one more forward per step)"), train_box);
   m_activation_checkpointing->setToolTip(
@@ -369,9 +303,45 @@ void ExperimentForm::buildUi() {
   processes_row->addWidget(new QLabel(tr("each on its share of every batch"), train_box));
   processes_row->addStretch(1);
   addRow(tf, tr("Pro&cesses:"), processes_row, m_processes);
-  groups->addWidget(train_box);
+  return train_box;
+}
 
-  // Evaluation, checkpoints, statistics
+QGroupBox* ExperimentForm::buildOptimizerBox(QWidget* page) {
+  auto* opt_box = new QGroupBox(tr("Optimizer"), page);
+  QFormLayout* of = formIn(opt_box);
+  m_optimizer = choice(opt_box, {"adamw", "sgd"});
+  m_momentum = numberEdit(opt_box, tr("SGD momentum, 0 to 1"));
+  addRow(of, tr("Opt&imizer:"), pairRow(m_optimizer, tr("momentum"), m_momentum), m_optimizer);
+  m_lr = numberEdit(opt_box, tr("AdamW learning rate (MoLA: 3e-4)"));
+  of->addRow(tr("&Learning rate:"), m_lr);
+  m_beta1 = numberEdit(opt_box, tr("AdamW beta1"));
+  m_beta2 = numberEdit(opt_box, tr("AdamW beta2"));
+  auto* beta_row = new QHBoxLayout;
+  beta_row->addWidget(m_beta1);
+  beta_row->addWidget(m_beta2);
+  beta_row->addStretch(1);
+  addRow(of, tr("Be&tas:"), beta_row, m_beta1);
+  m_weight_decay = numberEdit(opt_box, tr("Decoupled weight decay"));
+  m_eps = numberEdit(opt_box, tr("AdamW epsilon"));
+  addRow(of, tr("&Weight decay:"), pairRow(m_weight_decay, tr("eps"), m_eps), m_weight_decay);
+  m_preconditioner = choice(opt_box, {"none", "riemannian"});
+  m_preconditioner->setToolTip(
+      tr("riemannian: each expert's A gradient times (B^T B + damping I)^-1 and its B gradient "
+         "times (A A^T + damping I)^-1 before the step (Riemannian-preconditioned MoE-LoRA)"));
+  m_damping = numberEdit(opt_box, tr("The damping of the r x r inverses, > 0"));
+  addRow(of, tr("Precon&ditioner:"), pairRow(m_preconditioner, tr("damping"), m_damping),
+         m_preconditioner);
+  m_gate_rescaling =
+      new QCheckBox(tr("Gate-aware rescaling (expert gradients through sqrt(g))"), opt_box);
+  m_gate_rescaling->setToolTip(
+      tr("With the riemannian preconditioner and method mola: each routed expert's gradient is "
+         "weighted by the square root of its gate instead of the gate (Sun et al., ICML 2025)"));
+  of->addRow(QString(), m_gate_rescaling);
+  return opt_box;
+}
+
+// Evaluation, checkpoints, statistics.
+QGroupBox* ExperimentForm::buildEvaluationBox(QWidget* page) {
   auto* eval_box = new QGroupBox(tr("Evaluation"), page);
   QFormLayout* ef = formIn(eval_box);
   m_protocol = choice(eval_box, {"likelihood", "generate"});
@@ -388,55 +358,29 @@ void ExperimentForm::buildUi() {
   m_router_interval =
       spin(eval_box, 0, INT_MAX, tr("Record router load and entropy every N steps"), end_only);
   ef->addRow(tr("Router statistics every:"), m_router_interval);
-  groups->addWidget(eval_box);
-  groups->addStretch(1);
+  return eval_box;
+}
 
-  // The designer scrolls too: a small window shows part of it at its natural size rather than
-  // squeezing its rows over each other.
-  auto* designer_scroll = new QScrollArea(splitter);
-  designer_scroll->setWidgetResizable(true);
-  designer_scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
-  designer_scroll->setFrameShape(QFrame::NoFrame);
-  auto* designer_box = new QGroupBox(tr("Adapter: experts per layer"), designer_scroll);
-  auto* dl = new QVBoxLayout(designer_box);
-  dl->setContentsMargins(4, 4, 4, 4);
-  m_designer = new AllocationDesigner(designer_box);
-  dl->addWidget(m_designer);
-  designer_scroll->setWidget(designer_box);
-
-  splitter->addWidget(scroll);
-  splitter->addWidget(designer_scroll);
-  splitter->setStretchFactor(0, 0);
-  splitter->setStretchFactor(1, 1);
-  // Neither side scrolls sideways: each is at least as wide as its page needs, and a narrow
-  // window is as narrow as the two together.
-  for (QScrollArea* area : {scroll, designer_scroll})
-    area->setMinimumWidth(area->widget()->minimumSizeHint().width() +
-                          area->verticalScrollBar()->sizeHint().width() + 2);
-  splitter->setChildrenCollapsible(false);
-  splitter->setSizes({480, 620});
-
-  m_validation = new QLabel(this);
-  m_validation->setObjectName(QStringLiteral("validation"));
-  m_validation->setWordWrap(true);
-  outer->addWidget(m_validation);
-
+void ExperimentForm::connectEdits() {
   // Every edit ends in onEdited (changed() and the validation line).
   for (QLineEdit* e : {m_name, m_model, m_tokenizer, m_alpha, m_dropout, m_balance, m_lr, m_beta1,
-                       m_beta2, m_weight_decay, m_eps, m_grad_clip, m_seed})
+                       m_beta2, m_weight_decay, m_eps, m_grad_clip, m_seed, m_momentum, m_damping})
     connect(e, &QLineEdit::textEdited, this, &ExperimentForm::onEdited);
-  for (QComboBox* c : {m_device, m_dtype, m_method, m_template, m_schedule, m_protocol})
+  for (QComboBox* c : {m_device, m_dtype, m_method, m_template, m_schedule, m_protocol, m_optimizer,
+                       m_preconditioner})
     connect(c, &QComboBox::currentIndexChanged, this, &ExperimentForm::onEdited);
-  for (QSpinBox* s : {m_cutoff, m_batch, m_accumulation, m_processes, m_epochs, m_max_steps,
-                      m_warmup, m_eval_interval, m_checkpoint_interval, m_router_interval})
+  for (QSpinBox* s :
+       {m_cutoff, m_batch, m_accumulation, m_processes, m_epochs, m_max_steps, m_warmup,
+        m_eval_interval, m_checkpoint_interval, m_router_interval, m_task_dim})
     connect(s, &QSpinBox::valueChanged, this, &ExperimentForm::onEdited);
-  connect(m_train_on_prompt, &QCheckBox::toggled, this, &ExperimentForm::onEdited);
-  connect(m_activation_checkpointing, &QCheckBox::toggled, this, &ExperimentForm::onEdited);
+  for (QCheckBox* b : {m_train_on_prompt, m_activation_checkpointing, m_gate_rescaling})
+    connect(b, &QCheckBox::toggled, this, &ExperimentForm::onEdited);
+  for (QComboBox* c : {m_method, m_optimizer, m_preconditioner})
+    connect(c, &QComboBox::currentIndexChanged, this, &ExperimentForm::onMethodChanged);
   connect(m_train, &DataSourceEditor::changed, this, &ExperimentForm::onEdited);
   connect(m_eval, &DataSourceEditor::changed, this, &ExperimentForm::onEdited);
   connect(m_designer, &AllocationDesigner::allocationChanged, this, &ExperimentForm::onEdited);
   connect(m_designer, &AllocationDesigner::settingsChanged, this, &ExperimentForm::onEdited);
-  connect(m_method, &QComboBox::currentIndexChanged, this, &ExperimentForm::onMethodChanged);
   connect(m_model, &QLineEdit::editingFinished, this, &ExperimentForm::onModelPathChanged);
   connect(m_builtin, &QComboBox::activated, this, [this](int index) {
     if (index <= 0) return;
@@ -446,7 +390,7 @@ void ExperimentForm::buildUi() {
     onEdited();
   });
   connect(m_model_browse, &QPushButton::clicked, this, &ExperimentForm::browseModel);
-  connect(tok_browse, &QPushButton::clicked, this, &ExperimentForm::browseTokenizer);
+  connect(m_tok_browse, &QPushButton::clicked, this, &ExperimentForm::browseTokenizer);
 }
 
 void ExperimentForm::setConfig(const ExperimentConfig& c) {
@@ -460,8 +404,10 @@ void ExperimentForm::setConfig(const ExperimentConfig& c) {
   m_alpha->setText(shortest(c.alpha));
   m_dropout->setText(shortest(c.dropout));
   m_balance->setText(shortest(c.balance_coefficient));
+  m_task_dim->setValue(c.task_embedding_dim);
   m_train->setSpec(c.train);
   m_eval->setSpec(c.eval);
+  setTasks(c.tasks);
   select(m_template, c.prompt_template);
   m_cutoff->setValue(int(std::min<size_t>(c.cutoff, size_t(m_cutoff->maximum()))));
   m_train_on_prompt->setChecked(c.train_on_prompt);
@@ -475,6 +421,11 @@ void ExperimentForm::setConfig(const ExperimentConfig& c) {
   m_beta2->setText(shortest(c.beta2));
   m_weight_decay->setText(shortest(c.weight_decay));
   m_eps->setText(shortest(c.adam_eps));
+  select(m_optimizer, c.optimizer);
+  m_momentum->setText(shortest(c.momentum));
+  select(m_preconditioner, c.preconditioner);
+  m_damping->setText(shortest(c.damping));
+  m_gate_rescaling->setChecked(c.gate_rescaling);
   select(m_schedule, c.schedule);
   m_warmup->setValue(c.warmup_steps);
   m_grad_clip->setText(shortest(c.grad_clip));
@@ -567,9 +518,13 @@ ExperimentConfig ExperimentForm::config() const {
     for (TargetModule m : modules) c.target_modules.emplace_back(targetModuleName(m));
   }
   c.balance_coefficient = parseNumber(m_balance, "adapter.balance_coefficient");
+  c.task_embedding_dim = m_task_dim->value();
 
-  c.train = m_train->spec();
-  c.eval = m_eval->spec();
+  c.tasks = m_tasks;
+  if (m_tasks.empty()) {
+    c.train = m_train->spec();
+    c.eval = m_eval->spec();
+  }
   c.prompt_template = m_template->currentText().toStdString();
   c.cutoff = size_t(m_cutoff->value());
   c.train_on_prompt = m_train_on_prompt->isChecked();
@@ -584,6 +539,11 @@ ExperimentConfig ExperimentForm::config() const {
   c.beta2 = parseNumber(m_beta2, "training.optimizer.betas");
   c.weight_decay = parseNumber(m_weight_decay, "training.optimizer.weight_decay");
   c.adam_eps = parseNumber(m_eps, "training.optimizer.eps");
+  c.optimizer = m_optimizer->currentText().toStdString();
+  c.momentum = parseNumber(m_momentum, "training.optimizer.momentum");
+  c.preconditioner = m_preconditioner->currentText().toStdString();
+  c.damping = parseNumber(m_damping, "training.optimizer.damping");
+  c.gate_rescaling = m_gate_rescaling->isChecked();
   c.schedule = m_schedule->currentText().toStdString();
   c.warmup_steps = m_warmup->value();
   c.grad_clip = parseNumber(m_grad_clip, "training.grad_clip");
@@ -665,6 +625,27 @@ void ExperimentForm::onMethodChanged() {
   m_alpha->setEnabled(adapter);
   m_dropout->setEnabled(adapter);
   m_balance->setEnabled(method == QLatin1String("mola"));
+  m_task_dim->setEnabled(method == QLatin1String("moelora"));
+  const bool sgd = m_optimizer->currentText() == QLatin1String("sgd");
+  m_momentum->setEnabled(sgd);
+  for (QLineEdit* adam : {m_beta1, m_beta2, m_eps}) adam->setEnabled(!sgd);
+  const bool riemannian = m_preconditioner->currentText() == QLatin1String("riemannian");
+  m_damping->setEnabled(riemannian);
+  m_gate_rescaling->setEnabled(riemannian && method == QLatin1String("mola"));
+}
+
+void ExperimentForm::setTasks(const std::vector<TaskSpec>& tasks) {
+  m_tasks = tasks;
+  m_train->setEnabled(tasks.empty());
+  m_eval->setEnabled(tasks.empty());
+  QStringList names;
+  for (const TaskSpec& t : tasks) names << qs(t.name);
+  m_tasks_note->setText(
+      tr("%n task(s) from the experiment file: %1. Each trains on its own data and is "
+         "scored on its own; Train and Eval above are not used (edit data.tasks in the file).",
+         nullptr, int(tasks.size()))
+          .arg(names.join(QStringLiteral(", "))));
+  m_tasks_note->setVisible(!tasks.empty());
 }
 
 void ExperimentForm::showError(const QString& message) {

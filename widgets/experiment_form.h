@@ -14,6 +14,7 @@
 
 class QCheckBox;
 class QComboBox;
+class QGroupBox;
 class QLabel;
 class QLineEdit;
 class QPushButton;
@@ -69,6 +70,15 @@ class ExperimentForm : public QWidget {
 
  private:
   void buildUi();
+  QGroupBox* buildModelBox(QWidget* page);
+  QGroupBox* buildAdapterBox(QWidget* page);
+  QGroupBox* buildDataBox(QWidget* page);
+  QGroupBox* buildTrainingBox(QWidget* page);
+  QGroupBox* buildOptimizerBox(QWidget* page);
+  QGroupBox* buildEvaluationBox(QWidget* page);
+  void connectEdits();
+  // A multi-task experiment's tasks: kept as the file gave them, shown, and Train / Eval disabled.
+  void setTasks(const std::vector<TaskSpec>& tasks);
   void onEdited();
   void onModelPathChanged();
   void updateModelShapeLabel();
@@ -94,6 +104,7 @@ class ExperimentForm : public QWidget {
   QPushButton* m_model_browse = nullptr;
   QComboBox* m_builtin = nullptr;
   QLineEdit* m_tokenizer = nullptr;
+  QPushButton* m_tok_browse = nullptr;
   QComboBox* m_device = nullptr;
   QComboBox* m_dtype = nullptr;
 
@@ -101,9 +112,12 @@ class ExperimentForm : public QWidget {
   QLineEdit* m_alpha = nullptr;
   QLineEdit* m_dropout = nullptr;
   QLineEdit* m_balance = nullptr;
+  QSpinBox* m_task_dim = nullptr;
 
   DataSourceEditor* m_train = nullptr;
   DataSourceEditor* m_eval = nullptr;
+  QLabel* m_tasks_note = nullptr;
+  std::vector<TaskSpec> m_tasks;
   QComboBox* m_template = nullptr;
   QSpinBox* m_cutoff = nullptr;
   QCheckBox* m_train_on_prompt = nullptr;
@@ -119,6 +133,11 @@ class ExperimentForm : public QWidget {
   QLineEdit* m_beta2 = nullptr;
   QLineEdit* m_weight_decay = nullptr;
   QLineEdit* m_eps = nullptr;
+  QComboBox* m_optimizer = nullptr;
+  QLineEdit* m_momentum = nullptr;
+  QComboBox* m_preconditioner = nullptr;
+  QLineEdit* m_damping = nullptr;
+  QCheckBox* m_gate_rescaling = nullptr;
   QComboBox* m_schedule = nullptr;
   QSpinBox* m_warmup = nullptr;
   QLineEdit* m_grad_clip = nullptr;

@@ -9,6 +9,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QSlider>
+#include <QStackedWidget>
 #include <QTabWidget>
 #include <QVBoxLayout>
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "expert_heatmap.h"
 #include "plot_export.h"
 #include "score_chart.h"
+#include "task_gate_map.h"
 #include "theme.h"
 
 namespace mola::widgets {
@@ -105,9 +107,7 @@ TrainingPlots::TrainingPlots(QWidget* parent) : QWidget(parent), m_ema(m_smoothi
   connect(m_tabs, &QTabWidget::currentChanged, this, [this] {
     if (!m_dirty.isEmpty() && !m_timer.isActive()) m_timer.start();
   });
-  for (QCustomPlot* p : {m_loss_plot, m_eval_plot, m_lr_plot, m_balance_plot, m_load_plot,
-                         m_entropy_plot, m_cv_plot, static_cast<QCustomPlot*>(m_heatmap)})
-    markDirty(p);
+  for (QCustomPlot* p : allPlots()) markDirty(p);
 }
 
 QWidget* TrainingPlots::buildCurvesTab() {
@@ -304,7 +304,11 @@ QWidget* TrainingPlots::buildRouterTab() {
   });
 
   linkStepAxes({m_entropy_plot, m_cv_plot});
-  layOutPlotPage(page, bar, m_load_plot, m_heatmap, m_entropy_plot, m_cv_plot);
+  m_task_map = new TaskGateMap(page);
+  m_load_stack = new QStackedWidget(page);
+  m_load_stack->addWidget(m_load_plot);
+  m_load_stack->addWidget(m_task_map);
+  layOutPlotPage(page, bar, m_load_stack, m_heatmap, m_entropy_plot, m_cv_plot);
   return page;
 }
 
@@ -402,8 +406,15 @@ void TrainingPlots::setSmoothing(double weight) {
 }
 
 QList<QCustomPlot*> TrainingPlots::allPlots() const {
-  return {m_loss_plot, m_eval_plot,    m_lr_plot, m_balance_plot,
-          m_load_plot, m_entropy_plot, m_cv_plot, static_cast<QCustomPlot*>(m_heatmap)};
+  return {m_loss_plot,
+          m_eval_plot,
+          m_lr_plot,
+          m_balance_plot,
+          m_load_plot,
+          m_entropy_plot,
+          m_cv_plot,
+          static_cast<QCustomPlot*>(m_heatmap),
+          static_cast<QCustomPlot*>(m_task_map)};
 }
 
 void TrainingPlots::setExportStem(const QString& stem) {
@@ -536,6 +547,12 @@ void TrainingPlots::appendRouterStats(const RouterStatsSnapshot& snapshot) {
 }
 
 void TrainingPlots::updateLoadBars() {
+  // MOELoRA: a gate that reads the task has no token load; its weights per task are the picture.
+  const bool tasks = m_last_snapshot && !m_last_snapshot->tasks.empty();
+  if (m_load_stack) {  // built after the layer box, which calls this while being filled
+    m_load_stack->setCurrentWidget(tasks ? static_cast<QWidget*>(m_task_map) : m_load_plot);
+    if (tasks) m_task_map->setSnapshot(*m_last_snapshot, m_selected_layer);
+  }
   const LayerRouterStats* stats = nullptr;
   if (m_last_snapshot)
     for (const LayerRouterStats& l : m_last_snapshot->layers)
@@ -609,9 +626,7 @@ void TrainingPlots::clear() {
   m_last_step = -1;
   refreshLayerBox();
   updateLoadBars();
-  for (QCustomPlot* p : {m_loss_plot, m_eval_plot, m_lr_plot, m_balance_plot, m_load_plot,
-                         m_entropy_plot, m_cv_plot, static_cast<QCustomPlot*>(m_heatmap)})
-    markDirty(p);
+  for (QCustomPlot* p : allPlots()) markDirty(p);
 }
 
 QCPGraph* TrainingPlots::entropyGraph(int layer) const {
@@ -689,8 +704,7 @@ void TrainingPlots::fitPlot(QCustomPlot* plot) {
 void TrainingPlots::replotNow() {
   m_timer.stop();
   refresh();
-  for (QCustomPlot* plot : {m_loss_plot, m_eval_plot, m_lr_plot, m_balance_plot, m_load_plot,
-                            m_entropy_plot, m_cv_plot, static_cast<QCustomPlot*>(m_heatmap)}) {
+  for (QCustomPlot* plot : allPlots()) {
     fitPlot(plot);
     plot->replot(QCustomPlot::rpImmediateRefresh);
   }

@@ -25,12 +25,14 @@ class QCPItemText;
 class QCheckBox;
 class QComboBox;
 class QLabel;
+class QStackedWidget;
 class QSlider;
 class QTabWidget;
 
 namespace mola::widgets {
 
 class ExpertHeatmap;
+class TaskGateMap;
 
 class TrainingPlots : public QWidget {
   Q_OBJECT
@@ -80,6 +82,7 @@ class TrainingPlots : public QWidget {
   QCustomPlot* entropyPlot() const { return m_entropy_plot; }
   QCustomPlot* loadCvPlot() const { return m_cv_plot; }
   ExpertHeatmap* heatmap() const { return m_heatmap; }
+  TaskGateMap* taskGateMap() const { return m_task_map; }
   QCPGraph* rawLossGraph() const { return m_loss.graph; }
   QCPGraph* smoothedLossGraph() const { return m_loss_ema_graph; }
   QCPBars* tokenShareBars() const { return m_share_bars; }
@@ -160,6 +163,9 @@ class TrainingPlots : public QWidget {
   QCustomPlot* m_entropy_plot = nullptr;
   QCustomPlot* m_cv_plot = nullptr;
   ExpertHeatmap* m_heatmap = nullptr;
+  // MOELoRA: the selected layer's tasks x experts weights, in the load plot's place.
+  TaskGateMap* m_task_map = nullptr;
+  QStackedWidget* m_load_stack = nullptr;
   QCPBars* m_share_bars = nullptr;
   QCPBars* m_prob_bars = nullptr;
   QCPItemStraightLine* m_fair_line = nullptr;

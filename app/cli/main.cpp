@@ -49,17 +49,18 @@ usage:
       directory (config.json, model.safetensors, the tokenizer's files).
   mola generate --model PATH [--tokenizer FILE] [--adapter FILE] [--prompt TEXT]
                 [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
-                [--dtype fp32|bf16|fp16] [--device auto|cpu|cuda]
+                [--dtype fp32|bf16|fp16] [--device auto|cpu|cuda] [--task NAME]
       Prints the generated text on stdout (logs go to stderr); temperature 0 is greedy.
+      --task: which of a MOELoRA adapter's tasks the prompt belongs to (required with one).
       PATH: a Hugging Face directory, a llama2.c .bin, or builtin:tiny[:SEED].
   mola data check FILE [--format NAME] [--split NAME]
       Reads a benchmark file: record count, format, choice counts, the first prompt; exits 1
       when rows had to be skipped (each is listed with file:line and the reason).
   mola eval --model PATH --data FILE [--adapter FILE] [--format NAME] [--tokenizer FILE]
             [--protocol likelihood|generate] [--score answer|text] [--limit N] [--batch N]
-            [--template mola|compact|compact-text] [--predictions FILE.tsv]
+            [--template mola|compact|compact-text] [--predictions FILE.tsv] [--task NAME]
       Scores a benchmark: accuracy, n, 95% confidence interval. --data synthetic:TASK[:N[:SEED]]
-      uses the built-in synthetic task generator.
+      uses the built-in synthetic task generator. --task as for generate.
   mola train EXPERIMENT.json [--db FILE] [--set key=value ...] [--nproc N]
       Trains as the experiment file says, into the run database (default: $MOLA_DB, else
       ~/.local/share/mola-workbench/runs.sqlite). Ctrl-C stops cleanly with a checkpoint.
@@ -222,8 +223,14 @@ int cmdAdapterInspect(const Args& args) {
   std::cout << "format: mola-adapter v1\n"
             << "allocation: " << c.allocation.describe() << " (" << c.allocation.toList() << ")\n"
             << "rank: " << c.rank << "  alpha: " << c.lora_alpha << "  top-k: " << c.top_k << "\n"
-            << "target modules: " << mola::joinTargetModules(c.target_modules) << "\n"
-            << "tensors: " << a.tensors.size() << "  parameters: " << thousands(params) << "\n"
+            << "target modules: " << mola::joinTargetModules(c.target_modules) << "\n";
+  if (c.method == "moelora") {
+    std::cout << "method: moelora (task-gated experts of rank r / N; task embedding width "
+              << c.task_dim << ")\ntasks:";
+    for (const std::string& t : c.tasks) std::cout << " " << t;
+    std::cout << "\n";
+  }
+  std::cout << "tensors: " << a.tensors.size() << "  parameters: " << thousands(params) << "\n"
             << "per layer: experts, |B| (Frobenius norm over its modules; 0 = untrained)\n";
   for (int j = 0; j < c.allocation.numLayers(); ++j) {
     double sq = 0;

@@ -62,6 +62,27 @@ LlamaModel modelArg(const Args& args) {
   return model;
 }
 
+// --task NAME: the row of a MOELoRA adapter's task (required with one: its gate reads the task);
+// 0 for other models, which ignore it.
+int taskArg(const Args& args, LlamaModel& model) {
+  const auto name = args.get("--task");
+  if (!model->taskGate()) {
+    if (name) throw UsageError("--task applies to a MOELoRA adapter; this model has none");
+    return 0;
+  }
+  const std::vector<std::string>& tasks = model->taskGate()->tasks();
+  std::string list;
+  for (const std::string& t : tasks) list += (list.empty() ? "" : ", ") + t;
+  if (!name)
+    throw UsageError("the adapter is MOELoRA over the tasks " + list + ": name one with --task");
+  const auto it = std::find(tasks.begin(), tasks.end(), *name);
+  if (it == tasks.end())
+    throw UsageError("--task '" + *name + "' is not one of the adapter's tasks: " + list);
+  const int row = int(it - tasks.begin());
+  model->setTasks(at::full({1}, int64_t(row), at::kLong));
+  return row;
+}
+
 QaDataset dataArg(const Args& args) {
   const auto data = args.get("--data");
   if (!data) throw UsageError("--data FILE is required");
@@ -75,8 +96,9 @@ QaDataset dataArg(const Args& args) {
 
 int cmdGenerate(const Args& args) {
   args.allowOnly({"--model", "--tokenizer", "--adapter", "--prompt", "--max-new-tokens",
-                  "--temperature", "--top-p", "--seed", "--dtype", "--device"});
+                  "--temperature", "--top-p", "--seed", "--dtype", "--device", "--task"});
   LlamaModel model = modelArg(args);
+  taskArg(args, model);
   const auto tokenizer = loadTokenizerFor(*args.get("--model"), args.get("--tokenizer", ""));
   GenerateOptions o;
   o.max_new_tokens = args.getNumber<int>("--max-new-tokens", 256);
@@ -98,7 +120,7 @@ int cmdGenerate(const Args& args) {
 int cmdEval(const Args& args) {
   args.allowOnly({"--model", "--tokenizer", "--adapter", "--data", "--format", "--protocol",
                   "--limit", "--batch", "--score", "--max-new-tokens", "--dtype", "--device",
-                  "--predictions", "--template"});
+                  "--predictions", "--template", "--task"});
   EvalOptions o;
   o.protocol = parseProtocol(args.get("--protocol", "likelihood"));
   const std::string score = args.get("--score", "answer");
@@ -116,6 +138,7 @@ int cmdEval(const Args& args) {
   o.max_new_tokens = args.getNumber<int>("--max-new-tokens", 32);
   const QaDataset data = dataArg(args);
   LlamaModel model = modelArg(args);
+  o.task = taskArg(args, model);
   const auto tokenizer = loadTokenizerFor(*args.get("--model"), args.get("--tokenizer", ""));
   const bool tty = isatty(STDERR_FILENO);
   o.progress = [tty](size_t done, size_t total) {

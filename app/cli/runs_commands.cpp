@@ -47,6 +47,21 @@ std::string finalLoss(const RunStore& store, int64_t run) {
   return buf;
 }
 
+// A MOELoRA run's last task-gate snapshot: per layer, each task's expert weights.
+void printTaskWeights(const RunStore& store, int64_t run) {
+  const std::vector<RouterStatsSnapshot> snapshots = store.routerStats(run);
+  if (snapshots.empty() || snapshots.back().tasks.empty()) return;
+  const RouterStatsSnapshot& s = snapshots.back();
+  std::printf("task gate weights at step %lld (per layer, each task's weight of every expert):\n",
+              static_cast<long long>(s.step));
+  for (size_t j = 0; j < s.task_weights.size(); ++j)
+    for (size_t t = 0; t < s.task_weights[j].size() && t < s.tasks.size(); ++t) {
+      std::printf("  layer %3zu  %-16s", j + 1, printableText(s.tasks[t]).c_str());
+      for (double w : s.task_weights[j][t]) std::printf(" %.3f", w);
+      std::printf("\n");
+    }
+}
+
 // A text table column of database text: printable, cut at `width` characters, padded.
 std::string cell(const std::string& text, size_t width) {
   return textColumn(printableText(text, false), width);
@@ -105,6 +120,7 @@ int showRun(const Args& args) {
                 static_cast<long long>(s.step), printableText(s.benchmark).c_str(),
                 printableText(s.protocol).c_str(), s.accuracy, s.ci_low, s.ci_high,
                 static_cast<long long>(s.n));
+  printTaskWeights(store, r.id);
   for (const CheckpointRecord& c : store.checkpoints(r.id))
     std::printf("checkpoint at step %lld: %s\n", static_cast<long long>(c.step),
                 printableText(c.path).c_str());

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -50,6 +51,32 @@ const std::string& metaString(const std::filesystem::path& path,
   return it->second;
 }
 
+// The optional method metadata: moelora adapters name their tasks and embedding width, and their
+// rank must split evenly among every layer's experts.
+void readMethod(const std::filesystem::path& path, const std::map<std::string, std::string>& meta,
+                AdapterConfig& c) {
+  const auto method = meta.find("method");
+  if (method == meta.end()) return;
+  c.method = method->second;
+  if (c.method == "mola") return;
+  if (c.method != "moelora")
+    fail(path, "metadata 'method' is '" + c.method + "', expected 'mola' or 'moelora'");
+  c.task_dim = metaInt(path, meta, "task_embedding_dim");
+  const nlohmann::json tasks =
+      nlohmann::json::parse(metaString(path, meta, "tasks"), nullptr, /*allow_exceptions=*/false);
+  if (!tasks.is_array() || tasks.empty())
+    fail(path, "metadata 'tasks' must be a JSON list of task names");
+  for (const auto& t : tasks) {
+    if (!t.is_string()) fail(path, "metadata 'tasks' must be a JSON list of task names");
+    c.tasks.push_back(t.get<std::string>());
+  }
+  for (int j = 0; j < c.allocation.numLayers(); ++j)
+    if (c.rank % c.allocation.experts(j) != 0)
+      fail(path, "metadata 'rank' " + std::to_string(c.rank) + " cannot be shared among the " +
+                     std::to_string(c.allocation.experts(j)) + " experts of layer " +
+                     std::to_string(j));
+}
+
 std::string formatAlpha(double alpha) {
   std::ostringstream s;
   s.precision(17);
@@ -68,19 +95,64 @@ std::string adapterKeyB(int layer, TargetModule m) {
 std::string adapterKeyRouter(int layer, TargetModule m) {
   return moduleKey(layer, m) + ".router.weight";
 }
+std::string adapterKeyTaskGate(int layer) {
+  return "layers." + std::to_string(layer) + ".task_gate.weight";
+}
+
+namespace {
+
+bool taskGated(const AdapterConfig& c) {
+  return c.method == "moelora";
+}
+
+// The rank of each expert of layer j.
+int64_t expertRank(const AdapterConfig& c, int j) {
+  return taskGated(c) ? c.rank / c.allocation.experts(j) : c.rank;
+}
+
+// The tensors a file with config `c` holds, each with its shape, layer by layer.
+std::vector<std::pair<std::string, std::vector<int64_t>>> expectedShapes(
+    const AdapterConfig& c, const std::map<TargetModule, ModuleDims>& dims) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+  for (int j = 0; j < c.allocation.numLayers(); ++j) {
+    const int64_t n = c.allocation.experts(j), r = expertRank(c, j);
+    for (TargetModule m : c.target_modules) {
+      const ModuleDims& d = dims.at(m);
+      out.push_back({adapterKeyA(j, m), {n, r, d.in_features}});
+      out.push_back({adapterKeyB(j, m), {n, d.out_features, r}});
+      if (n > 1 && !taskGated(c)) out.push_back({adapterKeyRouter(j, m), {n, d.in_features}});
+    }
+    if (taskGated(c)) out.push_back({adapterKeyTaskGate(j), {n, c.task_dim}});
+  }
+  if (taskGated(c))
+    out.push_back({kAdapterKeyTaskEmbedding, {int64_t(c.tasks.size()), c.task_dim}});
+  return out;
+}
+
+}  // namespace
 
 void saveAdapterFile(const std::filesystem::path& path, const AdapterConfig& config,
                      const AdapterTensors& tensors, AdapterDtype dtype) {
   config.allocation.checkTopK(config.top_k);
+  if (taskGated(config) && (config.tasks.empty() || config.task_dim < 1))
+    fail(path, "cannot save: a moelora adapter needs its tasks and task embedding width");
+  std::map<TargetModule, ModuleDims> dims;
+  for (TargetModule m : config.target_modules) {
+    const auto a = tensors.find(adapterKeyA(0, m)), b = tensors.find(adapterKeyB(0, m));
+    if (a == tensors.end() || b == tensors.end())
+      fail(path, "cannot save: tensor '" +
+                     (a == tensors.end() ? adapterKeyA(0, m) : adapterKeyB(0, m)) + "' is missing");
+    dims[m] = {a->second.size(-1), b->second.size(1)};
+  }
   std::set<std::string> expected;
-  for (int j = 0; j < config.allocation.numLayers(); ++j)
-    for (TargetModule m : config.target_modules) {
-      expected.insert(adapterKeyA(j, m));
-      expected.insert(adapterKeyB(j, m));
-      if (config.allocation.experts(j) > 1) expected.insert(adapterKeyRouter(j, m));
-    }
-  for (const std::string& key : expected)
-    if (!tensors.count(key)) fail(path, "cannot save: tensor '" + key + "' is missing");
+  for (const auto& [key, shape] : expectedShapes(config, dims)) {
+    expected.insert(key);
+    const auto it = tensors.find(key);
+    if (it == tensors.end()) fail(path, "cannot save: tensor '" + key + "' is missing");
+    if (it->second.sizes() != at::IntArrayRef(shape))
+      fail(path, "cannot save: tensor '" + key + "' has shape " + shapeText(it->second.sizes()) +
+                     ", expected " + shapeText(shape));
+  }
 
   const at::ScalarType type = dtype == AdapterDtype::BF16 ? at::kBFloat16 : at::kFloat;
   std::vector<at::Tensor> keep;  // owns the converted bytes until the file is written
@@ -92,7 +164,7 @@ void saveAdapterFile(const std::filesystem::path& path, const AdapterConfig& con
                      std::vector<int64_t>(t.sizes().begin(), t.sizes().end()),
                      keep.back().data_ptr()});
   }
-  const std::map<std::string, std::string> meta = {
+  std::map<std::string, std::string> meta = {
       {"format", "mola-adapter"},
       {"version", "1"},
       {"rank", std::to_string(config.rank)},
@@ -101,6 +173,11 @@ void saveAdapterFile(const std::filesystem::path& path, const AdapterConfig& con
       {"experts_per_layer", config.allocation.toList()},
       {"target_modules", joinTargetModules(config.target_modules)},
   };
+  if (taskGated(config)) {
+    meta["method"] = config.method;
+    meta["tasks"] = nlohmann::json(config.tasks).dump();
+    meta["task_embedding_dim"] = std::to_string(config.task_dim);
+  }
   writeSafetensors(path, views, meta);
 }
 
@@ -136,6 +213,7 @@ LoadedAdapter loadAdapterFile(const std::filesystem::path& path, const ModelShap
   } catch (const std::invalid_argument& e) {
     fail(path, std::string("metadata: ") + e.what());
   }
+  readMethod(path, meta, c);
   if (shape && shape->num_layers != c.allocation.numLayers())
     fail(path, "the adapter has " + std::to_string(c.allocation.numLayers()) +
                    " layers but the model has " + std::to_string(shape->num_layers));
@@ -156,33 +234,28 @@ LoadedAdapter loadAdapterFile(const std::filesystem::path& path, const ModelShap
                                          e->dtype == "BF16" ? at::kBFloat16 : at::kFloat);
     return raw.to(at::kFloat, /*non_blocking=*/false, /*copy=*/true);  // owns its memory
   };
-  for (int j = 0; j < c.allocation.numLayers(); ++j) {
-    const int64_t n = c.allocation.experts(j), r = c.rank;
-    for (TargetModule m : c.target_modules) {
-      if (!dims.count(m)) {
-        if (shape) {
-          dims[m] = shape->dims(m);
-        } else {
-          const SafetensorsEntry* a = file.find(adapterKeyA(j, m));
-          const SafetensorsEntry* b = file.find(adapterKeyB(j, m));
-          if (!a) fail(path, "tensor '" + adapterKeyA(j, m) + "' is missing");
-          if (!b) fail(path, "tensor '" + adapterKeyB(j, m) + "' is missing");
-          if (a->shape.size() != 3 || b->shape.size() != 3)
-            fail(path, "tensor '" + (a->shape.size() != 3 ? a->name : b->name) +
-                           "' must have 3 dimensions");
-          dims[m] = {a->shape[2], b->shape[1]};
-        }
-      }
-      const ModuleDims d = dims[m];
-      out.tensors[adapterKeyA(j, m)] = take(adapterKeyA(j, m), {n, r, d.in_features});
-      out.tensors[adapterKeyB(j, m)] = take(adapterKeyB(j, m), {n, d.out_features, r});
-      if (n > 1)
-        out.tensors[adapterKeyRouter(j, m)] = take(adapterKeyRouter(j, m), {n, d.in_features});
-      else if (file.find(adapterKeyRouter(j, m)))
-        fail(path, "tensor '" + adapterKeyRouter(j, m) + "' is present but layer " +
-                       std::to_string(j) + " has a single expert and no router");
+  for (TargetModule m : c.target_modules) {
+    if (shape) {
+      dims[m] = shape->dims(m);
+      continue;
     }
+    const SafetensorsEntry* a = file.find(adapterKeyA(0, m));
+    const SafetensorsEntry* b = file.find(adapterKeyB(0, m));
+    if (!a) fail(path, "tensor '" + adapterKeyA(0, m) + "' is missing");
+    if (!b) fail(path, "tensor '" + adapterKeyB(0, m) + "' is missing");
+    if (a->shape.size() != 3 || b->shape.size() != 3)
+      fail(path,
+           "tensor '" + (a->shape.size() != 3 ? a->name : b->name) + "' must have 3 dimensions");
+    dims[m] = {a->shape[2], b->shape[1]};
   }
+  for (const auto& [key, want] : expectedShapes(c, dims)) out.tensors[key] = take(key, want);
+  for (int j = 0; j < c.allocation.numLayers(); ++j)
+    for (TargetModule m : c.target_modules)
+      if (file.find(adapterKeyRouter(j, m)) && !out.tensors.count(adapterKeyRouter(j, m)))
+        fail(path, "tensor '" + adapterKeyRouter(j, m) + "' is present but layer " +
+                       std::to_string(j) +
+                       (taskGated(c) ? " is task-gated (moelora) and has no router"
+                                     : " has a single expert and no router"));
   for (const SafetensorsEntry& e : file.entries())
     if (!used.count(e.name))
       fail(path, "tensor '" + e.name + "' is not part of an adapter with experts_per_layer=" +
@@ -206,7 +279,11 @@ AdapterConfig adapterConfigOf(const AdapterModules& modules) {
     throw std::invalid_argument("an adapter needs at least one layer with target modules");
   AdapterConfig c;
   const MolaLinearOptions& first = modules.front().begin()->second->options;
-  c.rank = static_cast<int>(first.rank());
+  // A task-gated (MOELoRA) module's experts share the rank its scaling names.
+  const auto sharedRank = [](const MolaLinearOptions& o) {
+    return o.task_gated() ? o.scaling_rank() : o.rank();
+  };
+  c.rank = static_cast<int>(sharedRank(first));
   c.lora_alpha = first.alpha();
   c.top_k = 0;  // from the first routed module; plain LoRA (no router anywhere) has top_k 1
   for (const auto& entry : modules.front()) c.target_modules.push_back(entry.first);
@@ -219,9 +296,10 @@ AdapterConfig adapterConfigOf(const AdapterModules& modules) {
     const int n = static_cast<int>(modules[j].begin()->second->options.num_experts());
     for (const auto& [m, lin] : modules[j]) {
       const MolaLinearOptions& o = lin->options;
-      if (n > 1 && c.top_k == 0) c.top_k = static_cast<int>(o.top_k());
-      if (o.num_experts() != n || o.rank() != c.rank || o.alpha() != c.lora_alpha ||
-          (n > 1 && o.top_k() != c.top_k))
+      if (n > 1 && !o.task_gated() && c.top_k == 0) c.top_k = static_cast<int>(o.top_k());
+      if (o.num_experts() != n || sharedRank(o) != c.rank || o.alpha() != c.lora_alpha ||
+          o.task_gated() != first.task_gated() || (o.task_gated() && o.rank() * n != c.rank) ||
+          (n > 1 && !o.task_gated() && o.top_k() != c.top_k))
         throw std::invalid_argument(moduleKey(int(j), m) +
                                     ": experts must agree within a layer, and rank, alpha and "
                                     "top_k across layers");
@@ -245,11 +323,13 @@ void applyAdapter(const LoadedAdapter& adapter, AdapterModules& modules) {
         throw std::invalid_argument(moduleKey(j, m) +
                                     " is in the adapter but not wrapped in the model");
       MolaLinearImpl& lin = *it->second;
-      if (lin.options.num_experts() != c.allocation.experts(j) || lin.options.rank() != c.rank)
+      if (lin.options.num_experts() != c.allocation.experts(j) ||
+          lin.options.rank() != expertRank(c, j) || lin.options.task_gated() != taskGated(c))
         throw std::invalid_argument(
             moduleKey(j, m) + " has " + std::to_string(lin.options.num_experts()) +
             " experts of rank " + std::to_string(lin.options.rank()) + ", the adapter " +
-            std::to_string(c.allocation.experts(j)) + " of rank " + std::to_string(c.rank));
+            std::to_string(c.allocation.experts(j)) + " of rank " +
+            std::to_string(expertRank(c, j)) + " (" + c.method + ")");
       const std::string rk = adapterKeyRouter(j, m);
       lin.loadExperts(adapter.tensors.at(adapterKeyA(j, m)), adapter.tensors.at(adapterKeyB(j, m)),
                       adapter.tensors.count(rk) ? adapter.tensors.at(rk) : at::Tensor());

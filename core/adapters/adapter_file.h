@@ -18,11 +18,14 @@ namespace mola {
 
 // What the file's string metadata records besides the tensors.
 struct AdapterConfig {
-  int rank = 8;
+  int rank = 8;  // moelora: the rank all experts of a module share (each has rank / N_j)
   double lora_alpha = 16.0;
   int top_k = 2;
   Allocation allocation;                     // experts_per_layer
   std::vector<TargetModule> target_modules;  // target_modules
+  std::string method = "mola";               // method: mola | moelora (absent: mola)
+  std::vector<std::string> tasks;            // moelora: tasks (a JSON list of names)
+  int task_dim = 0;                          // moelora: task_embedding_dim
 
   bool operator==(const AdapterConfig&) const = default;
 };
@@ -33,12 +36,16 @@ enum class AdapterDtype { F32, BF16 };
 std::string adapterKeyA(int layer, TargetModule m);
 std::string adapterKeyB(int layer, TargetModule m);
 std::string adapterKeyRouter(int layer, TargetModule m);
+// MOELoRA: "task_embedding" [tasks, task_dim] and "layers.{j}.task_gate.weight" [N_j, task_dim].
+inline constexpr const char* kAdapterKeyTaskEmbedding = "task_embedding";
+std::string adapterKeyTaskGate(int layer);
 
 // The adapter of a model seen as modules: layers[j][module].
 using AdapterModules = std::vector<std::map<TargetModule, MolaLinear>>;
 
 // Keyed tensors in the file layout, fp32 on the CPU: A [N_j, r, d_in], B [N_j, d_out, r],
-// router [N_j, d_in] (only where N_j > 1).
+// router [N_j, d_in] (only where N_j > 1); moelora: r is rank / N_j, no routers, and the task
+// tensors above.
 using AdapterTensors = std::map<std::string, torch::Tensor>;
 
 struct LoadedAdapter {

@@ -28,6 +28,16 @@ void checkOptions(const MolaLinearOptions& o) {
               " must lie in [1, num_experts = ", o.num_experts(), "]");
   TORCH_CHECK(o.dropout() >= 0.0 && o.dropout() < 1.0,
               "MolaLinear: dropout must lie in [0, 1), got ", o.dropout());
+  TORCH_CHECK(o.scaling_rank() >= 0, "MolaLinear: scaling_rank must not be negative, got ",
+              o.scaling_rank());
+}
+
+// A value whose forward is v_fwd * x and whose gradient to x is v_bwd (no gradient through
+// v_bwd): x * v_bwd + x.detach() * (v_fwd - v_bwd), the "engineering" form of the gate-aware
+// rescaling.
+at::Tensor scaleWithGradient(const at::Tensor& x, const at::Tensor& v_fwd,
+                             const at::Tensor& v_bwd) {
+  return x * v_bwd + x.detach() * (v_fwd - v_bwd);
 }
 
 // An adapter weight in the compute dtype of x: fp32 master weights meet a bf16/fp16 input through a
@@ -307,7 +317,8 @@ void MolaLinearImpl::pretty_print(std::ostream& stream) const {
   stream << "mola::MolaLinear(in_features=" << options.in_features()
          << ", out_features=" << options.out_features() << ", experts=" << options.num_experts()
          << ", top_k=" << options.top_k() << ", rank=" << options.rank()
-         << ", alpha=" << options.alpha() << ", dropout=" << options.dropout()
+         << (options.task_gated() ? ", task_gated" : "") << ", alpha=" << options.alpha()
+         << ", dropout=" << options.dropout()
          << ", impl=" << (options.impl() == ExpertImpl::Stacked ? "stacked" : "loop") << ")";
 }
 
@@ -329,8 +340,9 @@ torch::Tensor MolaLinearImpl::forward(const torch::Tensor& x) {
   const torch::Tensor x2 = x.reshape({-1, options.in_features()});  // [T, in]
   const torch::Tensor base = at::linear(x2, weight, bias);          // [T, out]
   if (!hasAdapter()) return base.view(outputShape(x));
-  torch::Tensor out =
-      options.impl() == ExpertImpl::Stacked ? forwardStacked(x2, base) : forwardLoop(x2, base);
+  torch::Tensor out = options.task_gated()                    ? forwardTaskGated(x, base)
+                      : options.impl() == ExpertImpl::Stacked ? forwardStacked(x2, base)
+                                                              : forwardLoop(x2, base);
   return out.view(outputShape(x));
 }
 
@@ -344,6 +356,8 @@ bool MolaLinearImpl::canFuse(const std::vector<MolaLinearImpl*>& modules, const 
   const MolaLinearOptions& f = first->options;
   for (const MolaLinearImpl* m : modules) {
     if (!m || !m->hasAdapter() || m->options.impl() != ExpertImpl::Stacked) return false;
+    // The fused node knows neither task gates nor the rescaled gradient.
+    if (m->options.task_gated() || m->options.gate_rescaling()) return false;
     const MolaLinearOptions& o = m->options;
     if (o.num_experts() != f.num_experts() || o.rank() != f.rank() || o.top_k() != f.top_k() ||
         o.alpha() != f.alpha() || o.dropout() != f.dropout() ||
@@ -415,19 +429,45 @@ std::vector<int64_t> MolaLinearImpl::outputShape(const torch::Tensor& x) const {
 torch::Tensor MolaLinearImpl::forwardStacked(const torch::Tensor& x2, const torch::Tensor& base) {
   const int64_t t = x2.size(0), n = options.num_experts(), r = options.rank();
   const torch::Tensor xd = is_training() ? loraDropout(x2, options.dropout()).x : x2;
-  torch::Tensor z = at::linear(xd, castLike(lora_A, x2));  // [T, N*r]: every expert's A x at once
-  if (hasRouter()) {
-    m_routing = route(x2);
-    // Dense gates [T, N]: g on the K chosen experts, 0 elsewhere; alpha/r folded in.
-    const torch::Tensor gates =
-        at::zeros({t, n}, m_routing.topk_gate.options())
-            .scatter(1, m_routing.topk_idx, m_routing.topk_gate * scaling());
-    z = (z.view({t, n, r}) * gates.to(z.scalar_type()).unsqueeze(-1)).view({t, n * r});
-  } else {
-    z = z * scaling();
-  }
+  const torch::Tensor z = at::linear(xd, castLike(lora_A, x2));  // [T, N*r]: every A x at once
+  const torch::Tensor b = castLike(lora_B, x2);
   // h = W0 x + B z in one fused matmul-accumulate: [T, out]
-  return at::addmm(base, z, castLike(lora_B, x2).t());
+  if (!hasRouter()) return at::addmm(base, z * scaling(), b.t());
+  m_routing = route(x2);
+  const torch::Tensor z3 = z.view({t, n, r});
+  const torch::Tensor gates = denseGates(m_routing.topk_gate, z);
+  if (!options.gate_rescaling()) return at::addmm(base, (z3 * gates).view({t, n * r}), b.t());
+  // Gate-aware rescaling: the value is B (z g) as above, but the experts (A, B and x through
+  // them) take gradient through B (z sqrt(g)), the gate through the detached rest.
+  const torch::Tensor root = denseGates(m_routing.topk_gate.detach().sqrt(), z);
+  const torch::Tensor rest = (z3.detach() * (gates - root)).view({t, n * r});
+  return at::addmm(at::addmm(base, (z3 * root).view({t, n * r}), b.t()), rest, b.detach().t());
+}
+
+torch::Tensor MolaLinearImpl::denseGates(const torch::Tensor& g, const torch::Tensor& like) const {
+  // [T, N]: g on the K chosen experts, 0 elsewhere; alpha/r folded in.
+  return at::zeros({like.size(0), options.num_experts()}, g.options())
+      .scatter(1, m_routing.topk_idx, g * scaling())
+      .to(like.scalar_type())
+      .unsqueeze(-1);  // [T, N, 1]
+}
+
+torch::Tensor MolaLinearImpl::forwardTaskGated(const torch::Tensor& x, const torch::Tensor& base) {
+  const int64_t n = options.num_experts(), r = options.rank(), in = options.in_features();
+  TORCH_CHECK(m_task_gates.defined(),
+              "MolaLinear (MOELoRA): no task gates were set for this forward pass; the model "
+              "sets them from the tasks of the batch");
+  TORCH_CHECK(x.dim() >= 2 && m_task_gates.dim() == 2 && m_task_gates.size(0) == x.size(0) &&
+                  m_task_gates.size(1) == n,
+              "MolaLinear (MOELoRA): task gates have shape ", m_task_gates.sizes(),
+              " but the input has shape ", x.sizes(), "; expected [", x.size(0), ", ", n, "]");
+  const int64_t b = x.size(0), t = x.numel() / (b * in);
+  const torch::Tensor x2 = x.reshape({-1, in});
+  const torch::Tensor xd = is_training() ? loraDropout(x2, options.dropout()).x : x2;
+  const torch::Tensor z = at::linear(xd, castLike(lora_A, x2)).view({b, t, n, r});
+  // Every token of sequence s weighs expert i by w_{s,i}; alpha/r folded in.
+  const torch::Tensor w = (m_task_gates * scaling()).to(z.scalar_type()).view({b, 1, n, 1});
+  return at::addmm(base, (z * w).view({b * t, n * r}), castLike(lora_B, x2).t());
 }
 
 torch::Tensor MolaLinearImpl::forwardLoop(const torch::Tensor& x2, const torch::Tensor& base) {
@@ -442,12 +482,17 @@ torch::Tensor MolaLinearImpl::forwardLoop(const torch::Tensor& x2, const torch::
     const torch::Tensor chosen = m_routing.topk_idx.eq(i);                  // [T, K]
     const torch::Tensor rows = chosen.any(/*dim=*/1).nonzero().squeeze(1);  // host sync
     if (rows.numel() == 0) continue;
-    const torch::Tensor gate =
-        (m_routing.topk_gate * chosen).sum(1).index_select(0, rows) * scaling();  // [n_i]
-    const torch::Tensor a_i = castLike(lora_A.narrow(0, i * r, r), x2);           // [r, in]
-    const torch::Tensor b_i = castLike(lora_B.narrow(1, i * r, r), x2);           // [out, r]
+    const torch::Tensor g = (m_routing.topk_gate * chosen).sum(1).index_select(0, rows);  // [n_i]
+    const torch::Tensor a_i = castLike(lora_A.narrow(0, i * r, r), x2);                   // [r, in]
+    const torch::Tensor b_i = castLike(lora_B.narrow(1, i * r, r), x2);  // [out, r]
     const torch::Tensor h = at::linear(at::linear(xd.index_select(0, rows), a_i), b_i);
-    out = out.index_add(0, rows, h * gate.to(h.scalar_type()).unsqueeze(1));
+    const auto col = [&](const torch::Tensor& v) {
+      return (v * scaling()).to(h.scalar_type()).unsqueeze(1);
+    };
+    out = out.index_add(0, rows,
+                        options.gate_rescaling()
+                            ? scaleWithGradient(h, col(g), col(g.detach().sqrt()))
+                            : h * col(g));
   }
   return out;
 }

@@ -35,6 +35,16 @@ struct MolaLinearOptions {
   // Dropout on the LoRA input only (never on the base or router input); active in training mode.
   TORCH_ARG(double, dropout) = 0.05;
   TORCH_ARG(ExpertImpl, impl) = ExpertImpl::Stacked;
+  // MOELoRA: no router; the experts' weights come from the task of each sequence
+  // (setTaskGates), dense over all N experts.
+  TORCH_ARG(bool, task_gated) = false;
+  // The rank r in the scaling alpha / r; 0: rank (MOELoRA's N experts of rank r / N scale by
+  // alpha over the whole r).
+  TORCH_ARG(int64_t, scaling_rank) = 0;
+  // The gate-aware rescaling of Sun et al. (ICML 2025): the forward is unchanged, but each routed
+  // expert's output passes gradient (to its A, B and the input) weighted by sqrt(g), not g; the
+  // router's gradient is unchanged.
+  TORCH_ARG(bool, gate_rescaling) = false;
   // The dtype of A, B and the router; Undefined: the base weight's. Mixed precision keeps fp32
   // adapters (master weights, fp32 optimizer state) on a bf16/fp16 base: the forward casts them to
   // the input's dtype and their gradients come back in fp32.
@@ -80,7 +90,11 @@ class MolaLinearImpl : public torch::nn::Module {
   static bool canFuse(const std::vector<MolaLinearImpl*>& modules, const torch::Tensor& x);
 
   bool hasAdapter() const { return options.num_experts() > 0; }
-  bool hasRouter() const { return options.num_experts() > 1; }
+  bool hasRouter() const { return options.num_experts() > 1 && !options.task_gated(); }
+  // MOELoRA: the expert weights of each sequence of the next forward calls, [B, N] (rows sum to
+  // 1), for inputs [B, T, in_features]; kept with its graph (the gate's gradient flows through).
+  void setTaskGates(torch::Tensor gates) { m_task_gates = std::move(gates); }
+  const torch::Tensor& taskGates() const { return m_task_gates; }
   const Routing& routing() const { return m_routing; }
   // Drops the last call's routing tensors (and the autograd graph they hold).
   void clearRouting() { m_routing = Routing{}; }
@@ -109,10 +123,19 @@ class MolaLinearImpl : public torch::nn::Module {
   // The composite (one autograd node per op) stacked path, for trainable base weights.
   torch::Tensor forwardStacked(const torch::Tensor& x2, const torch::Tensor& base);
   torch::Tensor forwardLoop(const torch::Tensor& x2, const torch::Tensor& base);
+  // MOELoRA: h = W0 x + (alpha / r) sum_i w_i B_i A_i dropout(x), w = the sequence's task gates.
+  torch::Tensor forwardTaskGated(const torch::Tensor& x, const torch::Tensor& base);
+  // g [T, K] of the last routing scattered to [T, N, 1] (0 where not chosen) times alpha / r, in
+  // the dtype of `like` [T, ...].
+  torch::Tensor denseGates(const torch::Tensor& g, const torch::Tensor& like) const;
   std::vector<int64_t> outputShape(const torch::Tensor& x) const;
-  double scaling() const { return options.alpha() / static_cast<double>(options.rank()); }
+  double scaling() const {
+    const int64_t r = options.scaling_rank() > 0 ? options.scaling_rank() : options.rank();
+    return options.alpha() / static_cast<double>(r);
+  }
 
   Routing m_routing;
+  torch::Tensor m_task_gates;
 };
 
 TORCH_MODULE(MolaLinear);

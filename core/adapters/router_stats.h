@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace mola {
@@ -21,6 +22,11 @@ struct LayerRouterStats {
 struct RouterStatsSnapshot {
   int64_t step = 0;
   std::vector<LayerRouterStats> layers;  // only layers that have a router (N_j > 1)
+  // MOELoRA (a gate that reads the task, not the token): the task names and, per layer (every
+  // layer, bottom first), each task's expert weights [task][expert]. `layers` then holds the
+  // weights averaged over the tasks (token_fraction = mean_probability, tokens 0).
+  std::vector<std::string> tasks = {};
+  std::vector<std::vector<std::vector<double>>> task_weights = {};
 };
 
 }  // namespace mola

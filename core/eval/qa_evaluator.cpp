@@ -34,7 +34,7 @@ struct Scored {
 
 // Sum of log p(ids[t] | ids[<t]) over t >= first, for each sequence, in batches (right padding).
 std::vector<double> continuationLogLikelihoods(LlamaModel& model, const std::vector<Scored>& seqs,
-                                               size_t batch_size) {
+                                               size_t batch_size, int task) {
   std::vector<double> out(seqs.size());
   const auto device = model->embed.device();
   for (size_t start = 0; start < seqs.size(); start += batch_size) {
@@ -46,6 +46,7 @@ std::vector<double> continuationLogLikelihoods(LlamaModel& model, const std::vec
       std::copy(seqs[i].ids.begin(), seqs[i].ids.end(), flat.begin() + int64_t((i - start) * len));
     const at::Tensor ids =
         at::tensor(flat, at::kLong).view({int64_t(end - start), int64_t(len)}).to(device);
+    model->setTasks(at::full({int64_t(end - start)}, int64_t(task), at::kLong));
     // Right padding needs no mask: causal attention never lets a real token see the padding.
     const at::Tensor logp = at::log_softmax(model->forward(ids).to(at::kFloat), -1).cpu();
     for (size_t i = start; i < end; ++i) {
@@ -99,7 +100,7 @@ EvalResult evaluateLikelihood(LlamaModel& model, const Tokenizer& tok,
         seqs.push_back(std::move(s));
       }
     }
-    const std::vector<double> ll = continuationLogLikelihoods(model, seqs, o.batch_size);
+    const std::vector<double> ll = continuationLogLikelihoods(model, seqs, o.batch_size, o.task);
     size_t k = 0;
     for (size_t r = start; r < end; ++r) {
       const QaRecord& rec = records[r];
@@ -153,6 +154,7 @@ EvalResult evaluateGenerate(LlamaModel& model, const Tokenizer& tok,
                                     .to(at::kBool)
                                     .to(device);
     KvCache cache = model->makeCache(int64_t(b), int64_t(mask_width));
+    model->setTasks(at::full({int64_t(b)}, int64_t(o.task), at::kLong));
     at::Tensor logits =
         model->forward(at::tensor(flat, at::kLong).view({int64_t(b), int64_t(len)}).to(device),
                        key_mask.narrow(1, 0, int64_t(len)), &cache);

@@ -35,6 +35,8 @@ struct EvalOptions {
   size_t limit = 0;         // 0: every record
   size_t batch_size = 8;    // sequences per forward pass
   int max_new_tokens = 32;  // generate protocol
+  // The task row every record belongs to (a MOELoRA adapter's gate reads it; others ignore it).
+  int task = 0;
   // Called after each batch with (records done, records in all).
   std::function<void(size_t, size_t)> progress;
 };

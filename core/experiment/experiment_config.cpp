@@ -130,6 +130,7 @@ std::string parentOf(const std::string& path) {
 }
 
 Json canonicalDocument(const ExperimentConfig& c);
+Json taskDocument(const TaskSpec& t);
 
 // "unknown key 'adapter.rnak' (did you mean 'adapter.rank'?); 'adapter' takes: method, ..."
 [[noreturn]] void failUnknownKey(const std::string& prefix, const std::string& key,
@@ -186,10 +187,14 @@ void checkShape(const Json& value, const Json& canonical, const std::string& key
       if (!canonical.contains(k)) failUnknownKey(key, k, canonical);
       checkShape(v, canonical[k], joinKey(key, k));
     }
-  } else if (canonical.is_array() && !canonical.empty()) {
+  } else if (canonical.is_array()) {
+    // Every element is shaped like the canonical's first, or (data.tasks, empty by default) a task.
+    const Json element = !canonical.empty()    ? canonical[0]
+                         : key == "data.tasks" ? taskDocument({})
+                                               : Json();
+    if (element.is_null()) return;
     for (size_t i = 0; i < value.size(); ++i)
-      if (!sameKind(value[i], canonical[0]))
-        failType(key + "[" + std::to_string(i) + "]", value[i], canonical[0]);
+      checkShape(value[i], element, key + "[" + std::to_string(i) + "]");
   }
 }
 
@@ -269,6 +274,21 @@ void readData(const GroupReader& r, DataSpec& d) {
   r.read("limit", d.limit, 0);
 }
 
+std::vector<TaskSpec> readTasks(const Json& list, const std::string& key) {
+  std::vector<TaskSpec> tasks;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const GroupReader r(list[i], key + "[" + std::to_string(i) + "]");
+    TaskSpec t;
+    t.id = int(i);
+    r.read("name", t.name);
+    r.read("id", t.id, 0);
+    readData(r.group("train"), t.train);
+    readData(r.group("eval"), t.eval);
+    tasks.push_back(std::move(t));
+  }
+  return tasks;
+}
+
 std::vector<std::string> readTargetModules(const Json& list, const std::string& key) {
   std::vector<std::string> out;
   for (size_t i = 0; i < list.size(); ++i) {
@@ -324,10 +344,12 @@ ExperimentConfig fromDocument(const Json& doc) {
   if (const Json* modules = adapter.find("target_modules"))
     c.target_modules = readTargetModules(*modules, adapter.key("target_modules"));
   adapter.read("balance_coefficient", c.balance_coefficient);
+  adapter.read("task_embedding_dim", c.task_embedding_dim, 1);
 
   const GroupReader data = top.group("data");
   readData(data.group("train"), c.train);
   readData(data.group("eval"), c.eval);
+  if (const Json* tasks = data.find("tasks")) c.tasks = readTasks(*tasks, data.key("tasks"));
   data.read("prompt_template", c.prompt_template);
   data.read("cutoff", c.cutoff, static_cast<int64_t>(kMinCutoff));
   data.read("train_on_prompt", c.train_on_prompt);
@@ -342,11 +364,7 @@ ExperimentConfig fromDocument(const Json& doc) {
   training.read("activation_checkpointing", c.activation_checkpointing);
   training.read("processes", c.processes, 1);
   const GroupReader optimizer = training.group("optimizer");
-  std::string optimizer_name = "adamw";
-  optimizer.read("name", optimizer_name);
-  if (std::find(kOptimizers.begin(), kOptimizers.end(), optimizer_name) == kOptimizers.end())
-    fail(optimizer.key("name"),
-         inQuotes(optimizer_name) + " is not one of " + joinList(kOptimizers));
+  optimizer.read("name", c.optimizer);
   optimizer.read("lr", c.lr);
   if (const Json* betas = optimizer.find("betas")) {
     if (betas->size() != 2)
@@ -357,6 +375,10 @@ ExperimentConfig fromDocument(const Json& doc) {
   }
   optimizer.read("weight_decay", c.weight_decay);
   optimizer.read("eps", c.adam_eps);
+  optimizer.read("momentum", c.momentum);
+  optimizer.read("preconditioner", c.preconditioner);
+  optimizer.read("damping", c.damping);
+  optimizer.read("gate_rescaling", c.gate_rescaling);
   const GroupReader schedule = training.group("schedule");
   schedule.read("type", c.schedule);
   schedule.read("warmup_steps", c.warmup_steps, 0);
@@ -378,6 +400,15 @@ Json dataDocument(const DataSpec& d) {
   return j;
 }
 
+Json taskDocument(const TaskSpec& t) {
+  Json j = Json::object();
+  j["name"] = t.name;
+  j["id"] = t.id;
+  j["train"] = dataDocument(t.train);
+  j["eval"] = dataDocument(t.eval);
+  return j;
+}
+
 Json canonicalDocument(const ExperimentConfig& c) {
   Json doc = Json::object();
   doc["name"] = c.name;
@@ -392,10 +423,13 @@ Json canonicalDocument(const ExperimentConfig& c) {
   adapter["dropout"] = c.dropout;
   adapter["target_modules"] = c.target_modules;
   adapter["balance_coefficient"] = c.balance_coefficient;
+  adapter["task_embedding_dim"] = c.task_embedding_dim;
   doc["adapter"] = adapter;
   Json data = Json::object();
   data["train"] = dataDocument(c.train);
   data["eval"] = dataDocument(c.eval);
+  data["tasks"] = Json::array();
+  for (const TaskSpec& t : c.tasks) data["tasks"].push_back(taskDocument(t));
   data["prompt_template"] = c.prompt_template;
   data["cutoff"] = c.cutoff;
   data["train_on_prompt"] = c.train_on_prompt;
@@ -410,11 +444,15 @@ Json canonicalDocument(const ExperimentConfig& c) {
   training["activation_checkpointing"] = c.activation_checkpointing;
   training["processes"] = c.processes;
   Json optimizer = Json::object();
-  optimizer["name"] = "adamw";
+  optimizer["name"] = c.optimizer;
   optimizer["lr"] = c.lr;
   optimizer["betas"] = Json::array({c.beta1, c.beta2});
   optimizer["weight_decay"] = c.weight_decay;
   optimizer["eps"] = c.adam_eps;
+  optimizer["momentum"] = c.momentum;
+  optimizer["preconditioner"] = c.preconditioner;
+  optimizer["damping"] = c.damping;
+  optimizer["gate_rescaling"] = c.gate_rescaling;
   training["optimizer"] = optimizer;
   training["schedule"] = {{"type", c.schedule}, {"warmup_steps", c.warmup_steps}};
   doc["training"] = training;
@@ -477,8 +515,13 @@ ExperimentConfig loadExperiment(const fs::path& file) {
 void resolveExperimentPaths(ExperimentConfig& config, const fs::path& base_dir) {
   const fs::path base = base_dir.empty() ? fs::current_path() : fs::absolute(base_dir);
   const char* home = std::getenv("HOME");
-  for (std::string* path :
-       {&config.model, &config.tokenizer, &config.train.path, &config.eval.path}) {
+  std::vector<std::string*> paths = {&config.model, &config.tokenizer, &config.train.path,
+                                     &config.eval.path};
+  for (TaskSpec& t : config.tasks) {
+    paths.push_back(&t.train.path);
+    paths.push_back(&t.eval.path);
+  }
+  for (std::string* path : paths) {
     // "~/..." is the user's home, as in a shell (the shipped SmolLM2 experiments find the model
     // cache that way).
     if (path->rfind("~/", 0) == 0 && home && *home)
@@ -525,8 +568,22 @@ void applyExperimentOverride(ExperimentConfig& config, const std::string& assign
   config = parseExperiment(doc.dump(-1, ' ', false, Json::error_handler_t::replace), "--set");
 }
 
+std::vector<TaskSpec> experimentTasks(const ExperimentConfig& config) {
+  if (!config.tasks.empty()) return config.tasks;
+  TaskSpec t;
+  const std::string& path = config.train.path;
+  t.name = path.rfind(kSyntheticPrefix, 0) == 0 ? path : fs::path(path).filename().string();
+  t.train = config.train;
+  t.eval = config.eval;
+  return {t};
+}
+
 bool operator==(const DataSpec& a, const DataSpec& b) {
   return a.path == b.path && a.format == b.format && a.split == b.split && a.limit == b.limit;
+}
+
+bool operator==(const TaskSpec& a, const TaskSpec& b) {
+  return a.name == b.name && a.id == b.id && a.train == b.train && a.eval == b.eval;
 }
 
 bool operator==(const ExperimentConfig& a, const ExperimentConfig& b) {
@@ -534,13 +591,17 @@ bool operator==(const ExperimentConfig& a, const ExperimentConfig& b) {
          a.device == b.device && a.dtype == b.dtype && a.method == b.method &&
          a.allocation == b.allocation && a.rank == b.rank && a.alpha == b.alpha &&
          a.top_k == b.top_k && a.dropout == b.dropout && a.target_modules == b.target_modules &&
-         a.balance_coefficient == b.balance_coefficient && a.train == b.train && a.eval == b.eval &&
-         a.prompt_template == b.prompt_template && a.cutoff == b.cutoff &&
-         a.train_on_prompt == b.train_on_prompt && a.batch_size == b.batch_size &&
-         a.grad_accumulation == b.grad_accumulation && a.epochs == b.epochs &&
-         a.max_steps == b.max_steps && a.lr == b.lr && a.beta1 == b.beta1 && a.beta2 == b.beta2 &&
-         a.weight_decay == b.weight_decay && a.adam_eps == b.adam_eps && a.schedule == b.schedule &&
-         a.warmup_steps == b.warmup_steps && a.grad_clip == b.grad_clip && a.seed == b.seed &&
+         a.balance_coefficient == b.balance_coefficient &&
+         a.task_embedding_dim == b.task_embedding_dim && a.train == b.train && a.eval == b.eval &&
+         a.tasks == b.tasks && a.optimizer == b.optimizer && a.momentum == b.momentum &&
+         a.preconditioner == b.preconditioner && a.damping == b.damping &&
+         a.gate_rescaling == b.gate_rescaling && a.prompt_template == b.prompt_template &&
+         a.cutoff == b.cutoff && a.train_on_prompt == b.train_on_prompt &&
+         a.batch_size == b.batch_size && a.grad_accumulation == b.grad_accumulation &&
+         a.epochs == b.epochs && a.max_steps == b.max_steps && a.lr == b.lr && a.beta1 == b.beta1 &&
+         a.beta2 == b.beta2 && a.weight_decay == b.weight_decay && a.adam_eps == b.adam_eps &&
+         a.schedule == b.schedule && a.warmup_steps == b.warmup_steps &&
+         a.grad_clip == b.grad_clip && a.seed == b.seed &&
          a.activation_checkpointing == b.activation_checkpointing && a.processes == b.processes &&
          a.eval_protocol == b.eval_protocol && a.eval_interval == b.eval_interval &&
          a.checkpoint_interval == b.checkpoint_interval &&

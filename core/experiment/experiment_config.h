@@ -18,14 +18,17 @@ namespace mola {
 //     "model": {"path": "builtin:tiny", "tokenizer": "", "device": "auto", "dtype": "fp32"},
 //     "adapter": {"method": "mola", "allocation": "inverted-triangle", "rank": 8, "alpha": 16.0,
 //                 "top_k": 2, "dropout": 0.05, "target_modules": ["q_proj", ..., "down_proj"],
-//                 "balance_coefficient": 0.001},
+//                 "balance_coefficient": 0.001, "task_embedding_dim": 64},
 //     "data": {"train": {"path": "...", "format": "", "split": "", "limit": 0},
 //              "eval": {"path": "", "format": "", "split": "", "limit": 0},
+//              "tasks": [],
 //              "prompt_template": "mola", "cutoff": 256, "train_on_prompt": true},
 //     "training": {"batch_size": 4, "grad_accumulation": 1, "epochs": 1, "max_steps": 0,
 //                  "seed": 42, "grad_clip": 1.0, "activation_checkpointing": false,
 //                  "optimizer": {"name": "adamw", "lr": 0.0003, "betas": [0.9, 0.999],
-//                                "weight_decay": 0.0, "eps": 1e-08},
+//                                "weight_decay": 0.0, "eps": 1e-08, "momentum": 0.0,
+//                                "preconditioner": "none", "damping": 1e-06,
+//                                "gate_rescaling": true},
 //                  "schedule": {"type": "linear", "warmup_steps": 100}},
 //     "evaluation": {"protocol": "likelihood", "interval": 0},
 //     "checkpoint_interval": 0,
@@ -39,8 +42,10 @@ namespace mola {
 // must be whole numbers; target modules may be written short ("q") and are stored in full
 // ("q_proj"); the allocation must parse as a preset, group string or per-layer list (a per-layer
 // list is checked against the model's depth later, when the model is loaded). With method "lora"
-// (N = 1, K = 1, no router) allocation and top_k are ignored; with "full" every adapter key is.
-// The optimizer name can only be "adamw" (the struct has no field for it).
+// (N = 1, K = 1, no router) allocation and top_k are ignored; with "full" every adapter key is;
+// with "moelora" top_k and balance_coefficient are (its gate is dense and has no load to balance).
+// data.tasks: a multi-task mix, [{"name": "arith", "id": 0, "train": {...}, "eval": {...}}, ...]
+// (id defaults to the position); with tasks, data.train and data.eval stay empty.
 
 // A data set: a benchmark file (path + optional format/split), or "synthetic:TASK[:N[:SEED]]".
 struct DataSpec {
@@ -48,6 +53,16 @@ struct DataSpec {
   std::string format;  // empty: detect from the content
   std::string split;   // ScienceQA's split; empty: all
   size_t limit = 0;    // 0: every record
+};
+
+// One task of a multi-task mix: its training set, its evaluation set (may be empty), a name for
+// reports and an id (unique among the tasks). MOELoRA's gate reads the task; every method's
+// evaluation reports each task and their mean.
+struct TaskSpec {
+  std::string name;
+  int id = 0;
+  DataSpec train;
+  DataSpec eval;
 };
 
 // Defaults are MoLA's reference settings (DESIGN.md) where MoLA has one.
@@ -61,7 +76,9 @@ struct ExperimentConfig {
   std::string dtype = "fp32";          // fp32 | bf16 | fp16 (base weights and compute)
 
   // Adapter
-  std::string method = "mola";  // mola | lora (N = 1, K = 1, no router) | full (all weights)
+  // mola | lora (N = 1, K = 1, no router) | full (all weights) | moelora (MOELoRA: a dense gate
+  // over each layer's N experts of rank r / N, conditioned on the task, not the token)
+  std::string method = "mola";
   std::string allocation = "inverted-triangle";  // preset, group string or per-layer list
   int rank = 8;
   double alpha = 16.0;
@@ -70,10 +87,12 @@ struct ExperimentConfig {
   std::vector<std::string> target_modules = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                              "gate_proj", "up_proj", "down_proj"};
   double balance_coefficient = 0.001;  // 0 turns the load-balancing loss off
+  int task_embedding_dim = 64;         // moelora: the width of the learned task embedding
 
   // Data
   DataSpec train;
   DataSpec eval;                         // empty path: no evaluation
+  std::vector<TaskSpec> tasks;           // a multi-task mix instead of train / eval
   std::string prompt_template = "mola";  // mola (Alpaca-style) | compact
   size_t cutoff = 256;                   // tokens per example
   bool train_on_prompt = true;           // MoLA puts loss on the prompt tokens too
@@ -88,6 +107,15 @@ struct ExperimentConfig {
   double beta2 = 0.999;
   double weight_decay = 0.0;
   double adam_eps = 1e-8;
+  std::string optimizer = "adamw";  // adamw | sgd
+  double momentum = 0.0;            // sgd
+  // riemannian: each expert's A gradient is multiplied by (B_i^T B_i + damping I)^-1 and its B
+  // gradient by (A_i A_i^T + damping I)^-1 before the optimizer's step (Zhang & Pilanci; Sun et
+  // al., ICML 2025), and with gate_rescaling (method mola) an expert's gradient is weighted by
+  // sqrt(g) of its gate instead of g (the forward is unchanged).
+  std::string preconditioner = "none";  // none | riemannian
+  double damping = 1e-6;
+  bool gate_rescaling = true;
   std::string schedule = "linear";  // linear | cosine | constant (after warmup)
   int warmup_steps = 100;
   double grad_clip = 1.0;  // max global grad norm; 0: off
@@ -135,8 +163,12 @@ void validateExperiment(const ExperimentConfig& config);
 // loadExperiment applies it with the experiment file's own directory. (Added for callers that
 // parse text read elsewhere, e.g. the GUI.)
 void resolveExperimentPaths(ExperimentConfig& config, const std::filesystem::path& base_dir);
+// The tasks a run trains on: data.tasks, or one task (id 0) made of data.train and data.eval,
+// named after the training source.
+std::vector<TaskSpec> experimentTasks(const ExperimentConfig& config);
 
 bool operator==(const DataSpec& a, const DataSpec& b);
+bool operator==(const TaskSpec& a, const TaskSpec& b);
 bool operator==(const ExperimentConfig& a, const ExperimentConfig& b);
 
 }  // namespace mola

@@ -15,10 +15,11 @@ namespace mola::experiment_detail {
 // The values some keys allow, shared by the reader and the validator.
 inline const std::vector<std::string> kDevices = {"auto", "cpu", "cuda"};
 inline const std::vector<std::string> kDtypes = {"fp32", "bf16", "fp16"};
-inline const std::vector<std::string> kMethods = {"mola", "lora", "full"};
+inline const std::vector<std::string> kMethods = {"mola", "lora", "full", "moelora"};
 inline const std::vector<std::string> kSchedules = {"linear", "cosine", "constant"};
 inline const std::vector<std::string> kProtocols = {"likelihood", "generate"};
-inline const std::vector<std::string> kOptimizers = {"adamw"};
+inline const std::vector<std::string> kOptimizers = {"adamw", "sgd"};
+inline const std::vector<std::string> kPreconditioners = {"none", "riemannian"};
 inline constexpr size_t kMinCutoff = 8;
 inline constexpr const char* kSyntheticPrefix = "synthetic:";
 inline constexpr const char* kBuiltinPrefix = "builtin:";

@@ -150,6 +150,14 @@ void checkAllocation(const ExperimentConfig& c) {
           "uniform-N; a group string such as 2-4-6-8; or one count per layer such as 2,4,6,8)";
     fail("adapter.allocation", what);
   }
+  if (c.method == "moelora")
+    for (int n : allocation.perLayer())
+      if (c.rank % n != 0)
+        fail("adapter.rank", std::to_string(c.rank) + " cannot be shared among " +
+                                 std::to_string(n) + " experts (adapter.allocation " +
+                                 inQuotes(c.allocation) +
+                                 "): MOELoRA gives each of a layer's N experts rank r / N, so "
+                                 "the rank must be a multiple of every layer's expert count");
   if (c.method == "mola" && c.top_k > allocation.minExperts())
     fail("adapter.top_k", std::to_string(c.top_k) + " exceeds the " +
                               std::to_string(allocation.minExperts()) +
@@ -157,6 +165,26 @@ void checkAllocation(const ExperimentConfig& c) {
                               " gives its smallest layer; lower top_k or give every layer at "
                               "least " +
                               std::to_string(c.top_k) + " experts");
+}
+
+void checkTasks(const ExperimentConfig& c) {
+  if (c.tasks.empty()) return;
+  if (!c.train.path.empty() || !c.eval.path.empty())
+    fail(c.train.path.empty() ? "data.eval.path" : "data.train.path",
+         "must be empty when data.tasks lists the tasks (each task has its own train and eval)");
+  std::set<std::string> names;
+  std::set<int> ids;
+  for (size_t i = 0; i < c.tasks.size(); ++i) {
+    const TaskSpec& t = c.tasks[i];
+    const std::string key = "data.tasks[" + std::to_string(i) + "]";
+    if (trimWhitespace(t.name).empty()) fail(key + ".name", "must not be empty");
+    if (!names.insert(t.name).second) fail(key + ".name", inQuotes(t.name) + " is used twice");
+    checkAtLeast(key + ".id", t.id, 0);
+    if (!ids.insert(t.id).second)
+      fail(key + ".id", std::to_string(t.id) + " is the id of an earlier task too");
+    checkData(key + ".train", t.train, true);
+    checkData(key + ".eval", t.eval, false);
+  }
 }
 
 }  // namespace
@@ -186,10 +214,16 @@ void validateExperiment(const ExperimentConfig& c) {
       fail("adapter.target_modules", inQuotes(c.target_modules[i]) + " is listed twice");
   }
   checkRange("adapter.balance_coefficient", c.balance_coefficient, 0.0, true);
+  checkAtLeast("adapter.task_embedding_dim", c.task_embedding_dim, 1);
+  if (c.method == "moelora" && c.activation_checkpointing)
+    fail("training.activation_checkpointing",
+         "is not available with method moelora yet (its task gates sit outside the layers that "
+         "would be recomputed)");
   checkAllocation(c);
 
-  checkData("data.train", c.train, true);
+  checkData("data.train", c.train, c.tasks.empty());
   checkData("data.eval", c.eval, false);
+  checkTasks(c);
   checkOneOf("data.prompt_template", c.prompt_template, PromptTemplate::names());
   if (c.cutoff < kMinCutoff)
     fail("data.cutoff", "must be at least " + std::to_string(kMinCutoff) + " (got " +
@@ -210,6 +244,13 @@ void validateExperiment(const ExperimentConfig& c) {
   checkRange("training.optimizer.betas", c.beta2, 0.0, true, 1.0);
   checkRange("training.optimizer.weight_decay", c.weight_decay, 0.0, true);
   checkRange("training.optimizer.eps", c.adam_eps, 0.0, false);
+  checkOneOf("training.optimizer.name", c.optimizer, kOptimizers);
+  checkRange("training.optimizer.momentum", c.momentum, 0.0, true, 1.0);
+  checkOneOf("training.optimizer.preconditioner", c.preconditioner, kPreconditioners);
+  checkRange("training.optimizer.damping", c.damping, 0.0, false);
+  if (c.preconditioner == "riemannian" && c.method == "full")
+    fail("training.optimizer.preconditioner",
+         "'riemannian' preconditions LoRA factors; method full has none (use none)");
   checkOneOf("training.schedule.type", c.schedule, kSchedules);
   checkAtLeast("training.schedule.warmup_steps", c.warmup_steps, 0);
 

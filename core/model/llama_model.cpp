@@ -44,6 +44,9 @@ MolaSpec MolaSpec::fromAdapterConfig(const AdapterConfig& c) {
   s.rank = c.rank;
   s.alpha = c.lora_alpha;
   s.top_k = c.top_k;
+  s.task_gated = c.method == "moelora";
+  s.tasks = c.tasks;
+  s.task_dim = c.task_dim;
   return s;
 }
 
@@ -259,6 +262,7 @@ torch::Tensor LlamaModelImpl::hidden(const torch::Tensor& ids, const torch::Tens
   const AttentionMask mask = attentionMask(t, offset, key_mask, ids.device());
 
   torch::Tensor h = at::embedding(embed, ids);  // [B, T, d_model]
+  if (m_task_gate) applyTaskGates(b);
   const bool checkpoint = m_checkpoint && is_training() && at::GradMode::is_enabled() && !cache;
   for (int j = 0; j < m_config.num_layers; ++j)
     h = checkpoint ? checkpointedLayer(j, h, mask) : layerForward(j, h, mask, cache, offset);
@@ -400,14 +404,54 @@ torch::Tensor LlamaModelImpl::checkpointedLayer(int j, const torch::Tensor& h,
   return out[0];
 }
 
+void LlamaModelImpl::setTasks(const torch::Tensor& rows) {
+  if (!m_task_gate) return;
+  const at::Tensor r = rows.to(at::kCPU, at::kLong).contiguous();
+  TORCH_CHECK(r.dim() == 1, "task rows must be [batch], got ", r.sizes());
+  const int64_t tasks = int64_t(m_spec.tasks.size());
+  if (r.numel()) {
+    const int64_t lo = r.min().item<int64_t>(), hi = r.max().item<int64_t>();
+    TORCH_CHECK(lo >= 0 && hi < tasks, "task row ", lo < 0 ? lo : hi, " is outside the adapter's ",
+                tasks, " task(s)");
+  }
+  m_task_rows = r;
+}
+
+void LlamaModelImpl::applyTaskGates(int64_t b) {
+  TORCH_CHECK(m_task_rows.defined() && m_task_rows.size(0) == b,
+              "a MOELoRA adapter needs the task of every sequence: ",
+              m_task_rows.defined() ? std::to_string(m_task_rows.size(0)) : std::string("no"),
+              " task rows were set for a batch of ", b);
+  const std::vector<torch::Tensor> w = m_task_gate->weights(m_task_rows);
+  for (int j = 0; j < m_config.num_layers; ++j)
+    for (TargetModule m : m_spec.target_modules)
+      m_layers[size_t(j)]->projection(m)->setTaskGates(w[size_t(j)]);
+}
+
+void LlamaModelImpl::setTaskGate(TaskGate gate) {
+  if (m_task_gate) unregister_module("task_gate");
+  m_task_gate = gate ? register_module("task_gate", gate) : TaskGate(nullptr);
+  m_task_rows = torch::Tensor();
+}
+
 void LlamaModelImpl::injectMola(const MolaSpec& spec) {
   if (spec.allocation.numLayers() != m_config.num_layers)
     throw std::invalid_argument("the allocation has " +
                                 std::to_string(spec.allocation.numLayers()) +
                                 " layers but the model has " + std::to_string(m_config.num_layers));
-  spec.allocation.checkTopK(spec.top_k);
+  if (!spec.task_gated) spec.allocation.checkTopK(spec.top_k);
   if (spec.target_modules.empty()) throw std::invalid_argument("no target modules given");
   if (spec.rank < 1) throw std::invalid_argument("rank must be at least 1");
+  if (spec.task_gated) {
+    if (spec.tasks.empty())
+      throw std::invalid_argument("a MOELoRA adapter needs at least one task");
+    for (int j = 0; j < m_config.num_layers; ++j)
+      if (spec.rank % spec.allocation.experts(j) != 0)
+        throw std::invalid_argument(
+            "rank " + std::to_string(spec.rank) + " cannot be shared among the " +
+            std::to_string(spec.allocation.experts(j)) + " experts of layer " +
+            std::to_string(j + 1) + " (MOELoRA gives each expert rank r / N)");
+  }
   for (int j = 0; j < m_config.num_layers; ++j) {
     LlamaLayer& layer = m_layers[size_t(j)];
     // Un-targeted projections go back to plain linears (re-injection with fewer targets).
@@ -415,12 +459,22 @@ void LlamaModelImpl::injectMola(const MolaSpec& spec) {
       const MolaLinear& old = layer->projection(m);
       const bool targeted = std::find(spec.target_modules.begin(), spec.target_modules.end(), m) !=
                             spec.target_modules.end();
+      const int n = spec.allocation.experts(j);
       MolaLinearOptions o(old->options.in_features(), old->options.out_features());
-      o.bias(old->options.bias()).num_experts(targeted ? spec.allocation.experts(j) : 0);
+      o.bias(old->options.bias()).num_experts(targeted ? n : 0);
       o.rank(spec.rank).alpha(spec.alpha).top_k(spec.top_k).dropout(spec.dropout).impl(spec.impl);
-      o.adapter_dtype(spec.adapter_dtype);
+      o.adapter_dtype(spec.adapter_dtype).gate_rescaling(spec.gate_rescaling);
+      if (spec.task_gated) o.task_gated(true).rank(spec.rank / n).scaling_rank(spec.rank).top_k(1);
       layer->replaceProjection(m, MolaLinear(o, old->weight, old->bias));
     }
+  }
+  if (spec.task_gated) {
+    const c10::ScalarType type =
+        spec.adapter_dtype == c10::ScalarType::Undefined ? embed.scalar_type() : spec.adapter_dtype;
+    setTaskGate(TaskGate(spec.tasks, spec.task_dim, spec.allocation.perLayer(),
+                         embed.options().dtype(type)));
+  } else {
+    setTaskGate(nullptr);
   }
   m_spec = spec;
   sortTargetModules(m_spec.target_modules);  // as adapter files list them
@@ -434,6 +488,7 @@ void LlamaModelImpl::removeAdapters() {
       o.bias(old->options.bias()).num_experts(0);
       layer->replaceProjection(m, MolaLinear(o, old->weight, old->bias));
     }
+  setTaskGate(nullptr);
   m_spec = MolaSpec{};
   m_spec.allocation = Allocation();
 }
@@ -452,26 +507,45 @@ void LlamaModelImpl::loadAdapter(const std::filesystem::path& path) {
   MolaSpec spec = MolaSpec::fromAdapterConfig(adapter.config);
   // Modules that already have the file's layout are filled in place: whoever holds their
   // parameters (an optimizer resuming) keeps holding the live ones.
-  const bool same_layout = hasAdapters() && m_spec.allocation == spec.allocation &&
-                           m_spec.target_modules == spec.target_modules &&
-                           m_spec.rank == spec.rank && m_spec.alpha == spec.alpha &&
-                           m_spec.top_k == spec.top_k;
+  const bool same_layout =
+      hasAdapters() && m_spec.allocation == spec.allocation &&
+      m_spec.target_modules == spec.target_modules && m_spec.rank == spec.rank &&
+      m_spec.alpha == spec.alpha && m_spec.top_k == spec.top_k &&
+      m_spec.task_gated == spec.task_gated &&
+      (!spec.task_gated || (m_spec.tasks == spec.tasks && m_spec.task_dim == spec.task_dim));
   if (!same_layout) {
     if (hasAdapters()) {
       spec.dropout = m_spec.dropout;
       spec.impl = m_spec.impl;
       spec.adapter_dtype = m_spec.adapter_dtype;
+      spec.gate_rescaling = m_spec.gate_rescaling;
     }
     injectMola(spec);
   }
   AdapterModules modules = adapterModules();
   applyAdapter(adapter, modules);
+  if (m_task_gate) {
+    torch::NoGradGuard no_grad;
+    m_task_gate->embedding.copy_(adapter.tensors.at(kAdapterKeyTaskEmbedding));
+    for (int j = 0; j < m_config.num_layers; ++j)
+      m_task_gate->gates[size_t(j)].copy_(adapter.tensors.at(adapterKeyTaskGate(j)));
+  }
 }
 
 void LlamaModelImpl::saveAdapter(const std::filesystem::path& path, AdapterDtype dtype) {
   if (!hasAdapters()) throw std::invalid_argument("the model has no adapters to save");
   const AdapterModules modules = adapterModules();
-  saveAdapterFile(path, adapterConfigOf(modules), collectAdapterTensors(modules), dtype);
+  AdapterConfig config = adapterConfigOf(modules);
+  AdapterTensors tensors = collectAdapterTensors(modules);
+  if (m_task_gate) {
+    config.method = "moelora";
+    config.tasks = m_task_gate->tasks();
+    config.task_dim = int(m_task_gate->dim());
+    tensors[kAdapterKeyTaskEmbedding] = m_task_gate->embedding.detach().cpu().clone();
+    for (int j = 0; j < m_config.num_layers; ++j)
+      tensors[adapterKeyTaskGate(j)] = m_task_gate->gates[size_t(j)].detach().cpu().clone();
+  }
+  saveAdapterFile(path, config, tensors, dtype);
 }
 
 std::vector<LayerRoutings> LlamaModelImpl::layerRoutings() const {
@@ -486,7 +560,10 @@ std::vector<LayerRoutings> LlamaModelImpl::layerRoutings() const {
 
 void LlamaModelImpl::clearRoutings() {
   for (LlamaLayer& layer : m_layers)
-    for (TargetModule m : kAllTargetModules) layer->projection(m)->clearRouting();
+    for (TargetModule m : kAllTargetModules) {
+      layer->projection(m)->clearRouting();
+      layer->projection(m)->setTaskGates(torch::Tensor());
+    }
 }
 
 std::vector<torch::Tensor> LlamaModelImpl::trainableParameters() const {
@@ -499,8 +576,9 @@ std::vector<torch::Tensor> LlamaModelImpl::trainableParameters() const {
 void LlamaModelImpl::setBaseTrainable(bool trainable) {
   for (auto& p : named_parameters()) {
     const std::string& name = p.key();
-    const bool adapter =
-        name.find("lora_") != std::string::npos || name.find("router") != std::string::npos;
+    const bool adapter = name.find("lora_") != std::string::npos ||
+                         name.find("router") != std::string::npos ||
+                         name.rfind("task_gate.", 0) == 0;
     if (!adapter) p.value().set_requires_grad(trainable);
   }
 }

@@ -13,6 +13,7 @@
 #include "adapters/adapter_file.h"
 #include "adapters/balance_loss.h"
 #include "adapters/mola_linear.h"
+#include "adapters/task_gate.h"
 #include "model/attention.h"
 #include "model/llama_config.h"
 
@@ -31,6 +32,13 @@ struct MolaSpec {
   // The adapters' dtype; Undefined: the base's. The trainer asks for fp32 master weights on a
   // bf16/fp16 base (MolaLinearOptions::adapter_dtype).
   c10::ScalarType adapter_dtype = c10::ScalarType::Undefined;
+  // MOELoRA: no routers; layer j's N_j experts have rank rank / N_j and are weighted by the task
+  // gate (TaskGate over `tasks`, embedding width task_dim), alpha / rank scaling.
+  bool task_gated = false;
+  std::vector<std::string> tasks;
+  int task_dim = 64;
+  // Training only (not in the adapter file): MolaLinearOptions::gate_rescaling.
+  bool gate_rescaling = false;
 
   static MolaSpec fromAdapterConfig(const AdapterConfig& c);
 };
@@ -100,6 +108,11 @@ class LlamaModelImpl : public torch::nn::Module {
   // Errors name the file and key.
   void loadAdapter(const std::filesystem::path& path);
   void saveAdapter(const std::filesystem::path& path, AdapterDtype dtype = AdapterDtype::F32);
+  // MOELoRA: the task row (index into molaSpec().tasks) of each sequence of the next forward
+  // calls, [B] int64; errors name a row outside the tasks. Ignored by models without task gates.
+  void setTasks(const torch::Tensor& rows);
+  // The task gate of a MOELoRA adapter, else null.
+  const TaskGate& taskGate() const { return m_task_gate; }
   // The last forward's routings, per layer, for the balance loss and router statistics.
   std::vector<LayerRoutings> layerRoutings() const;
   // Drops every module's last routing (and the autograd graph it holds) after a backward pass.
@@ -150,6 +163,9 @@ class LlamaModelImpl : public torch::nn::Module {
   torch::Tensor attention(LlamaLayer& layer, int j, const torch::Tensor& h,
                           const AttentionMask& mask, KvCache* cache, int64_t offset);
   torch::Tensor rope(const torch::Tensor& x, int64_t offset) const;
+  // MOELoRA: hands every targeted projection its layer's expert weights for a batch of b.
+  void applyTaskGates(int64_t b);
+  void setTaskGate(TaskGate gate);
   // The projections `modules` of one layer on their shared input x, fused when they can be.
   std::vector<torch::Tensor> projectShared(LlamaLayer& layer,
                                            const std::vector<TargetModule>& modules,
@@ -158,6 +174,8 @@ class LlamaModelImpl : public torch::nn::Module {
   LlamaConfig m_config;
   MolaSpec m_spec;
   std::vector<LlamaLayer> m_layers;
+  TaskGate m_task_gate{nullptr};
+  torch::Tensor m_task_rows;  // [B] int64 on the CPU
   bool m_fuse_shared = true;
   bool m_checkpoint = false;
 };

@@ -476,6 +476,22 @@ void RunStore::addRouterStats(int64_t run, const RouterStatsSnapshot& snapshot) 
         expert_row.run();
       }
     }
+    // MOELoRA: each task's weights, as rows of module "task:ROW:NAME" (weight in both columns).
+    Statement task_row(m_db,
+                       "INSERT INTO router_stats (run, step, layer, module, expert, fraction, "
+                       "mean_prob) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    task_row.bindInt(1, run).bindInt(2, snapshot.step);
+    for (size_t j = 0; j < snapshot.task_weights.size(); ++j)
+      for (size_t t = 0; t < snapshot.task_weights[j].size() && t < snapshot.tasks.size(); ++t)
+        for (size_t i = 0; i < snapshot.task_weights[j][t].size(); ++i) {
+          const double w = snapshot.task_weights[j][t][i];
+          task_row.bindInt(3, int64_t(j))
+              .bindText(4, "task:" + std::to_string(t) + ":" + snapshot.tasks[t])
+              .bindInt(5, int64_t(i))
+              .bindReal(6, w)
+              .bindReal(7, w);
+          task_row.run();
+        }
   });
 }
 
@@ -698,6 +714,42 @@ std::vector<std::string> RunStore::metricNames(int64_t run) const {
   return names;
 }
 
+namespace {
+
+// The rows of module "task:ROW:NAME" into each snapshot's tasks and task_weights.
+void readTaskWeights(sqlite3* db, int64_t run, std::vector<RouterStatsSnapshot>& snapshots) {
+  std::map<int64_t, RouterStatsSnapshot*> by_step;
+  for (RouterStatsSnapshot& s : snapshots) by_step[s.step] = &s;
+  Statement rows(db,
+                 "SELECT step, layer, module, expert, mean_prob FROM router_stats WHERE run = ? "
+                 "AND module LIKE 'task:%' ORDER BY step, layer, expert");
+  rows.bindInt(1, run);
+  while (rows.step()) {
+    auto it = by_step.find(rows.integer(0));
+    const std::string module = rows.text(2);
+    const size_t colon = module.find(':', 5);
+    const int64_t layer = rows.integer(1), expert = rows.integer(3);
+    if (it == by_step.end() || colon == std::string::npos || layer < 0 || expert < 0) continue;
+    size_t task = 0;
+    try {
+      task = std::stoul(module.substr(5, colon - 5));
+    } catch (const std::exception&) {
+      continue;  // not a row this build wrote
+    }
+    RouterStatsSnapshot& snap = *it->second;
+    if (snap.tasks.size() <= task) snap.tasks.resize(task + 1);
+    snap.tasks[task] = module.substr(colon + 1);
+    if (snap.task_weights.size() <= size_t(layer)) snap.task_weights.resize(size_t(layer) + 1);
+    auto& table = snap.task_weights[size_t(layer)];
+    if (table.size() <= task) table.resize(task + 1);
+    if (table[task].size() <= size_t(expert))
+      table[task].resize(size_t(expert) + 1, std::numeric_limits<double>::quiet_NaN());
+    table[task][size_t(expert)] = rows.real(4);
+  }
+}
+
+}  // namespace
+
 std::vector<RouterStatsSnapshot> RunStore::routerStats(int64_t run) const {
   std::vector<RouterStatsSnapshot> snapshots;
   transaction(
@@ -710,8 +762,10 @@ std::vector<RouterStatsSnapshot> RunStore::routerStats(int64_t run) const {
         layers.bindInt(1, run);
         while (layers.step()) {
           const int64_t step = layers.integer(0);
-          if (snapshots.empty() || snapshots.back().step != step)
-            snapshots.push_back(RouterStatsSnapshot{step, {}});
+          if (snapshots.empty() || snapshots.back().step != step) {
+            snapshots.emplace_back();
+            snapshots.back().step = step;
+          }
           LayerRouterStats l;
           l.layer = static_cast<int>(layers.integer(1));
           l.tokens = layers.integer(2);
@@ -738,6 +792,7 @@ std::vector<RouterStatsSnapshot> RunStore::routerStats(int64_t run) const {
           l.token_fraction[i] = experts.real(3);
           l.mean_probability[i] = experts.real(4);
         }
+        readTaskWeights(m_db, run, snapshots);
       });
   return snapshots;
 }

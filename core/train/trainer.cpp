@@ -5,7 +5,7 @@
 
 #include <ATen/ATen.h>
 #include <torch/nn/utils/clip_grad.h>
-#include <torch/optim/adamw.h>
+#include <torch/optim/optimizer.h>
 #include <torch/utils.h>
 #include <unistd.h>
 
@@ -33,6 +33,9 @@
 #include "train/builtin_base.h"
 #include "train/checkpoint.h"
 #include "train/data_parallel.h"
+#include "train/optimizers.h"
+#include "train/riemannian_preconditioner.h"
+#include "train/training_data.h"
 
 namespace mola {
 
@@ -41,57 +44,25 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr int64_t kIgnore = -100;  // label of positions without loss
-
-// Right-padded ids [B, T], labels [B, T] (kIgnore where no loss), real-token mask [B, T].
-struct Batch {
-  at::Tensor ids, labels, mask;
-};
-
-// The first position of `e` with a label: position 0 (BOS) is never predicted; the prompt is,
-// when MoLA's setting asks for it.
-size_t firstLabel(const EncodedExample& e, bool train_on_prompt) {
-  return train_on_prompt ? 1 : std::max<size_t>(1, e.prompt_tokens);
-}
-
-Batch makeBatch(const std::vector<const EncodedExample*>& examples, bool train_on_prompt) {
-  size_t len = 0;
-  for (const EncodedExample* e : examples) len = std::max(len, e->ids.size());
-  const int64_t b = int64_t(examples.size()), t = int64_t(len);
-  std::vector<int64_t> ids(size_t(b * t), 0), labels(size_t(b * t), kIgnore);
-  std::vector<uint8_t> mask(size_t(b * t), 0);
-  Batch out;
-  for (int64_t i = 0; i < b; ++i) {
-    const EncodedExample& e = *examples[size_t(i)];
-    const size_t first_label = firstLabel(e, train_on_prompt);
-    for (size_t p = 0; p < e.ids.size(); ++p) {
-      ids[size_t(i * t) + p] = e.ids[p];
-      mask[size_t(i * t) + p] = 1;
-      if (p >= first_label) labels[size_t(i * t) + p] = e.ids[p];
-    }
+// The unweighted mean of the tasks' accuracies (as MOELoRA reports it), with a normal-
+// approximation 95% interval from the tasks' binomial variances.
+EvalReport meanOfTasks(const std::vector<EvalReport>& tasks) {
+  EvalReport mean;
+  mean.step = tasks.front().step;
+  mean.benchmark = kMeanOfTasks;
+  mean.protocol = tasks.front().protocol;
+  double variance = 0.0;
+  const double k = double(tasks.size());
+  for (const EvalReport& t : tasks) {
+    mean.accuracy += t.accuracy / k;
+    mean.accuracy_norm += t.accuracy_norm / k;
+    mean.n += t.n;
+    if (t.n > 0) variance += t.accuracy * (1.0 - t.accuracy) / double(t.n) / (k * k);
   }
-  out.ids = at::tensor(ids, at::kLong).view({b, t});
-  out.labels = at::tensor(labels, at::kLong).view({b, t});
-  out.mask = at::tensor(std::vector<int64_t>(mask.begin(), mask.end()), at::kLong)
-                 .view({b, t})
-                 .to(at::kBool);
-  return out;
-}
-
-// The positions of `e` that makeBatch labels (every one a target: position 0, the only one no
-// position predicts, never has a label).
-int64_t targetCount(const EncodedExample& e, bool train_on_prompt) {
-  const size_t first_label = firstLabel(e, train_on_prompt);
-  return e.ids.size() > first_label ? int64_t(e.ids.size() - first_label) : 0;
-}
-
-// The order of the examples in each epoch: a shuffle fixed by the seed and the epoch number.
-std::vector<size_t> epochOrder(size_t n, uint64_t seed, int64_t epoch) {
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), size_t{0});
-  SplitMix64 rng(seed * 0x9E3779B97F4A7C15ull + uint64_t(epoch) + 1);
-  rng.shuffle(order);
-  return order;
+  const double half = 1.959963984540054 * std::sqrt(variance);
+  mean.ci_low = std::max(0.0, mean.accuracy - half);
+  mean.ci_high = std::min(1.0, mean.accuracy + half);
+  return mean;
 }
 
 // A resumed checkpoint must come from a run of as many ranks as this one.
@@ -103,11 +74,6 @@ void checkWorldSize(const CheckpointReader& checkpoint, int world) {
         std::to_string(written_by) + " process" + (written_by == 1 ? "" : "es") +
         "; resume it with " + std::to_string(written_by) + ", not " + std::to_string(world) +
         " (a run keeps its number of ranks from its first step to its last)");
-}
-
-std::string sourceName(const DataSpec& d) {
-  if (d.path.rfind("synthetic:", 0) == 0) return d.path;
-  return fs::path(d.path).filename().string();
 }
 
 }  // namespace
@@ -134,7 +100,13 @@ std::vector<int> prepareForTraining(LlamaModel& model, const ExperimentConfig& c
   MolaSpec spec;
   spec.allocation =
       c.method == "lora" ? Allocation::uniform(1, layers) : Allocation::parse(c.allocation, layers);
-  spec.top_k = c.method == "lora" ? 1 : c.top_k;
+  spec.top_k = c.method == "mola" ? c.top_k : 1;
+  if (c.method == "moelora") {
+    spec.task_gated = true;
+    for (const TaskSpec& t : experimentTasks(c)) spec.tasks.push_back(t.name);
+    spec.task_dim = c.task_embedding_dim;
+  }
+  spec.gate_rescaling = c.method == "mola" && c.preconditioner == "riemannian" && c.gate_rescaling;
   spec.target_modules.clear();
   for (const std::string& m : c.target_modules) spec.target_modules.push_back(parseTargetModule(m));
   sortTargetModules(spec.target_modules);
@@ -180,12 +152,13 @@ struct Trainer::State {
   LlamaModel model{nullptr};
   std::unique_ptr<Tokenizer> tokenizer;
   PromptTemplate prompt;
-  EncodedExamples encoded;
-  QaDataset eval_data;
+  TrainingData data;
   std::vector<int> experts;  // per layer; empty for full fine-tuning
+  bool task_gated = false;   // MOELoRA: experts weighted by the task, no routers
   int layers = 0;
   std::vector<torch::Tensor> params;
-  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<RiemannianPreconditioner> preconditioner;
   std::unique_ptr<RouterStatsAccumulator> router;
   TrainingPosition at;
   std::vector<size_t> order;  // of the examples in epoch at.epoch
@@ -203,7 +176,7 @@ struct Trainer::State {
   void autocast(std::optional<AutocastGuard>& guard) const {
     if (mixed) guard.emplace(device.type(), dtype);
   }
-  bool routed() const { return !experts.empty(); }
+  bool routed() const { return !experts.empty() && !task_gated; }
   // Sums across ranks for collective `what`; empty in a single process.
   TensorReducer reducer(const std::string& what) const {
     return group ? group->reducer(what) : TensorReducer{};
@@ -242,6 +215,7 @@ void Trainer::setUp(State& s) {
   s.tokenizer = loadTokenizerFor(c.model, c.tokenizer);
   s.layers = s.model->config().num_layers;
   s.experts = prepareForTraining(s.model, c);
+  s.task_gated = c.method == "moelora";
   std::optional<CheckpointReader> checkpoint;
   if (!m_resume_dir.empty()) {
     checkpoint.emplace(m_resume_dir, m_identity);
@@ -256,18 +230,10 @@ void Trainer::setUp(State& s) {
   if (m_group) joinRanks(s);
 
   s.prompt = PromptTemplate::named(c.prompt_template);
-  const QaDataset train_data =
-      loadQaSource(c.train.path, c.train.format, c.train.split, c.train.limit);
-  s.encoded = encodeExamples(train_data.records, *s.tokenizer, s.prompt, c.cutoff);
-  if (s.encoded.examples.empty()) throw std::runtime_error(c.train.path + ": no training examples");
-  if (!c.eval.path.empty())
-    s.eval_data = loadQaSource(c.eval.path, c.eval.format, c.eval.split, c.eval.limit);
+  s.data = loadTrainingData(c, *s.tokenizer, s.prompt);
 
-  s.optimizer =
-      std::make_unique<torch::optim::AdamW>(s.params, torch::optim::AdamWOptions(c.lr)
-                                                          .betas(std::make_tuple(c.beta1, c.beta2))
-                                                          .weight_decay(c.weight_decay)
-                                                          .eps(c.adam_eps));
+  s.optimizer = makeOptimizer(c, s.params);
+  s.preconditioner = makePreconditioner(c, *s.model);
   s.router = std::make_unique<RouterStatsAccumulator>(
       s.routed() ? s.experts : std::vector<int>(size_t(s.layers), 1));
   if (checkpoint) {
@@ -278,7 +244,7 @@ void Trainer::setUp(State& s) {
     s.last_checkpoint_step = s.at.step;
   }
 
-  const size_t n = s.encoded.examples.size(), batch = size_t(c.batch_size);
+  const size_t n = s.data.examples.size(), batch = size_t(c.batch_size);
   const int64_t batches_per_epoch = int64_t((n + batch - 1) / batch);
   s.total = c.max_steps > 0
                 ? c.max_steps
@@ -319,13 +285,12 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
   const ExperimentConfig& c = m_config;
   const Clock::time_point t0 = Clock::now();
   const double lr = scheduledLearningRate(c, s.at.step, s.total);
-  for (auto& group : s.optimizer->param_groups())
-    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+  setLearningRate(*s.optimizer, lr);
   s.optimizer->zero_grad();
   // The step's micro-batches first: the loss is a mean over all their target tokens (every
   // rank's), so that accumulating k batches of b equals one batch of k*b, and r ranks each
   // holding b/r of a batch equal one process holding all of it.
-  const size_t n = s.encoded.examples.size(), batch = size_t(c.batch_size);
+  const size_t n = s.data.examples.size(), batch = size_t(c.batch_size);
   std::vector<Batch> micro_batches;
   int64_t targets = 0, tokens = 0;
   for (int micro = 0; micro < c.grad_accumulation; ++micro) {
@@ -334,19 +299,19 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
       s.at.cursor = 0;
       s.order = epochOrder(n, c.seed, s.at.epoch);
     }
-    std::vector<const EncodedExample*> picked;
+    std::vector<const TrainingExample*> picked;
     for (size_t i = 0; i < batch && s.at.cursor < n; ++i)
-      picked.push_back(&s.encoded.examples[s.order[s.at.cursor++]]);
-    for (const EncodedExample* e : picked) {
-      tokens += int64_t(e->ids.size());
-      targets += targetCount(*e, c.train_on_prompt);
+      picked.push_back(&s.data.examples[s.order[s.at.cursor++]]);
+    for (const TrainingExample* e : picked) {
+      tokens += int64_t(e->encoded.ids.size());
+      targets += targetCount(e->encoded, c.train_on_prompt);
     }
     const Shard shard = shardOf(picked.size(), s.rank, s.world);
     // A rank whose share is empty (the last, short batch of an epoch) still takes part in every
     // collective: it runs one example that counts for nothing.
     const bool idle = shard.size() == 0;
-    std::vector<const EncodedExample*> mine(picked.begin() + int64_t(shard.begin),
-                                            picked.begin() + int64_t(shard.end));
+    std::vector<const TrainingExample*> mine(picked.begin() + int64_t(shard.begin),
+                                             picked.begin() + int64_t(shard.end));
     if (idle) mine.push_back(picked.front());
     micro_batches.push_back(makeBatch(mine, c.train_on_prompt));
     if (idle) {
@@ -358,6 +323,7 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
   double loss_sum = 0.0, balance_sum = 0.0;
   for (size_t i = 0; i < micro_batches.size(); ++i) {
     const Batch& b = micro_batches[i];
+    s.model->setTasks(b.tasks);
     trainMicroBatch(s, b.ids, b.labels, b.mask, denom, i + 1 == micro_batches.size(), loss_sum,
                     balance_sum);
   }
@@ -372,6 +338,7 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
   m.balance_loss = balance_sum;
   if (!std::isfinite(loss_sum) || !std::isfinite(balance_sum)) return false;
   m.grad_norm = torch::nn::utils::clip_grad_norm_(s.params, s.clip);
+  if (s.preconditioner) s.preconditioner->apply();
   s.optimizer->step();
   ++s.at.step;
   faultPoint("train.step");
@@ -423,33 +390,40 @@ bool Trainer::stopRequested(State& s) {
 
 void Trainer::evaluate(State& s) {
   const ExperimentConfig& c = m_config;
-  if (s.eval_data.records.empty()) return;
+  if (s.data.eval.empty()) return;
   EvalOptions eo;
   eo.protocol = parseProtocol(c.eval_protocol);
   eo.prompt = s.prompt;
   eo.batch_size = size_t(std::max(8, c.batch_size));
   std::optional<AutocastGuard> amp;
   s.autocast(amp);
-  const EvalResult r =
-      s.group ? evaluateShared(s.model, *s.tokenizer, s.eval_data.records, eo, *s.group,
-                               "the evaluation at step " + std::to_string(s.at.step))
-              : evaluateQa(s.model, *s.tokenizer, s.eval_data.records, eo);
+  std::vector<EvalReport> reports;
+  for (const TaskEvalSet& set : s.data.eval) {
+    eo.task = set.task;
+    const EvalResult r = s.group ? evaluateShared(s.model, *s.tokenizer, set.records, eo, *s.group,
+                                                  "the evaluation of " + set.benchmark +
+                                                      " at step " + std::to_string(s.at.step))
+                                 : evaluateQa(s.model, *s.tokenizer, set.records, eo);
+    EvalReport rep;
+    rep.step = s.at.step;
+    rep.benchmark = set.benchmark;
+    rep.split = set.split;
+    rep.protocol = c.eval_protocol;
+    rep.accuracy = r.accuracy;
+    rep.accuracy_norm = r.accuracy_norm;
+    rep.ci_low = r.ci_low;
+    rep.ci_high = r.ci_high;
+    rep.n = int64_t(r.n);
+    for (const Prediction& p : r.predictions)
+      rep.predictions.push_back({p.example_id, p.predicted, p.correct});
+    reports.push_back(std::move(rep));
+  }
   faultPoint("eval");
   s.last_eval_step = s.at.step;
   if (s.rank != 0) return;
-  EvalReport rep;
-  rep.step = s.at.step;
-  rep.benchmark = sourceName(c.eval);
-  rep.split = c.eval.split;
-  rep.protocol = c.eval_protocol;
-  rep.accuracy = r.accuracy;
-  rep.accuracy_norm = r.accuracy_norm;
-  rep.ci_low = r.ci_low;
-  rep.ci_high = r.ci_high;
-  rep.n = int64_t(r.n);
-  for (const Prediction& p : r.predictions)
-    rep.predictions.push_back({p.example_id, p.predicted, p.correct});
-  for (TrainingObserver* o : m_observers) o->evaluated(rep);
+  if (reports.size() > 1) reports.push_back(meanOfTasks(reports));
+  for (const EvalReport& rep : reports)
+    for (TrainingObserver* o : m_observers) o->evaluated(rep);
 }
 
 void Trainer::saveCheckpoint(State& s) {
@@ -482,6 +456,11 @@ void Trainer::saveCheckpoint(State& s) {
 void Trainer::afterStep(State& s) {
   const ExperimentConfig& c = m_config;
   const int64_t step = s.at.step;
+  if (c.router_stats_interval > 0 && s.task_gated && step % c.router_stats_interval == 0 &&
+      s.rank == 0) {
+    const RouterStatsSnapshot snap = s.model->taskGate()->snapshot(step);
+    for (TrainingObserver* o : m_observers) o->routerStats(snap);
+  }
   if (c.router_stats_interval > 0 && s.routed() && step % c.router_stats_interval == 0) {
     if (s.group)
       s.router->reduce(s.reducer("the router statistics' sum at step " + std::to_string(step)));
@@ -517,8 +496,8 @@ Trainer::Result Trainer::train(State& s) {
   info.total_steps = s.total;
   info.first_step = s.at.step;
   for (const auto& p : s.params) info.trainable_parameters += p.numel();
-  info.train_examples = int64_t(s.encoded.examples.size());
-  info.truncated_examples = int64_t(s.encoded.truncated);
+  info.train_examples = int64_t(s.data.examples.size());
+  info.truncated_examples = int64_t(s.data.truncated);
   info.experts_per_layer = s.experts;
   info.device = s.device.str();
   info.processes = s.world;

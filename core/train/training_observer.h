@@ -32,6 +32,9 @@ struct StepMetrics {
   double elapsed_s = 0.0;
 };
 
+// The benchmark name of the mean over a multi-task run's tasks.
+inline constexpr const char* kMeanOfTasks = "mean of tasks";
+
 struct EvalReport {
   int64_t step = 0;
   std::string benchmark;

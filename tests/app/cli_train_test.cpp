@@ -206,4 +206,55 @@ TEST(CliTrain, MalformedExperimentsAndDatabasesAreNamedErrors) {
   EXPECT_EQ(slurp(dir / "notes.sqlite"), before) << "the file is left as it was";
 }
 
+// MOELoRA on two tasks through the real CLI: scored per task and as their mean, the task gates'
+// weights in `runs show`, and an adapter that asks which task a question belongs to.
+TEST(CliTrain, MoeLoraTrainsTwoTasksAndItsAdapterNeedsATask) {
+  const fs::path dir = mola::test::tempDir("cli_train_moelora");
+  const std::string db = (dir / "runs.sqlite").string();
+  std::ofstream(dir / "moelora.json") << R"({
+  "name": "moelora-two-tasks",
+  "model": {"path": "builtin:tiny:3", "device": "cpu"},
+  "adapter": {"method": "moelora", "allocation": "4", "rank": 8, "task_embedding_dim": 8},
+  "data": {"tasks": [
+             {"name": "largest", "train": {"path": "synthetic:largest:32:1"},
+              "eval": {"path": "synthetic:largest:8:2"}},
+             {"name": "opposite", "train": {"path": "synthetic:opposite:32:1"},
+              "eval": {"path": "synthetic:opposite:8:2"}}],
+           "prompt_template": "compact", "cutoff": 160},
+  "training": {"batch_size": 8, "max_steps": 4, "optimizer": {"lr": 0.003}},
+  "router_stats_interval": 2
+})";
+  Result r = run("train " + (dir / "moelora.json").string() + " --db " + db);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.err, "on largest: accuracy")) << r.err;
+  EXPECT_TRUE(has(r.err, "on opposite: accuracy")) << r.err;
+  EXPECT_TRUE(has(r.err, "on mean of tasks: accuracy")) << r.err;
+  r = run("runs show 1 --db " + db);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "eval at step 4: mean of tasks likelihood accuracy")) << r.out;
+  EXPECT_TRUE(has(r.out, "task gate weights at step 4")) << r.out;
+  EXPECT_TRUE(has(r.out, "  layer   4  opposite        ")) << r.out;
+
+  const std::string adapter = (dir / "moelora.adapter").string();
+  {
+    RunStore store = RunStore::open(db, false);
+    fs::copy_file(fs::path(store.checkpoints(1).back().path) / "adapter.safetensors", adapter);
+  }
+  r = run("adapter inspect " + adapter);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "tasks: largest opposite")) << r.out;
+  const std::string eval = "eval --model builtin:tiny:3 --adapter " + adapter +
+                           " --data synthetic:opposite:8:2 --template compact";
+  r = run(eval);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(has(r.err, "MOELoRA over the tasks largest, opposite: name one with --task"))
+      << r.err;
+  r = run(eval + " --task opposit");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "--task 'opposit' is not one of the adapter's tasks")) << r.err;
+  r = run(eval + " --task opposite");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "n: 8")) << r.out;
+}
+
 }  // namespace

@@ -8,6 +8,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QTemporaryDir>
@@ -59,6 +60,12 @@ ExperimentConfig nonDefault() {
   c.beta2 = 0.98;
   c.weight_decay = 0.01;
   c.adam_eps = 1e-6;
+  c.optimizer = "sgd";
+  c.momentum = 0.7;
+  c.preconditioner = "riemannian";
+  c.damping = 3e-5;
+  c.gate_rescaling = false;
+  c.task_embedding_dim = 32;
   c.schedule = "cosine";
   c.warmup_steps = 25;
   c.grad_clip = 0.3;
@@ -132,6 +139,33 @@ class ExperimentFormTest : public QObject {
     form.setConfig(g);
     QVERIFY(form.config() == g);
     QVERIFY(!form.designer()->diagram()->isEnabled());  // lora: allocation unused
+  }
+
+  // A multi-task MOELoRA experiment: its tasks come back as given (the form shows them and
+  // leaves Train and Eval, which it does not use, disabled).
+  void multiTaskExperimentKeepsItsTasks() {
+    ExperimentForm form;
+    ExperimentConfig c = nonDefault();
+    c.method = "moelora";
+    c.allocation = "4";
+    c.rank = 8;
+    c.activation_checkpointing = false;
+    c.train = {};
+    c.eval = {};
+    c.tasks = {
+        {"arith", 0, {"synthetic:largest:40", "", "", 0}, {"synthetic:largest:8:2", "", "", 0}},
+        {"words", 3, {"synthetic:opposite:40", "", "", 0}, {}}};
+    form.setConfig(c);
+    const ExperimentConfig y = form.config();
+    QVERIFY(y == c);
+    QVERIFY(!form.trainData()->isEnabled());
+    auto* note = form.findChild<QLabel*>(QStringLiteral("tasksNote"));
+    QVERIFY(note && !note->isHidden());
+    QVERIFY2(note->text().contains(QStringLiteral("arith, words")), qPrintable(note->text()));
+    // Back to a single-task experiment: the editors are live again.
+    form.setConfig(nonDefault());
+    QVERIFY(form.trainData()->isEnabled());
+    QVERIFY(form.config() == nonDefault());
   }
 
   void designerEditsReachTheConfig() {
@@ -329,6 +363,11 @@ class ExperimentFormTest : public QObject {
     QVERIFY(form.grab().save(QStringLiteral(MOLA_SCREENSHOT_DIR "/experiment_form.png")));
     auto* scroll = form.findChild<QScrollArea*>();
     QVERIFY(scroll);
+    // The lower groups (training, optimizer, evaluation), scrolled to.
+    for (auto* area : form.findChildren<QScrollArea*>())
+      area->verticalScrollBar()->setValue(area->verticalScrollBar()->maximum());
+    QApplication::processEvents();
+    QVERIFY(form.grab().save(QStringLiteral(MOLA_SCREENSHOT_DIR "/experiment_form_lower.png")));
     QVERIFY2(scroll->widget()->minimumSizeHint().width() <= scroll->viewport()->width(),
              qPrintable(QStringLiteral("the form needs %1 px, the window gives it %2")
                             .arg(scroll->widget()->minimumSizeHint().width())

@@ -22,6 +22,7 @@
 #include "expert_heatmap.h"
 #include "plot_export.h"
 #include "score_chart.h"
+#include "task_gate_map.h"
 #include "training_plots.h"
 
 using mola::Allocation;
@@ -278,6 +279,54 @@ class PlotsTest : public QObject {
     }
     // The heatmap took the snapshot at the replot.
     QCOMPARE(plots.heatmap()->cellValue(7, 1), s.layers[7].token_fraction[1]);
+  }
+
+  // MOELoRA: a gate that reads the task shows, for the chosen layer, each task's weight of every
+  // expert in the load plot's place; plain router runs keep the load bars.
+  void taskGatesShowEachTasksExpertWeights() {
+    const Allocation a = Allocation::parse("4", 4);
+    TrainingPlots plots;
+    plots.resize(1100, 700);
+    plots.setAllocation(a);
+    RouterStatsSnapshot s;
+    s.step = 30;
+    s.tasks = {"largest", "opposite", "category"};
+    for (int j = 0; j < 4; ++j) {
+      std::vector<std::vector<double>> table;
+      for (int t = 0; t < 3; ++t) {
+        std::vector<double> w(4, 0.1);
+        w[size_t((j + t) % 4)] = 0.7;
+        table.push_back(w);
+      }
+      s.task_weights.push_back(table);
+      LayerRouterStats l;
+      l.layer = j;
+      l.token_fraction = l.mean_probability = {0.25, 0.25, 0.25, 0.25};
+      s.layers.push_back(l);
+    }
+    plots.appendRouterStats(s);
+    plots.tabs()->setCurrentIndex(1);
+    plots.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&plots));
+    plots.setSelectedLayer(2);
+    plots.replotNow();
+    TaskGateMap* map = plots.taskGateMap();
+    QVERIFY(map->isVisible());
+    QCOMPARE(map->taskCount(), 3);
+    QCOMPARE(map->expertCount(), 4);
+    QCOMPARE(map->cellValue(1, 3), 0.7);  // layer 3, task 2: expert (2 + 1) % 4 + 1
+    QCOMPARE(map->cellValue(1, 0), 0.1);
+    QVERIFY(std::isnan(map->cellValue(3, 0)));
+    QDir().mkpath(QStringLiteral(MOLA_SCREENSHOT_DIR));
+    QVERIFY(
+        plots.grab().save(QStringLiteral(MOLA_SCREENSHOT_DIR "/training_plots_task_gates.png")));
+    // A routed run's snapshot brings the load bars back.
+    RouterStatsSnapshot routed = s;
+    routed.tasks.clear();
+    routed.task_weights.clear();
+    plots.appendRouterStats(routed);
+    plots.replotNow();
+    QVERIFY(!map->isVisible());
   }
 
   // A 30-layer model (SmolLM2) wraps the entropy legend into columns with empty cells; drawing

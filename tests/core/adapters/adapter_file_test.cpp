@@ -212,6 +212,57 @@ TEST_F(AdapterFileTest, BadMetadataIsNamed) {
   expectFileError([&] { loadAdapterFile(writeRaw(tensors, {})); }, "metadata 'format' is missing");
 }
 
+// A MOELoRA file: rank 4 shared by each layer's experts (1, 2, 4 of them: ranks 4, 2, 1), the
+// task embedding and one gate per layer; its metadata errors are named.
+TEST_F(AdapterFileTest, MoeLoraFilesKeepTheirTasksAndNameTheirErrors) {
+  AdapterConfig c;
+  c.rank = 4;
+  c.lora_alpha = 8.0;
+  c.top_k = 1;
+  c.allocation = Allocation({1, 2, 4});
+  c.target_modules = {TargetModule::QProj};
+  c.method = "moelora";
+  c.tasks = {"arith", "words, with a comma"};
+  c.task_dim = 5;
+  AdapterTensors t;
+  for (int j = 0; j < 3; ++j) {
+    const int64_t n = c.allocation.experts(j), r = 4 / n;
+    t[adapterKeyA(j, TargetModule::QProj)] = at::randn({n, r, 8});
+    t[adapterKeyB(j, TargetModule::QProj)] = at::randn({n, 8, r});
+    t[adapterKeyTaskGate(j)] = at::randn({n, 5});
+  }
+  t[kAdapterKeyTaskEmbedding] = at::randn({2, 5});
+  const fs::path p = dir / "moelora.safetensors";
+  saveAdapterFile(p, c, t);
+  const LoadedAdapter back = loadAdapterFile(p);
+  EXPECT_EQ(back.config, c);
+  for (const auto& [key, value] : t) EXPECT_TRUE(at::equal(back.tensors.at(key), value)) << key;
+
+  std::map<std::string, std::string> meta = goodMeta();
+  meta["experts_per_layer"] = "1,2,4";
+  meta["target_modules"] = "q_proj";
+  meta["method"] = "moelora";
+  meta["task_embedding_dim"] = "5";
+  meta["tasks"] = R"(["arith", "words, with a comma"])";
+  EXPECT_NO_THROW(loadAdapterFile(writeRaw(t, meta)));
+  std::map<std::string, std::string> bad = meta;
+  bad["tasks"] = "arith,words";
+  expectFileError([&] { loadAdapterFile(writeRaw(t, bad)); },
+                  "metadata 'tasks' must be a JSON list of task names");
+  bad = meta;
+  bad["rank"] = "6";
+  expectFileError([&] { loadAdapterFile(writeRaw(t, bad)); },
+                  "metadata 'rank' 6 cannot be shared among the 4 experts of layer 2");
+  bad = meta;
+  bad["method"] = "moe";
+  expectFileError([&] { loadAdapterFile(writeRaw(t, bad)); },
+                  "metadata 'method' is 'moe', expected 'mola' or 'moelora'");
+  AdapterTensors missing = t;
+  missing.erase(kAdapterKeyTaskEmbedding);
+  expectFileError([&] { loadAdapterFile(writeRaw(missing, meta)); },
+                  "tensor 'task_embedding' is missing");
+}
+
 TEST_F(AdapterFileTest, TruncatedAndGarbageFilesAreRejected) {
   const fs::path p = dir / "a.safetensors";
   saveAdapterFile(p, config, tensors);

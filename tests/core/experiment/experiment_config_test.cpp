@@ -272,7 +272,8 @@ TEST(ExperimentConfig, EnumerationsListTheAllowedValues) {
       {R"({"model": {"device": "cdua"}})", "(did you mean 'cuda'?)"},
       {R"({"model": {"dtype": "float32"}})",
        "model.dtype: 'float32' is not one of fp32, bf16, fp16"},
-      {R"({"adapter": {"method": "moe"}})", "adapter.method: 'moe' is not one of mola, lora, full"},
+      {R"({"adapter": {"method": "moe"}})",
+       "adapter.method: 'moe' is not one of mola, lora, full, moelora"},
       {R"({"data": {"prompt_template": "alpaca"}})",
        "data.prompt_template: 'alpaca' is not one of mola, compact"},
       {R"({"training": {"schedule": {"type": "cosin"}}})",
@@ -280,8 +281,10 @@ TEST(ExperimentConfig, EnumerationsListTheAllowedValues) {
        "'cosine'?)"},
       {R"({"evaluation": {"protocol": "accuracy"}})",
        "evaluation.protocol: 'accuracy' is not one of likelihood, generate"},
-      {R"({"training": {"optimizer": {"name": "sgd"}}})",
-       "training.optimizer.name: 'sgd' is not one of adamw"},
+      {R"({"training": {"optimizer": {"name": "adam"}}})",
+       "training.optimizer.name: 'adam' is not one of adamw, sgd"},
+      {R"({"training": {"optimizer": {"preconditioner": "riemann"}}})",
+       "training.optimizer.preconditioner: 'riemann' is not one of none, riemannian"},
       {R"({"data": {"train": {"path": "x.jsonl", "format": "csqa"}}})",
        "data.train.format: 'csqa' is not one of commonsense_qa, "},
       {R"({"adapter": {"target_modules": ["q", "qkv"]}})",
@@ -292,6 +295,74 @@ TEST(ExperimentConfig, EnumerationsListTheAllowedValues) {
       {R"({"adapter": {"target_modules": []}})", "adapter.target_modules: must list at least one"},
   };
   for (const auto& [body, message] : cases) expectError([&] { parseWith(body); }, message);
+}
+
+TEST(ExperimentConfig, TasksAndTheOtherMethodsKeysRoundTrip) {
+  const ExperimentConfig c = parseExperiment(R"({
+    "adapter": {"method": "moelora", "allocation": "4", "rank": 8, "task_embedding_dim": 16},
+    "data": {"tasks": [
+      {"name": "arith", "train": {"path": "synthetic:largest:32"},
+       "eval": {"path": "synthetic:largest:8:3"}},
+      {"name": "words", "id": 7, "train": {"path": "synthetic:opposite:32"}}]},
+    "training": {"optimizer": {"name": "sgd", "momentum": 0.9, "preconditioner": "riemannian",
+                               "damping": 0.001, "gate_rescaling": false}}})");
+  EXPECT_EQ(c.method, "moelora");
+  EXPECT_EQ(c.task_embedding_dim, 16);
+  ASSERT_EQ(c.tasks.size(), 2u);
+  EXPECT_EQ(c.tasks[0].name, "arith");
+  EXPECT_EQ(c.tasks[0].id, 0);  // its position
+  EXPECT_EQ(c.tasks[0].eval.path, "synthetic:largest:8:3");
+  EXPECT_EQ(c.tasks[1].id, 7);
+  EXPECT_EQ(c.tasks[1].train.path, "synthetic:opposite:32");
+  EXPECT_EQ(c.optimizer, "sgd");
+  EXPECT_EQ(c.momentum, 0.9);
+  EXPECT_EQ(c.preconditioner, "riemannian");
+  EXPECT_EQ(c.damping, 0.001);
+  EXPECT_FALSE(c.gate_rescaling);
+  EXPECT_EQ(parseExperiment(experimentToJson(c)), c);
+  const std::vector<TaskSpec> tasks = experimentTasks(c);
+  EXPECT_EQ(tasks, c.tasks);
+  // Without data.tasks: one task named after the training source.
+  const std::vector<TaskSpec> one = experimentTasks(parseExperiment(kMinimal));
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].name, "synthetic:largest");
+  EXPECT_EQ(one[0].train.path, "synthetic:largest");
+}
+
+TEST(ExperimentConfig, TaskAndMethodErrorsNameTheKey) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"data": {"train": {"path": "synthetic:largest"},
+                    "tasks": [{"name": "a", "train": {"path": "synthetic:largest"}}]}})",
+       "data.train.path: must be empty when data.tasks lists the tasks"},
+      {R"({"data": {"tasks": [{"name": "a", "train": {"path": "synthetic:largest"}},
+                              {"name": "a", "train": {"path": "synthetic:opposite"}}]}})",
+       "data.tasks[1].name: 'a' is used twice"},
+      {R"({"data": {"tasks": [{"name": "a", "train": {"path": "synthetic:largest"}},
+                              {"name": "b", "id": 0, "train": {"path": "synthetic:opposite"}}]}})",
+       "data.tasks[1].id: 0 is the id of an earlier task too"},
+      {R"({"data": {"tasks": [{"name": "a", "train": {"path": ""}}]}})",
+       "data.tasks[0].train.path: is required"},
+      {R"({"data": {"tasks": [{"name": "a", "train": {"path": "synthetic:largest"}, "evl": {}}]}})",
+       "unknown key 'data.tasks[0].evl' (did you mean 'data.tasks[0].eval'?)"},
+      {R"({"data": {"tasks": [{"name": "", "train": {"path": "synthetic:largest"}}]}})",
+       "data.tasks[0].name: must not be empty"},
+      {R"({"data": {"tasks": [{"name": 3}]}})",
+       "data.tasks[0].name: expected a string, got number 3"},
+      {R"({"data": {"train": {"path": "synthetic:largest"}},
+           "adapter": {"method": "moelora", "allocation": "2-4-6-8", "rank": 8}})",
+       "adapter.rank: 8 cannot be shared among 6 experts"},
+      {R"({"data": {"train": {"path": "synthetic:largest"}},
+           "adapter": {"method": "moelora", "allocation": "4"},
+           "training": {"activation_checkpointing": true}})",
+       "training.activation_checkpointing: is not available with method moelora"},
+      {R"({"data": {"train": {"path": "synthetic:largest"}}, "adapter": {"method": "full"},
+           "training": {"optimizer": {"preconditioner": "riemannian"}}})",
+       "training.optimizer.preconditioner: 'riemannian' preconditions LoRA factors"},
+      {R"({"data": {"train": {"path": "synthetic:largest"}},
+           "training": {"optimizer": {"damping": 0}}})",
+       "training.optimizer.damping: must be > 0"},
+  };
+  for (const auto& [text, message] : cases) expectError([&] { parseExperiment(text); }, message);
 }
 
 TEST(ExperimentConfig, AllocationIsCheckedWithoutTheModel) {
