@@ -466,8 +466,21 @@ void AllocationDesigner::setAllocationEditable(bool editable) {
   updateGallery();
 }
 
+void AllocationDesigner::setTaskGating(int tasks, int task_dim) {
+  m_tasks = std::max(0, tasks);
+  m_task_dim = task_dim;
+  m_top_k->setEnabled(m_allocation_editable && m_tasks == 0);
+  refreshReadout(m_allocation);
+}
+
+ParameterCount AllocationDesigner::countFor(const Allocation& shown) const {
+  if (m_tasks > 0)
+    return countMoeLoraParameters(shown, m_shape, rank(), targetModules(), m_tasks, m_task_dim);
+  return countTrainableParameters(shown, m_shape, rank(), targetModules());
+}
+
 ParameterCount AllocationDesigner::trainableParameters() const {
-  return countTrainableParameters(m_allocation, m_shape, rank(), targetModules());
+  return countFor(m_allocation);
 }
 
 QString AllocationDesigner::readoutText() const {
@@ -481,9 +494,11 @@ QRectF AllocationDesigner::rowRect(int layer) const {
 void AllocationDesigner::refreshReadout(const Allocation& shown) {
   const std::vector<TargetModule> modules = targetModules();
   const int k = topK();
+  // Layers that do not fit: fewer experts than top-K (MoLA), or a rank they cannot share (MOELoRA).
   std::vector<int> short_layers;
   for (int j = 0; j < shown.numLayers(); ++j)
-    if (shown.experts(j) < k) short_layers.push_back(j);
+    if (m_tasks > 0 ? rank() % shown.experts(j) != 0 : shown.experts(j) < k)
+      short_layers.push_back(j);
 
   QString rows;
   auto row = [&rows](const QString& name, const QString& value) {
@@ -513,9 +528,10 @@ void AllocationDesigner::refreshReadout(const Allocation& shown) {
     row(tr("Parameters"), QStringLiteral("<span style='%1'>%2</span>")
                               .arg(errorStyle(), tr("choose at least one target module")));
   } else {
-    const ParameterCount count = countTrainableParameters(shown, m_shape, rank(), modules);
+    const ParameterCount count = countFor(shown);
     const int64_t base = countBaseParameters(m_shape);
-    row(tr("Parameters"), tr("<b>%1</b> trainable (experts %2 + routers %3)")
+    row(tr("Parameters"), (m_tasks > 0 ? tr("<b>%1</b> trainable (experts %2 + task gates %3)")
+                                       : tr("<b>%1</b> trainable (experts %2 + routers %3)"))
                               .arg(thousands(count.total()))
                               .arg(thousands(count.lora))
                               .arg(thousands(count.router)));
@@ -540,7 +556,17 @@ void AllocationDesigner::refreshReadout(const Allocation& shown) {
   }
 
   QString topk_text;
-  if (short_layers.empty()) {
+  if (m_tasks > 0) {
+    QStringList names;
+    for (int j : short_layers) names << QString::number(j + 1);
+    topk_text = short_layers.empty()
+                    ? tr("dense task gate (MOELoRA): every expert, rank %1 / N").arg(rank())
+                    : QStringLiteral("<span style='%1'><b>%2</b></span>")
+                          .arg(errorStyle(), tr("rank %1 cannot be shared among the experts of "
+                                                "layer %2")
+                                                 .arg(rank())
+                                                 .arg(names.join(QStringLiteral(", "))));
+  } else if (short_layers.empty()) {
     topk_text =
         tr("top-K %1 fits every layer (smallest layer has %2)").arg(k).arg(shown.minExperts());
   } else {
@@ -553,7 +579,7 @@ void AllocationDesigner::refreshReadout(const Allocation& shown) {
                                    .arg(short_layers.size() == 1 ? tr("layer") : tr("layers"))
                                    .arg(names.join(QStringLiteral(", "))));
   }
-  row(tr("Top-K"), topk_text);
+  row(m_tasks > 0 ? tr("Gate") : tr("Top-K"), topk_text);
   m_readout->setText(QStringLiteral("<table cellspacing='3'>%1</table>").arg(rows));
 
   // Validity follows the committed allocation, not a drag in progress.

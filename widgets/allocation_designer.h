@@ -55,11 +55,15 @@ class AllocationDesigner : public QWidget {
   // Off: the experts per layer and top-K are shown but cannot be edited (plain LoRA uses
   // neither); rank and modules stay editable.
   void setAllocationEditable(bool editable);
-
+  // MOELoRA (tasks > 0): the experts share the rank (r / N_j each, r a multiple of every N_j) and
+  // a dense gate per layer reads a task embedding of width task_dim: the read-out counts that and
+  // top-K is unused. 0 tasks: MoLA's routed experts.
+  void setTaskGating(int tasks, int task_dim);
   // Top-K fits every layer and at least one module is targeted.
   bool isValid() const { return m_valid; }
   // The trainable parameters the read-out shows.
   ParameterCount trainableParameters() const;
+  ParameterCount countFor(const Allocation& shown) const;
   QString readoutText() const;
 
   QUndoStack* undoStack() const { return m_undo; }
@@ -101,6 +105,7 @@ class AllocationDesigner : public QWidget {
   Allocation m_allocation;
   bool m_valid = true;
   bool m_allocation_editable = true;
+  int m_tasks = 0, m_task_dim = 0;  // setTaskGating
 
   QUndoStack* m_undo = nullptr;
   QAction* m_undo_action = nullptr;

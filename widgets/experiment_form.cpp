@@ -377,6 +377,7 @@ void ExperimentForm::connectEdits() {
     connect(b, &QCheckBox::toggled, this, &ExperimentForm::onEdited);
   for (QComboBox* c : {m_method, m_optimizer, m_preconditioner})
     connect(c, &QComboBox::currentIndexChanged, this, &ExperimentForm::onMethodChanged);
+  connect(m_task_dim, &QSpinBox::valueChanged, this, &ExperimentForm::onMethodChanged);
   connect(m_train, &DataSourceEditor::changed, this, &ExperimentForm::onEdited);
   connect(m_eval, &DataSourceEditor::changed, this, &ExperimentForm::onEdited);
   connect(m_designer, &AllocationDesigner::allocationChanged, this, &ExperimentForm::onEdited);
@@ -620,12 +621,15 @@ void ExperimentForm::updateModelShapeLabel() {
 void ExperimentForm::onMethodChanged() {
   const QString method = m_method->currentText();
   m_designer->setEnabled(method != QLatin1String("full"));
-  m_designer->setAllocationEditable(method == QLatin1String("mola"));
+  const bool moelora = method == QLatin1String("moelora");
+  m_designer->setAllocationEditable(method == QLatin1String("mola") || moelora);
+  m_designer->setTaskGating(moelora ? std::max<int>(1, int(m_tasks.size())) : 0,
+                            m_task_dim->value());
   const bool adapter = method != QLatin1String("full");
   m_alpha->setEnabled(adapter);
   m_dropout->setEnabled(adapter);
   m_balance->setEnabled(method == QLatin1String("mola"));
-  m_task_dim->setEnabled(method == QLatin1String("moelora"));
+  m_task_dim->setEnabled(moelora);
   const bool sgd = m_optimizer->currentText() == QLatin1String("sgd");
   m_momentum->setEnabled(sgd);
   for (QLineEdit* adam : {m_beta1, m_beta2, m_eps}) adam->setEnabled(!sgd);
@@ -646,6 +650,7 @@ void ExperimentForm::setTasks(const std::vector<TaskSpec>& tasks) {
          nullptr, int(tasks.size()))
           .arg(names.join(QStringLiteral(", "))));
   m_tasks_note->setVisible(!tasks.empty());
+  onMethodChanged();  // the designer counts MOELoRA's task embedding
 }
 
 void ExperimentForm::showError(const QString& message) {

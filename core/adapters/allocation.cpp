@@ -243,6 +243,17 @@ ParameterCount countTrainableParameters(const Allocation& allocation, const Mode
   return count;
 }
 
+ParameterCount countMoeLoraParameters(const Allocation& allocation, const ModelShape& shape,
+                                      int rank, const std::vector<TargetModule>& modules, int tasks,
+                                      int task_dim) {
+  // N experts of rank r / N hold r (d_in + d_out) together: plain LoRA's count.
+  ParameterCount count =
+      countTrainableParameters(Allocation::uniform(1, shape.num_layers), shape, rank, modules);
+  count.router = int64_t{tasks} * task_dim;  // the task embedding
+  for (int n : allocation.perLayer()) count.router += int64_t{n} * task_dim;
+  return count;
+}
+
 int64_t countBaseParameters(const ModelShape& shape) {
   shape.validate();
   int64_t per_layer = 2 * shape.d_model;  // the two RMSNorm weights

@@ -74,7 +74,7 @@ class Allocation {
 
 struct ParameterCount {
   int64_t lora = 0;    // A and B of every expert
-  int64_t router = 0;  // router weights of layers with more than one expert
+  int64_t router = 0;  // router weights of layers with more than one expert (MOELoRA: its gates)
   int64_t total() const { return lora + router; }
 };
 
@@ -82,6 +82,11 @@ struct ParameterCount {
 // N * r * (d_in + d_out), plus N * d_in for its router when N > 1 (plain LoRA has no router).
 ParameterCount countTrainableParameters(const Allocation& allocation, const ModelShape& shape,
                                         int rank, const std::vector<TargetModule>& modules);
+// MOELoRA: each module's N_j experts of rank r / N_j hold r * (d_in + d_out) together; the
+// "router" count is the task embedding (tasks x task_dim) plus each layer's gate (N_j x task_dim).
+ParameterCount countMoeLoraParameters(const Allocation& allocation, const ModelShape& shape,
+                                      int rank, const std::vector<TargetModule>& modules, int tasks,
+                                      int task_dim);
 // Frozen parameters of the base model: embeddings, projections, norms, and the head unless tied.
 int64_t countBaseParameters(const ModelShape& shape);
 

@@ -64,6 +64,7 @@ enum Saved : size_t {
   kIdx,
   kGate,
   kGateSum,
+  kGatesBackward,
   kFirstWeight
 };
 
@@ -71,6 +72,8 @@ enum Saved : size_t {
 //   logits = x R_cat^T [T, M*N]    z = dropout(x) A_cat^T [T, M*N*r]   (one matmul without dropout)
 //   p = softmax per module (fp32 or fp64), top-K, g = v / sum(v), gates = scatter(g) * alpha/r
 //   out_m = W_m x + b_m, then += (z_m * gates_m) B_m^T in place
+// With gate rescaling the backward pass takes the experts' gradients (A, B, x through them)
+// through scatter(sqrt(g)) * alpha/r instead of the gates (MolaLinearOptions::gate_rescaling).
 // Tensor inputs: x, A_0..A_{M-1} [N*r, d], B_0..B_{M-1} [out_m, N*r], then R_0..R_{M-1} [N, d]
 // when N > 1. Outputs: out_0..out_{M-1} [T, out_m], then with a router probs [T, M, N] (with
 // gradient, for the balance loss), topk indices and renormalised gates [T, M, K] (no gradient).
@@ -79,6 +82,7 @@ struct FusedBase {
   std::vector<torch::Tensor> weight, bias;
   int64_t experts = 1, rank = 1, top_k = 1;
   double scaling = 1.0, dropout = 0.0;
+  bool gate_rescaling = false;
 };
 
 class FusedExperts : public torch::autograd::Function<FusedExperts> {
@@ -108,7 +112,7 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
       if (routed) logits = at::mm(x, (m == 1 ? router[0] : at::cat(router, 0)).t());
       z = at::mm(xd, (m == 1 ? a[0] : at::cat(a, 0)).t());
     }
-    at::Tensor probs, idx, gate, gate_sum, gates, zg;
+    at::Tensor probs, idx, gate, gate_sum, gates, zg, gates_backward;
     if (routed) {
       const auto pt = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
       probs = at::softmax(logits.reshape({t, m, n}).to(pt), -1);  // [T, M, N]
@@ -118,6 +122,10 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
       gate = values / gate_sum;
       gates = at::zeros_like(probs).scatter_(-1, idx, gate * base->scaling).to(x.scalar_type());
       zg = (z.reshape({t, m, n, r}) * gates.unsqueeze(-1)).view({t, m * nr});
+      if (base->gate_rescaling)
+        gates_backward = at::zeros_like(probs)
+                             .scatter_(-1, idx, gate.sqrt() * base->scaling)
+                             .to(x.scalar_type());
     } else {
       zg = z * base->scaling;
     }
@@ -138,8 +146,17 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
     // Undefined output gradients stay undefined: a balance-loss-only backward must leave the
     // experts' gradients undefined, as the composite path does.
     ctx->set_materialize_grads(false);
-    std::vector<at::Tensor> saved = {
-        x, mask.defined() ? xd : at::Tensor(), mask, z, zg, gates, probs, idx, gate, gate_sum};
+    std::vector<at::Tensor> saved = {x,
+                                     mask.defined() ? xd : at::Tensor(),
+                                     mask,
+                                     z,
+                                     zg,
+                                     gates,
+                                     probs,
+                                     idx,
+                                     gate,
+                                     gate_sum,
+                                     gates_backward};
     saved.insert(saved.end(), base->weight.begin(), base->weight.end());
     saved.insert(saved.end(), inputs.begin() + 1, inputs.end());
     ctx->save_for_backward(saved);
@@ -175,6 +192,12 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
     const at::Tensor gprobs = routed ? grads[size_t(m)] : at::Tensor();
 
     at::Tensor gz, glogits;  // [T, M*N*r], [T, M*N] in the compute dtype
+    // The gates the experts' gradients go through: the forward's, or sqrt(g) when rescaled.
+    const bool rescaled = s[kGatesBackward].defined();
+    const at::Tensor& gates_bw = rescaled ? s[kGatesBackward] : s[kGates];
+    const at::Tensor zg_bw =
+        rescaled ? (s[kZ].reshape({t, m, n, r}) * gates_bw.unsqueeze(-1)).view({t, m * nr})
+                 : s[kZg];
     if (any_out) {
       at::Tensor gzg = at::empty({t, m * nr}, x.options());  // d loss / d (z * gates)
       for (int64_t i = 0; i < m; ++i) {
@@ -186,12 +209,12 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
         }
         at::mm_out(slot, go, lora_b(i));
         if (ctx->needs_input_grad(gb + size_t(i)))
-          out[gb + size_t(i)] = at::mm(go.t(), s[kZg].narrow(1, i * nr, nr));
+          out[gb + size_t(i)] = at::mm(go.t(), zg_bw.narrow(1, i * nr, nr));
       }
       if (routed) {
         const at::Tensor g4 = gzg.view({t, m, n, r});
         const at::Tensor ggates = (g4 * s[kZ].reshape({t, m, n, r})).sum(-1);  // [T, M, N]
-        gz = (g4 * s[kGates].unsqueeze(-1)).view({t, m * nr});
+        gz = (g4 * gates_bw.unsqueeze(-1)).view({t, m * nr});
         // gates = scatter(g) * alpha/r, g = v / sum(v), v = topk(p)
         const at::Tensor gg = ggates.to(s[kGate].scalar_type()).gather(-1, s[kIdx]) * scaling;
         const at::Tensor gv = (gg - (gg * s[kGate]).sum(-1, true)) / s[kGateSum];
@@ -356,12 +379,13 @@ bool MolaLinearImpl::canFuse(const std::vector<MolaLinearImpl*>& modules, const 
   const MolaLinearOptions& f = first->options;
   for (const MolaLinearImpl* m : modules) {
     if (!m || !m->hasAdapter() || m->options.impl() != ExpertImpl::Stacked) return false;
-    // The fused node knows neither task gates nor the rescaled gradient.
-    if (m->options.task_gated() || m->options.gate_rescaling()) return false;
+    // The fused node knows no task gates.
+    if (m->options.task_gated()) return false;
     const MolaLinearOptions& o = m->options;
     if (o.num_experts() != f.num_experts() || o.rank() != f.rank() || o.top_k() != f.top_k() ||
         o.alpha() != f.alpha() || o.dropout() != f.dropout() ||
-        o.in_features() != f.in_features() || m->is_training() != first->is_training())
+        o.gate_rescaling() != f.gate_rescaling() || o.in_features() != f.in_features() ||
+        m->is_training() != first->is_training())
       return false;
     if (m->weight.requires_grad() || (m->bias.defined() && m->bias.requires_grad())) return false;
     if (m->weight.scalar_type() != x.scalar_type() || m->weight.device() != x.device())
@@ -393,6 +417,7 @@ std::vector<torch::Tensor> MolaLinearImpl::forwardShared(
   base.top_k = o.top_k();
   base.scaling = modules.front()->scaling();
   base.dropout = modules.front()->is_training() ? o.dropout() : 0.0;
+  base.gate_rescaling = o.gate_rescaling();
   // Every input in the dtype of x: the casts of fp32 master weights sit outside the fused node, so
   // autograd takes the gradients back to fp32 through them.
   std::vector<torch::Tensor> inputs = {x.reshape({-1, o.in_features()})};  // [T, in]

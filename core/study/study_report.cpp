@@ -12,6 +12,7 @@
 #include "experiment/experiment_config.h"
 #include "study/study_spec.h"
 #include "text.h"
+#include "train/training_observer.h"
 
 namespace mola {
 
@@ -37,7 +38,11 @@ StudyRunResult readResult(const RunStore& store, const QueueItem& item, std::str
   std::vector<double> speeds;
   for (const MetricPoint& p : store.metrics(item.run, "tokens_per_s")) speeds.push_back(p.value);
   r.tokens_per_s = median(speeds);
-  for (const EvalScore& e : store.evalScores(item.run)) {
+  const std::vector<EvalScore> scores = store.evalScores(item.run);
+  // A multi-task run is compared on the mean of its tasks.
+  for (const EvalScore& e : scores)
+    if (benchmark.empty() && e.benchmark == kMeanOfTasks) benchmark = e.benchmark, eval_n = e.n;
+  for (const EvalScore& e : scores) {
     if (benchmark.empty()) benchmark = e.benchmark, eval_n = e.n;
     if (e.benchmark != benchmark || !std::isfinite(e.accuracy)) continue;
     if (e.step >= r.final_step) r.final_step = e.step, r.final_accuracy = e.accuracy;

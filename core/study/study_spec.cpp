@@ -224,6 +224,10 @@ std::optional<int64_t> adapterParameters(const ExperimentConfig& config) {
   const Allocation alloc = config.method == "lora"
                                ? Allocation::uniform(1, shape->num_layers)
                                : Allocation::parse(config.allocation, shape->num_layers);
+  if (config.method == "moelora")
+    return countMoeLoraParameters(alloc, *shape, config.rank, parseTargetModules(modules),
+                                  int(experimentTasks(config).size()), config.task_embedding_dim)
+        .total();
   return countTrainableParameters(alloc, *shape, config.rank, parseTargetModules(modules)).total();
 }
 

@@ -162,6 +162,19 @@ class ExperimentFormTest : public QObject {
     auto* note = form.findChild<QLabel*>(QStringLiteral("tasksNote"));
     QVERIFY(note && !note->isHidden());
     QVERIFY2(note->text().contains(QStringLiteral("arith, words")), qPrintable(note->text()));
+    // The designer counts MOELoRA's budget: shared rank, the task embedding and gates.
+    const mola::ModelShape shape = form.designer()->shape();
+    QCOMPARE(form.designer()->trainableParameters().total(),
+             mola::countMoeLoraParameters(Allocation::uniform(4, shape.num_layers), shape, 8,
+                                          form.designer()->targetModules(), 2, 32)
+                 .total());
+    QVERIFY2(form.designer()->readoutText().contains(QStringLiteral("task gates")),
+             qPrintable(form.designer()->readoutText()));
+    QVERIFY(form.designer()->isValid());
+    form.designer()->setRank(6);  // 6 cannot be shared among 4 experts
+    QVERIFY(!form.designer()->isValid());
+    QVERIFY(form.designer()->readoutText().contains(QStringLiteral("cannot be shared")));
+    form.setConfig(c);
     // Back to a single-task experiment: the editors are live again.
     form.setConfig(nonDefault());
     QVERIFY(form.trainData()->isEnabled());

@@ -29,7 +29,7 @@ LlamaConfig smallConfig() {
 }
 
 // A double-precision model with MoLA 2-4-6-8 (top-2, r = 3, dropout off) and random non-zero B.
-LlamaModel molaModel(ExpertImpl impl, uint64_t seed) {
+LlamaModel molaModel(ExpertImpl impl, uint64_t seed, bool gate_rescaling = false) {
   torch::manual_seed(seed);
   LlamaModel model(smallConfig());
   MolaSpec spec;
@@ -38,6 +38,7 @@ LlamaModel molaModel(ExpertImpl impl, uint64_t seed) {
   spec.top_k = 2;
   spec.dropout = 0.0;
   spec.impl = impl;
+  spec.gate_rescaling = gate_rescaling;
   model->injectMola(spec);
   model->to(at::kDouble);
   torch::NoGradGuard no_grad;
@@ -115,6 +116,43 @@ TEST(FusedExperts, FusedQkvAndGateUpEqualTheUnfusedModulesAndTheLoop) {
     EXPECT_TRUE(at::allclose(g, gu.at(name), 1e-9, 1e-12)) << name;
     EXPECT_TRUE(at::allclose(g, gl.at(name), 1e-9, 1e-12)) << name;
   }
+}
+
+// With the gate-aware rescaling (expert gradients through sqrt(g)) the fused node, the composite
+// stacked path and the per-expert loop (which rescales each expert's output on its own, as the
+// authors' code does) give the same gradients, and not the plain ones.
+TEST(FusedExperts, GateRescalingGivesTheSameGradientsOnEveryPath) {
+  LlamaModel fused = molaModel(ExpertImpl::Stacked, 1, true);
+  LlamaModel unfused = molaModel(ExpertImpl::Stacked, 2, true);
+  LlamaModel loop = molaModel(ExpertImpl::Loop, 3, true);
+  LlamaModel plain = molaModel(ExpertImpl::Stacked, 4, false);
+  for (LlamaModel* m : {&unfused, &loop, &plain}) copyParameters(*m, fused);
+  unfused->setFuseSharedInputs(false);
+  const at::Tensor ids = at::randint(37, {3, 9}, at::kLong);
+  const at::Tensor x = at::randn({5, 16}, at::kDouble);
+  std::vector<MolaLinearImpl*> qkv;
+  for (TargetModule m : {TargetModule::QProj, TargetModule::KProj, TargetModule::VProj})
+    qkv.push_back(fused->layer(1)->projection(m).get());
+  ASSERT_TRUE(MolaLinearImpl::canFuse(qkv, x));
+  std::vector<double> losses;
+  for (LlamaModel* m : {&fused, &unfused, &loop, &plain}) {
+    const at::Tensor l = trainingLoss(*m, ids);
+    losses.push_back(l.item<double>());
+    l.backward();
+  }
+  EXPECT_NEAR(losses[0], losses[1], 1e-12);
+  EXPECT_NEAR(losses[0], losses[2], 1e-12);
+  EXPECT_NEAR(losses[0], losses[3], 1e-12);  // the forward is unchanged
+  const auto gf = adapterGrads(fused), gu = adapterGrads(unfused), gl = adapterGrads(loop),
+             gp = adapterGrads(plain);
+  size_t differ = 0;
+  for (const auto& [name, g] : gf) {
+    ASSERT_TRUE(g.defined()) << name;
+    EXPECT_TRUE(at::allclose(g, gu.at(name), 1e-9, 1e-12)) << name;
+    EXPECT_TRUE(at::allclose(g, gl.at(name), 1e-9, 1e-12)) << name;
+    differ += !at::allclose(g, gp.at(name), 1e-6, 1e-9);
+  }
+  EXPECT_GT(differ, gf.size() / 2) << "the rescaling changes most gradients";
 }
 
 // Three modules of different output widths on one input, as q/k/v with GQA.

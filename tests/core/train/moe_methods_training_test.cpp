@@ -42,6 +42,13 @@ TEST(MoeLoraTraining, TwoTasksAreScoredEachAndTheirMeanAndTheGatesReadTheTask) {
   const Recorder r = test::recordTraining(c, test::tempDir("moelora_two_tasks"));
   ASSERT_EQ(r.outcome, TrainOutcome::Completed) << r.message;
   EXPECT_EQ(r.started.train_examples, 64);
+  // The trainable parameters the model holds, against the count from the shape alone.
+  const ModelShape shape = loadModelOrBuiltin(c.model)->config().shape();
+  EXPECT_EQ(r.started.trainable_parameters,
+            countMoeLoraParameters(Allocation::uniform(4, shape.num_layers), shape, 8,
+                                   {std::begin(kAllTargetModules), std::end(kAllTargetModules)}, 2,
+                                   c.task_embedding_dim)
+                .total());
   for (const StepMetrics& m : r.steps) {
     EXPECT_TRUE(std::isfinite(m.loss));
     EXPECT_EQ(m.balance_loss, 0.0);  // a dense gate has no load to balance
