@@ -23,7 +23,7 @@ namespace {
 int defaultBudget(const StudySpec& spec, int layers) {
   for (const StudyVariant& v : spec.variants) {
     ExperimentConfig c = spec.base;
-    for (const std::string& a : v.overrides) applyExperimentOverride(c, a);
+    applyExperimentOverrides(c, v.overrides);
     if (c.method == "mola")
       return static_cast<int>(Allocation::parse(c.allocation, layers).totalExperts());
   }

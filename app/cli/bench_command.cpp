@@ -56,7 +56,7 @@ const std::vector<std::string> kOptions = {"--device",  "--shape",
                                            "--worker",  "--tty",
                                            "--threads", "--torch-threads",
                                            "--dtype",   "--activation-checkpointing",
-                                           "--nproc"};
+                                           "--nproc",   "--profile"};
 
 struct BenchSettings {
   std::string shape_arg = "small";
@@ -131,6 +131,7 @@ BenchSettings parseSettings(const Args& args) {
   if (s.torch_threads < 0)
     throw UsageError("--torch-threads must not be negative, got " +
                      std::to_string(s.torch_threads));
+  s.run.profile = args.get("--profile").has_value();
   s.nproc = args.getNumber<int>("--nproc", 1);
   if (s.nproc < 1) throw UsageError("--nproc must be at least 1, got " + std::to_string(s.nproc));
   if (s.nproc > 1 && s.threads == 0 && s.torch_threads == 0) {
@@ -165,6 +166,65 @@ std::vector<std::string> parseVariants(const std::string& list) {
   return out;
 }
 
+const json* findVariant(const json& variants, const std::string& name);
+
+json profileJson(const TrainStepBenchResult& r) {
+  const OpCounts& c = r.profile;
+  return {{"ops", c.ops},
+          {"leaf_ops", c.leaf_ops},
+          {"kernels", c.kernels},
+          {"forward_kernels", r.forward_kernels},
+          {"backward_kernels", r.backward_kernels},
+          {"optimizer_kernels", r.optimizer_kernels},
+          {"syncs", c.syncs},
+          {"sync_ops", c.sync_ops}};
+}
+
+// --profile: each variant's operators and host syncs in one training step, and the goals on
+// that proxy (issue 14): mola-2468 within 1.3x lora-r8's kernels (leaf calls that do work, about
+// one kernel launch each on a GPU), and no host sync in a step.
+json printProfile(const json& results) {
+  std::printf(
+      "\nper training step (LibTorch's RecordFunction, this device):\n%-16s %10s %10s %22s %6s  "
+      "%s\n",
+      "variant", "operators", "kernels", "forward/backward/optim", "syncs", "sync operators");
+  for (const json& r : results) {
+    const json& p = r.at("profile");
+    std::string names;
+    for (const auto& [name, count] : p.at("sync_ops").items())
+      names += (names.empty() ? "" : ", ") + name + " x" + std::to_string(count.get<int64_t>());
+    const std::string phases = std::to_string(p.at("forward_kernels").get<int64_t>()) + " / " +
+                               std::to_string(p.at("backward_kernels").get<int64_t>()) + " / " +
+                               std::to_string(p.at("optimizer_kernels").get<int64_t>());
+    std::printf("%-16s %10lld %10lld %22s %6lld  %s\n", r.at("name").get<std::string>().c_str(),
+                static_cast<long long>(p.at("ops").get<int64_t>()),
+                static_cast<long long>(p.at("kernels").get<int64_t>()), phases.c_str(),
+                static_cast<long long>(p.at("syncs").get<int64_t>()),
+                names.empty() ? "-" : names.c_str());
+  }
+  const json* mola = findVariant(results, "mola-2468");
+  const json* lora = findVariant(results, "lora-r8");
+  json goals = json::array();
+  if (mola && lora) {
+    const double ratio = double(mola->at("profile").at("kernels").get<int64_t>()) /
+                         double(lora->at("profile").at("kernels").get<int64_t>());
+    std::printf("mola-2468 / lora-r8 kernels: %.3f (target <= 1.30) %s\n", ratio,
+                ratio <= 1.3 ? "PASS" : "FAIL");
+    goals.push_back({{"name", "mola_over_lora_r8_kernels"},
+                     {"value", ratio},
+                     {"target", "<= 1.30"},
+                     {"pass", ratio <= 1.3}});
+  }
+  if (mola) {
+    const int64_t syncs = mola->at("profile").at("syncs").get<int64_t>();
+    std::printf("host syncs in a mola-2468 step: %lld (target 0) %s\n",
+                static_cast<long long>(syncs), syncs == 0 ? "PASS" : "FAIL");
+    goals.push_back(
+        {{"name", "mola_syncs_per_step"}, {"value", syncs}, {"target", "0"}, {"pass", syncs == 0}});
+  }
+  return goals;
+}
+
 // The child side: runs one variant and prints its result as one JSON line on stdout.
 int runWorker(const std::string& variant, const BenchSettings& s, bool tty) {
   TrainStepBenchOptions o = s.run;
@@ -193,6 +253,7 @@ int runWorker(const std::string& variant, const BenchSettings& s, bool tty) {
             {"cuda_peak_mb", r.cuda_peak_mb},
             {"rss_before_model_mb", r.rss_before_model_mb},
             {"vm_hwm_mb", processPeakRssMb()}};
+  if (o.profile) j["profile"] = profileJson(r);
   std::cout << j.dump() << std::endl;
   if (group) group->close();
   return 0;
@@ -253,6 +314,7 @@ ChildOutput spawnWorker(const std::string& variant, const BenchSettings& s, bool
     argv_s.push_back(key);
     argv_s.push_back(value);
   }
+  if (s.run.profile) argv_s.push_back("--profile");
   std::vector<char*> argv;
   for (std::string& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -449,6 +511,7 @@ int cmdBench(const Args& args) {
               {"ru_maxrss_mb", c.ru_maxrss_mb},
               {"step_ms", w.at("step_ms")},
               {"final_loss", w.at("final_loss")}};
+    if (w.contains("profile")) r["profile"] = w.at("profile");
     std::fprintf(stderr, "[%zu/%zu] %s: %.1f ms/step, %.1f tokens/s, peak %.0f MB\n", i + 1,
                  variants.size(), v.c_str(), r.at("ms_per_step").get<double>(),
                  r.at("tokens_per_s").get<double>(), r.at("peak_mem_mb").get<double>());
@@ -481,6 +544,7 @@ int cmdBench(const Args& args) {
                           {"pass", q.known() ? json(q.pass()) : json(nullptr)}});
   }
 
+  const json profile_goals = s.run.profile ? printProfile(results) : json::array();
   const json scaling = s.nproc > 1 ? measureScaling(variants, results, s, tty) : json::array();
 
   if (json_path) {
@@ -511,6 +575,7 @@ int cmdBench(const Args& args) {
                 {"lora_equal_rank", loraEqualRank(shape)},
                 {"ratios", ratio_json}};
     if (s.nproc > 1) doc["scaling"] = scaling;
+    if (s.run.profile) doc["profile_goals"] = profile_goals;
     const fs::path tmp = *json_path + ".tmp";
     {
       std::ofstream out(tmp);

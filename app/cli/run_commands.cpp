@@ -271,12 +271,11 @@ int cmdTrain(const Args& args) {
   const std::optional<DistEnv> env = distEnvFromEnvironment();
   const auto experiment = [&] {
     ExperimentConfig config = loadExperiment(args.positional[0]);
-    for (const std::string& assignment : args.getAll("--set"))
-      applyExperimentOverride(config, assignment);
+    std::vector<std::string> sets = args.getAll("--set");
     // Under torchrun (or --nproc's own launch) the started ranks are the count.
     if (env || nproc)
-      applyExperimentOverride(config,
-                              "training.processes=" + std::to_string(env ? env->world : *nproc));
+      sets.push_back("training.processes=" + std::to_string(env ? env->world : *nproc));
+    applyExperimentOverrides(config, sets);
     return config;
   };
   if (env) {

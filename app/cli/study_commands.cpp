@@ -30,7 +30,7 @@ std::string shown(const std::string& text) {
 int64_t queueStudyFile(RunStore& store, const fs::path& file, const std::vector<std::string>& sets,
                        const std::vector<std::string>& rerun) {
   StudySpec spec = loadStudy(file);
-  for (const std::string& a : sets) applyExperimentOverride(spec.base, a);
+  applyExperimentOverrides(spec.base, sets);
   resolveAdvice(spec, store);
   if (const std::optional<StudyRecord> existing = store.findStudy(spec.name)) {
     for (const std::string& variant : rerun) {

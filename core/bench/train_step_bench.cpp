@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -211,14 +212,11 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
       at::randint(vocab, {o.batch, o.seq + 1}, at::TensorOptions(at::kLong)).to(device);
   const at::Tensor inputs = ids.narrow(1, 0, o.seq), targets = ids.narrow(1, 1, o.seq);
   resetCudaPeak(device);
-  const int total = o.warmup + o.steps;
-  at::Tensor last_loss;
-  for (int step = 0; step < total; ++step) {
-    synchronize(device);
-    const auto t0 = std::chrono::steady_clock::now();
+  // One training step: the forward and the loss under autocast, the backward outside it, as the
+  // trainer does; returns the loss. `phase` is told when the backward and the optimizer begin.
+  const auto trainStep = [&](int step, const std::function<void()>& phase) {
     at::Tensor loss;
     {
-      // The forward and the loss under autocast, the backward outside it, as the trainer does.
       std::optional<AutocastGuard> amp;
       if (mixed) amp.emplace(device.type(), dtype);
       const at::Tensor logits = model->forward(inputs);  // [B, T, V] fp32
@@ -234,22 +232,40 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
         for (int j = 0; j < shape.num_layers; ++j) router_stats.add(j, routings[size_t(j)]);
       }
     }
+    if (phase) phase();
     if (buckets) buckets->arm("bench step " + std::to_string(step + 1));
     loss.backward();
     if (buckets) buckets->finish();
     model->clearRoutings();
+    if (phase) phase();
     if (optimizer) {
       optimizer->step();
       for (auto& p : params) p.mutable_grad().reset();  // set_to_none, as the reference
     } else {
       model->embed.mutable_grad().reset();
     }
+    return loss.detach();
+  };
+  const int total = o.warmup + o.steps;
+  at::Tensor last_loss;
+  for (int step = 0; step < total; ++step) {
+    synchronize(device);
+    const auto t0 = std::chrono::steady_clock::now();
+    last_loss = trainStep(step, nullptr);
     synchronize(device);
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (step >= o.warmup) result.step_ms.push_back(ms);
-    last_loss = loss.detach();
     if (o.progress) o.progress(step + 1, total, ms);
+  }
+  if (o.profile) {
+    const OpCounter counter;
+    std::vector<int64_t> marks;  // kernels when the backward, then the optimizer, began
+    trainStep(total, [&] { marks.push_back(counter.counts().kernels); });
+    result.profile = counter.counts();
+    result.forward_kernels = marks.at(0);
+    result.backward_kernels = marks.at(1) - marks.at(0);
+    result.optimizer_kernels = result.profile.kernels - marks.at(1);
   }
   result.final_loss = last_loss.item<double>();
   if (!std::isfinite(result.final_loss))

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "adapters/allocation.h"
+#include "bench/op_counter.h"
 #include "model/llama_config.h"
 
 namespace mola {
@@ -62,6 +63,9 @@ struct TrainStepBenchOptions {
   // `batch` sequences, and the gradients are summed across ranks in buckets during the backward
   // pass, as the trainer does. tokens_per_s then counts every rank's tokens.
   RankGroup* group = nullptr;
+  // One more, untimed step after the timed ones with an OpCounter: the operators and host syncs of
+  // one training step (TrainStepBenchResult::profile).
+  bool profile = false;
   // Called after every step (warm-up included): step (1-based), warmup + steps, its milliseconds.
   std::function<void(int, int, double)> progress;
 };
@@ -75,6 +79,9 @@ struct TrainStepBenchResult {
   double final_loss = 0;           // the last step's loss (a finite check that work was done)
   double cuda_peak_mb = -1;        // max CUDA memory allocated, or -1 on the CPU
   double rss_before_model_mb = 0;  // process RSS before the model was built
+  OpCounts profile;                // with TrainStepBenchOptions::profile
+  // Its kernels in the forward (with the loss), the backward and the optimizer step.
+  int64_t forward_kernels = 0, backward_kernels = 0, optimizer_kernels = 0;
 };
 
 // Runs one variant in this process. Errors (bad device, non-finite loss) throw with the variant's

@@ -481,6 +481,36 @@ Json overrideValue(const std::string& text, const Json& current) {
   return valid ? parsed : Json(text);
 }
 
+// Sets the key of one "dotted.key=value" in the canonical document `doc` (the value read as
+// overrideValue says); unknown keys and malformed assignments are errors naming them.
+void setInDocument(Json& doc, const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  const std::string key(trimWhitespace(std::string_view(assignment).substr(0, eq)));
+  if (eq == std::string::npos || key.empty())
+    throw std::invalid_argument("--set " + inQuotes(assignment) +
+                                ": expected KEY=VALUE, e.g. training.optimizer.lr=1e-3");
+  const std::string text(trimWhitespace(std::string_view(assignment).substr(eq + 1)));
+  Json* node = &doc;
+  std::string prefix;
+  try {
+    std::string_view rest = key;
+    while (true) {
+      const size_t dot = rest.find('.');
+      const std::string part(rest.substr(0, dot));
+      if (!node->is_object())
+        fail(key, inQuotes(prefix) + " is a value, not a group: it has no key " + inQuotes(part));
+      if (!node->contains(part)) failUnknownKey(prefix, part, *node);
+      node = &(*node)[part];
+      prefix = joinKey(prefix, part);
+      if (dot == std::string_view::npos) break;
+      rest.remove_prefix(dot + 1);
+    }
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("--set: " + std::string(e.what()));
+  }
+  *node = overrideValue(text, *node);
+}
+
 }  // namespace
 
 ExperimentConfig parseExperiment(const std::string& json_text, const std::string& source) {
@@ -538,33 +568,14 @@ std::string experimentToJson(const ExperimentConfig& config) {
 }
 
 void applyExperimentOverride(ExperimentConfig& config, const std::string& assignment) {
-  const size_t eq = assignment.find('=');
-  const std::string key(trimWhitespace(std::string_view(assignment).substr(0, eq)));
-  if (eq == std::string::npos || key.empty())
-    throw std::invalid_argument("--set " + inQuotes(assignment) +
-                                ": expected KEY=VALUE, e.g. training.optimizer.lr=1e-3");
-  const std::string text(trimWhitespace(std::string_view(assignment).substr(eq + 1)));
+  applyExperimentOverrides(config, {assignment});
+}
 
+void applyExperimentOverrides(ExperimentConfig& config,
+                              const std::vector<std::string>& assignments) {
+  if (assignments.empty()) return;
   Json doc = canonicalDocument(config);
-  Json* node = &doc;
-  std::string prefix;
-  try {
-    std::string_view rest = key;
-    while (true) {
-      const size_t dot = rest.find('.');
-      const std::string part(rest.substr(0, dot));
-      if (!node->is_object())
-        fail(key, inQuotes(prefix) + " is a value, not a group: it has no key " + inQuotes(part));
-      if (!node->contains(part)) failUnknownKey(prefix, part, *node);
-      node = &(*node)[part];
-      prefix = joinKey(prefix, part);
-      if (dot == std::string_view::npos) break;
-      rest.remove_prefix(dot + 1);
-    }
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument("--set: " + std::string(e.what()));
-  }
-  *node = overrideValue(text, *node);
+  for (const std::string& assignment : assignments) setInDocument(doc, assignment);
   config = parseExperiment(doc.dump(-1, ' ', false, Json::error_handler_t::replace), "--set");
 }
 

@@ -153,6 +153,11 @@ std::string experimentToJson(const ExperimentConfig& config);
 // (adapter.target_modules=q,v). Paths in overrides are kept as written (relative to the working
 // directory). On error `config` is unchanged.
 void applyExperimentOverride(ExperimentConfig& config, const std::string& assignment);
+// Several overrides at once, in order, validated together at the end: keys that must change
+// together (data.tasks with data.train.path emptied, adapter.method with an allocation it needs)
+// may be given in any order. On error `config` is unchanged.
+void applyExperimentOverrides(ExperimentConfig& config,
+                              const std::vector<std::string>& assignments);
 // Checks every value's range and enumeration, and the cross-field rules that need no model
 // (top_k <= the fewest experts the allocation gives a layer, for method "mola"; a per-layer list's
 // length is checked against the model later); throws std::invalid_argument naming the key.

@@ -35,6 +35,35 @@ torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight, doubl
   return weight * normed.to(x.scalar_type());
 }
 
+// Every id in [0, vocab). On the CPU a loop over the values (no operator, no device); on a device
+// an asynchronous assert, so that a training step never waits for the device (a bad id then
+// fails at the next synchronisation with a device-side assertion).
+void checkTokenIds(const torch::Tensor& ids, int64_t vocab) {
+  TORCH_CHECK(ids.scalar_type() == at::kLong || ids.scalar_type() == at::kInt,
+              "model input ids must be int64 or int32, got ", ids.scalar_type());
+  if (ids.numel() == 0) return;
+  if (!ids.is_cpu()) {
+    at::_assert_async(at::logical_and(ids.ge(0), ids.lt(vocab)).all());
+    return;
+  }
+  int64_t bad = 0;
+  bool found = false;
+  const auto scan = [&](auto accessor) {
+    for (int64_t b = 0; b < ids.size(0) && !found; ++b)
+      for (int64_t t = 0; t < ids.size(1); ++t)
+        if (accessor[b][t] < 0 || accessor[b][t] >= vocab) {
+          bad = int64_t(accessor[b][t]);
+          found = true;
+          break;
+        }
+  };
+  if (ids.scalar_type() == at::kLong)
+    scan(ids.accessor<int64_t, 2>());
+  else
+    scan(ids.accessor<int32_t, 2>());
+  TORCH_CHECK(!found, "token id ", bad, " is outside the vocabulary of ", vocab);
+}
+
 }  // namespace
 
 MolaSpec MolaSpec::fromAdapterConfig(const AdapterConfig& c) {
@@ -248,16 +277,7 @@ torch::Tensor LlamaModelImpl::hidden(const torch::Tensor& ids, const torch::Tens
     TORCH_CHECK(key_mask.dim() == 2 && key_mask.size(0) == b && key_mask.size(1) == total,
                 "key mask must be [", b, ", ", total, "] (cached + new positions), got ",
                 key_mask.sizes());
-  // One host sync for both bounds (the only one in a training step's forward).
-  int64_t min_id = 0, max_id = 0;
-  if (ids.numel()) {
-    auto [lo, hi] = at::aminmax(ids);
-    const at::Tensor bounds = at::stack({lo, hi}).cpu();
-    min_id = bounds[0].item<int64_t>();
-    max_id = bounds[1].item<int64_t>();
-  }
-  TORCH_CHECK(min_id >= 0 && max_id < m_config.vocab_size, "token id ",
-              min_id < 0 ? min_id : max_id, " is outside the vocabulary of ", m_config.vocab_size);
+  checkTokenIds(ids, m_config.vocab_size);
 
   const AttentionMask mask = attentionMask(t, offset, key_mask, ids.device());
 

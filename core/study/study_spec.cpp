@@ -71,14 +71,13 @@ ExperimentConfig readBase(const Json& doc, const std::string& source, const fs::
   } else {
     fail(source, "base", "must be an experiment file's path or an experiment document");
   }
-  if (const auto set = doc.find("set"); set != doc.end())
-    for (const std::string& a : setAssignments(*set, source, "set")) {
-      try {
-        applyExperimentOverride(base, a);
-      } catch (const std::invalid_argument& e) {
-        fail(source, "set", e.what());
-      }
+  if (const auto set = doc.find("set"); set != doc.end()) {
+    try {
+      applyExperimentOverrides(base, setAssignments(*set, source, "set"));
+    } catch (const std::invalid_argument& e) {
+      fail(source, "set", e.what());
     }
+  }
   return base;
 }
 
@@ -295,12 +294,10 @@ StudySpec parseStudy(const std::string& json_text, const std::string& source,
   // Every override must apply to the base: errors now rather than at the variant's turn.
   for (const StudyVariant& v : spec.variants) {
     ExperimentConfig c = spec.base;
-    for (const std::string& a : v.overrides) {
-      try {
-        applyExperimentOverride(c, a);
-      } catch (const std::invalid_argument& e) {
-        fail(source, "variant '" + v.name + "'", e.what());
-      }
+    try {
+      applyExperimentOverrides(c, v.overrides);
+    } catch (const std::invalid_argument& e) {
+      fail(source, "variant '" + v.name + "'", e.what());
     }
   }
   return spec;
@@ -322,13 +319,11 @@ std::vector<StudyRun> expandStudy(const StudySpec& spec) {
   std::vector<StudyRun> runs;
   for (const StudyVariant& v : spec.variants) {
     ExperimentConfig c = spec.base;
-    for (const std::string& a : v.overrides) {
-      try {
-        applyExperimentOverride(c, a);
-      } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument("study '" + spec.name + "', variant '" + v.name +
-                                    "': " + e.what());
-      }
+    try {
+      applyExperimentOverrides(c, v.overrides);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("study '" + spec.name + "', variant '" + v.name +
+                                  "': " + e.what());
     }
     for (uint64_t seed : spec.seeds) {
       StudyRun r{v.name, seed, c};

@@ -14,14 +14,11 @@
 #include <exception>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <numeric>
 #include <optional>
 #include <stdexcept>
 #include <thread>
 
 #include "adapters/balance_loss.h"
-#include "data/prompt_template.h"
-#include "data/qa_source.h"
 #include "dist/gradient_buckets.h"
 #include "dist/rank_group.h"
 #include "eval/qa_evaluator.h"

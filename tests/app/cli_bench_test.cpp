@@ -183,6 +183,45 @@ TEST(CliBench, Bf16CheckpointingAndThreadSettingsAreAppliedAndReported) {
   EXPECT_EQ(machine.at("openblas_num_threads"), openblas ? 2 : 0) << machine;
 }
 
+// --profile counts one training step's operators and host syncs per variant: the fast paths
+// make none (the per-expert loop, which asks nonzero() which tokens chose each expert, shows the
+// counter sees them), and the report carries the goals.
+TEST(CliBench, ProfileCountsOperatorsAndNoHostSyncInAStep) {
+  const fs::path dir = mola::test::tempDir("cli_bench_profile");
+  const fs::path file = dir / "bench.json";
+  const Result r =
+      run("bench --shape tiny --variants lora-r8,mola-2468,mola-2468-loop --seq 16 --batch 2 "
+          "--steps 1 --warmup 0 --profile --json " +
+          file.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "per training step (LibTorch's RecordFunction")) << r.out;
+  EXPECT_TRUE(has(r.out, "host syncs in a mola-2468 step: 0 (target 0) PASS")) << r.out;
+  const nlohmann::json doc = readJson(file);
+  for (const char* name : {"lora-r8", "mola-2468"}) {
+    const nlohmann::json& p = variant(doc, name).at("profile");
+    EXPECT_EQ(p.at("syncs"), 0) << name << ": " << p.dump();
+    EXPECT_GT(p.at("kernels").get<int64_t>(), 50) << name;
+    EXPECT_LE(p.at("kernels").get<int64_t>(), p.at("leaf_ops").get<int64_t>()) << name;
+    EXPECT_LE(p.at("leaf_ops").get<int64_t>(), p.at("ops").get<int64_t>()) << name;
+    EXPECT_EQ(p.at("forward_kernels").get<int64_t>() + p.at("backward_kernels").get<int64_t>() +
+                  p.at("optimizer_kernels").get<int64_t>(),
+              p.at("kernels").get<int64_t>())
+        << name;
+    EXPECT_GT(p.at("optimizer_kernels").get<int64_t>(), 0) << name;
+  }
+  const nlohmann::json& loop = variant(doc, "mola-2468-loop").at("profile");
+  EXPECT_GT(loop.at("syncs").get<int64_t>(), 0) << loop.dump();
+  EXPECT_GT(loop.at("sync_ops").at("aten::nonzero").get<int64_t>(), 0) << loop.dump();
+  ASSERT_EQ(doc.at("profile_goals").size(), 2u);
+  EXPECT_EQ(doc.at("profile_goals")[1].at("name"), "mola_syncs_per_step");
+  EXPECT_EQ(doc.at("profile_goals")[1].at("pass"), true);
+  const auto kernels = [&](const char* name) {
+    return double(variant(doc, name).at("profile").at("kernels").get<int64_t>());
+  };
+  const double ratio = kernels("mola-2468") / kernels("lora-r8");
+  EXPECT_DOUBLE_EQ(doc.at("profile_goals")[0].at("value").get<double>(), ratio);
+}
+
 TEST(CliBench, BadArgumentsAreClearErrors) {
   Result r = run("bench --seq 0");
   EXPECT_EQ(r.code, 2);

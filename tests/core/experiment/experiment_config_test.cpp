@@ -329,6 +329,28 @@ TEST(ExperimentConfig, TasksAndTheOtherMethodsKeysRoundTrip) {
   EXPECT_EQ(one[0].train.path, "synthetic:largest");
 }
 
+// Keys that must change together are checked together: a single-task experiment becomes a
+// two-task one, and MoLA's 2-4-6-8 becomes MOELoRA with an allocation its rank can be shared by,
+// whatever order the overrides come in.
+TEST(ExperimentConfig, OverridesAreValidatedTogether) {
+  ExperimentConfig c = parseExperiment(R"({"data": {"train": {"path": "synthetic:largest"}},
+                                           "adapter": {"allocation": "2-4-6-8"}})");
+  const std::string tasks =
+      R"(data.tasks=[{"name": "a", "train": {"path": "synthetic:largest"}},
+                     {"name": "b", "train": {"path": "synthetic:opposite"}}])";
+  const ExperimentConfig before = c;
+  EXPECT_THROW(applyExperimentOverride(c, tasks), std::invalid_argument);  // train is set still
+  EXPECT_EQ(c, before);
+  applyExperimentOverrides(
+      c, {tasks, "data.train.path=", "adapter.method=moelora", "adapter.allocation=4"});
+  ASSERT_EQ(c.tasks.size(), 2u);
+  EXPECT_EQ(c.tasks[1].name, "b");
+  EXPECT_EQ(c.method, "moelora");
+  expectError([&] { applyExperimentOverrides(c, {"adapter.allocation=2-4-6-8"}); },
+              "adapter.rank: 8 cannot be shared among 6 experts");
+  EXPECT_EQ(c.allocation, "4");
+}
+
 TEST(ExperimentConfig, TaskAndMethodErrorsNameTheKey) {
   const std::pair<const char*, const char*> cases[] = {
       {R"({"data": {"train": {"path": "synthetic:largest"},

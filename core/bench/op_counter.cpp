@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// OpCounter: a global RecordFunction callback that counts operator calls, leaf calls and syncs.
+#include "bench/op_counter.h"
+
+#include <ATen/record_function.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <vector>
+
+namespace mola {
+
+namespace {
+
+std::atomic<bool> g_active{false};
+std::mutex g_mutex;  // guards g_counts
+OpCounts g_counts;
+
+// Per thread: for each open call, its name and whether it has called another operator yet.
+struct OpenCall {
+  std::string name;
+  bool had_child = false;
+};
+thread_local std::vector<OpenCall> t_open;
+
+std::unique_ptr<at::ObserverContext> onStart(const at::RecordFunction& fn) {
+  if (!t_open.empty()) t_open.back().had_child = true;
+  const std::string name = fn.name();
+  t_open.push_back({name, false});
+  const bool sync = OpCounter::isSync(name);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  ++g_counts.ops;
+  if (sync) {
+    ++g_counts.syncs;
+    ++g_counts.sync_ops[name];
+  }
+  return nullptr;
+}
+
+void onEnd(const at::RecordFunction&, at::ObserverContext*) {
+  if (t_open.empty()) return;  // a call that began before the counter did
+  const OpenCall call = std::move(t_open.back());
+  t_open.pop_back();
+  if (call.had_child) return;
+  const bool kernel = !OpCounter::isMetadataOnly(call.name);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  ++g_counts.leaf_ops;
+  g_counts.kernels += kernel;
+}
+
+}  // namespace
+
+bool OpCounter::isSync(const std::string& name) {
+  // item() reaches the device through _local_scalar_dense; the others need a value or a
+  // data-dependent output size on the host.
+  static const std::set<std::string> kSyncs = {"aten::_local_scalar_dense",
+                                               "aten::nonzero",
+                                               "aten::nonzero_numpy",
+                                               "aten::masked_select",
+                                               "aten::is_nonzero",
+                                               "aten::equal",
+                                               "aten::allclose",
+                                               "aten::unique_dim",
+                                               "aten::_unique",
+                                               "aten::_unique2",
+                                               "aten::unique_consecutive",
+                                               "aten::bincount"};
+  return kSyncs.count(name) > 0;
+}
+
+bool OpCounter::isMetadataOnly(const std::string& name) {
+  static const std::set<std::string> kMetadata = {"aten::view",
+                                                  "aten::_unsafe_view",
+                                                  "aten::_reshape_alias",
+                                                  "aten::as_strided",
+                                                  "aten::t",
+                                                  "aten::transpose",
+                                                  "aten::permute",
+                                                  "aten::expand",
+                                                  "aten::unsqueeze",
+                                                  "aten::squeeze",
+                                                  "aten::select",
+                                                  "aten::slice",
+                                                  "aten::narrow",
+                                                  "aten::detach",
+                                                  "aten::alias",
+                                                  "aten::unfold",
+                                                  "aten::split",
+                                                  "aten::split_with_sizes",
+                                                  "aten::unbind",
+                                                  "aten::view_as",
+                                                  "aten::expand_as",
+                                                  "aten::reshape",
+                                                  "aten::empty",
+                                                  "aten::empty_strided",
+                                                  "aten::empty_like",
+                                                  "aten::resize_",
+                                                  "aten::set_",
+                                                  "aten::lift_fresh",
+                                                  "aten::result_type",
+                                                  "aten::is_same_size",
+                                                  "aten::_has_compatible_shallow_copy_type",
+                                                  "aten::resolve_conj",
+                                                  "aten::resolve_neg",
+                                                  "aten::to",
+                                                  "aten::contiguous",
+                                                  "aten::flatten",
+                                                  "aten::chunk",
+                                                  "aten::numpy_T",
+                                                  "aten::movedim",
+                                                  "aten::swapaxes",
+                                                  "aten::matrix_H"};
+  return kMetadata.count(name) > 0;
+}
+
+OpCounter::OpCounter() {
+  if (g_active.exchange(true)) throw std::logic_error("OpCounter: another counter is active");
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    g_counts = OpCounts{};
+  }
+  t_open.clear();
+  m_handle = at::addGlobalCallback(at::RecordFunctionCallback(&onStart, &onEnd)
+                                       .needsInputs(false)
+                                       .scopes({at::RecordScope::FUNCTION}));
+}
+
+OpCounter::~OpCounter() {
+  at::removeCallback(m_handle);
+  t_open.clear();
+  g_active = false;
+}
+
+OpCounts OpCounter::counts() const {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return g_counts;
+}
+
+}  // namespace mola
