@@ -145,4 +145,7 @@ void transaction(sqlite3* db, const std::filesystem::path& path, bool write,
   }
 }
 
+// Throws a StoreError naming the file when the database has no run `run`.
+void requireRun(sqlite3* db, const std::filesystem::path& path, int64_t run);
+
 }  // namespace mola::store_detail
