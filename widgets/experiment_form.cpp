@@ -644,11 +644,11 @@ void ExperimentForm::setTasks(const std::vector<TaskSpec>& tasks) {
   m_eval->setEnabled(tasks.empty());
   QStringList names;
   for (const TaskSpec& t : tasks) names << qs(t.name);
-  m_tasks_note->setText(
-      tr("%n task(s) from the experiment file: %1. Each trains on its own data and is "
-         "scored on its own; Train and Eval above are not used (edit data.tasks in the file).",
-         nullptr, int(tasks.size()))
-          .arg(names.join(QStringLiteral(", "))));
+  m_tasks_note->setText(tr("Tasks from the experiment file (%1): %2. Each trains on its own data "
+                           "and is scored on its own; Train and Eval above are not used (edit "
+                           "data.tasks in the file).")
+                            .arg(tasks.size())
+                            .arg(names.join(QStringLiteral(", "))));
   m_tasks_note->setVisible(!tasks.empty());
   onMethodChanged();  // the designer counts MOELoRA's task embedding
 }
