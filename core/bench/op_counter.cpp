@@ -22,13 +22,27 @@ OpCounts g_counts;
 struct OpenCall {
   std::string name;
   bool had_child = false;
+  bool hidden = false;  // inside a multi-tensor call: part of its launch, not counted
 };
+
+bool isMultiTensor(const std::string& name) {
+  return name.rfind("aten::_foreach_", 0) == 0;
+}
 thread_local std::vector<OpenCall> t_open;
 
 std::unique_ptr<at::ObserverContext> onStart(const at::RecordFunction& fn) {
-  if (!t_open.empty()) t_open.back().had_child = true;
   const std::string name = fn.name();
-  t_open.push_back({name, false});
+  if (!t_open.empty()) {
+    OpenCall& parent = t_open.back();
+    parent.had_child = true;
+    // A multi-tensor (_foreach_) call is one launch on a GPU; on the CPU it loops over per-tensor
+    // calls, which belong to it.
+    if (parent.hidden || isMultiTensor(parent.name)) {
+      t_open.push_back({name, false, true});
+      return nullptr;
+    }
+  }
+  t_open.push_back({name, false, false});
   const bool sync = OpCounter::isSync(name);
   std::lock_guard<std::mutex> lock(g_mutex);
   ++g_counts.ops;
@@ -43,7 +57,7 @@ void onEnd(const at::RecordFunction&, at::ObserverContext*) {
   if (t_open.empty()) return;  // a call that began before the counter did
   const OpenCall call = std::move(t_open.back());
   t_open.pop_back();
-  if (call.had_child) return;
+  if (call.hidden || (call.had_child && !isMultiTensor(call.name))) return;
   const bool kernel = !OpCounter::isMetadataOnly(call.name);
   std::lock_guard<std::mutex> lock(g_mutex);
   ++g_counts.leaf_ops;

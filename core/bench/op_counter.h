@@ -10,6 +10,8 @@
 namespace mola {
 
 struct OpCounts {
+  // A multi-tensor call (_foreach_*) counts as one leaf and one kernel (one launch, or one per
+  // chunk of tensors, on a GPU); the per-tensor calls it makes on the CPU are not counted.
   int64_t ops = 0;       // every operator call, nested ones included
   int64_t leaf_ops = 0;  // calls that call no other operator
   // Leaf calls that do work on the data: about one kernel launch each on a GPU (views, strides,

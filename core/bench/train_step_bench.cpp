@@ -4,7 +4,7 @@
 
 #include <ATen/ATen.h>
 #include <torch/cuda.h>
-#include <torch/optim/adamw.h>
+#include <torch/optim/optimizer.h>
 #include <torch/utils.h>
 
 #include <algorithm>
@@ -23,6 +23,7 @@
 #include "model/checkpoint_loader.h"
 #include "model/llama_model.h"
 #include "runtime.h"
+#include "train/optimizers.h"
 
 #ifdef MOLA_HAVE_C10_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -195,8 +196,10 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
                            std::to_string(result.trainable_params) + " parameters, expected " +
                            std::to_string(trainableCount(spec, shape)));
   const bool routed = spec.has_adapter && spec.allocation.maxExperts() > 1;
-  std::optional<torch::optim::AdamW> optimizer;
-  if (!params.empty()) optimizer.emplace(params, torch::optim::AdamWOptions(o.lr));
+  // The trainer's optimizer, AdamW in multi-tensor form, with AdamW's default settings (weight
+  // decay 0.01), as torch.optim.AdamW in the reference.
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  if (!params.empty()) optimizer = makeForeachAdamW(params, o.lr, 0.9, 0.999, 1e-8, 0.01);
   // A frozen model has nothing to train: back-propagate to the embedding anyway, as adapters need
   // the gradient through every layer (the reference's definition of its base variant).
   if (!spec.has_adapter) model->embed.set_requires_grad(true);

@@ -19,10 +19,18 @@ namespace mola {
 class LlamaModelImpl;
 class RiemannianPreconditioner;
 
-// training.optimizer.name over `params`: adamw (betas, eps, decoupled weight decay) or sgd
-// (momentum, weight decay).
+// training.optimizer.name over `params`: adamw (betas, eps, decoupled weight decay; the
+// multi-tensor form below) or sgd (momentum, weight decay).
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const ExperimentConfig& config,
                                                        const std::vector<at::Tensor>& params);
+// LibTorch's AdamW with its step done by multi-tensor (_foreach_*) operators: the same update,
+// state and checkpoint format as torch::optim::AdamW, in about nine operator calls per step
+// instead of nine per parameter tensor (one kernel launch each on a GPU, where multi-tensor
+// kernels cover many tensors at once). AMSGrad is left to AdamW's own step.
+std::unique_ptr<torch::optim::Optimizer> makeForeachAdamW(const std::vector<at::Tensor>& params,
+                                                          double lr, double beta1 = 0.9,
+                                                          double beta2 = 0.999, double eps = 1e-8,
+                                                          double weight_decay = 0.0);
 void setLearningRate(torch::optim::Optimizer& optimizer, double lr);
 // training.optimizer.preconditioner riemannian: a preconditioner over every adapter of `model`;
 // none: null.
