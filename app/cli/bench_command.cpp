@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -177,7 +178,29 @@ json profileJson(const TrainStepBenchResult& r) {
           {"backward_kernels", r.backward_kernels},
           {"optimizer_kernels", r.optimizer_kernels},
           {"syncs", c.syncs},
-          {"sync_ops", c.sync_ops}};
+          {"sync_ops", c.sync_ops},
+          {"kernel_ops", c.kernel_ops}};
+}
+
+// Where mola-2468's kernels beyond lora-r8's go: the operators whose counts differ most.
+void printKernelSurplus(const json& mola, const json& lora) {
+  if (!mola.contains("kernel_ops") || !lora.contains("kernel_ops")) return;
+  std::map<std::string, int64_t> diff;
+  for (const auto& [name, count] : mola.at("kernel_ops").items())
+    diff[name] += count.get<int64_t>();
+  for (const auto& [name, count] : lora.at("kernel_ops").items())
+    diff[name] -= count.get<int64_t>();
+  std::vector<std::pair<int64_t, std::string>> rows;
+  for (const auto& [name, d] : diff)
+    if (d != 0) rows.emplace_back(d, name);
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return std::abs(a.first) != std::abs(b.first) ? std::abs(a.first) > std::abs(b.first)
+                                                  : a.second < b.second;
+  });
+  std::printf("mola-2468's kernels beyond lora-r8's, by operator (the largest %zu of %zu):\n",
+              std::min<size_t>(rows.size(), 12), rows.size());
+  for (size_t i = 0; i < rows.size() && i < 12; ++i)
+    std::printf("  %+6lld  %s\n", static_cast<long long>(rows[i].first), rows[i].second.c_str());
 }
 
 // --profile: each variant's operators and host syncs in one training step, and the goals on
@@ -206,6 +229,7 @@ json printProfile(const json& results) {
   const json* lora = findVariant(results, "lora-r8");
   json goals = json::array();
   if (mola && lora) {
+    printKernelSurplus(mola->at("profile"), lora->at("profile"));
     const double ratio = double(mola->at("profile").at("kernels").get<int64_t>()) /
                          double(lora->at("profile").at("kernels").get<int64_t>());
     std::printf("mola-2468 / lora-r8 kernels: %.3f (target <= 1.30) %s\n", ratio,

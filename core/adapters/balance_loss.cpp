@@ -1,110 +1,200 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Balance loss and router statistics: masked counts of top-K selections and mean probabilities.
+// Balance loss and router statistics from every layer's routing sums (ops::routerSums), with the
+// loss's gradient from ops::balanceFromSums: a few launches per step whatever the layer count.
 #include "adapters/balance_loss.h"
 
 #include <ATen/ATen.h>
+#include <torch/autograd.h>
 #include <torch/serialize/archive.h>
 
-#include <array>
+#include <algorithm>
 #include <cmath>
-#include <optional>
+#include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "adapters/routing_ops.h"
 
 namespace mola {
 
 namespace {
 
-struct Pooled {
-  torch::Tensor probs;     // [M*T, N] fp32
-  torch::Tensor selected;  // [M*T, N] fp32, 1 where the token chose the expert
-  torch::Tensor weight;    // [M*T] fp32, 1 for real tokens and 0 for padding
-  int64_t k = 0;
+// The blocks of every layer, checked, in the order routerSums takes them.
+struct Blocks {
+  std::vector<at::Tensor> probs, idx;
+  std::vector<int64_t> layer;
 };
 
-// Concatenates a layer's module routings along the token axis, checking they agree.
-Pooled pool(const LayerRoutings& modules, const torch::Tensor& token_mask) {
-  TORCH_CHECK(!modules.empty(), "balance loss: a layer needs at least one routed module");
-  const int64_t n = modules.front()->probs.size(1);
-  const int64_t k = modules.front()->topk_idx.size(1);
-  std::vector<torch::Tensor> probs, idx;
-  for (size_t m = 0; m < modules.size(); ++m) {
-    const Routing& r = *modules[m];
-    TORCH_CHECK(r.probs.defined() && r.topk_idx.defined(), "balance loss: module ", m,
-                " of the layer has no routing (no router, or no forward call yet)");
-    TORCH_CHECK(r.probs.dim() == 2 && r.probs.size(1) == n && r.topk_idx.size(1) == k,
-                "balance loss: module ", m, " routes over ", r.probs.sizes(), " with top-",
-                r.topk_idx.size(1), ", other modules of the layer over ", n, " experts, top-", k);
-    if (token_mask.defined())
-      TORCH_CHECK(token_mask.numel() == r.probs.size(0), "balance loss: token mask has ",
-                  token_mask.numel(), " entries but module ", m, " routed ", r.probs.size(0),
-                  " tokens");
-    probs.push_back(r.probs);
-    idx.push_back(r.topk_idx);
+Blocks blocksOf(const std::vector<LayerRoutings>& layers, std::vector<int64_t>& experts,
+                std::vector<int64_t>& top_k) {
+  Blocks b;
+  for (size_t j = 0; j < layers.size(); ++j) {
+    for (size_t m = 0; m < layers[j].size(); ++m) {
+      const Routing* r = layers[j][m];
+      TORCH_CHECK(r && r->probs.defined() && r->topk_idx.defined(), "balance loss: module ", m,
+                  " of layer ", j, " has no routing (no router, or no forward call yet)");
+      const int64_t n = r->probs.size(-1), k = r->topk_idx.size(-1);
+      if (experts[j] == 0) experts[j] = n;
+      if (top_k[j] == 0) top_k[j] = k;
+      TORCH_CHECK(n == experts[j] && k == top_k[j], "router statistics: layer ", j, " routes over ",
+                  n, " experts with top-", k, ", expected ", experts[j], " experts with top-",
+                  top_k[j], " (the allocation, or the layer's other modules)");
+      b.probs.push_back(r->probs.detach());
+      b.idx.push_back(r->topk_idx);
+      b.layer.push_back(int64_t(j));
+    }
   }
-  Pooled p;
-  p.k = k;
-  p.probs = at::cat(probs, 0);
-  const torch::Tensor all_idx = at::cat(idx, 0);
-  p.selected =
-      at::zeros_like(p.probs, p.probs.options().requires_grad(false)).scatter_(1, all_idx, 1.0);
-  p.weight =
-      token_mask.defined()
-          ? token_mask.reshape({-1}).to(p.probs.scalar_type()).repeat({int64_t(modules.size())})
-          : at::ones({p.probs.size(0)}, p.probs.options().requires_grad(false));
-  return p;
+  return b;
 }
 
-// A pooled layer's selection counts per expert, then its (real) token count: [N + 1], no grad.
-torch::Tensor layerCounts(const Pooled& p) {
-  return at::cat({(p.selected * p.weight.unsqueeze(1)).sum(0), p.weight.sum().reshape({1})})
-      .detach();
-}
+// The autograd node of the balance loss: its value and d loss / d probs come from
+// ops::balanceFromSums; the gradient of a block is coef (of its layer) times its tokens' weights,
+// broadcast over modules and tokens (an expanded view: no copy per module).
+struct BalanceArgs {
+  at::Tensor loss, coef, weights;
+  std::vector<int64_t> coef_offset;  // per block: where its layer's coef starts
+};
 
-// N * sum_i f_i * P_i of a pooled layer, with f and the token count from `counts` (layerCounts,
-// of this layer or summed over every rank's share) and P from this layer's own probabilities.
-torch::Tensor layerLoss(const Pooled& p, const torch::Tensor& counts) {
-  const int64_t n = p.probs.size(1);
-  // clamp: an all-padding batch gives 0 instead of NaN
-  const torch::Tensor tokens = counts.narrow(0, n, 1).clamp_min(1.0);
-  const torch::Tensor f = counts.narrow(0, 0, n) / (tokens * double(p.k));         // [N], no grad
-  const torch::Tensor mean_p = (p.probs * p.weight.unsqueeze(1)).sum(0) / tokens;  // [N]
-  return (f * mean_p).sum() * double(n);
-}
+class BalanceLossNode : public torch::autograd::Function<BalanceLossNode> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                at::TensorList probs, const BalanceArgs* args) {
+    std::vector<at::Tensor> saved = {args->coef, args->weights};
+    ctx->save_for_backward(saved);
+    ctx->saved_data["offsets"] = c10::IValue(args->coef_offset);
+    std::vector<int64_t> shapes;  // per block: its dim, then its sizes
+    for (const at::Tensor& p : probs) {
+      shapes.push_back(p.dim());
+      for (const int64_t s : p.sizes()) shapes.push_back(s);
+    }
+    ctx->saved_data["shapes"] = c10::IValue(shapes);
+    return {args->loss};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const std::vector<int64_t> offsets = ctx->saved_data["offsets"].toIntVector();
+    const std::vector<int64_t> shapes = ctx->saved_data["shapes"].toIntVector();
+    torch::autograd::variable_list out(offsets.size() + 1);  // + the BalanceArgs pointer
+    if (!grads[0].defined()) return out;
+    const at::Tensor coef = saved[0] * grads[0];
+    const at::Tensor& weights = saved[1];
+    std::map<std::pair<int64_t, int64_t>, at::Tensor> per_layer;  // (offset, dim) -> gradient
+    size_t at_shape = 0;
+    for (size_t b = 0; b < offsets.size(); ++b) {
+      const int64_t dim = shapes[at_shape];
+      const std::vector<int64_t> sizes(shapes.begin() + int64_t(at_shape) + 1,
+                                       shapes.begin() + int64_t(at_shape) + 1 + dim);
+      at_shape += size_t(dim) + 1;
+      const int64_t n = sizes.back();
+      at::Tensor& g = per_layer[{offsets[b], dim}];
+      if (!g.defined()) {
+        std::vector<int64_t> view(size_t(dim), 1);  // [1, (1,) n] or [T, (1,) n] weighted
+        view.back() = n;
+        g = coef.narrow(0, offsets[b], n).view(view);
+        if (weights.defined()) {
+          std::vector<int64_t> w(size_t(dim), 1);
+          w.front() = weights.size(0);
+          g = g * weights.view(w);
+        }
+      }
+      out[b] = g.expand(sizes);
+    }
+    return out;
+  }
+};
 
 }  // namespace
 
-torch::Tensor layerBalanceLoss(const LayerRoutings& modules, const torch::Tensor& token_mask) {
-  const Pooled p = pool(modules, token_mask);
-  return layerLoss(p, layerCounts(p));
+RoutingSums routingSums(const std::vector<LayerRoutings>& layers, const torch::Tensor& token_mask,
+                        const std::vector<int>& experts_per_layer) {
+  TORCH_CHECK(experts_per_layer.empty() || experts_per_layer.size() == layers.size(),
+              "router statistics: ", layers.size(), " layers routed, the allocation has ",
+              experts_per_layer.size());
+  RoutingSums s;
+  s.experts.assign(layers.size(), 0);
+  s.top_k.assign(layers.size(), 0);
+  for (size_t j = 0; j < experts_per_layer.size(); ++j)
+    s.experts[j] = experts_per_layer[j] > 1 ? experts_per_layer[j] : 0;
+  const Blocks b = blocksOf(layers, s.experts, s.top_k);
+  if (!experts_per_layer.empty())  // a layer with one expert keeps its place in the layout
+    for (size_t j = 0; j < layers.size(); ++j)
+      if (layers[j].empty()) s.experts[j] = experts_per_layer[j];
+  if (b.probs.empty()) {  // plain LoRA: nothing routed, every sum zero
+    int64_t size = 0;
+    for (const int64_t n : s.experts) size += 2 * n + 2;
+    const c10::Device device = token_mask.defined() ? token_mask.device() : c10::Device(at::kCPU);
+    s.values = at::zeros({size}, at::TensorOptions(at::kDouble).device(device));
+    return s;
+  }
+  const int64_t tokens = b.probs.front().size(0);
+  if (token_mask.defined()) {
+    TORCH_CHECK(token_mask.numel() == tokens, "balance loss: token mask has ", token_mask.numel(),
+                " entries but the modules routed ", tokens, " tokens");
+    s.weights =
+        token_mask.reshape({-1}).to(b.probs.front().device(), b.probs.front().scalar_type());
+  }
+  s.values = ops::routerSums(b.probs, b.idx, s.weights, b.layer, s.experts);
+  return s;
+}
+
+torch::Tensor balanceLoss(const RoutingSums& sums, const std::vector<LayerRoutings>& layers,
+                          double coefficient, const TensorReducer& reduce) {
+  std::vector<at::Tensor> probs;
+  BalanceArgs args;
+  args.weights = sums.weights;
+  std::vector<int64_t> offsets = {0};
+  for (const int64_t n : sums.experts) offsets.push_back(offsets.back() + n);
+  for (size_t j = 0; j < layers.size(); ++j)
+    for (const Routing* r : layers[j]) {
+      probs.push_back(r->probs);
+      args.coef_offset.push_back(offsets[j]);
+    }
+  if (probs.empty()) return at::zeros({}, at::kFloat);  // nothing routed: no loss
+  at::Tensor global = sums.values;
+  if (reduce) {
+    global = sums.values.clone();
+    reduce(global);
+  }
+  std::tie(args.loss, args.coef) = ops::balanceFromSums(
+      sums.values, global, sums.experts, sums.top_k, coefficient, probs.front().scalar_type());
+  return BalanceLossNode::apply(at::TensorList(probs), &args)[0];
 }
 
 torch::Tensor balanceLoss(const std::vector<LayerRoutings>& layers, const torch::Tensor& token_mask,
                           double coefficient, const TensorReducer& reduce) {
-  // Every layer's counts in one tensor: summed across ranks at once when there are ranks.
-  std::vector<Pooled> pooled;
-  std::vector<torch::Tensor> counts;
-  for (const LayerRoutings& layer : layers) {
-    if (layer.empty()) continue;
-    pooled.push_back(pool(layer, token_mask));
-    counts.push_back(layerCounts(pooled.back()));
-  }
-  if (pooled.empty()) return at::zeros({}, at::kFloat);
-  torch::Tensor all = at::cat(counts);
-  if (reduce) reduce(all);
-  torch::Tensor total;
-  int64_t offset = 0;
-  for (const Pooled& p : pooled) {
-    const int64_t n = p.probs.size(1);
-    const torch::Tensor l = layerLoss(p, all.narrow(0, offset, n + 1));
-    offset += n + 1;
-    total = total.defined() ? total + l : l;
-  }
-  return total * coefficient;
+  bool any = false;
+  for (const LayerRoutings& l : layers) any = any || !l.empty();
+  if (!any) return at::zeros({}, at::kFloat);
+  return balanceLoss(routingSums(layers, token_mask), layers, coefficient, reduce);
+}
+
+torch::Tensor layerBalanceLoss(const LayerRoutings& modules, const torch::Tensor& token_mask) {
+  TORCH_CHECK(!modules.empty(), "balance loss: a layer needs at least one routed module");
+  return balanceLoss({modules}, token_mask, 1.0);
 }
 
 RouterStatsAccumulator::RouterStatsAccumulator(std::vector<int> experts_per_layer)
-    : m_experts(std::move(experts_per_layer)), m_sums(m_experts.size()) {}
+    : m_experts(std::move(experts_per_layer)) {
+  m_offsets = {0};
+  for (const int n : m_experts) m_offsets.push_back(m_offsets.back() + 2 * n + 2);
+}
+
+void RouterStatsAccumulator::add(const RoutingSums& sums) {
+  TORCH_CHECK(sums.values.defined() && sums.values.numel() == m_offsets.back(),
+              "router statistics: the sums do not have this allocation's layout (",
+              m_offsets.back(), " values)");
+  for (size_t j = 0; j < m_experts.size(); ++j)
+    TORCH_CHECK(sums.experts[j] == m_experts[j], "router statistics: layer ", j, " routes over ",
+                sums.experts[j], " experts but the allocation gives it ", m_experts[j]);
+  if (!m_values.defined())
+    m_values = sums.values.clone();
+  else
+    m_values.add_(sums.values.to(m_values.device()));
+}
 
 void RouterStatsAccumulator::add(int layer, const LayerRoutings& modules,
                                  const torch::Tensor& token_mask) {
@@ -113,51 +203,39 @@ void RouterStatsAccumulator::add(int layer, const LayerRoutings& modules,
                             " is outside the model's " + std::to_string(m_experts.size()) +
                             " layers");
   if (modules.empty()) return;
-  at::NoGradGuard no_grad;
-  const Pooled p = pool(modules, token_mask);
-  TORCH_CHECK(p.probs.size(1) == m_experts[size_t(layer)], "router statistics: layer ", layer,
-              " routes over ", p.probs.size(1), " experts but the allocation gives it ",
-              m_experts[size_t(layer)]);
-  const torch::Tensor probs = p.probs.detach();
-  const torch::Tensor w = p.weight.unsqueeze(1);
-  const torch::Tensor entropy = -(probs * probs.clamp_min(1e-30).log()).sum(1);  // [M*T]
-  Sums& s = m_sums[size_t(layer)];
-  Sums now{(p.selected * w).sum(0).to(at::kDouble), (probs * w).sum(0).to(at::kDouble),
-           (entropy * p.weight).sum().to(at::kDouble), p.weight.sum().to(at::kDouble)};
-  if (!s.tokens.defined()) {
-    s = now;
-  } else {
-    s.selections += now.selections;
-    s.prob_sum += now.prob_sum;
-    s.entropy_sum += now.entropy_sum;
-    s.tokens += now.tokens;
-  }
+  std::vector<LayerRoutings> layers(m_experts.size());
+  layers[size_t(layer)] = modules;
+  add(routingSums(layers, token_mask, m_experts));
 }
 
 RouterStatsSnapshot RouterStatsAccumulator::snapshot(int64_t step) const {
   RouterStatsSnapshot snap;
   snap.step = step;
-  for (size_t j = 0; j < m_sums.size(); ++j) {
-    const Sums& s = m_sums[j];
-    if (!s.tokens.defined()) continue;
+  if (!m_values.defined()) return snap;
+  const at::Tensor all = m_values.to(at::kCPU).contiguous();
+  const double* v = all.data_ptr<double>();
+  for (size_t j = 0; j < m_experts.size(); ++j) {
+    const int n = m_experts[j];
+    const double* sel = v + m_offsets[j];
+    const double* prob = sel + n;
+    const double entropy_sum = sel[2 * n], tokens = sel[2 * n + 1];
+    if (tokens <= 0) continue;  // nothing routed in this layer since the last reset
     LayerRouterStats st;
     st.layer = static_cast<int>(j);
-    const int n = m_experts[j];
-    const torch::Tensor sel = s.selections.cpu(), prob = s.prob_sum.cpu();
-    const double tokens = s.tokens.item<double>();
-    const double selections = sel.sum().item<double>();
+    double selections = 0.0;
+    for (int i = 0; i < n; ++i) selections += sel[i];
     st.tokens = static_cast<int64_t>(std::llround(tokens));
     double mean_f = 0.0;
     for (int i = 0; i < n; ++i) {
-      const double f = selections > 0 ? sel[i].item<double>() / selections : 0.0;
+      const double f = selections > 0 ? sel[i] / selections : 0.0;
       st.token_fraction.push_back(f);
-      st.mean_probability.push_back(tokens > 0 ? prob[i].item<double>() / tokens : 0.0);
+      st.mean_probability.push_back(prob[i] / tokens);
       mean_f += f / n;
     }
     double var = 0.0;
     for (double f : st.token_fraction) var += (f - mean_f) * (f - mean_f) / n;
     st.load_cv = mean_f > 0 ? std::sqrt(var) / mean_f : 0.0;
-    st.entropy = tokens > 0 ? s.entropy_sum.item<double>() / tokens : 0.0;
+    st.entropy = entropy_sum / tokens;
     st.normalized_entropy = n > 1 ? st.entropy / std::log(double(n)) : 0.0;
     snap.layers.push_back(std::move(st));
   }
@@ -165,75 +243,63 @@ RouterStatsSnapshot RouterStatsAccumulator::snapshot(int64_t step) const {
 }
 
 void RouterStatsAccumulator::reduce(const TensorReducer& sum) {
-  // One device for the collective: the first defined sums', else the CPU.
-  std::optional<c10::Device> device;
-  for (const Sums& s : m_sums)
-    if (s.tokens.defined() && !device) device = s.tokens.device();
-  const auto options = at::TensorOptions(at::kDouble).device(device.value_or(c10::kCPU));
-  std::vector<torch::Tensor> parts;
-  for (size_t j = 0; j < m_sums.size(); ++j) {
-    const Sums& s = m_sums[j];
-    if (!s.tokens.defined()) {
-      parts.push_back(at::zeros({2 * m_experts[j] + 2}, options));
-      continue;
-    }
-    for (const torch::Tensor& t : {s.selections, s.prob_sum, s.entropy_sum, s.tokens})
-      parts.push_back(t.reshape({-1}).to(options));
-  }
-  if (parts.empty()) return;
-  torch::Tensor all = at::cat(parts);
-  sum(all);
-  int64_t offset = 0;
-  for (size_t j = 0; j < m_sums.size(); ++j) {
-    const int64_t n = m_experts[j];
-    Sums summed{all.narrow(0, offset, n).clone(), all.narrow(0, offset + n, n).clone(),
-                all.narrow(0, offset + 2 * n, 1).reshape({}).clone(),
-                all.narrow(0, offset + 2 * n + 1, 1).reshape({}).clone()};
-    offset += 2 * n + 2;
-    // A layer no rank has counted stays empty, as in a single process.
-    m_sums[j] = summed.tokens.item<double>() > 0 ? summed : Sums{};
-  }
+  // Every rank joins the collective, with zeros where it has counted nothing.
+  if (!m_values.defined()) m_values = at::zeros({m_offsets.back()}, at::kDouble);
+  sum(m_values);
 }
 
 void RouterStatsAccumulator::reset() {
-  m_sums.assign(m_experts.size(), Sums{});
+  m_values = at::Tensor();
 }
 
 namespace {
 
-// The four sums of one layer with their archive keys.
-template <typename Sums>
-auto namedSums(Sums& s, size_t layer) {
+// The four parts of one layer's slots with their archive keys: [N], [N], [] and [].
+std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> namedParts(size_t layer, int n) {
   const std::string p = "router." + std::to_string(layer) + ".";
-  return std::array{
-      std::pair{p + "selections", &s.selections}, std::pair{p + "prob_sum", &s.prob_sum},
-      std::pair{p + "entropy_sum", &s.entropy_sum}, std::pair{p + "tokens", &s.tokens}};
+  return {{p + "selections", {0, n}},
+          {p + "prob_sum", {n, n}},
+          {p + "entropy_sum", {2 * n, 0}},
+          {p + "tokens", {2 * n + 1, 0}}};
 }
 
 }  // namespace
 
 void RouterStatsAccumulator::save(torch::serialize::OutputArchive& archive) const {
-  for (size_t j = 0; j < m_sums.size(); ++j) {
-    if (!m_sums[j].tokens.defined()) continue;
-    for (const auto& [key, tensor] : namedSums(m_sums[j], j)) archive.write(key, tensor->cpu());
+  if (!m_values.defined()) return;
+  const at::Tensor all = m_values.to(at::kCPU);
+  for (size_t j = 0; j < m_experts.size(); ++j) {
+    const at::Tensor layer = all.narrow(0, m_offsets[j], m_offsets[j + 1] - m_offsets[j]);
+    if (layer[2 * m_experts[j] + 1].item<double>() <= 0) continue;  // nothing routed here
+    for (const auto& [key, part] : namedParts(j, m_experts[j])) {
+      const at::Tensor t =
+          part.second > 0 ? layer.narrow(0, part.first, part.second) : layer[part.first];
+      archive.write(key, t.clone());
+    }
   }
 }
 
 void RouterStatsAccumulator::load(torch::serialize::InputArchive& archive,
                                   const c10::Device& device) {
   reset();
-  for (size_t j = 0; j < m_sums.size(); ++j) {
-    Sums s;
+  at::Tensor all = at::zeros({m_offsets.back()}, at::kDouble);
+  bool any = false;
+  for (size_t j = 0; j < m_experts.size(); ++j) {
+    const auto parts = namedParts(j, m_experts[j]);
+    std::vector<at::Tensor> read(parts.size());
     bool complete = true;
-    for (auto& [key, tensor] : namedSums(s, j))
-      complete = archive.try_read(key, *tensor) && complete;
+    for (size_t i = 0; i < parts.size(); ++i)
+      complete = archive.try_read(parts[i].first, read[i]) && complete;
     if (!complete) continue;  // no routing counted in this layer since the last snapshot
-    TORCH_CHECK(s.selections.numel() == m_experts[j], "router statistics of layer ", j, ": ",
-                s.selections.numel(), " experts in the checkpoint, ", m_experts[j],
-                " in the model");
-    for (auto& [key, tensor] : namedSums(s, j)) *tensor = tensor->to(device);
-    m_sums[j] = std::move(s);
+    TORCH_CHECK(read[0].numel() == m_experts[j], "router statistics of layer ", j, ": ",
+                read[0].numel(), " experts in the checkpoint, ", m_experts[j], " in the model");
+    for (size_t i = 0; i < parts.size(); ++i)
+      all.narrow(0, m_offsets[j] + parts[i].second.first,
+                 std::max<int64_t>(parts[i].second.second, 1))
+          .copy_(read[i].reshape({-1}).to(at::kDouble));
+    any = true;
   }
+  if (any) m_values = all.to(device);
 }
 
 }  // namespace mola

@@ -10,6 +10,7 @@
 #include <ostream>
 
 #include "adapters/lora_dropout.h"
+#include "adapters/routing_ops.h"
 #include "runtime.h"
 
 namespace mola {
@@ -53,25 +54,14 @@ bool adapterTypeFits(at::ScalarType w, at::ScalarType x) {
 }
 
 // Indices into the saved tensors of FusedExperts.
-enum Saved : size_t {
-  kX,
-  kXd,
-  kMask,
-  kZ,
-  kZg,
-  kGates,
-  kProbs,
-  kIdx,
-  kGate,
-  kGateSum,
-  kGatesBackward,
-  kFirstWeight
-};
+enum Saved : size_t { kX, kXd, kMask, kZ, kZg, kProbs, kIdx, kGate, kFirstWeight };
 
 // The experts of M modules that read the same input x [T, d], all with N experts of rank r:
 //   logits = x R_cat^T [T, M*N]    z = dropout(x) A_cat^T [T, M*N*r]   (one matmul without dropout)
 //   p = softmax per module (fp32 or fp64), top-K, g = v / sum(v), gates = scatter(g) * alpha/r
 //   out_m = W_m x + b_m, then += (z_m * gates_m) B_m^T in place
+// The routing (softmax to the gated z, and its backward) is one operator each way (ops::route,
+// ops::gateExperts, ops::routeBackward: one kernel each on a GPU).
 // With gate rescaling the backward pass takes the experts' gradients (A, B, x through them)
 // through scatter(sqrt(g)) * alpha/r instead of the gates (MolaLinearOptions::gate_rescaling).
 // Tensor inputs: x, A_0..A_{M-1} [N*r, d], B_0..B_{M-1} [out_m, N*r], then R_0..R_{M-1} [N, d]
@@ -91,7 +81,7 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
                                                 at::TensorList inputs, const FusedBase* base) {
     const at::Tensor& x = inputs[0];
     const int64_t m = int64_t(base->weight.size()), n = base->experts, r = base->rank;
-    const int64_t t = x.size(0), nr = n * r;
+    const int64_t nr = n * r;
     const bool routed = n > 1;
     const std::vector<at::Tensor> a(inputs.begin() + 1, inputs.begin() + 1 + m);
     const std::vector<at::Tensor> b(inputs.begin() + 1 + m, inputs.begin() + 1 + 2 * m);
@@ -112,20 +102,10 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
       if (routed) logits = at::mm(x, (m == 1 ? router[0] : at::cat(router, 0)).t());
       z = at::mm(xd, (m == 1 ? a[0] : at::cat(a, 0)).t());
     }
-    at::Tensor probs, idx, gate, gate_sum, gates, zg, gates_backward;
+    at::Tensor probs, idx, gate, zg;
     if (routed) {
-      const auto pt = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-      probs = at::softmax(logits.reshape({t, m, n}).to(pt), -1);  // [T, M, N]
-      auto [values, indices] = probs.topk(base->top_k, -1);       // [T, M, K]
-      idx = indices;
-      gate_sum = values.sum(-1, /*keepdim=*/true);
-      gate = values / gate_sum;
-      gates = at::zeros_like(probs).scatter_(-1, idx, gate * base->scaling).to(x.scalar_type());
-      zg = (z.reshape({t, m, n, r}) * gates.unsqueeze(-1)).view({t, m * nr});
-      if (base->gate_rescaling)
-        gates_backward = at::zeros_like(probs)
-                             .scatter_(-1, idx, gate.sqrt() * base->scaling)
-                             .to(x.scalar_type());
+      std::tie(probs, idx, gate) = ops::route(logits, m, base->top_k);  // [T, M, N], [T, M, K]
+      zg = ops::gateExperts(z, idx, gate, r, base->scaling, /*root=*/false);
     } else {
       zg = z * base->scaling;
     }
@@ -146,17 +126,8 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
     // Undefined output gradients stay undefined: a balance-loss-only backward must leave the
     // experts' gradients undefined, as the composite path does.
     ctx->set_materialize_grads(false);
-    std::vector<at::Tensor> saved = {x,
-                                     mask.defined() ? xd : at::Tensor(),
-                                     mask,
-                                     z,
-                                     zg,
-                                     gates,
-                                     probs,
-                                     idx,
-                                     gate,
-                                     gate_sum,
-                                     gates_backward};
+    std::vector<at::Tensor> saved = {
+        x, mask.defined() ? xd : at::Tensor(), mask, z, zg, probs, idx, gate};
     saved.insert(saved.end(), base->weight.begin(), base->weight.end());
     saved.insert(saved.end(), inputs.begin() + 1, inputs.end());
     ctx->save_for_backward(saved);
@@ -165,6 +136,7 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
     ctx->saved_data["r"] = r;
     ctx->saved_data["scaling"] = base->scaling;
     ctx->saved_data["dropout"] = base->dropout;
+    ctx->saved_data["rescaled"] = routed && base->gate_rescaling;
     return out;
   }
 
@@ -192,14 +164,13 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
     const at::Tensor gprobs = routed ? grads[size_t(m)] : at::Tensor();
 
     at::Tensor gz, glogits;  // [T, M*N*r], [T, M*N] in the compute dtype
-    // The gates the experts' gradients go through: the forward's, or sqrt(g) when rescaled.
-    const bool rescaled = s[kGatesBackward].defined();
-    const at::Tensor& gates_bw = rescaled ? s[kGatesBackward] : s[kGates];
-    const at::Tensor zg_bw =
-        rescaled ? (s[kZ].reshape({t, m, n, r}) * gates_bw.unsqueeze(-1)).view({t, m * nr})
-                 : s[kZg];
+    // The experts' products as B's gradient sees them: through sqrt(g) when rescaled.
+    const bool rescaled = ctx->saved_data["rescaled"].toBool();
+    at::Tensor gzg;  // d loss / d (z * gates)
     if (any_out) {
-      at::Tensor gzg = at::empty({t, m * nr}, x.options());  // d loss / d (z * gates)
+      const at::Tensor zg_bw =
+          rescaled ? ops::gateExperts(s[kZ], s[kIdx], s[kGate], r, scaling, /*root=*/true) : s[kZg];
+      gzg = at::empty({t, m * nr}, x.options());
       for (int64_t i = 0; i < m; ++i) {
         const at::Tensor& go = grads[size_t(i)];
         at::Tensor slot = gzg.narrow(1, i * nr, nr);
@@ -211,23 +182,13 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
         if (ctx->needs_input_grad(gb + size_t(i)))
           out[gb + size_t(i)] = at::mm(go.t(), zg_bw.narrow(1, i * nr, nr));
       }
-      if (routed) {
-        const at::Tensor g4 = gzg.view({t, m, n, r});
-        const at::Tensor ggates = (g4 * s[kZ].reshape({t, m, n, r})).sum(-1);  // [T, M, N]
-        gz = (g4 * gates_bw.unsqueeze(-1)).view({t, m * nr});
-        // gates = scatter(g) * alpha/r, g = v / sum(v), v = topk(p)
-        const at::Tensor gg = ggates.to(s[kGate].scalar_type()).gather(-1, s[kIdx]) * scaling;
-        const at::Tensor gv = (gg - (gg * s[kGate]).sum(-1, true)) / s[kGateSum];
-        at::Tensor gp = at::zeros_like(s[kProbs]).scatter_(-1, s[kIdx], gv);
-        if (gprobs.defined()) gp.add_(gprobs);
-        glogits = s[kProbs] * (gp - (gp * s[kProbs]).sum(-1, true));
-      } else {
-        gz = gzg.mul_(scaling);
-      }
-    } else if (gprobs.defined()) {
-      glogits = s[kProbs] * (gprobs - (gprobs * s[kProbs]).sum(-1, true));
     }
-    if (glogits.defined()) glogits = glogits.reshape({t, m * n}).to(x.scalar_type());
+    if (routed && (any_out || gprobs.defined())) {
+      std::tie(gz, glogits) = ops::routeBackward(gzg, s[kZ], s[kProbs], s[kIdx], s[kGate], gprobs,
+                                                 r, scaling, rescaled);
+    } else if (any_out) {
+      gz = gzg.mul_(scaling);
+    }
 
     const at::Tensor a_cat =
         m == 1 ? lora_a(0)
@@ -360,6 +321,7 @@ torch::Tensor MolaLinearImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features(), "MolaLinear: input has shape ",
               x.sizes(), ", its last dimension must be in_features = ", options.in_features());
   if (hasAdapter() && canFuse({this}, x)) return forwardShared({this}, x)[0];
+  clearRouting();
   const torch::Tensor x2 = x.reshape({-1, options.in_features()});  // [T, in]
   const torch::Tensor base = at::linear(x2, weight, bias);          // [T, out]
   if (!hasAdapter()) return base.view(outputShape(x));
@@ -432,17 +394,25 @@ std::vector<torch::Tensor> MolaLinearImpl::forwardShared(
   const torch::autograd::variable_list res = FusedExperts::apply(at::TensorList(inputs), &base);
   const size_t count = modules.size();
   for (size_t i = 0; i < count; ++i) {
-    out.push_back(res[i].view(modules[i]->outputShape(x)));
-    if (base.experts > 1) {
-      const int64_t j = static_cast<int64_t>(i);
-      // Views into [T, M, N] and [T, M, K]: the balance loss reaches the router through probs.
-      modules[i]->m_routing = Routing{res[count].select(1, j), res[count + 1].select(1, j),
-                                      res[count + 2].select(1, j)};
-    } else {
-      modules[i]->m_routing = Routing{};
-    }
+    MolaLinearImpl& module = *modules[i];
+    out.push_back(res[i].view(module.outputShape(x)));
+    module.clearRouting();
+    if (base.experts <= 1) continue;
+    const int64_t j = static_cast<int64_t>(i);
+    // Views into [T, M, N] and [T, M, K] for each module; the group's whole tensors on the first
+    // (routingBlock): the balance loss reaches the routers through them.
+    module.m_routing =
+        Routing{res[count].select(1, j), res[count + 1].select(1, j), res[count + 2].select(1, j)};
+    module.m_in_group = true;
+    if (i == 0) module.m_group_routing = Routing{res[count], res[count + 1], res[count + 2]};
   }
   return out;
+}
+
+const Routing* MolaLinearImpl::routingBlock() const {
+  if (m_group_routing.probs.defined()) return &m_group_routing;
+  if (m_in_group || !m_routing.probs.defined()) return nullptr;
+  return &m_routing;
 }
 
 std::vector<int64_t> MolaLinearImpl::outputShape(const torch::Tensor& x) const {

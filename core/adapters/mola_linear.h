@@ -96,11 +96,23 @@ class MolaLinearImpl : public torch::nn::Module {
   void setTaskGates(torch::Tensor gates) { m_task_gates = std::move(gates); }
   const torch::Tensor& taskGates() const { return m_task_gates; }
   const Routing& routing() const { return m_routing; }
+  // What the balance loss and the router statistics read of the last call: this module's routing
+  // ([T, N]), or for the first module of a fused group the whole group's ([T, M, N] probs,
+  // [T, M, K] choices: one tensor for the group, no per-module slices in the backward pass);
+  // null for the group's other modules (their rows are in the first's) and before a call.
+  const Routing* routingBlock() const;
   // Drops the last call's routing tensors (and the autograd graph they hold).
-  void clearRouting() { m_routing = Routing{}; }
+  void clearRouting() {
+    m_routing = Routing{};
+    m_group_routing = Routing{};
+    m_in_group = false;
+  }
   // Replaces the last call's routing: activation checkpointing hands back probs that reach the
   // router through its own autograd node.
-  void setRouting(Routing routing) { m_routing = std::move(routing); }
+  void setRouting(Routing routing) {
+    clearRouting();
+    m_routing = std::move(routing);
+  }
 
   // The adapter in the file layout: A [N, r, d_in], B [N, d_out, r], router [N, d_in].
   torch::Tensor expertsA() const;
@@ -135,6 +147,8 @@ class MolaLinearImpl : public torch::nn::Module {
   }
 
   Routing m_routing;
+  Routing m_group_routing;  // the fused group's, on its first module
+  bool m_in_group = false;  // routed by a fused group (m_routing is a view of the group's)
   torch::Tensor m_task_gates;
 };
 

@@ -21,12 +21,16 @@ OpCounts g_counts;
 // Per thread: for each open call, its name and whether it has called another operator yet.
 struct OpenCall {
   std::string name;
-  bool had_child = false;
-  bool hidden = false;  // inside a multi-tensor call: part of its launch, not counted
+  bool had_child = false;      // it called another operator
+  bool working_child = false;  // a call below it does work on the data (a kernel or more)
+  bool hidden = false;         // inside a one-launch call: part of its launch, not counted
 };
 
-bool isMultiTensor(const std::string& name) {
-  return name.rfind("aten::_foreach_", 0) == 0;
+// Calls that are one launch on a GPU however they are made on the CPU: a multi-tensor
+// (_foreach_) call loops over per-tensor calls there, and our own operators (mola::, one CUDA
+// kernel each) may allocate or loop through ATen on the CPU.
+bool isOneLaunch(const std::string& name) {
+  return name.rfind("aten::_foreach_", 0) == 0 || name.rfind("mola::", 0) == 0;
 }
 thread_local std::vector<OpenCall> t_open;
 
@@ -35,14 +39,12 @@ std::unique_ptr<at::ObserverContext> onStart(const at::RecordFunction& fn) {
   if (!t_open.empty()) {
     OpenCall& parent = t_open.back();
     parent.had_child = true;
-    // A multi-tensor (_foreach_) call is one launch on a GPU; on the CPU it loops over per-tensor
-    // calls, which belong to it.
-    if (parent.hidden || isMultiTensor(parent.name)) {
-      t_open.push_back({name, false, true});
+    if (parent.hidden || isOneLaunch(parent.name)) {
+      t_open.push_back({name, false, false, true});
       return nullptr;
     }
   }
-  t_open.push_back({name, false, false});
+  t_open.push_back({name, false, false, false});
   const bool sync = OpCounter::isSync(name);
   std::lock_guard<std::mutex> lock(g_mutex);
   ++g_counts.ops;
@@ -57,11 +59,17 @@ void onEnd(const at::RecordFunction&, at::ObserverContext*) {
   if (t_open.empty()) return;  // a call that began before the counter did
   const OpenCall call = std::move(t_open.back());
   t_open.pop_back();
-  if (call.hidden || (call.had_child && !isMultiTensor(call.name))) return;
-  const bool kernel = !OpCounter::isMetadataOnly(call.name);
+  if (call.hidden) return;
+  // A call is a kernel when it does work and nothing below it does (an allocation or a view
+  // inside it is no launch of its own): a matrix product that allocates its output counts.
+  const bool one_launch = isOneLaunch(call.name);
+  const bool kernel = one_launch || (!call.working_child && !OpCounter::isMetadataOnly(call.name));
+  if ((kernel || call.working_child) && !t_open.empty()) t_open.back().working_child = true;
   std::lock_guard<std::mutex> lock(g_mutex);
-  ++g_counts.leaf_ops;
-  g_counts.kernels += kernel;
+  g_counts.leaf_ops += !call.had_child || one_launch;
+  if (!kernel) return;
+  ++g_counts.kernels;
+  ++g_counts.kernel_ops[call.name];
 }
 
 }  // namespace
@@ -85,6 +93,9 @@ bool OpCounter::isSync(const std::string& name) {
 }
 
 bool OpCounter::isMetadataOnly(const std::string& name) {
+  // The autograd engine's record of a backward node wraps the node's operators; a node that
+  // only passes gradients on (AddBackward0) launches nothing.
+  if (name.rfind("autograd::", 0) == 0) return true;
   static const std::set<std::string> kMetadata = {"aten::view",
                                                   "aten::_unsafe_view",
                                                   "aten::_reshape_alias",
@@ -99,6 +110,7 @@ bool OpCounter::isMetadataOnly(const std::string& name) {
                                                   "aten::slice",
                                                   "aten::narrow",
                                                   "aten::detach",
+                                                  "detach",
                                                   "aten::alias",
                                                   "aten::unfold",
                                                   "aten::split",

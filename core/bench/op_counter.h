@@ -22,6 +22,8 @@ struct OpCounts {
   // equal, is_nonzero, ...), by name.
   int64_t syncs = 0;
   std::map<std::string, int64_t> sync_ops;
+  // The kernels by operator name.
+  std::map<std::string, int64_t> kernel_ops;
 };
 
 // Counts, while it exists, the operators every thread calls (the autograd engine's included).

@@ -225,14 +225,16 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
       const at::Tensor logits = model->forward(inputs);  // [B, T, V] fp32
       loss = at::cross_entropy_loss(logits.reshape({-1, vocab}), targets.reshape({-1}));
       if (routed) {
+        // As the trainer: every layer's routing summed once, for the balance loss and the router
+        // statistics, which stay on the device (no sync here).
         const std::vector<LayerRoutings> routings = model->layerRoutings();
+        const RoutingSums sums = routingSums(routings, {}, spec.allocation.perLayer());
         if (o.balance_coefficient > 0)
           loss =
-              loss + balanceLoss(routings, {}, o.balance_coefficient,
+              loss + balanceLoss(sums, routings, o.balance_coefficient,
                                  o.group ? o.group->reducer("the balance loss") : TensorReducer{})
                          .to(loss.device());
-        // The trainer's router statistics stay on the device: no sync here.
-        for (int j = 0; j < shape.num_layers; ++j) router_stats.add(j, routings[size_t(j)]);
+        router_stats.add(sums);
       }
     }
     if (phase) phase();

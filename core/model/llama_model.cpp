@@ -573,7 +573,8 @@ std::vector<LayerRoutings> LlamaModelImpl::layerRoutings() const {
   for (size_t j = 0; j < m_layers.size(); ++j)
     for (TargetModule m : m_spec.target_modules) {
       const MolaLinear& p = m_layers[j]->projection(m);
-      if (p->hasRouter() && p->routing().probs.defined()) out[j].push_back(&p->routing());
+      if (!p->hasRouter()) continue;
+      if (const Routing* r = p->routingBlock()) out[j].push_back(r);
     }
   return out;
 }

@@ -113,7 +113,8 @@ class LlamaModelImpl : public torch::nn::Module {
   void setTasks(const torch::Tensor& rows);
   // The task gate of a MOELoRA adapter, else null.
   const TaskGate& taskGate() const { return m_task_gate; }
-  // The last forward's routings, per layer, for the balance loss and router statistics.
+  // The last forward's routings, per layer (routing blocks: one per fused group), for the
+  // balance loss and router statistics.
   std::vector<LayerRoutings> layerRoutings() const;
   // Drops every module's last routing (and the autograd graph it holds) after a backward pass.
   void clearRoutings();

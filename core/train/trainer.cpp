@@ -317,20 +317,19 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
     }
   }
   const double denom = double(std::max<int64_t>(1, targets));
-  double loss_sum = 0.0, balance_sum = 0.0;
+  // The losses stay on the device until every micro-batch is queued: one read per step.
+  at::Tensor losses = at::zeros({2}, at::TensorOptions(at::kDouble).device(s.device));
   for (size_t i = 0; i < micro_batches.size(); ++i) {
     const Batch& b = micro_batches[i];
     s.model->setTasks(b.tasks);
-    trainMicroBatch(s, b.ids, b.labels, b.mask, denom, i + 1 == micro_batches.size(), loss_sum,
-                    balance_sum);
+    trainMicroBatch(s, b.ids, b.labels, b.mask, denom, i + 1 == micro_batches.size(), losses);
   }
   if (s.group) {
     s.buckets->finish();
-    at::Tensor sums = at::tensor({loss_sum, balance_sum}, at::kDouble);
-    s.group->allReduceSum(sums, "the loss sum of " + s.stepName());
-    loss_sum = sums[0].item<double>();
-    balance_sum = sums[1].item<double>();
+    s.group->allReduceSum(losses, "the loss sum of " + s.stepName());
   }
+  const at::Tensor read = losses.cpu();
+  const double loss_sum = read[0].item<double>(), balance_sum = read[1].item<double>();
   m.loss = loss_sum;
   m.balance_loss = balance_sum;
   if (!std::isfinite(loss_sum) || !std::isfinite(balance_sum)) return false;
@@ -349,13 +348,14 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
 }
 
 void Trainer::trainMicroBatch(State& s, const at::Tensor& ids_cpu, const at::Tensor& labels_cpu,
-                              const at::Tensor& mask_cpu, double denom, bool last, double& loss_sum,
-                              double& balance_sum) {
+                              const at::Tensor& mask_cpu, double denom, bool last,
+                              at::Tensor& losses) {
   const ExperimentConfig& c = m_config;
   const at::Tensor ids = ids_cpu.to(s.device), labels = labels_cpu.to(s.device);
   const at::Tensor mask = mask_cpu.to(s.device).reshape({-1});
   at::Tensor lm_sum, loss;
   std::vector<LayerRoutings> routings;
+  RoutingSums sums;
   {
     // Forward and loss under autocast; the backward outside it, as torch.autocast wants.
     std::optional<AutocastGuard> amp;
@@ -363,18 +363,19 @@ void Trainer::trainMicroBatch(State& s, const at::Tensor& ids_cpu, const at::Ten
     lm_sum = targetLossSum(s.model, ids, labels);
     loss = lm_sum / denom;
     routings = s.model->layerRoutings();
+    // Every layer's routing summed once: the balance loss and the router statistics read it.
+    if (s.routed()) sums = routingSums(routings, mask, s.experts);
     if (s.routed() && c.balance_coefficient > 0) {
-      const at::Tensor bal = balanceLoss(routings, mask, c.balance_coefficient,
+      const at::Tensor bal = balanceLoss(sums, routings, c.balance_coefficient,
                                          s.reducer("the balance loss of " + s.stepName()));
-      balance_sum += bal.item<double>() / c.grad_accumulation;
+      losses[1].add_(bal.detach().to(losses.device(), at::kDouble) / double(c.grad_accumulation));
       loss = loss + bal.to(loss.device()) / double(c.grad_accumulation);
     }
   }
-  if (c.router_stats_interval > 0 && s.routed())
-    for (int j = 0; j < s.layers; ++j) s.router->add(j, routings[size_t(j)], mask);
+  if (c.router_stats_interval > 0 && s.routed()) s.router->add(sums);
   if (last && s.buckets) s.buckets->arm(s.stepName());
   loss.backward();
-  loss_sum += lm_sum.item<double>() / denom;
+  losses[0].add_(lm_sum.detach().to(at::kDouble) / denom);
   s.model->clearRoutings();
 }
 

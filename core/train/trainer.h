@@ -82,9 +82,9 @@ class Trainer {
   bool trainStep(State& s, StepMetrics& m);
   // The forward and backward passes of one micro-batch (this rank's share of it); adds its loss
   // and balance loss (shares of the step's means) to the sums.
+  // Adds the micro-batch's loss and balance loss to losses [2] (on the device: no sync).
   void trainMicroBatch(State& s, const at::Tensor& ids, const at::Tensor& labels,
-                       const at::Tensor& mask, double denom, bool last, double& loss_sum,
-                       double& balance_sum);
+                       const at::Tensor& mask, double denom, bool last, at::Tensor& losses);
   // Whether any rank was asked to stop (this one alone in a single process).
   bool stopRequested(State& s);
   // Data-parallel parts of setUp: the backend, one set of weights, the gradient buckets.

@@ -201,14 +201,23 @@ TEST(CliBench, ProfileCountsOperatorsAndNoHostSyncInAStep) {
     const nlohmann::json& p = variant(doc, name).at("profile");
     EXPECT_EQ(p.at("syncs"), 0) << name << ": " << p.dump();
     EXPECT_GT(p.at("kernels").get<int64_t>(), 50) << name;
-    EXPECT_LE(p.at("kernels").get<int64_t>(), p.at("leaf_ops").get<int64_t>()) << name;
+    EXPECT_LE(p.at("kernels").get<int64_t>(), p.at("ops").get<int64_t>()) << name;
     EXPECT_LE(p.at("leaf_ops").get<int64_t>(), p.at("ops").get<int64_t>()) << name;
+    int64_t by_operator = 0;
+    for (const auto& [op, count] : p.at("kernel_ops").items()) by_operator += count.get<int64_t>();
+    EXPECT_EQ(by_operator, p.at("kernels").get<int64_t>()) << name;
     EXPECT_EQ(p.at("forward_kernels").get<int64_t>() + p.at("backward_kernels").get<int64_t>() +
                   p.at("optimizer_kernels").get<int64_t>(),
               p.at("kernels").get<int64_t>())
         << name;
     EXPECT_GT(p.at("optimizer_kernels").get<int64_t>(), 0) << name;
   }
+  // The fast path's routing is one operator per fused group each way, forward and backward.
+  const nlohmann::json& fused = variant(doc, "mola-2468").at("profile").at("kernel_ops");
+  EXPECT_GT(fused.value("mola::route", 0), 0) << fused.dump();
+  EXPECT_EQ(fused.value("mola::route", 0), fused.value("mola::route_backward", -1));
+  EXPECT_EQ(fused.value("mola::router_sums", 0), 1) << fused.dump();
+  EXPECT_TRUE(has(r.out, "mola-2468's kernels beyond lora-r8's, by operator")) << r.out;
   const nlohmann::json& loop = variant(doc, "mola-2468-loop").at("profile");
   EXPECT_GT(loop.at("syncs").get<int64_t>(), 0) << loop.dump();
   EXPECT_GT(loop.at("sync_ops").at("aten::nonzero").get<int64_t>(), 0) << loop.dump();

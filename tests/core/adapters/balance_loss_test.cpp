@@ -45,6 +45,18 @@ TEST(BalanceLoss, PaddingTokensAreExcluded) {
   EXPECT_NEAR(layerBalanceLoss({&c.m1, &c.m2}, mask({1, 0})).item<double>(), 3 * 0.6, 1e-12);
 }
 
+TEST(BalanceLoss, GradientIsTheSelectionShareOverTheTokens) {
+  // Token 2 is padding: f = [1, 0, 0] over T = 2 real rows, so d L / d p[row, i] = N f_i / T for
+  // a real row: (1.5, 0, 0); padding rows get nothing.
+  HandCase c;
+  c.m1.probs.requires_grad_(true);
+  c.m2.probs.requires_grad_(true);
+  layerBalanceLoss({&c.m1, &c.m2}, mask({1, 0})).backward();
+  const at::Tensor want = at::tensor({1.5, 0.0, 0.0, 0.0, 0.0, 0.0}, at::kDouble).view({2, 3});
+  EXPECT_TRUE(at::allclose(c.m1.probs.grad(), want, 1e-12, 1e-12)) << c.m1.probs.grad();
+  EXPECT_TRUE(at::allclose(c.m2.probs.grad(), want, 1e-12, 1e-12)) << c.m2.probs.grad();
+}
+
 TEST(BalanceLoss, TopTwoCountsBothSelections) {
   // One module, N = 3, K = 2: selections {0,1}, {1,2} -> f = [1, 2, 1] / 4; P = [0.4, 0.4, 0.2].
   Routing r = routing({0.5, 0.3, 0.2, 0.3, 0.5, 0.2}, 3, {0, 1, 1, 2}, 2);
@@ -158,8 +170,13 @@ TEST(BalanceLossAcrossRanks, SharesAddUpToTheWholeBatch) {
   at::Tensor sent_a, sent_b;
   balanceLoss({{&a}}, mask_a, 1.0, [&](at::Tensor& t) { sent_a = t.clone(); });
   balanceLoss({{&b}}, mask_b, 1.0, [&](at::Tensor& t) { sent_b = t.clone(); });
-  EXPECT_TRUE(at::equal(sent_a, at::tensor({1.0, 1.0, 0.0, 2.0}, at::kDouble)))
-      << "counts (1, 1, 0) and 2 tokens: " << sent_a;
+  // The layer's sums: selections (1, 1, 0), probability sums (0.8, 0.8, 0.4), the two rows'
+  // entropies, 2 tokens.
+  const double entropy = -(0.7 * std::log(0.7) + 0.2 * std::log(0.2) + 0.1 * std::log(0.1)) -
+                         (0.1 * std::log(0.1) + 0.6 * std::log(0.6) + 0.3 * std::log(0.3));
+  EXPECT_TRUE(at::allclose(
+      sent_a, at::tensor({1.0, 1.0, 0.0, 0.8, 0.8, 0.4, entropy, 2.0}, at::kDouble), 1e-12, 1e-12))
+      << sent_a;
   const at::Tensor share_a =
       balanceLoss({{&a}}, mask_a, 1.0, [&](at::Tensor& t) { t.add_(sent_b); });
   const at::Tensor share_b =

@@ -265,18 +265,26 @@ TEST(FusedExperts, ABalanceLossAloneReachesOnlyTheRouters) {
   Group g = randomGroup(4, 2, 0.0, 11);
   const at::Tensor x = at::randn({10, 6}, at::kDouble);
   MolaLinearImpl::forwardShared(g.ptrs(), x);
-  LayerRoutings layer;
-  for (auto& m : g.modules) layer.push_back(&m->routing());
-  layerBalanceLoss(layer).backward();
-  // The same loss through the modules one by one gives the same router gradients.
+  // The group's routing is one block [T, 3, N] on its first module; the others have none.
+  const Routing* block = g.modules[0]->routingBlock();
+  ASSERT_NE(block, nullptr);
+  EXPECT_EQ(block->probs.sizes(), at::IntArrayRef({10, 3, 4}));
+  EXPECT_EQ(g.modules[1]->routingBlock(), nullptr);
+  EXPECT_EQ(g.modules[2]->routingBlock(), nullptr);
+  const at::Tensor mask = at::arange(10) < 7;  // three padding tokens
+  const at::Tensor fused_loss = layerBalanceLoss({block}, mask);
+  fused_loss.backward();
+  // The same loss through the modules one by one gives the same value and router gradients.
   Group h = randomGroup(4, 2, 0.0, 11);
   LayerRoutings separate;
   for (auto& m : h.modules) {
     m->weight.set_requires_grad(true);  // the composite path
     m(x);
-    separate.push_back(&m->routing());
+    separate.push_back(m->routingBlock());
   }
-  layerBalanceLoss(separate).backward();
+  const at::Tensor separate_loss = layerBalanceLoss(separate, mask);
+  separate_loss.backward();
+  EXPECT_NEAR(fused_loss.item<double>(), separate_loss.item<double>(), 1e-12);
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_FALSE(g.modules[i]->lora_A.grad().defined()) << i;
     EXPECT_FALSE(g.modules[i]->lora_B.grad().defined()) << i;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <stdexcept>
+#include <vector>
 
 namespace mola {
 namespace {
@@ -38,6 +39,23 @@ TEST(OpCounter, CountsCallsLeavesAndTheHostSyncsOfKnownOperators) {
   const OpCounter again;
   EXPECT_EQ(again.counts().ops, 0);
   EXPECT_THROW(OpCounter(), std::logic_error);
+}
+
+TEST(OpCounter, AKernelThatAllocatesItsOutputCountsOnceAndACompositeCountsItsParts) {
+  const at::Tensor m = at::rand({4, 4});
+  std::vector<at::Tensor> list = {m.clone(), m.clone(), m.clone()};
+  const OpCounter counter;
+  (void)at::mm(m, m);  // allocates its output through the dispatcher: one kernel
+  EXPECT_EQ(counter.counts().kernels, 1);
+  EXPECT_EQ(counter.counts().kernel_ops.at("aten::mm"), 1);
+  (void)at::softmax(m, 1);  // a composite over _softmax: that one kernel
+  EXPECT_EQ(counter.counts().kernels, 2);
+  EXPECT_EQ(counter.counts().kernel_ops.at("aten::_softmax"), 1);
+  at::_foreach_add_(list, 1.0);  // one multi-tensor launch for three tensors
+  EXPECT_EQ(counter.counts().kernels, 3);
+  EXPECT_EQ(counter.counts().kernel_ops.at("aten::_foreach_add_"), 1);
+  (void)(m * 2.0 + 1.0);  // two kernels
+  EXPECT_EQ(counter.counts().kernels, 5);
 }
 
 }  // namespace
