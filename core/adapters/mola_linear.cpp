@@ -53,6 +53,22 @@ bool adapterTypeFits(at::ScalarType w, at::ScalarType x) {
   return w == x || (w == at::kFloat && (x == at::kBFloat16 || x == at::kHalf));
 }
 
+// a b, times scale through the GEMM's alpha (no pass of its own; beta 0 ignores the output's
+// contents).
+at::Tensor scaledProduct(const at::Tensor& a, const at::Tensor& b, double scale) {
+  if (scale == 1.0) return at::mm(a, b);
+  const at::Tensor out = at::empty({a.size(0), b.size(1)}, a.options());
+  return at::addmm(out, a, b, 0.0, scale);
+}
+
+// The same into `out` (a view, such as a column block).
+void scaledProductInto(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, double scale) {
+  if (scale == 1.0)
+    at::mm_out(out, a, b);
+  else
+    at::addmm_out(out, out, a, b, 0.0, scale);
+}
+
 // Indices into the saved tensors of FusedExperts.
 enum Saved : size_t { kX, kXd, kMask, kZ, kZg, kProbs, kIdx, kGate, kFirstWeight };
 
@@ -60,6 +76,7 @@ enum Saved : size_t { kX, kXd, kMask, kZ, kZg, kProbs, kIdx, kGate, kFirstWeight
 //   logits = x R_cat^T [T, M*N]    z = dropout(x) A_cat^T [T, M*N*r]   (one matmul without dropout)
 //   p = softmax per module (fp32 or fp64), top-K, g = v / sum(v), gates = scatter(g) * alpha/r
 //   out_m = W_m x + b_m, then += (z_m * gates_m) B_m^T in place
+// (plain LoRA, N = 1: += alpha/r z_m B_m^T, the GEMM's alpha carrying alpha / r)
 // The routing (softmax to the gated z, and its backward) is one operator each way (ops::route,
 // ops::gateExperts, ops::routeBackward: one kernel each on a GPU).
 // With gate rescaling the backward pass takes the experts' gradients (A, B, x through them)
@@ -107,14 +124,15 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
       std::tie(probs, idx, gate) = ops::route(logits, m, base->top_k);  // [T, M, N], [T, M, K]
       zg = ops::gateExperts(z, idx, gate, r, base->scaling, /*root=*/false);
     } else {
-      zg = z * base->scaling;
+      zg = z;  // plain LoRA: alpha / r is folded into the B products (a GEMM's alpha)
     }
     torch::autograd::variable_list out;
     for (int64_t i = 0; i < m; ++i) {
       const at::Tensor& w = base->weight[size_t(i)];
       const at::Tensor& bias = base->bias[size_t(i)];
       at::Tensor o = bias.defined() ? at::addmm(bias, x, w.t()) : at::mm(x, w.t());
-      o.addmm_(zg.narrow(1, i * nr, nr), b[size_t(i)].t());  // [T, out_m], in place
+      // [T, out_m], in place
+      o.addmm_(zg.narrow(1, i * nr, nr), b[size_t(i)].t(), 1.0, routed ? 1.0 : base->scaling);
       out.push_back(o);
     }
     if (routed) {
@@ -167,6 +185,8 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
     // The experts' products as B's gradient sees them: through sqrt(g) when rescaled.
     const bool rescaled = ctx->saved_data["rescaled"].toBool();
     at::Tensor gzg;  // d loss / d (z * gates)
+    // Plain LoRA saved z unscaled: alpha / r goes into the products with it.
+    const double z_scale = routed ? 1.0 : scaling;
     if (any_out) {
       const at::Tensor zg_bw =
           rescaled ? ops::gateExperts(s[kZ], s[kIdx], s[kGate], r, scaling, /*root=*/true) : s[kZg];
@@ -178,16 +198,16 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
           slot.zero_();
           continue;
         }
-        at::mm_out(slot, go, lora_b(i));
+        scaledProductInto(slot, go, lora_b(i), z_scale);
         if (ctx->needs_input_grad(gb + size_t(i)))
-          out[gb + size_t(i)] = at::mm(go.t(), zg_bw.narrow(1, i * nr, nr));
+          out[gb + size_t(i)] = scaledProduct(go.t(), zg_bw.narrow(1, i * nr, nr), z_scale);
       }
     }
     if (routed && (any_out || gprobs.defined())) {
       std::tie(gz, glogits) = ops::routeBackward(gzg, s[kZ], s[kProbs], s[kIdx], s[kGate], gprobs,
                                                  r, scaling, rescaled);
     } else if (any_out) {
-      gz = gzg.mul_(scaling);
+      gz = gzg;  // alpha / r already in
     }
 
     const at::Tensor a_cat =

@@ -32,6 +32,18 @@ struct OpenCall {
 bool isOneLaunch(const std::string& name) {
   return name.rfind("aten::_foreach_", 0) == 0 || name.rfind("mola::", 0) == 0;
 }
+
+// A dtype conversion that an element-wise operator makes of an operand on the CPU (a scalar such
+// as alpha / r, or a bool mask): a CUDA kernel takes the scalar as an argument and converts the
+// operand as it reads it, launching nothing more.
+bool isOperandCast(const std::string& name, const std::string& parent) {
+  static const std::set<std::string> kElementWise = {
+      "aten::add",          "aten::add_", "aten::sub",  "aten::sub_", "aten::mul",
+      "aten::mul_",         "aten::div",  "aten::div_", "aten::rsub", "aten::where",
+      "aten::masked_fill_", "aten::gt",   "aten::lt",   "aten::ge",   "aten::le",
+      "aten::eq",           "aten::ne"};
+  return (name == "aten::to" || name == "aten::_to_copy") && kElementWise.count(parent) > 0;
+}
 thread_local std::vector<OpenCall> t_open;
 
 std::unique_ptr<at::ObserverContext> onStart(const at::RecordFunction& fn) {
@@ -39,7 +51,7 @@ std::unique_ptr<at::ObserverContext> onStart(const at::RecordFunction& fn) {
   if (!t_open.empty()) {
     OpenCall& parent = t_open.back();
     parent.had_child = true;
-    if (parent.hidden || isOneLaunch(parent.name)) {
+    if (parent.hidden || isOneLaunch(parent.name) || isOperandCast(name, parent.name)) {
       t_open.push_back({name, false, false, true});
       return nullptr;
     }

@@ -14,8 +14,10 @@ struct OpCounts {
   // chunk of tensors, on a GPU); the per-tensor calls it makes on the CPU are not counted.
   int64_t ops = 0;       // every operator call, nested ones included
   int64_t leaf_ops = 0;  // calls that call no other operator
-  // Leaf calls that do work on the data: about one kernel launch each on a GPU (views, strides,
-  // detach and allocations are leaves that launch nothing).
+  // Calls that do work on the data while nothing they call does: about one kernel launch each
+  // on a GPU. Views, detach, allocations and the autograd engine's wrappers launch nothing; a
+  // dtype conversion of an element-wise operator's operand (a scalar, a mask) is part of its
+  // kernel on a GPU, so it is not counted.
   int64_t kernels = 0;
   // Calls that make the host wait for the device when their input lives there (reading a value
   // or a data-dependent size: _local_scalar_dense under item(), nonzero, masked_select, unique,

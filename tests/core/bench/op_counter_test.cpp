@@ -54,8 +54,13 @@ TEST(OpCounter, AKernelThatAllocatesItsOutputCountsOnceAndACompositeCountsItsPar
   at::_foreach_add_(list, 1.0);  // one multi-tensor launch for three tensors
   EXPECT_EQ(counter.counts().kernels, 3);
   EXPECT_EQ(counter.counts().kernel_ops.at("aten::_foreach_add_"), 1);
-  (void)(m * 2.0 + 1.0);  // two kernels
+  (void)(m * 2.0 + 1.0);  // two kernels; the scalars' casts on the CPU are none
   EXPECT_EQ(counter.counts().kernels, 5);
+  (void)(m * (m > 0.5));  // the bool operand's cast is part of the product's kernel on a GPU
+  EXPECT_EQ(counter.counts().kernels, 7);
+  EXPECT_EQ(counter.counts().kernel_ops.count("aten::copy_"), 0u);
+  (void)m.to(at::kDouble);  // a conversion of its own is a kernel
+  EXPECT_EQ(counter.counts().kernels, 8);
 }
 
 }  // namespace
