@@ -468,34 +468,8 @@ json measureScaling(const std::vector<std::string>& variants, const json& single
   return out;
 }
 
-}  // namespace
-
-int cmdBench(const Args& args) {
-  args.allowOnly(kOptions);
-  if (!args.positional.empty())
-    throw UsageError("mola bench takes no positional argument, got '" + args.positional[0] + "'");
-  const BenchSettings s = parseSettings(args);
-  // main() already set the threads up; --threads and --torch-threads override that for this run
-  // and its workers.
-  if (s.threads > 0 || s.torch_threads > 0) configureCpuRuntime(s.threads, s.torch_threads);
-  if (auto worker = args.get("--worker")) return runWorker(*worker, s, args.get("--tty") == "1");
-  if (s.run.device == "cuda" && !at::hasCUDA())
-    throw std::runtime_error(
-        "device cuda: no CUDA device is available (or LibTorch was built "
-        "without CUDA); use --device cpu");
-  const std::vector<std::string> variants =
-      args.get("--variants") ? parseVariants(*args.get("--variants")) : benchVariantNames();
-  for (const std::string& v : variants)
-    benchVariantSpec(v, s.run.config.shape());  // shape too shallow?
-  const auto json_path = args.get("--json");
-  // Fail on an unwritable JSON path now, not after minutes of benchmarking.
-  if (json_path && !std::ofstream(*json_path, std::ios::app))
-    throw std::runtime_error(*json_path + ": cannot write the JSON report");
-
-  const MachineInfo machine = MachineInfo::collect(s.run.device);
-  const ModelShape shape = s.run.config.shape();
-  const bool tty = isatty(STDERR_FILENO);
-
+// The run's first lines: the shape and settings, then the machine.
+void printHeader(const BenchSettings& s, const MachineInfo& machine, const ModelShape& shape) {
   std::printf(
       "mola bench: shape %s (%d layers, d_model %lld, ffn %lld, heads %d/%d, vocab %lld), "
       "seq %lld, batch %lld, %d timed steps after %d warm-up, device %s, %s%s\n",
@@ -510,7 +484,10 @@ int cmdBench(const Args& args) {
       machine.cpu_model.c_str(), machine.cores, machine.threads, machine.blas_threads,
       machine.torch_version.c_str(), machine.blas.c_str(), machine.load_average);
   std::fflush(stdout);
+}
 
+// Each variant in its own worker process; one result object per variant.
+json runVariants(const std::vector<std::string>& variants, const BenchSettings& s, bool tty) {
   json results = json::array();
   for (size_t i = 0; i < variants.size(); ++i) {
     const std::string& v = variants[i];
@@ -542,7 +519,11 @@ int cmdBench(const Args& args) {
     std::fflush(stderr);
     results.push_back(r);
   }
+  return results;
+}
 
+// The results table and the ratios against their targets; returns the ratios for the report.
+json printResults(const json& results, const BenchSettings& s, const ModelShape& shape) {
   std::printf("\n%-16s %12s %12s %12s %14s\n", "variant", "tokens/s", "ms/step",
               s.run.device == "cuda" ? "peak MiB" : "peak RSS MiB", "trainable");
   for (const json& r : results)
@@ -567,47 +548,88 @@ int cmdBench(const Args& args) {
                           {"target", target},
                           {"pass", q.known() ? json(q.pass()) : json(nullptr)}});
   }
+  return ratio_json;
+}
 
+// The --json report: machine, shape and settings, then what was measured.
+json reportJson(const MachineInfo& machine, const BenchSettings& s, const ModelShape& shape) {
+  return {{"machine",
+           {{"cpu", machine.cpu_model},
+            {"cores", machine.cores},
+            {"threads", machine.threads},
+            {"torch", machine.torch_version},
+            {"blas", machine.blas},
+            {"device", machine.device},
+            {"load_average", machine.load_average},
+            {"openblas_num_threads", machine.blas_threads}}},
+          {"shape",
+           {{"name", s.shape_arg},
+            {"num_layers", shape.num_layers},
+            {"d_model", shape.d_model},
+            {"ffn_dim", shape.ffn_dim},
+            {"num_heads", shape.num_heads},
+            {"num_kv_heads", shape.num_kv_heads},
+            {"vocab_size", shape.vocab_size},
+            {"seq", s.run.seq},
+            {"batch", s.run.batch},
+            {"steps", s.run.steps},
+            {"warmup", s.run.warmup},
+            {"dtype", s.run.dtype},
+            {"activation_checkpointing", s.run.activation_checkpointing}}},
+          {"lora_equal_rank", loraEqualRank(shape)}};
+}
+
+// Writes through a temporary file, so that a reader never sees half a report.
+void writeReport(const std::string& path, const json& doc) {
+  const fs::path tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << doc.dump(2) << "\n";
+    if (!out) throw std::runtime_error(tmp.string() + ": cannot write the JSON report");
+  }
+  fs::rename(tmp, path);
+  std::fprintf(stderr, "wrote %s\n", path.c_str());
+}
+
+}  // namespace
+
+int cmdBench(const Args& args) {
+  args.allowOnly(kOptions);
+  if (!args.positional.empty())
+    throw UsageError("mola bench takes no positional argument, got '" + args.positional[0] + "'");
+  const BenchSettings s = parseSettings(args);
+  // main() already set the threads up; --threads and --torch-threads override that for this run
+  // and its workers.
+  if (s.threads > 0 || s.torch_threads > 0) configureCpuRuntime(s.threads, s.torch_threads);
+  if (auto worker = args.get("--worker")) return runWorker(*worker, s, args.get("--tty") == "1");
+  if (s.run.device == "cuda" && !at::hasCUDA())
+    throw std::runtime_error(
+        "device cuda: no CUDA device is available (or LibTorch was built "
+        "without CUDA); use --device cpu");
+  const std::vector<std::string> variants =
+      args.get("--variants") ? parseVariants(*args.get("--variants")) : benchVariantNames();
+  for (const std::string& v : variants)
+    benchVariantSpec(v, s.run.config.shape());  // shape too shallow?
+  const auto json_path = args.get("--json");
+  // Fail on an unwritable JSON path now, not after minutes of benchmarking.
+  if (json_path && !std::ofstream(*json_path, std::ios::app))
+    throw std::runtime_error(*json_path + ": cannot write the JSON report");
+
+  const MachineInfo machine = MachineInfo::collect(s.run.device);
+  const ModelShape shape = s.run.config.shape();
+  const bool tty = isatty(STDERR_FILENO);
+  printHeader(s, machine, shape);
+  const json results = runVariants(variants, s, tty);
+  const json ratios = printResults(results, s, shape);
   const json profile_goals = s.run.profile ? printProfile(results) : json::array();
   const json scaling = s.nproc > 1 ? measureScaling(variants, results, s, tty) : json::array();
-
   if (json_path) {
-    json doc = {{"machine",
-                 {{"cpu", machine.cpu_model},
-                  {"cores", machine.cores},
-                  {"threads", machine.threads},
-                  {"torch", machine.torch_version},
-                  {"blas", machine.blas},
-                  {"device", machine.device},
-                  {"load_average", machine.load_average},
-                  {"openblas_num_threads", machine.blas_threads}}},
-                {"shape",
-                 {{"name", s.shape_arg},
-                  {"num_layers", shape.num_layers},
-                  {"d_model", shape.d_model},
-                  {"ffn_dim", shape.ffn_dim},
-                  {"num_heads", shape.num_heads},
-                  {"num_kv_heads", shape.num_kv_heads},
-                  {"vocab_size", shape.vocab_size},
-                  {"seq", s.run.seq},
-                  {"batch", s.run.batch},
-                  {"steps", s.run.steps},
-                  {"warmup", s.run.warmup},
-                  {"dtype", s.run.dtype},
-                  {"activation_checkpointing", s.run.activation_checkpointing}}},
-                {"variants", results},
-                {"lora_equal_rank", loraEqualRank(shape)},
-                {"ratios", ratio_json}};
+    json doc = reportJson(machine, s, shape);
+    doc["variants"] = results;
+    doc["ratios"] = ratios;
     if (s.nproc > 1) doc["scaling"] = scaling;
     if (s.run.profile) doc["profile_goals"] = profile_goals;
-    const fs::path tmp = *json_path + ".tmp";
-    {
-      std::ofstream out(tmp);
-      out << doc.dump(2) << "\n";
-      if (!out) throw std::runtime_error(tmp.string() + ": cannot write the JSON report");
-    }
-    fs::rename(tmp, *json_path);
-    std::fprintf(stderr, "wrote %s\n", json_path->c_str());
+    writeReport(*json_path, doc);
   }
   return 0;
 }

@@ -12,13 +12,12 @@
 #include <type_traits>
 #include <vector>
 
+#include "adapters/routing_ops_cuda.h"
 #include "adapters/routing_rows.h"
 
 #ifdef MOLA_HAVE_C10_CUDA
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-
-#include "adapters/routing_ops_cuda.h"
 #endif
 
 namespace mola::ops {
@@ -175,27 +174,13 @@ void routeBackwardRows(const BackwardArgs& a, at::Tensor& gz, at::Tensor& glogit
   });
 }
 
-namespace cuda_or_cpu {
-#ifdef MOLA_HAVE_C10_CUDA
+// The launch descriptors of router_sums (plain structs, declared beside the CUDA launchers).
 using cuda::SumsBlock;
 using cuda::SumsLayer;
-#else
-// As mola::cuda's (routing_ops_cuda.h), for a build without CUDA.
-struct SumsBlock {
-  const void* probs;
-  const int64_t* idx;
-  int64_t tokens, modules, k;
-};
-struct SumsLayer {
-  int64_t first_block, blocks, n, offset;
-};
-#endif
-}  // namespace cuda_or_cpu
 
 template <typename A>
-void sumsRows(const std::vector<cuda_or_cpu::SumsBlock>& blocks,
-              const std::vector<cuda_or_cpu::SumsLayer>& layers, const A* weights,
-              at::Tensor& out) {
+void sumsRows(const std::vector<SumsBlock>& blocks, const std::vector<SumsLayer>& layers,
+              const A* weights, at::Tensor& out) {
   if (onCuda(out, "mola::router_sums")) {
 #ifdef MOLA_HAVE_C10_CUDA
     const c10::cuda::CUDAGuard guard(out.device());
@@ -205,11 +190,11 @@ void sumsRows(const std::vector<cuda_or_cpu::SumsBlock>& blocks,
     return;
   }
   double* o = out.data_ptr<double>();
-  for (const cuda_or_cpu::SumsLayer& layer : layers)
+  for (const SumsLayer& layer : layers)
     for (int64_t slot = 0; slot < 2 * layer.n + 2; ++slot) {
       double acc = 0;
       for (int64_t b = layer.first_block; b < layer.first_block + layer.blocks; ++b) {
-        const cuda_or_cpu::SumsBlock& blk = blocks[size_t(b)];
+        const SumsBlock& blk = blocks[size_t(b)];
         const A* probs = static_cast<const A*>(blk.probs);
         for (int64_t row = 0; row < blk.tokens * blk.modules; ++row) {
           const double w = weights ? static_cast<double>(weights[row / blk.modules]) : 1.0;
@@ -368,8 +353,8 @@ at::Tensor routerSumsImpl(at::TensorList probs_in, at::TensorList idx_in,
     idx.push_back(i.contiguous());
   }
   at::Tensor out = at::empty({off.back()}, probs[0].options().dtype(at::kDouble));
-  std::vector<cuda_or_cpu::SumsBlock> blocks;
-  std::vector<cuda_or_cpu::SumsLayer> layers(experts.size());
+  std::vector<SumsBlock> blocks;
+  std::vector<SumsLayer> layers(experts.size());
   for (size_t j = 0; j < experts.size(); ++j) layers[j] = {0, 0, experts[j], off[j]};
   for (size_t b = 0; b < probs.size(); ++b) {
     ++layers[size_t(block_layer[order[b]])].blocks;

@@ -134,26 +134,20 @@ __global__ void balanceKernel(const double* local, const double* global, const B
 template <typename A>
 void routerSums(const SumsBlock* blocks, const SumsLayer* layers, int64_t layer_count,
                 const A* weights, double* out, void* stream) {
-  int64_t j = 0;
-  while (j < layer_count) {
+  for (const auto& [begin, end] : sumsChunks(layers, layer_count, kChunkLayers, kChunkBlocks)) {
     SumsChunk<A> c{};
     c.weights = weights;
     c.out = out;
-    const int64_t first_block = layers[j].first_block;
-    int64_t count = 0, max_n = 0;
-    while (j < layer_count && count < kChunkLayers &&
-           layers[j].first_block + layers[j].blocks - first_block <= kChunkBlocks) {
-      c.layer[count] = layers[j];
-      c.layer[count].first_block -= first_block;
-      for (int64_t b = 0; b < layers[j].blocks; ++b)
-        c.block[layers[j].first_block - first_block + b] = blocks[layers[j].first_block + b];
+    const int64_t first_block = layers[begin].first_block;
+    int64_t max_n = 0;
+    for (int64_t j = begin; j < end; ++j) {
+      c.layer[j - begin] = layers[j];
+      c.layer[j - begin].first_block -= first_block;
       max_n = layers[j].n > max_n ? layers[j].n : max_n;
-      ++count;
-      ++j;
     }
-    if (count == 0)
-      throw std::runtime_error("mola::router_sums: a layer has more than 48 routed blocks");
-    routerSumsKernel<A><<<dim3(unsigned(count), unsigned(2 * max_n + 2)), kSumsThreads, 0,
+    const int64_t block_count = layers[end - 1].first_block + layers[end - 1].blocks - first_block;
+    for (int64_t b = 0; b < block_count; ++b) c.block[b] = blocks[first_block + b];
+    routerSumsKernel<A><<<dim3(unsigned(end - begin), unsigned(2 * max_n + 2)), kSumsThreads, 0,
                           static_cast<cudaStream_t>(stream)>>>(c);
     checkLaunch("router_sums");
   }

@@ -37,7 +37,7 @@ std::tuple<at::Tensor, at::Tensor> routeBackward(const at::Tensor& gzg, const at
 // without routing) the slots [selections n_j, probability sums n_j, entropy sum, rows] (see
 // rows::sumsContribution), rows weighted by weights[token] (undefined: 1). probs[b] [T, M_b, n]
 // or [T, n] (fp32 or fp64, all alike) and idx[b] [T, M_b, K] or [T, K] belong to layer
-// block_layer[b]. One launch per 16 layers on a GPU; no gradient.
+// block_layer[b]. One launch per up to 16 layers and 48 blocks on a GPU; no gradient.
 at::Tensor routerSums(at::TensorList probs, at::TensorList idx, const at::Tensor& weights,
                       at::IntArrayRef block_layer, at::IntArrayRef experts);
 

@@ -579,11 +579,14 @@ void applyExperimentOverrides(ExperimentConfig& config,
   config = parseExperiment(doc.dump(-1, ' ', false, Json::error_handler_t::replace), "--set");
 }
 
+std::string dataSourceName(const DataSpec& d) {
+  return d.path.rfind(kSyntheticPrefix, 0) == 0 ? d.path : fs::path(d.path).filename().string();
+}
+
 std::vector<TaskSpec> experimentTasks(const ExperimentConfig& config) {
   if (!config.tasks.empty()) return config.tasks;
   TaskSpec t;
-  const std::string& path = config.train.path;
-  t.name = path.rfind(kSyntheticPrefix, 0) == 0 ? path : fs::path(path).filename().string();
+  t.name = dataSourceName(config.train);
   t.train = config.train;
   t.eval = config.eval;
   return {t};

@@ -55,6 +55,9 @@ struct DataSpec {
   size_t limit = 0;    // 0: every record
 };
 
+// How reports name a data source: a synthetic: spec by itself, a file by its file name.
+std::string dataSourceName(const DataSpec& d);
+
 // One task of a multi-task mix: its training set, its evaluation set (may be empty), a name for
 // reports and an id (unique among the tasks). MOELoRA's gate reads the task; every method's
 // evaluation reports each task and their mean.

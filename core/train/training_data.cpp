@@ -5,7 +5,6 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <numeric>
 #include <stdexcept>
 
@@ -21,11 +20,6 @@ namespace {
 // when MoLA's setting asks for it.
 size_t firstLabel(const EncodedExample& e, bool train_on_prompt) {
   return train_on_prompt ? 1 : std::max<size_t>(1, e.prompt_tokens);
-}
-
-std::string sourceName(const DataSpec& d) {
-  if (d.path.rfind("synthetic:", 0) == 0) return d.path;
-  return std::filesystem::path(d.path).filename().string();
 }
 
 }  // namespace
@@ -47,7 +41,7 @@ TrainingData loadTrainingData(const ExperimentConfig& c, const Tokenizer& tokeni
     for (EncodedExample& e : encoded.examples) out.examples.push_back({std::move(e), int(row)});
     if (t.eval.path.empty()) continue;
     TaskEvalSet set;
-    set.benchmark = c.tasks.empty() ? sourceName(t.eval) : t.name;
+    set.benchmark = c.tasks.empty() ? dataSourceName(t.eval) : t.name;
     set.split = t.eval.split;
     set.task = int(row);
     set.records = loadQaSource(t.eval.path, t.eval.format, t.eval.split, t.eval.limit).records;

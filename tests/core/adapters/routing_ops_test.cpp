@@ -11,7 +11,10 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "adapters/routing_ops_cuda.h"
 #include "bench/op_counter.h"
 
 namespace mola {
@@ -224,6 +227,30 @@ TEST(RoutingOps, BalanceFromSumsIsTheLossAndItsGradient) {
   EXPECT_EQ(l2.item<float>(), 0.0f);
   EXPECT_EQ(c2.scalar_type(), at::kFloat);
   EXPECT_TRUE(at::equal(c2, at::zeros({2})));
+}
+
+// The launches the CUDA router_sums makes (each at most 16 layers and 48 blocks), planned on the
+// host: checked here where no GPU runs them.
+TEST(RoutingOps, RouterSumsSplitsItsLaunchesByLayersAndBlocks) {
+  auto layers = [](std::vector<int64_t> blocks) {
+    std::vector<cuda::SumsLayer> out;
+    int64_t first = 0;
+    for (const int64_t b : blocks) {
+      out.push_back({first, b, 4, 0});
+      first += b;
+    }
+    return out;
+  };
+  using Runs = std::vector<std::pair<int64_t, int64_t>>;
+  const auto fused = layers(std::vector<int64_t>(32, 4));  // llama2-7b: 32 layers of 4 blocks
+  EXPECT_EQ(cuda::sumsChunks(fused.data(), 32, 16, 48), (Runs{{0, 12}, {12, 24}, {24, 32}}));
+  const auto few = layers({2, 0, 0, 2});  // layers without routing still get their zeros
+  EXPECT_EQ(cuda::sumsChunks(few.data(), 4, 16, 48), (Runs{{0, 4}}));
+  const auto seven = layers(std::vector<int64_t>(20, 7));
+  EXPECT_EQ(cuda::sumsChunks(seven.data(), 20, 16, 48),
+            (Runs{{0, 6}, {6, 12}, {12, 18}, {18, 20}}));
+  const auto wide = layers({2, 50});
+  EXPECT_THROW(cuda::sumsChunks(wide.data(), 2, 16, 48), std::runtime_error);
 }
 
 TEST(RoutingOps, EachIsOneKernelForTheProfiler) {
