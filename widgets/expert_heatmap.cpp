@@ -174,6 +174,10 @@ QString ExpertHeatmap::valueLabel(Value kind) {
   return {};
 }
 
+QString ExpertHeatmap::taskWeightLabel(Value kind) {
+  return kind == Value::RelativeLoad ? tr("task weight / fair share") : tr("mean task weight");
+}
+
 Allocation ExpertHeatmap::effectiveAllocation() const {
   if (m_allocation.numLayers() > 0 || !m_snapshot || m_snapshot->layers.empty())
     return m_allocation;
@@ -239,7 +243,9 @@ void ExpertHeatmap::rebuild() {
 
   if (m_items_for != alloc) rebuildLayerItems(alloc);
   m_placeholder->setVisible(layers == 0);
-  m_scale->axis()->setLabel(valueLabel(m_kind));
+  // MOELoRA's statistics are its task gates' weights (averaged over tasks), not token loads.
+  const bool task_gated = m_snapshot && !m_snapshot->tasks.empty();
+  m_scale->axis()->setLabel(task_gated ? taskWeightLabel(m_kind) : valueLabel(m_kind));
   if (m_fixed_range) {
     m_map->setDataRange(*m_fixed_range);
   } else {

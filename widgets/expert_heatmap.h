@@ -53,6 +53,8 @@ class ExpertHeatmap : public QCustomPlot {
   // What the last snapshot had that the allocation does not (one line per problem), or empty.
   QString warning() const { return m_warning; }
   static QString valueLabel(Value kind);
+  // The colour scale's label for a MOELoRA snapshot (one with tasks): the gates' weights.
+  static QString taskWeightLabel(Value kind);
 
  private:
   void rebuild();

@@ -65,6 +65,7 @@ class ConsoleReporter : public TrainingObserver {
   }
   void runStarted(const RunStarted& s) override {
     m_first = s.first_step;
+    m_routed = s.routed;
     std::fprintf(stderr, "training %lld steps on %s: %s trainable parameters, %lld examples",
                  static_cast<long long>(s.total_steps - s.first_step), s.device.c_str(),
                  thousands(s.trainable_parameters).c_str(),
@@ -77,11 +78,14 @@ class ConsoleReporter : public TrainingObserver {
   void stepFinished(const StepMetrics& m) override {
     const double done = double(m.step - m_first), left = double(m.total_steps - m.step);
     const double eta = done > 0 ? m.elapsed_s / done * left : 0.0;
-    char line[200];
-    std::snprintf(line, sizeof line,
-                  "step %lld/%lld  loss %.4f  balance %.4f  lr %.2e  %.0f tok/s  ETA %s",
+    // The balance loss only where there are routers (plain LoRA, MOELoRA and full fine-tuning
+    // have none).
+    char balance[40] = "";
+    if (m_routed) std::snprintf(balance, sizeof balance, "  balance %.4f", m.balance_loss);
+    char line[240];
+    std::snprintf(line, sizeof line, "step %lld/%lld  loss %.4f%s  lr %.2e  %.0f tok/s  ETA %s",
                   static_cast<long long>(m.step), static_cast<long long>(m.total_steps), m.loss,
-                  m.balance_loss, m.lr, m.tokens_per_s, clockText(eta).c_str());
+                  balance, m.lr, m.tokens_per_s, clockText(eta).c_str());
     if (m_tty)
       std::fprintf(stderr, "\r%s\033[K", line);
     else if (m.step % 10 == 0 || m.step == m.total_steps || m.step == m_first + 1)
@@ -109,6 +113,7 @@ class ConsoleReporter : public TrainingObserver {
   }
   bool m_tty;
   int64_t m_first = 0;
+  bool m_routed = false;
 };
 
 // A rank other than 0 says only how it ended, when not completed (rank 0 tells the rest).

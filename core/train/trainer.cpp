@@ -9,6 +9,7 @@
 #include <torch/utils.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <exception>
@@ -497,6 +498,8 @@ Trainer::Result Trainer::train(State& s) {
   info.train_examples = int64_t(s.data.examples.size());
   info.truncated_examples = int64_t(s.data.truncated);
   info.experts_per_layer = s.experts;
+  info.routed =
+      s.routed() && std::any_of(s.experts.begin(), s.experts.end(), [](int n) { return n > 1; });
   info.device = s.device.str();
   info.processes = s.world;
   for (TrainingObserver* o : m_observers) o->runStarted(info);

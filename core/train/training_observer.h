@@ -17,6 +17,7 @@ struct RunStarted {
   int64_t train_examples = 0;
   int64_t truncated_examples = 0;      // cut to the cutoff
   std::vector<int> experts_per_layer;  // empty for full fine-tuning
+  bool routed = false;                 // some layer has a router: a balance loss is trained
   std::string device;
   int processes = 1;  // data-parallel ranks
 };

@@ -36,6 +36,7 @@ TEST(CliTrain, TrainsIntoTheDatabaseAndRunsReadsItBack) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "run 1: completed")) << r.out;
   EXPECT_TRUE(has(r.err, "step 10/12  loss ")) << "plain progress lines when piped:\n" << r.err;
+  EXPECT_TRUE(has(r.err, "  balance ")) << "MoLA's routers train a balance loss:\n" << r.err;
   EXPECT_FALSE(has(r.err, "\r")) << "no carriage returns when piped";
   EXPECT_TRUE(has(r.err, "eval at step 6 on synthetic:largest:16:2: accuracy ")) << r.err;
 
@@ -229,6 +230,7 @@ TEST(CliTrain, MoeLoraTrainsTwoTasksAndItsAdapterNeedsATask) {
   EXPECT_TRUE(has(r.err, "on largest: accuracy")) << r.err;
   EXPECT_TRUE(has(r.err, "on opposite: accuracy")) << r.err;
   EXPECT_TRUE(has(r.err, "on mean of tasks: accuracy")) << r.err;
+  EXPECT_FALSE(has(r.err, "  balance ")) << "no router, no balance loss to show:\n" << r.err;
   r = run("runs show 1 --db " + db);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "eval at step 4: mean of tasks likelihood accuracy")) << r.out;

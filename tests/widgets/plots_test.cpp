@@ -227,6 +227,17 @@ class PlotsTest : public QObject {
     QCOMPARE(h.colorRange(), QCPRange(0.0, 0.8));
     h.setValueKind(ExpertHeatmap::Value::RelativeLoad);
     QVERIFY(std::fabs(h.cellValue(7, 3) - 8 * 0.73) < 1e-12);
+    QCOMPARE(h.colorScale()->axis()->label(), QString("load / fair share"));
+    // A MOELoRA snapshot (with tasks) holds its gates' weights: the scale says so.
+    RouterStatsSnapshot gated = s;
+    gated.tasks = {"largest", "opposite"};
+    h.setSnapshot(gated);
+    QCOMPARE(h.colorScale()->axis()->label(), QString("task weight / fair share"));
+    h.setValueKind(ExpertHeatmap::Value::TokenFraction);
+    QCOMPARE(h.colorScale()->axis()->label(), QString("mean task weight"));
+    h.setSnapshot(s);
+    QCOMPARE(h.colorScale()->axis()->label(), QString("token share"));
+    h.setValueKind(ExpertHeatmap::Value::RelativeLoad);
 
     // Layers with one expert are empty and labelled; statistics that do not fit are reported.
     ExpertHeatmap lora;
