@@ -124,10 +124,9 @@ RoutingSums routingSums(const std::vector<LayerRoutings>& layers, const torch::T
     for (size_t j = 0; j < layers.size(); ++j)
       if (layers[j].empty()) s.experts[j] = experts_per_layer[j];
   if (b.probs.empty()) {  // plain LoRA: nothing routed, every sum zero
-    int64_t size = 0;
-    for (const int64_t n : s.experts) size += 2 * n + 2;
     const c10::Device device = token_mask.defined() ? token_mask.device() : c10::Device(at::kCPU);
-    s.values = at::zeros({size}, at::TensorOptions(at::kDouble).device(device));
+    s.values = at::zeros({ops::sumsOffsets(s.experts).back()},
+                         at::TensorOptions(at::kDouble).device(device));
     return s;
   }
   const int64_t tokens = b.probs.front().size(0);
@@ -166,9 +165,6 @@ torch::Tensor balanceLoss(const RoutingSums& sums, const std::vector<LayerRoutin
 
 torch::Tensor balanceLoss(const std::vector<LayerRoutings>& layers, const torch::Tensor& token_mask,
                           double coefficient, const TensorReducer& reduce) {
-  bool any = false;
-  for (const LayerRoutings& l : layers) any = any || !l.empty();
-  if (!any) return at::zeros({}, at::kFloat);
   return balanceLoss(routingSums(layers, token_mask), layers, coefficient, reduce);
 }
 
@@ -178,10 +174,8 @@ torch::Tensor layerBalanceLoss(const LayerRoutings& modules, const torch::Tensor
 }
 
 RouterStatsAccumulator::RouterStatsAccumulator(std::vector<int> experts_per_layer)
-    : m_experts(std::move(experts_per_layer)) {
-  m_offsets = {0};
-  for (const int n : m_experts) m_offsets.push_back(m_offsets.back() + 2 * n + 2);
-}
+    : m_experts(std::move(experts_per_layer)),
+      m_offsets(ops::sumsOffsets(std::vector<int64_t>(m_experts.begin(), m_experts.end()))) {}
 
 void RouterStatsAccumulator::add(const RoutingSums& sums) {
   TORCH_CHECK(sums.values.defined() && sums.values.numel() == m_offsets.back(),

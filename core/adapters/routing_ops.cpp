@@ -219,16 +219,9 @@ void balanceRows(const at::Tensor& local, const at::Tensor& global, at::IntArray
 #endif
     return;
   }
-  const double *l = local.data_ptr<double>(), *g = global.data_ptr<double>();
-  A* c = coef.data_ptr<A>();
-  double total = 0;
-  for (size_t j = 0; j < experts.size(); ++j) {
-    total += rows::layerBalance<A>(l, g, experts[j], top_k[j], coefficient, c);
-    l += 2 * experts[j] + 2;
-    g += 2 * experts[j] + 2;
-    c += experts[j];
-  }
-  loss.fill_(total);
+  loss.fill_(rows::balanceOfLayers<A>(local.data_ptr<double>(), global.data_ptr<double>(),
+                                      experts.data(), top_k.data(), int64_t(experts.size()),
+                                      coefficient, coef.data_ptr<A>()));
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> routeImpl(const at::Tensor& logits_in,
@@ -297,13 +290,6 @@ std::tuple<at::Tensor, at::Tensor> routeBackwardImpl(const c10::optional<at::Ten
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, z.scalar_type(), "mola::route_backward",
                                   [&] { routeBackwardRows<scalar_t>(args, gz, glogits); });
   return {gz, glogits};
-}
-
-// Where each layer's slots start in routerSums' output: [layers + 1] running sums of 2 n_j + 2.
-std::vector<int64_t> sumsOffsets(at::IntArrayRef experts) {
-  std::vector<int64_t> off = {0};
-  for (const int64_t n : experts) off.push_back(off.back() + 2 * n + 2);
-  return off;
 }
 
 at::Tensor routerSumsImpl(at::TensorList probs_in, at::TensorList idx_in,
@@ -397,6 +383,12 @@ std::tuple<at::Tensor, at::Tensor> balanceFromSumsImpl(const at::Tensor& local_i
 
 }  // namespace
 
+std::vector<int64_t> sumsOffsets(at::IntArrayRef experts) {
+  std::vector<int64_t> off = {0};
+  for (const int64_t n : experts) off.push_back(off.back() + 2 * n + 2);
+  return off;
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> route(const at::Tensor& logits, int64_t modules,
                                                      int64_t top_k) {
   static const auto op = c10::Dispatcher::singleton()
@@ -466,7 +458,10 @@ TORCH_LIBRARY(mola, m) {
       "float coefficient, ScalarType dtype) -> (Tensor, Tensor)");
 }
 
-TORCH_LIBRARY_IMPL(mola, CPU, m) {
+namespace {
+
+// The same functions serve every device: each picks the CPU loop or the CUDA launch itself.
+void implementAll(torch::Library& m) {
   m.impl("route", &mola::ops::routeImpl);
   m.impl("gate_experts", &mola::ops::gateExpertsImpl);
   m.impl("route_backward", &mola::ops::routeBackwardImpl);
@@ -474,12 +469,14 @@ TORCH_LIBRARY_IMPL(mola, CPU, m) {
   m.impl("balance_from_sums", &mola::ops::balanceFromSumsImpl);
 }
 
+}  // namespace
+
+TORCH_LIBRARY_IMPL(mola, CPU, m) {
+  implementAll(m);
+}
+
 #ifdef MOLA_HAVE_C10_CUDA
 TORCH_LIBRARY_IMPL(mola, CUDA, m) {
-  m.impl("route", &mola::ops::routeImpl);
-  m.impl("gate_experts", &mola::ops::gateExpertsImpl);
-  m.impl("route_backward", &mola::ops::routeBackwardImpl);
-  m.impl("router_sums", &mola::ops::routerSumsImpl);
-  m.impl("balance_from_sums", &mola::ops::balanceFromSumsImpl);
+  implementAll(m);
 }
 #endif

@@ -117,16 +117,8 @@ __global__ void routerSumsKernel(const SumsChunk<A> c) {
 template <typename A>
 __global__ void balanceKernel(const double* local, const double* global, const BalanceLayers layers,
                               double coefficient, A* loss, A* coef) {
-  double total = 0;
-  int64_t off = 0, coef_off = 0;
-  for (int64_t j = 0; j < layers.count; ++j) {
-    const int64_t n = layers.experts[j];
-    total += ::mola::rows::layerBalance<A>(local + off, global + off, n, layers.top_k[j],
-                                           coefficient, coef + coef_off);
-    off += 2 * n + 2;
-    coef_off += n;
-  }
-  *loss = static_cast<A>(total);
+  *loss = static_cast<A>(::mola::rows::balanceOfLayers<A>(
+      local, global, layers.experts, layers.top_k, layers.count, coefficient, coef));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <tuple>
+#include <vector>
 
 namespace mola::ops {
 
@@ -32,6 +33,10 @@ std::tuple<at::Tensor, at::Tensor> routeBackward(const at::Tensor& gzg, const at
                                                  const at::Tensor& probs, const at::Tensor& idx,
                                                  const at::Tensor& gate, const at::Tensor& gprobs,
                                                  int64_t rank, double scaling, bool root);
+
+// Where each layer's slots start in routerSums' output, for experts n_j per layer: [layers + 1]
+// running sums of 2 n_j + 2 (the last is the output's size).
+std::vector<int64_t> sumsOffsets(at::IntArrayRef experts);
 
 // Every layer's routing summed in one fp64 tensor: for layer j (experts[j] = n_j, 0 for a layer
 // without routing) the slots [selections n_j, probability sums n_j, entropy sum, rows] (see

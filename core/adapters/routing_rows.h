@@ -187,4 +187,19 @@ MOLA_HD double layerBalance(const double* local, const double* global, int64_t n
   return loss;
 }
 
+// The balance loss of `layers` layers laid out one after another (2 n_j + 2 sums each; coef n_j
+// each): the sum of layerBalance over them.
+template <typename A>
+MOLA_HD double balanceOfLayers(const double* local, const double* global, const int64_t* experts,
+                               const int64_t* top_k, int64_t layers, double coefficient, A* coef) {
+  double total = 0;
+  for (int64_t j = 0; j < layers; ++j) {
+    total += layerBalance<A>(local, global, experts[j], top_k[j], coefficient, coef);
+    local += 2 * experts[j] + 2;
+    global += 2 * experts[j] + 2;
+    coef += experts[j];
+  }
+  return total;
+}
+
 }  // namespace mola::rows
