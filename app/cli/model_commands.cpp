@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 
 #include "commands.h"
@@ -11,6 +12,7 @@
 #include "eval/qa_evaluator.h"
 #include "model/checkpoint_loader.h"
 #include "model/generate.h"
+#include "text.h"
 #include "train/builtin_base.h"
 
 namespace mola::cli {
@@ -92,6 +94,34 @@ QaDataset dataArg(const Args& args) {
   return d;
 }
 
+// One row per example: the prediction and, for the likelihood protocol, the choice by
+// log-likelihood per byte and every choice's log-likelihood; for the generate protocol, the text
+// (tabs, line breaks and other control characters escaped, so that a row stays one line).
+void writePredictions(const std::string& file, const EvalResult& r) {
+  std::ofstream out(file);
+  if (!out) throw std::runtime_error(file + ": cannot write predictions");
+  const bool likelihood = r.protocol == EvalProtocol::Likelihood;
+  out << "example_id\tpredicted\tgold\tcorrect"
+      << (likelihood ? "\tpredicted_norm\tlog_likelihoods\n" : "\tgenerated\n");
+  char number[32];
+  for (const Prediction& p : r.predictions) {
+    out << printableText(p.example_id, false) << '\t' << p.predicted << '\t' << p.gold << '\t'
+        << int(p.correct) << '\t';
+    if (likelihood) {
+      out << p.predicted_norm << '\t';
+      for (size_t c = 0; c < p.log_likelihoods.size(); ++c) {
+        std::snprintf(number, sizeof number, "%.6f", p.log_likelihoods[c]);
+        out << (c ? "," : "") << number;
+      }
+    } else {
+      out << printableText(p.generated, false);
+    }
+    out << '\n';
+  }
+  out.flush();
+  if (!out) throw std::runtime_error(file + ": could not write every prediction (disk full?)");
+}
+
 }  // namespace
 
 int cmdGenerate(const Args& args) {
@@ -155,15 +185,7 @@ int cmdEval(const Args& args) {
     std::printf("accuracy_norm: %.4f\n", r.accuracy_norm);
   else
     std::printf("unanswered: %zu\n", r.unanswered);
-  if (auto file = args.get("--predictions")) {
-    FILE* f = std::fopen(file->c_str(), "w");
-    if (!f) throw std::runtime_error(*file + ": cannot write predictions");
-    std::fprintf(f, "example_id\tpredicted\tgold\tcorrect\n");
-    for (const Prediction& p : r.predictions)
-      std::fprintf(f, "%s\t%d\t%d\t%d\n", p.example_id.c_str(), p.predicted, p.gold,
-                   int(p.correct));
-    std::fclose(f);
-  }
+  if (auto file = args.get("--predictions")) writePredictions(*file, r);
   return 0;
 }
 

@@ -25,37 +25,137 @@ size_t commonPrefix(const std::vector<int>& a, const std::vector<int>& b) {
   return i;
 }
 
+// One choice's token sequence: BOS + prompt + continuation, cut at the front to fit the model.
 struct Scored {
-  std::vector<int> ids;  // BOS + prompt + continuation
-  size_t first = 0;      // index of the first continuation token
-  size_t record = 0, choice = 0;
+  std::vector<int> ids;
+  size_t first = 0;  // index of the first continuation token (>= 1)
   size_t bytes = 0;  // continuation length in bytes, for the normalised score
 };
 
-// Sum of log p(ids[t] | ids[<t]) over t >= first, for each sequence, in batches (right padding).
-std::vector<double> continuationLogLikelihoods(LlamaModel& model, const std::vector<Scored>& seqs,
-                                               size_t batch_size, int task) {
-  std::vector<double> out(seqs.size());
+// A record's choices. Their sequences share ids[0, shared), the prompt up to where the first
+// continuation token of any choice begins, so that the prompt runs once for all of them.
+struct RecordChoices {
+  std::vector<Scored> choices;
+  size_t shared = 1;
+  // What runs after the shared prefix for choice c: ids[shared, size - 1) (the last token is
+  // only predicted).
+  size_t tail(size_t c) const { return choices[c].ids.size() - 1 - shared; }
+  size_t longestTail() const {
+    size_t n = 0;
+    for (size_t c = 0; c < choices.size(); ++c) n = std::max(n, tail(c));
+    return n;
+  }
+};
+
+RecordChoices tokenizeChoices(const Tokenizer& tok, const QaRecord& rec, size_t index,
+                              const EvalOptions& o, size_t max_len) {
+  const std::string prompt = renderPrompt(rec, o.prompt);
+  const std::vector<int> prompt_ids = tok.encode(prompt, true, false);
+  RecordChoices out;
+  size_t cut = 0, first = SIZE_MAX;
+  for (size_t c = 0; c < rec.choices.size(); ++c) {
+    std::string cont;
+    if (o.target == LikelihoodTarget::Answer) {
+      QaRecord as_if = rec;
+      as_if.answer = int(c);
+      cont = renderTarget(as_if, o.prompt);
+    } else {
+      cont = " " + rec.choices[c];
+    }
+    Scored s;
+    s.ids = tok.encode(prompt + cont, true, false);
+    // A token that merges across the boundary counts as continuation.
+    s.first = std::min(commonPrefix(prompt_ids, s.ids), s.ids.size() - 1);
+    s.bytes = std::max<size_t>(1, cont.size());
+    cut = std::max(cut, s.ids.size() > max_len ? s.ids.size() - max_len : 0);
+    first = std::min(first, s.first);
+    out.choices.push_back(std::move(s));
+  }
+  // Too long for the model: every choice loses the same front part of the prompt (the
+  // continuations are kept whole), so that the choices are scored in the same context.
+  if (cut >= first)
+    throw std::invalid_argument("record " + exampleId(rec, index) + ": its choices share no " +
+                                "prompt token within the model's " + std::to_string(max_len) +
+                                " positions (a continuation is too long)");
+  for (Scored& s : out.choices) {
+    s.ids.erase(s.ids.begin(), s.ids.begin() + int64_t(cut));
+    s.first -= cut;
+  }
+  out.shared = first - cut;
+  return out;
+}
+
+// Rows of log p(next token) ([n, vocab], on the CPU in fp32) from final hidden states [n, d].
+at::Tensor nextTokenLogProbs(LlamaModel& model, const at::Tensor& hidden) {
+  return at::log_softmax(model->logits(hidden).to(at::kFloat), -1).cpu().contiguous();
+}
+
+// Sum of log p(ids[t] | ids[<t]) over each choice's continuation, for a batch of records. Their
+// prompts run once, left-padded, into a KV cache; then the c-th choices of every record run on
+// it (right-padded: causal attention never lets a real token see padding after it).
+std::vector<std::vector<double>> batchLogLikelihoods(LlamaModel& model,
+                                                     const std::vector<RecordChoices>& batch,
+                                                     int task) {
   const auto device = model->embed.device();
-  for (size_t start = 0; start < seqs.size(); start += batch_size) {
-    const size_t end = std::min(seqs.size(), start + batch_size);
+  const int64_t b = int64_t(batch.size());
+  size_t prefix = 0, tail = 0, num_choices = 0;
+  for (const RecordChoices& r : batch) {
+    prefix = std::max(prefix, r.shared);
+    tail = std::max(tail, r.longestTail());
+    num_choices = std::max(num_choices, r.choices.size());
+  }
+  const int64_t lp = int64_t(prefix), lc = int64_t(tail);
+  std::vector<int64_t> ids(size_t(b * lp), 0);
+  std::vector<uint8_t> real(size_t(b * (lp + lc)), 1);  // key mask: prompt padding is 0
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const std::vector<int>& seq = batch[i].choices[0].ids;
+    const size_t pad = prefix - batch[i].shared, row = i * prefix;
+    std::copy(seq.begin(), seq.begin() + int64_t(batch[i].shared),
+              ids.begin() + int64_t(row + pad));
+    std::fill_n(real.begin() + int64_t(i * (prefix + tail)), pad, uint8_t(0));
+  }
+  const at::Tensor key_mask =
+      at::tensor(at::ArrayRef<uint8_t>(real)).view({b, lp + lc}).to(at::kBool).to(device);
+  KvCache cache = model->makeCache(b, lp + lc);
+  model->setTasks(at::full({b}, int64_t(task), at::kLong));
+  const at::Tensor prompt_hidden = model->hidden(
+      at::tensor(ids, at::kLong).view({b, lp}).to(device), key_mask.narrow(1, 0, lp), &cache);
+  const at::Tensor last = nextTokenLogProbs(model, prompt_hidden.select(1, lp - 1));  // [B, V]
+
+  std::vector<std::vector<double>> out(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) out[i].assign(batch[i].choices.size(), 0.0);
+  for (size_t c = 0; c < num_choices; ++c) {
     size_t len = 0;
-    for (size_t i = start; i < end; ++i) len = std::max(len, seqs[i].ids.size());
-    std::vector<int64_t> flat((end - start) * len, 0);
-    for (size_t i = start; i < end; ++i)
-      std::copy(seqs[i].ids.begin(), seqs[i].ids.end(), flat.begin() + int64_t((i - start) * len));
-    const at::Tensor ids =
-        at::tensor(flat, at::kLong).view({int64_t(end - start), int64_t(len)}).to(device);
-    model->setTasks(at::full({int64_t(end - start)}, int64_t(task), at::kLong));
-    // Right padding needs no mask: causal attention never lets a real token see the padding.
-    const at::Tensor logp = at::log_softmax(model->forward(ids).to(at::kFloat), -1).cpu();
-    for (size_t i = start; i < end; ++i) {
-      const at::Tensor row = logp[int64_t(i - start)];
-      const auto lp = row.accessor<float, 2>();
+    for (const RecordChoices& r : batch)
+      if (c < r.choices.size()) len = std::max(len, r.tail(c));
+    at::Tensor logp;  // [B, len, V]: log p of the token after each position of the tails
+    if (len > 0) {
+      std::vector<int64_t> tails(size_t(b) * len, 0);
+      for (size_t i = 0; i < batch.size(); ++i)
+        if (c < batch[i].choices.size()) {
+          const std::vector<int>& seq = batch[i].choices[c].ids;
+          std::copy(seq.begin() + int64_t(batch[i].shared), seq.end() - 1,
+                    tails.begin() + int64_t(i * len));
+        }
+      cache.length = lp;
+      const at::Tensor h =
+          model->hidden(at::tensor(tails, at::kLong).view({b, int64_t(len)}).to(device),
+                        key_mask.narrow(1, 0, lp + int64_t(len)), &cache);
+      logp = nextTokenLogProbs(model, h);
+    }
+    // Position t - 1 predicts token t: the prompt's last position, else one of the tail's.
+    const int64_t vocab = last.size(1);
+    const float* at_last = last.data_ptr<float>();
+    const float* at_tail = logp.defined() ? logp.data_ptr<float>() : nullptr;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (c >= batch[i].choices.size()) continue;
+      const Scored& s = batch[i].choices[c];
       double sum = 0.0;
-      for (size_t t = std::max<size_t>(seqs[i].first, 1); t < seqs[i].ids.size(); ++t)
-        sum += lp[int64_t(t - 1)][seqs[i].ids[t]];
-      out[i] = sum;
+      for (size_t t = s.first; t < s.ids.size(); ++t)
+        sum += t == batch[i].shared
+                   ? at_last[int64_t(i) * vocab + s.ids[t]]
+                   : at_tail[(int64_t(i * len + t - 1 - batch[i].shared)) * vocab + s.ids[t]];
+      out[i][c] = sum;
     }
   }
   return out;
@@ -65,59 +165,43 @@ EvalResult evaluateLikelihood(LlamaModel& model, const Tokenizer& tok,
                               const std::vector<QaRecord>& records, const EvalOptions& o) {
   EvalResult result;
   size_t correct_norm = 0;
-  const int64_t max_len = model->config().max_seq_len;
-  // Records are scored in groups so that progress moves and memory stays bounded.
-  const size_t group = std::max<size_t>(1, o.batch_size);
-  for (size_t start = 0; start < records.size(); start += group) {
-    const size_t end = std::min(records.size(), start + group);
-    std::vector<Scored> seqs;
-    for (size_t r = start; r < end; ++r) {
-      const QaRecord& rec = records[r];
-      const std::string prompt = renderPrompt(rec, o.prompt);
-      const std::vector<int> prompt_ids = tok.encode(prompt, true, false);
-      for (size_t c = 0; c < rec.choices.size(); ++c) {
-        std::string cont;
-        if (o.target == LikelihoodTarget::Answer) {
-          QaRecord as_if = rec;
-          as_if.answer = int(c);
-          cont = renderTarget(as_if, o.prompt);
-        } else {
-          cont = " " + rec.choices[c];
-        }
-        Scored s;
-        s.ids = tok.encode(prompt + cont, true, false);
-        // A token that merges across the boundary counts as continuation.
-        s.first = std::min(commonPrefix(prompt_ids, s.ids), s.ids.size() - 1);
-        if (int64_t(s.ids.size()) > max_len) {
-          // Keep the end: the continuation and as much of the prompt as fits.
-          const size_t cut = s.ids.size() - size_t(max_len);
-          s.ids.erase(s.ids.begin(), s.ids.begin() + int64_t(cut));
-          s.first = s.first > cut ? s.first - cut : 0;
-        }
-        s.record = r;
-        s.choice = c;
-        s.bytes = std::max<size_t>(1, cont.size());
-        seqs.push_back(std::move(s));
+  const size_t max_len = size_t(model->config().max_seq_len);
+  const size_t batch_size = std::max<size_t>(1, o.batch_size);
+  std::vector<RecordChoices> batch;
+  size_t done = 0, prefix = 0, tail = 0;  // records scored; the batch's padded prompt and tail
+  const auto score = [&] {
+    const std::vector<std::vector<double>> ll = batchLogLikelihoods(model, batch, o.task);
+    for (size_t i = 0; i < batch.size(); ++i, ++done) {
+      const QaRecord& rec = records[done];
+      Prediction p{exampleId(rec, done), -1, rec.answer, false, {}, -1, ll[i]};
+      double best = -INFINITY, best_norm = -INFINITY;
+      for (size_t c = 0; c < ll[i].size(); ++c) {
+        if (ll[i][c] > best) best = ll[i][c], p.predicted = int(c);
+        const double norm = ll[i][c] / double(batch[i].choices[c].bytes);
+        if (norm > best_norm) best_norm = norm, p.predicted_norm = int(c);
       }
-    }
-    const std::vector<double> ll = continuationLogLikelihoods(model, seqs, o.batch_size, o.task);
-    size_t k = 0;
-    for (size_t r = start; r < end; ++r) {
-      const QaRecord& rec = records[r];
-      int best = -1, best_norm = -1;
-      double best_ll = -INFINITY, best_ll_norm = -INFINITY;
-      for (size_t c = 0; c < rec.choices.size(); ++c, ++k) {
-        if (ll[k] > best_ll) best_ll = ll[k], best = int(c);
-        const double norm = ll[k] / double(seqs[k].bytes);
-        if (norm > best_ll_norm) best_ll_norm = norm, best_norm = int(c);
-      }
-      Prediction p{exampleId(rec, r), best, rec.answer, best == rec.answer, {}, best_norm};
+      p.correct = p.predicted == rec.answer;
       result.correct += p.correct;
-      correct_norm += best_norm == rec.answer;
+      correct_norm += p.predicted_norm == rec.answer;
       result.predictions.push_back(std::move(p));
     }
-    if (o.progress) o.progress(end, records.size());
+    batch.clear();
+    if (o.progress) o.progress(done, records.size());
+  };
+  for (size_t r = 0; r < records.size(); ++r) {
+    RecordChoices rc = tokenizeChoices(tok, records[r], r, o, max_len);
+    // A batch's padded prompt and longest tail must fit the model's positions together.
+    if (!batch.empty() &&
+        (batch.size() == batch_size ||
+         std::max(prefix, rc.shared) + std::max(tail, rc.longestTail()) > max_len)) {
+      score();
+      prefix = tail = 0;
+    }
+    prefix = std::max(prefix, rc.shared);
+    tail = std::max(tail, rc.longestTail());
+    batch.push_back(std::move(rc));
   }
+  if (!batch.empty()) score();
   if (!records.empty()) result.accuracy_norm = double(correct_norm) / double(records.size());
   return result;
 }

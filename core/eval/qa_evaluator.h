@@ -32,8 +32,10 @@ struct EvalOptions {
   EvalProtocol protocol = EvalProtocol::Likelihood;
   LikelihoodTarget target = LikelihoodTarget::Answer;
   PromptTemplate prompt;
-  size_t limit = 0;         // 0: every record
-  size_t batch_size = 8;    // sequences per forward pass
+  size_t limit = 0;  // 0: every record
+  // Likelihood: records per forward pass (their prompts run once, then each choice's tail on
+  // them); generate: prompts per forward pass.
+  size_t batch_size = 8;
   int max_new_tokens = 32;  // generate protocol
   // The task row every record belongs to (a MOELoRA adapter's gate reads it; others ignore it).
   int task = 0;
@@ -48,6 +50,8 @@ struct Prediction {
   bool correct = false;
   std::string generated;    // generate protocol: the model's text
   int predicted_norm = -1;  // likelihood protocol: the choice by log-likelihood per byte
+  // Likelihood protocol: each choice's continuation log-likelihood (natural log).
+  std::vector<double> log_likelihoods;
 };
 
 struct EvalResult {

@@ -2,8 +2,11 @@
 // The real `mola` binary on ../shared: stories260K's published text, and the shared benchmarks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "cli_runner.h"
 
@@ -57,11 +60,45 @@ TEST(CliModel, EvalOnARealBenchmarkReportsAnInterval) {
                        arc.string() + " --limit 16 --score text --predictions " + tsv.string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "n: 16\n")) << r.out;
+  // One row per example; `predicted` is the choice of highest log-likelihood, all of them below 0.
   std::ifstream in(tsv);
   std::string line;
-  int rows = -1;  // the header
-  while (std::getline(in, line)) ++rows;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(line, "example_id\tpredicted\tgold\tcorrect\tpredicted_norm\tlog_likelihoods");
+  int rows = 0;
+  while (std::getline(in, line)) {
+    ++rows;
+    std::vector<std::string> fields;
+    std::stringstream row(line);
+    for (std::string f; std::getline(row, f, '\t');) fields.push_back(f);
+    ASSERT_EQ(fields.size(), 6u) << line;
+    std::vector<double> ll;
+    std::stringstream numbers(fields[5]);
+    for (std::string f; std::getline(numbers, f, ',');) ll.push_back(std::stod(f));
+    ASSERT_GE(ll.size(), 3u) << line;
+    for (double v : ll) EXPECT_LT(v, 0.0) << line;
+    EXPECT_EQ(std::stoi(fields[1]), int(std::max_element(ll.begin(), ll.end()) - ll.begin()))
+        << line;
+    EXPECT_EQ(fields[3], std::stoi(fields[1]) == std::stoi(fields[2]) ? "1" : "0") << line;
+  }
   EXPECT_EQ(rows, 16);
+
+  // The generate protocol's rows carry the generated text, escaped to stay one line each.
+  const Result g =
+      run("eval --model " + (stories() / "stories260K.bin").string() + " --tokenizer " +
+          (stories() / "tok512.bin").string() + " --data " + arc.string() +
+          " --limit 3 --protocol generate --predictions " + tsv.string());
+  ASSERT_EQ(g.code, 0) << g.err;
+  std::ifstream gen(tsv);
+  ASSERT_TRUE(std::getline(gen, line));
+  EXPECT_EQ(line, "example_id\tpredicted\tgold\tcorrect\tgenerated");
+  rows = 0;
+  while (std::getline(gen, line)) {
+    ++rows;
+    EXPECT_EQ(std::count(line.begin(), line.end(), '\t'), 4) << line;
+    EXPECT_GT(line.size(), line.rfind('\t') + 1) << "no generated text: " << line;
+  }
+  EXPECT_EQ(rows, 3);
 }
 
 }  // namespace

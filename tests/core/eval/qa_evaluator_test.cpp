@@ -9,6 +9,7 @@
 #include "data/synthetic_qa.h"
 #include "model/checkpoint_loader.h"
 #include "model/generate.h"
+#include "model/model_probe.h"
 
 namespace mola {
 namespace {
@@ -43,20 +44,69 @@ class EvaluatorTest : public ::testing::Test {
   PromptTemplate prompt = PromptTemplate::compact();
 };
 
-// Sum of log p over the continuation, one unpadded sequence at a time.
+// Sum of log p over the continuation, one unpadded sequence at a time, in fp64. `cut` tokens are
+// dropped from the front first (the evaluator drops the same number from every choice of a
+// record when the longest does not fit the model).
 double referenceLogLikelihood(LlamaModel& m, const std::vector<int>& prompt_ids,
-                              const std::vector<int>& full) {
+                              const std::vector<int>& full, size_t cut = 0) {
   size_t first = 0;
   while (first < prompt_ids.size() && prompt_ids[first] == full[first]) ++first;
   torch::NoGradGuard no_grad;
-  const at::Tensor ids = at::tensor(std::vector<int64_t>(full.begin(), full.end()), at::kLong);
+  const at::Tensor ids =
+      at::tensor(std::vector<int64_t>(full.begin() + int64_t(cut), full.end()), at::kLong);
+  m->to(at::kDouble);
   const at::Tensor logp = at::log_softmax(m(ids.view({1, -1}))[0], -1);
+  m->to(at::kFloat);
   double sum = 0;
-  for (size_t t = first; t < full.size(); ++t) sum += logp[int64_t(t) - 1][full[t]].item<double>();
+  for (size_t t = first - cut; t < full.size() - cut; ++t)
+    sum += logp[int64_t(t) - 1][full[t + cut]].item<double>();
   return sum;
 }
 
-TEST_F(EvaluatorTest, LikelihoodPicksTheReferenceArgmax) {
+// Each record's choices' log-likelihoods by the reference; the evaluator's must agree (they are
+// computed in fp32 with the prompt run once per record, left-padded, and the choices after it).
+void expectReferenceLikelihoods(LlamaModel& model, const Tokenizer& tok,
+                                const std::vector<QaRecord>& records, const PromptTemplate& prompt,
+                                LikelihoodTarget target, const EvalResult& r) {
+  ASSERT_EQ(r.predictions.size(), records.size());
+  const size_t max_len = size_t(model->config().max_seq_len);
+  size_t correct = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const std::string text = renderPrompt(records[i], prompt);
+    const std::vector<int> prompt_ids = tok.encode(text, true, false);
+    std::vector<std::vector<int>> seqs;
+    size_t cut = 0;
+    for (size_t c = 0; c < records[i].choices.size(); ++c) {
+      QaRecord as_if = records[i];
+      as_if.answer = int(c);
+      const std::string cont = target == LikelihoodTarget::Answer ? renderTarget(as_if, prompt)
+                                                                  : " " + records[i].choices[c];
+      seqs.push_back(tok.encode(text + cont, true, false));
+      cut = std::max(cut, seqs.back().size() > max_len ? seqs.back().size() - max_len : 0);
+    }
+    ASSERT_EQ(r.predictions[i].log_likelihoods.size(), seqs.size()) << "record " << i;
+    int best = -1;
+    double best_ll = -1e300;
+    for (size_t c = 0; c < seqs.size(); ++c) {
+      const double ll = referenceLogLikelihood(model, prompt_ids, seqs[c], cut);
+      EXPECT_NEAR(r.predictions[i].log_likelihoods[c], ll, 1e-4 * (1.0 + std::abs(ll)))
+          << "record " << i << " choice " << c;
+      if (ll > best_ll) best_ll = ll, best = int(c);
+    }
+    EXPECT_EQ(r.predictions[i].predicted, best) << "record " << i;
+    correct += best == records[i].answer;
+  }
+  EXPECT_EQ(r.correct, correct);
+  EXPECT_EQ(r.n, records.size());
+  EXPECT_DOUBLE_EQ(r.accuracy, double(correct) / double(records.size()));
+}
+
+TEST_F(EvaluatorTest, LikelihoodMatchesTheReferenceForEveryChoice) {
+  // Records of different prompt lengths and choice counts in one batch.
+  records[1].choices.pop_back();
+  records[1].answer = std::min(records[1].answer, int(records[1].choices.size()) - 1);
+  records[4].choices.push_back("a much longer fifth choice than the others");
+  records[5].question += " And one more sentence to make this prompt longer than its neighbours.";
   for (LikelihoodTarget target : {LikelihoodTarget::Answer, LikelihoodTarget::ChoiceText}) {
     EvalOptions o;
     o.prompt = prompt;
@@ -68,29 +118,38 @@ TEST_F(EvaluatorTest, LikelihoodPicksTheReferenceArgmax) {
       EXPECT_LE(done, total);
     };
     const EvalResult r = evaluateQa(model, *tok, records, o);
-    ASSERT_EQ(r.predictions.size(), records.size());
     EXPECT_GT(progress_calls, 0u);
-    size_t correct = 0;
-    for (size_t i = 0; i < records.size(); ++i) {
-      const std::string text = renderPrompt(records[i], prompt);
-      const std::vector<int> prompt_ids = tok->encode(text, true, false);
-      int best = -1;
-      double best_ll = -1e300;
-      for (size_t c = 0; c < records[i].choices.size(); ++c) {
-        QaRecord as_if = records[i];
-        as_if.answer = int(c);
-        const std::string cont = target == LikelihoodTarget::Answer ? renderTarget(as_if, prompt)
-                                                                    : " " + records[i].choices[c];
-        const double ll =
-            referenceLogLikelihood(model, prompt_ids, tok->encode(text + cont, true, false));
-        if (ll > best_ll) best_ll = ll, best = int(c);
-      }
-      EXPECT_EQ(r.predictions[i].predicted, best) << "record " << i;
-      correct += best == records[i].answer;
-    }
-    EXPECT_EQ(r.correct, correct);
-    EXPECT_EQ(r.n, records.size());
-    EXPECT_DOUBLE_EQ(r.accuracy, double(correct) / double(records.size()));
+    expectReferenceLikelihoods(model, *tok, records, prompt, target, r);
+  }
+}
+
+TEST_F(EvaluatorTest, LikelihoodCutsTheSamePromptFromEveryChoiceWhenTooLong) {
+  LlamaConfig config = builtinTinyConfig();
+  size_t longest = 0;
+  for (const QaRecord& rec : records)
+    longest = std::max(longest, tok->encode(renderPrompt(rec, prompt), true, false).size());
+  config.max_seq_len = int64_t(longest) - 10;  // every prompt loses its front
+  torch::manual_seed(3);
+  LlamaModel small(config);
+  for (LikelihoodTarget target : {LikelihoodTarget::Answer, LikelihoodTarget::ChoiceText}) {
+    EvalOptions o;
+    o.prompt = prompt;
+    o.target = target;
+    o.batch_size = 3;
+    const EvalResult r = evaluateQa(small, *tok, records, o);
+    expectReferenceLikelihoods(small, *tok, records, prompt, target, r);
+  }
+  // A continuation that leaves no room for the prompt is refused, naming the record.
+  records[2].choices[0] = std::string(size_t(config.max_seq_len) + 5, 'x');
+  EvalOptions o;
+  o.prompt = prompt;
+  o.target = LikelihoodTarget::ChoiceText;
+  try {
+    evaluateQa(small, *tok, records, o);
+    ADD_FAILURE() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("record " + exampleId(records[2], 2)), std::string::npos)
+        << e.what();
   }
 }
 
