@@ -58,7 +58,7 @@ usage:
       when rows had to be skipped (each is listed with file:line and the reason).
   mola eval --model PATH --data FILE [--adapter FILE] [--format NAME] [--tokenizer FILE]
             [--protocol likelihood|generate] [--score answer|text] [--limit N] [--batch N]
-            [--template mola|compact|compact-text] [--predictions FILE.tsv] [--task NAME]
+            [--template mola|compact|compact-text|qa] [--predictions FILE.tsv] [--task NAME]
       Scores a benchmark: accuracy, n, 95% confidence interval. --data synthetic:TASK[:N[:SEED]]
       uses the built-in synthetic task generator. --task as for generate.
   mola train EXPERIMENT.json [--db FILE] [--set key=value ...] [--nproc N]
@@ -113,12 +113,31 @@ usage:
       --profile: one more step per variant counted through LibTorch's RecordFunction: operator
       calls, kernels (leaf calls that do work: about one launch each on a GPU) and host syncs
       (item, nonzero, ...), with the goals mola-2468 <= 1.3x lora-r8's kernels and no sync.
-  mola --version | --help
+  mola --version | --help | COMMAND --help
 
 shapes: llama2-7b (default), small, tiny, stories260k, or a model path (HF directory, GGUF, .bin)
 modules: a comma list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj, or all (default)
 defaults: rank 8, alpha 16, top-k 2
 )";
+
+// The usage entries of `mola CMD` (every one of its subcommands), else the whole usage.
+std::string commandUsage(const std::string& cmd) {
+  const std::string usage = kUsage, head = "  mola " + cmd;
+  std::string out;
+  bool in_entry = false;
+  for (size_t at = 0; at < usage.size();) {
+    const size_t end = std::min(usage.find('\n', at), usage.size());
+    const std::string line = usage.substr(at, end - at);
+    at = end + 1;
+    if (line.rfind("  mola ", 0) == 0)
+      in_entry =
+          line.rfind(head, 0) == 0 && (line.size() == head.size() || line[head.size()] == ' ');
+    else if (line.rfind("    ", 0) != 0)
+      in_entry = false;  // the lines after the entries
+    if (in_entry) out += line + "\n";
+  }
+  return out.empty() ? usage : "usage:\n" + out;
+}
 
 mola::ModelShape shapeArg(const Args& args) {
   const std::string name = args.get("--shape", "llama2-7b");
@@ -256,6 +275,11 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
+    for (int i = 2; i < argc; ++i)
+      if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+        std::cout << commandUsage(cmd);
+        return 0;
+      }
     if (cmd == "--version") {
       std::cout << "mola 0.1.0\n";
       return 0;

@@ -90,6 +90,23 @@ TEST(Cli, GenerateWithTheBuiltinModelIsSeededAndKeepsLogsOffStdout) {
   EXPECT_TRUE(has(bad.err, "/nonexistent/model: no such file or directory")) << bad.err;
 }
 
+TEST(Cli, HelpAfterACommandShowsThatCommandsUsage) {
+  Result r = run("eval --help");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "  mola eval --model PATH --data FILE")) << r.out;
+  EXPECT_TRUE(has(r.out, "Scores a benchmark")) << r.out;
+  EXPECT_FALSE(has(r.out, "mola train")) << r.out;
+  r = run("runs -h");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "  mola runs list")) << r.out;
+  EXPECT_TRUE(has(r.out, "show ID")) << r.out;
+  EXPECT_FALSE(has(r.out, "mola eval")) << r.out;
+  r = run("adapter init --out x --help");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "  mola adapter inspect FILE")) << r.out;
+  EXPECT_FALSE(has(r.out, "mola alloc")) << r.out;
+}
+
 TEST(Cli, DataCheckNamesTheBadLines) {
   const fs::path dir = mola::test::tempDir("cli_data_check");
   std::ofstream(dir / "q.jsonl")
