@@ -8,6 +8,7 @@
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QSignalBlocker>
 #include <QSlider>
 #include <QStackedWidget>
 #include <QTabWidget>
@@ -264,9 +265,8 @@ QWidget* TrainingPlots::buildRouterTab() {
     markDirty(m_load_plot);
   });
   m_heatmap_kind = new QComboBox;
-  for (auto kind : {ExpertHeatmap::Value::TokenFraction, ExpertHeatmap::Value::RelativeLoad,
-                    ExpertHeatmap::Value::MeanProbability})
-    m_heatmap_kind->addItem(ExpertHeatmap::valueLabel(kind), int(kind));
+  m_heatmap_kind->setToolTip(tr("What the expert heatmap's colours show"));
+  fillHeatmapKinds(false);
   auto* bar = new QHBoxLayout;
   bar->addWidget(new QLabel(tr("Load of")));
   bar->addWidget(m_layer_box);
@@ -278,8 +278,8 @@ QWidget* TrainingPlots::buildRouterTab() {
   buildLoadPlot();
 
   m_heatmap = new ExpertHeatmap;
-  m_heatmap->setTitle(tr("Expert utilisation (last snapshot)"));
-  m_heatmap->setMinimumSize(240, 130);
+  m_heatmap->setTitle(tr("Expert utilisation"));  // the last snapshot's step is in its corner
+  m_heatmap->setMinimumSize(290, 130);  // and room for the load imbalance plot's title below
   connect(m_heatmap_kind, &QComboBox::currentIndexChanged, this, [this](int index) {
     m_heatmap->setValueKind(ExpertHeatmap::Value(m_heatmap_kind->itemData(index).toInt()));
   });
@@ -546,6 +546,27 @@ void TrainingPlots::appendRouterStats(const RouterStatsSnapshot& snapshot) {
   markDirty(m_cv_plot);
 }
 
+void TrainingPlots::fillHeatmapKinds(bool task_gated) {
+  using Value = ExpertHeatmap::Value;
+  const QVariant current = m_heatmap_kind->currentData();
+  const QSignalBlocker quiet(m_heatmap_kind);
+  m_heatmap_kind->clear();
+  // A MOELoRA gate's statistics are its weights: no token share, and its mean probability is the
+  // same mean weight.
+  const std::vector<Value> kinds =
+      task_gated
+          ? std::vector<Value>{Value::TokenFraction, Value::RelativeLoad}
+          : std::vector<Value>{Value::TokenFraction, Value::RelativeLoad, Value::MeanProbability};
+  for (Value kind : kinds)
+    m_heatmap_kind->addItem(
+        task_gated ? ExpertHeatmap::taskWeightLabel(kind) : ExpertHeatmap::valueLabel(kind),
+        int(kind));
+  const int keep = current.isValid() ? m_heatmap_kind->findData(current) : -1;
+  m_heatmap_kind->setCurrentIndex(std::max(keep, 0));
+  m_heatmap_task_gated = task_gated;
+  if (m_heatmap) m_heatmap->setValueKind(Value(m_heatmap_kind->currentData().toInt()));
+}
+
 void TrainingPlots::updateLoadBars() {
   // MOELoRA: a gate that reads the task has no token load; its weights per task are the picture.
   const bool tasks = m_last_snapshot && !m_last_snapshot->tasks.empty();
@@ -669,6 +690,8 @@ void TrainingPlots::updateStatus() {
 
 void TrainingPlots::refresh() {
   if (m_router_pending && m_last_snapshot) {
+    const bool task_gated = !m_last_snapshot->tasks.empty();
+    if (task_gated != m_heatmap_task_gated) fillHeatmapKinds(task_gated);
     m_heatmap->setSnapshot(*m_last_snapshot);
     updateLoadBars();
     m_router_pending = false;

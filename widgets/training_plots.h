@@ -89,6 +89,7 @@ class TrainingPlots : public QWidget {
   QCPBars* meanProbabilityBars() const { return m_prob_bars; }
   QCPItemStraightLine* fairShareLine() const { return m_fair_line; }
   QComboBox* layerBox() const { return m_layer_box; }
+  QComboBox* heatmapKindBox() const { return m_heatmap_kind; }
   QSlider* smoothingSlider() const { return m_smoothing_slider; }
   QLabel* statusLabel() const { return m_status; }
   // The entropy graph of 0-based `layer`, or nullptr when none was created.
@@ -127,6 +128,9 @@ class TrainingPlots : public QWidget {
   void recolourLayers();
   void refreshLayerBox();
   void updateLoadBars();
+  // The heatmap's value kinds, named for token routers or for MOELoRA's task gates; keeps the
+  // selected kind where it is offered.
+  void fillHeatmapKinds(bool task_gated);
   void updateStatus();
   void markDirty(QCustomPlot* plot);
   void refresh();
@@ -155,6 +159,7 @@ class TrainingPlots : public QWidget {
   QLabel* m_smoothing_value = nullptr;
   QComboBox* m_layer_box = nullptr;
   QComboBox* m_heatmap_kind = nullptr;
+  bool m_heatmap_task_gated = false;  // the kinds' names are MOELoRA's
   QCustomPlot* m_loss_plot = nullptr;
   QCustomPlot* m_eval_plot = nullptr;
   QCustomPlot* m_lr_plot = nullptr;

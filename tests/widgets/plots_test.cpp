@@ -315,12 +315,20 @@ class PlotsTest : public QObject {
       l.token_fraction = l.mean_probability = {0.25, 0.25, 0.25, 0.25};
       s.layers.push_back(l);
     }
+    QComboBox* kinds = plots.heatmapKindBox();
+    QCOMPARE(kinds->count(), 3);
+    kinds->setCurrentIndex(1);  // load / fair share
     plots.appendRouterStats(s);
     plots.tabs()->setCurrentIndex(1);
     plots.show();
     QVERIFY(QTest::qWaitForWindowExposed(&plots));
     plots.setSelectedLayer(2);
     plots.replotNow();
+    // The heatmap's kinds are named for task weights (no token share), keeping the chosen one.
+    QCOMPARE(kinds->count(), 2);
+    QCOMPARE(kinds->itemText(0), QString("mean task weight"));
+    QCOMPARE(kinds->currentText(), QString("task weight / fair share"));
+    QCOMPARE(plots.heatmap()->colorScale()->axis()->label(), QString("task weight / fair share"));
     TaskGateMap* map = plots.taskGateMap();
     QVERIFY(map->isVisible());
     QCOMPARE(map->taskCount(), 3);
@@ -338,6 +346,10 @@ class PlotsTest : public QObject {
     plots.appendRouterStats(routed);
     plots.replotNow();
     QVERIFY(!map->isVisible());
+    QCOMPARE(kinds->count(), 3);
+    QCOMPARE(kinds->itemText(0), QString("token share"));
+    QCOMPARE(kinds->currentText(), QString("load / fair share"));
+    QCOMPARE(plots.heatmap()->colorScale()->axis()->label(), QString("load / fair share"));
   }
 
   // A 30-layer model (SmolLM2) wraps the entropy legend into columns with empty cells; drawing
