@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "model/tokenizer.h"
 #include "model/tokenizer_support.h"
 
@@ -92,6 +94,15 @@ class HfBpeTokenizer : public Tokenizer {
   enum class Prepend { Never, First, Always };
 
   HfBpeTokenizer() = default;
+  // parse's sections of tokenizer.json (hf_bpe_tokenizer_json.cpp); errors name `path`.
+  void readVocabulary(const nlohmann::json& root, const nlohmann::json& model,
+                      const std::filesystem::path& path);
+  void readMerges(const nlohmann::json& model, const std::filesystem::path& path);
+  void readModelOptions(const nlohmann::json& model, const std::filesystem::path& path);
+  bool readNormalizer(const nlohmann::json& root, const std::filesystem::path& path);
+  void readPreTokenizer(const nlohmann::json& root, const std::filesystem::path& path);
+  void readSpecialTokens(const nlohmann::json& root, std::string_view config_json,
+                         const std::filesystem::path& path);
   void encodeSegment(std::string_view text, bool at_text_start, std::vector<int>& ids) const;
   void encodeWord(std::string_view word, std::vector<int>& ids) const;
 
