@@ -354,7 +354,12 @@ QGroupBox* ExperimentForm::buildEvaluationBox(QWidget* page) {
   ef->addRow(tr("Evaluate every:"), m_eval_interval);
   m_checkpoint_interval =
       spin(eval_box, 0, INT_MAX, tr("Write a checkpoint every N optimizer steps"), end_only);
-  ef->addRow(tr("Checkpoint every:"), m_checkpoint_interval);
+  m_keep_checkpoints = spin(eval_box, 0, INT_MAX,
+                            tr("How many of the newest checkpoints stay on disk; older ones are "
+                               "removed as new ones are written"),
+                            tr("all"));
+  addRow(ef, tr("Checkpoint every:"),
+         pairRow(m_checkpoint_interval, tr("keep"), m_keep_checkpoints), m_checkpoint_interval);
   m_router_interval =
       spin(eval_box, 0, INT_MAX, tr("Record router load and entropy every N steps"), end_only);
   ef->addRow(tr("Router statistics every:"), m_router_interval);
@@ -371,7 +376,7 @@ void ExperimentForm::connectEdits() {
     connect(c, &QComboBox::currentIndexChanged, this, &ExperimentForm::onEdited);
   for (QSpinBox* s :
        {m_cutoff, m_batch, m_accumulation, m_processes, m_epochs, m_max_steps, m_warmup,
-        m_eval_interval, m_checkpoint_interval, m_router_interval, m_task_dim})
+        m_eval_interval, m_checkpoint_interval, m_keep_checkpoints, m_router_interval, m_task_dim})
     connect(s, &QSpinBox::valueChanged, this, &ExperimentForm::onEdited);
   for (QCheckBox* b : {m_train_on_prompt, m_activation_checkpointing, m_gate_rescaling})
     connect(b, &QCheckBox::toggled, this, &ExperimentForm::onEdited);
@@ -435,6 +440,7 @@ void ExperimentForm::setConfig(const ExperimentConfig& c) {
   select(m_protocol, c.eval_protocol);
   m_eval_interval->setValue(c.eval_interval);
   m_checkpoint_interval->setValue(c.checkpoint_interval);
+  m_keep_checkpoints->setValue(c.keep_checkpoints);
   m_router_interval->setValue(c.router_stats_interval);
 
   // The designer: the model's shape when it can be told, and the allocation on that depth. A
@@ -558,6 +564,7 @@ ExperimentConfig ExperimentForm::config() const {
   c.eval_protocol = m_protocol->currentText().toStdString();
   c.eval_interval = m_eval_interval->value();
   c.checkpoint_interval = m_checkpoint_interval->value();
+  c.keep_checkpoints = m_keep_checkpoints->value();
   c.router_stats_interval = m_router_interval->value();
   validateExperiment(c);
   return c;

@@ -146,6 +146,7 @@ class ExperimentForm : public QWidget {
   QComboBox* m_protocol = nullptr;
   QSpinBox* m_eval_interval = nullptr;
   QSpinBox* m_checkpoint_interval = nullptr;
+  QSpinBox* m_keep_checkpoints = nullptr;
   QSpinBox* m_router_interval = nullptr;
 };
 

@@ -387,6 +387,7 @@ ExperimentConfig fromDocument(const Json& doc) {
   evaluation.read("protocol", c.eval_protocol);
   evaluation.read("interval", c.eval_interval, 0);
   top.read("checkpoint_interval", c.checkpoint_interval, 0);
+  top.read("keep_checkpoints", c.keep_checkpoints, 0);
   top.read("router_stats_interval", c.router_stats_interval, 0);
   return c;
 }
@@ -458,6 +459,7 @@ Json canonicalDocument(const ExperimentConfig& c) {
   doc["training"] = training;
   doc["evaluation"] = {{"protocol", c.eval_protocol}, {"interval", c.eval_interval}};
   doc["checkpoint_interval"] = c.checkpoint_interval;
+  doc["keep_checkpoints"] = c.keep_checkpoints;
   doc["router_stats_interval"] = c.router_stats_interval;
   return doc;
 }
@@ -619,6 +621,7 @@ bool operator==(const ExperimentConfig& a, const ExperimentConfig& b) {
          a.activation_checkpointing == b.activation_checkpointing && a.processes == b.processes &&
          a.eval_protocol == b.eval_protocol && a.eval_interval == b.eval_interval &&
          a.checkpoint_interval == b.checkpoint_interval &&
+         a.keep_checkpoints == b.keep_checkpoints &&
          a.router_stats_interval == b.router_stats_interval;
 }
 

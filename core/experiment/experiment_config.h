@@ -32,6 +32,7 @@ namespace mola {
 //                  "schedule": {"type": "linear", "warmup_steps": 100}},
 //     "evaluation": {"protocol": "likelihood", "interval": 0},
 //     "checkpoint_interval": 0,
+//     "keep_checkpoints": 0,
 //     "router_stats_interval": 10
 //   }
 //
@@ -135,6 +136,8 @@ struct ExperimentConfig {
   std::string eval_protocol = "likelihood";  // likelihood | generate
   int eval_interval = 0;
   int checkpoint_interval = 0;
+  // How many of the run's newest checkpoints stay on disk and in the store; 0: every one.
+  int keep_checkpoints = 0;
   int router_stats_interval = 10;
 };
 

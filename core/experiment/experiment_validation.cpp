@@ -263,6 +263,7 @@ void validateExperiment(const ExperimentConfig& c) {
          "compact-text is scored by likelihood only");
   checkAtLeast("evaluation.interval", c.eval_interval, 0);
   checkAtLeast("checkpoint_interval", c.checkpoint_interval, 0);
+  checkAtLeast("keep_checkpoints", c.keep_checkpoints, 0);
   checkAtLeast("router_stats_interval", c.router_stats_interval, 0);
 }
 

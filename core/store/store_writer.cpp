@@ -75,6 +75,10 @@ void StoreWriter::checkpointSaved(int64_t step, const std::string& dir) {
   enqueue([run = m_run, step, dir](RunStore& store) { store.addCheckpoint(run, step, dir); });
 }
 
+void StoreWriter::checkpointRemoved(int64_t step, const std::string& /*dir*/) {
+  enqueue([run = m_run, step](RunStore& store) { store.removeCheckpoint(run, step); });
+}
+
 void StoreWriter::finished(TrainOutcome outcome, const std::string& message) {
   const RunStatus status = outcome == TrainOutcome::Completed     ? RunStatus::Completed
                            : outcome == TrainOutcome::Stopped     ? RunStatus::Stopped

@@ -34,6 +34,7 @@ class StoreWriter : public TrainingObserver {
   void routerStats(const RouterStatsSnapshot& s) override;
   void evaluated(const EvalReport& e) override;
   void checkpointSaved(int64_t step, const std::string& dir) override;
+  void checkpointRemoved(int64_t step, const std::string& dir) override;
   // Completed/Stopped/Failed become the run's status, with `message`.
   void finished(TrainOutcome outcome, const std::string& message) override;
 

@@ -450,6 +450,32 @@ void Trainer::saveCheckpoint(State& s) {
   s.last_checkpoint = dir.string();
   s.last_checkpoint_step = s.at.step;
   for (TrainingObserver* o : m_observers) o->checkpointSaved(s.at.step, s.last_checkpoint);
+  pruneCheckpoints(s.at.step);
+}
+
+void Trainer::pruneCheckpoints(int64_t step) {
+  const int keep = m_config.keep_checkpoints;
+  if (keep <= 0) return;
+  // This run's checkpoint folders up to `step`, newest first. Later ones (left by a run resumed
+  // from an earlier checkpoint) are replaced when training reaches their step; write folders
+  // (step-N.tmp) are not checkpoints.
+  std::vector<std::pair<int64_t, fs::path>> found;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(m_run_dir / "checkpoints", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() <= 5 || name.size() > 23 || name.rfind("step-", 0) != 0 ||
+        !e.is_directory(ec) || name.find_first_not_of("0123456789", 5) != std::string::npos)
+      continue;
+    const int64_t at = std::stoll(name.substr(5));
+    if (at <= step) found.emplace_back(at, e.path());
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a > b; });
+  // Each leaves the store first, then the disk; a folder that cannot be removed is met again
+  // (and tried again) at the next checkpoint.
+  for (size_t i = size_t(keep); i < found.size(); ++i) {
+    for (TrainingObserver* o : m_observers) o->checkpointRemoved(found[i].first, found[i].second);
+    fs::remove_all(found[i].second, ec);
+  }
 }
 
 void Trainer::afterStep(State& s) {

@@ -93,6 +93,8 @@ class Trainer {
   void afterStep(State& s);
   void evaluate(State& s);
   void saveCheckpoint(State& s);
+  // Removes the run's checkpoints older than the newest keep_checkpoints (none when that is 0).
+  void pruneCheckpoints(int64_t step);
   TrainOutcome finish(TrainOutcome outcome, const std::string& message);
 
   ExperimentConfig m_config;

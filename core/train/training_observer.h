@@ -68,6 +68,8 @@ class TrainingObserver {
   virtual void routerStats(const RouterStatsSnapshot&) {}
   virtual void evaluated(const EvalReport&) {}
   virtual void checkpointSaved(int64_t /*step*/, const std::string& /*dir*/) {}
+  // An older checkpoint beyond keep_checkpoints is about to leave the disk.
+  virtual void checkpointRemoved(int64_t /*step*/, const std::string& /*dir*/) {}
   virtual void finished(TrainOutcome, const std::string& /*message*/) {}
 };
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -56,6 +57,22 @@ TEST(CliTrain, TrainsIntoTheDatabaseAndRunsReadsItBack) {
     EXPECT_TRUE(fs::exists(fs::path(store.checkpoints(1)[1].path) / "adapter.safetensors"));
   }
 
+  // keep_checkpoints: the older checkpoints leave the store and the disk as new ones come.
+  r = run("train " + (dir / "tiny.json").string() + " --db " + db +
+          " --set checkpoint_interval=3 --set keep_checkpoints=2 --set name=kept");
+  ASSERT_EQ(r.code, 0) << r.err;
+  {
+    RunStore store = RunStore::open(db, false);
+    const std::vector<mola::CheckpointRecord> kept = store.checkpoints(2);
+    ASSERT_EQ(kept.size(), 2u);
+    EXPECT_EQ(kept[0].step, 9);
+    EXPECT_EQ(kept[1].step, 12);
+    std::set<std::string> folders;
+    for (const auto& e : fs::directory_iterator(fs::path(kept[0].path).parent_path()))
+      folders.insert(e.path().filename().string());
+    EXPECT_EQ(folders, (std::set<std::string>{"step-9", "step-12"}));
+  }
+
   r = run("train " + (dir / "tiny.json").string() + " --db " + db +
           " --set training.max_steps=4 --set name=short");
   ASSERT_EQ(r.code, 0) << r.err;
@@ -67,7 +84,7 @@ TEST(CliTrain, TrainsIntoTheDatabaseAndRunsReadsItBack) {
   r = run("runs show 1 --db " + db);
   EXPECT_TRUE(has(r.out, "status: completed")) << r.out;
   EXPECT_TRUE(has(r.out, "eval at step 12: synthetic:largest:16:2 likelihood accuracy")) << r.out;
-  r = run("runs compare 1 2 --db " + db);
+  r = run("runs compare 1 3 --db " + db);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "* training.max_steps")) << r.out;
   EXPECT_TRUE(has(r.out, "  adapter.rank")) << "equal keys are not marked\n" << r.out;

@@ -4,6 +4,8 @@
 // a Trainer with one.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -23,6 +25,7 @@ struct TrainingRecorder : TrainingObserver {
   std::vector<RouterStatsSnapshot> stats;
   std::vector<EvalReport> evals;
   std::vector<std::pair<int64_t, std::string>> checkpoints;
+  std::vector<std::pair<int64_t, std::string>> removed;  // checkpoints beyond keep_checkpoints
   TrainOutcome outcome = TrainOutcome::Failed;
   std::string message;
   std::function<void(const StepMetrics&)> on_step;
@@ -38,6 +41,11 @@ struct TrainingRecorder : TrainingObserver {
   void checkpointSaved(int64_t step, const std::string& dir) override {
     checkpoints.emplace_back(step, dir);
     if (on_checkpoint) on_checkpoint(step, dir);
+  }
+  void checkpointRemoved(int64_t step, const std::string& dir) override {
+    // Told before the folder goes: it is still there.
+    EXPECT_TRUE(std::filesystem::exists(dir)) << dir;
+    removed.emplace_back(step, dir);
   }
   void finished(TrainOutcome o, const std::string& m) override {
     outcome = o;

@@ -74,6 +74,7 @@ ExperimentConfig nonDefault() {
   c.eval_protocol = "generate";
   c.eval_interval = 50;
   c.checkpoint_interval = 100;
+  c.keep_checkpoints = 3;
   c.router_stats_interval = 5;
   return c;
 }

@@ -62,12 +62,14 @@ const char* kFull = R"({
                "schedule": {"type": "cosine", "warmup_steps": 20}},
   "evaluation": {"protocol": "generate", "interval": 50},
   "checkpoint_interval": 100,
+  "keep_checkpoints": 3,
   "router_stats_interval": 5
 })";
 
 TEST(ExperimentConfig, DefaultsAreMolasReferenceSettings) {
   const ExperimentConfig c = parseExperiment(kMinimal);
   EXPECT_EQ(c.rank, 8);
+  EXPECT_EQ(c.keep_checkpoints, 0);  // every checkpoint kept
   EXPECT_EQ(c.alpha, 16.0);
   EXPECT_EQ(c.top_k, 2);
   EXPECT_EQ(c.dropout, 0.05);
@@ -128,6 +130,7 @@ TEST(ExperimentConfig, FullDocumentGivesExactValues) {
   EXPECT_EQ(c.eval_protocol, "generate");
   EXPECT_EQ(c.eval_interval, 50);
   EXPECT_EQ(c.checkpoint_interval, 100);
+  EXPECT_EQ(c.keep_checkpoints, 3);
   EXPECT_EQ(c.router_stats_interval, 5);
 }
 
@@ -159,7 +162,8 @@ TEST(ExperimentConfig, CanonicalDocumentHasEveryKeyInOrder) {
   for (const auto& [k, v] : doc.items()) top.push_back(k);
   EXPECT_EQ(top,
             (std::vector<std::string>{"name", "model", "adapter", "data", "training", "evaluation",
-                                      "checkpoint_interval", "router_stats_interval"}));
+                                      "checkpoint_interval", "keep_checkpoints",
+                                      "router_stats_interval"}));
   EXPECT_EQ(doc["training"]["optimizer"]["name"], "adamw");
   EXPECT_EQ(doc["training"]["optimizer"]["betas"], nlohmann::ordered_json::array({0.9, 0.999}));
   EXPECT_EQ(doc["data"]["eval"]["path"], "");
@@ -253,6 +257,7 @@ TEST(ExperimentConfig, RangesAreChecked) {
        "data.train.limit: must be at least 0 (got -1)"},
       {R"({"evaluation": {"interval": -1}})", "evaluation.interval: must be at least 0 (got -1)"},
       {R"({"checkpoint_interval": -1})", "checkpoint_interval: must be at least 0 (got -1)"},
+      {R"({"keep_checkpoints": -3})", "keep_checkpoints: must be at least 0 (got -3)"},
       {R"({"router_stats_interval": -2})", "router_stats_interval: must be at least 0 (got -2)"},
       {R"({"name": " "})", "name: must not be empty"},
   };

@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include <fstream>
+#include <set>
 
 #include "shared_data.h"
 #include "tiny_experiment.h"
@@ -86,6 +87,36 @@ TEST(Checkpoint, ResumeWithTargetModulesOutOfOrderKeepsTraining) {
   ExperimentConfig c = experiment();
   c.target_modules = {"v_proj", "q_proj", "down_proj"};
   expectExactResume(c, train(c, test::tempDir("ckpt_whole_unordered")), "unordered");
+}
+
+TEST(Checkpoint, KeepCheckpointsLeavesTheNewestAndRemovesTheOlderOnesOldestFirst) {
+  ExperimentConfig c = experiment();
+  c.checkpoint_interval = 2;
+  c.keep_checkpoints = 2;
+  const fs::path dir = test::tempDir("ckpt_keep"), folder = dir / "checkpoints";
+  // An earlier session's checkpoint (step 1) is pruned like the run's own; a folder ahead of the
+  // run (left by a resume from an earlier checkpoint), a write folder and anything else stay.
+  for (const char* name : {"step-1", "step-20", "step-3.tmp", "step-x", "notes"})
+    fs::create_directories(folder / name);
+  const Recorder r = train(c, dir);
+  ASSERT_EQ(r.outcome, TrainOutcome::Completed) << r.message;
+  std::vector<int64_t> saved, removed;
+  for (const auto& [step, path] : r.checkpoints) saved.push_back(step);
+  for (const auto& [step, path] : r.removed) removed.push_back(step);
+  EXPECT_EQ(saved, (std::vector<int64_t>{2, 4, 6, 8}));
+  EXPECT_EQ(removed, (std::vector<int64_t>{1, 2, 4}));
+  std::set<std::string> left;
+  for (const fs::directory_entry& e : fs::directory_iterator(folder))
+    left.insert(e.path().filename().string());
+  EXPECT_EQ(left, (std::set<std::string>{"step-6", "step-8", "step-20", "step-3.tmp", "step-x",
+                                         "notes"}));
+  EXPECT_EQ(checkpointProblem(folder / "step-6", kIdentity), "");
+
+  // 0 keeps every one.
+  c.keep_checkpoints = 0;
+  const Recorder all = train(c, test::tempDir("ckpt_keep_all"));
+  EXPECT_EQ(all.checkpoints.size(), 4u);
+  EXPECT_TRUE(all.removed.empty());
 }
 
 TEST(Checkpoint, ACheckpointThatCannotBeWrittenFailsTheRunAndKeepsTheLastGoodOne) {
