@@ -253,6 +253,8 @@ class RunStore {
                                    int64_t after_step = -1) const;
   std::vector<std::string> metricNames(int64_t run) const;
   std::vector<RouterStatsSnapshot> routerStats(int64_t run) const;
+  // The newest snapshot only (a study's heatmaps need no history); none when the run has none.
+  std::optional<RouterStatsSnapshot> lastRouterStats(int64_t run) const;
   std::vector<EvalScore> evalScores(int64_t run) const;
   std::vector<StoredPrediction> predictions(int64_t eval_id) const;
   // By step; paths as absolute paths.

@@ -4,6 +4,7 @@
 
 #include <limits>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "store/run_store.h"
@@ -75,13 +76,14 @@ void RunStore::addRouterStats(int64_t run, const RouterStatsSnapshot& snapshot) 
 namespace {
 
 // The rows of module "task:ROW:NAME" into each snapshot's tasks and task_weights.
-void readTaskWeights(sqlite3* db, int64_t run, std::vector<RouterStatsSnapshot>& snapshots) {
+void readTaskWeights(sqlite3* db, int64_t run, int64_t first_step,
+                     std::vector<RouterStatsSnapshot>& snapshots) {
   std::map<int64_t, RouterStatsSnapshot*> by_step;
   for (RouterStatsSnapshot& s : snapshots) by_step[s.step] = &s;
   Statement rows(db,
                  "SELECT step, layer, module, expert, mean_prob FROM router_stats WHERE run = ? "
-                 "AND module LIKE 'task:%' ORDER BY step, layer, expert");
-  rows.bindInt(1, run);
+                 "AND module LIKE 'task:%' AND step >= ? ORDER BY step, layer, expert");
+  rows.bindInt(1, run).bindInt(2, first_step);
   while (rows.step()) {
     auto it = by_step.find(rows.integer(0));
     const std::string module = rows.text(2);
@@ -106,53 +108,74 @@ void readTaskWeights(sqlite3* db, int64_t run, std::vector<RouterStatsSnapshot>&
   }
 }
 
+// The snapshots of steps >= first_step, by step.
+std::vector<RouterStatsSnapshot> readSnapshots(sqlite3* db, int64_t run, int64_t first_step) {
+  std::vector<RouterStatsSnapshot> snapshots;
+  // (step, layer) -> where that layer sits in `snapshots`.
+  std::map<std::pair<int64_t, int64_t>, std::pair<size_t, size_t>> where;
+  Statement layers(db,
+                   "SELECT step, layer, tokens, entropy, normalized_entropy, load_cv FROM "
+                   "router_layer_stats WHERE run = ? AND module = '' AND step >= ? "
+                   "ORDER BY step, layer");
+  layers.bindInt(1, run).bindInt(2, first_step);
+  while (layers.step()) {
+    const int64_t step = layers.integer(0);
+    if (snapshots.empty() || snapshots.back().step != step) {
+      snapshots.emplace_back();
+      snapshots.back().step = step;
+    }
+    LayerRouterStats l;
+    l.layer = static_cast<int>(layers.integer(1));
+    l.tokens = layers.integer(2);
+    l.entropy = layers.real(3);
+    l.normalized_entropy = layers.real(4);
+    l.load_cv = layers.real(5);
+    where[{step, l.layer}] = {snapshots.size() - 1, snapshots.back().layers.size()};
+    snapshots.back().layers.push_back(std::move(l));
+  }
+  Statement experts(db,
+                    "SELECT step, layer, expert, fraction, mean_prob FROM router_stats "
+                    "WHERE run = ? AND module = '' AND step >= ? ORDER BY step, layer, expert");
+  experts.bindInt(1, run).bindInt(2, first_step);
+  while (experts.step()) {
+    auto it = where.find({experts.integer(0), experts.integer(1)});
+    const int64_t expert = experts.integer(2);
+    if (it == where.end() || expert < 0) continue;  // rows the schema keeps paired
+    LayerRouterStats& l = snapshots[it->second.first].layers[it->second.second];
+    const auto i = static_cast<size_t>(expert);
+    if (l.token_fraction.size() <= i) {
+      l.token_fraction.resize(i + 1, std::numeric_limits<double>::quiet_NaN());
+      l.mean_probability.resize(i + 1, std::numeric_limits<double>::quiet_NaN());
+    }
+    l.token_fraction[i] = experts.real(3);
+    l.mean_probability[i] = experts.real(4);
+  }
+  readTaskWeights(db, run, first_step, snapshots);
+  return snapshots;
+}
+
 }  // namespace
 
 std::vector<RouterStatsSnapshot> RunStore::routerStats(int64_t run) const {
   std::vector<RouterStatsSnapshot> snapshots;
-  transaction(
-      m_db, m_path, false, "reading the router statistics of run " + std::to_string(run), [&] {
-        // (step, layer) -> where that layer sits in `snapshots`.
-        std::map<std::pair<int64_t, int64_t>, std::pair<size_t, size_t>> where;
-        Statement layers(m_db,
-                         "SELECT step, layer, tokens, entropy, normalized_entropy, load_cv FROM "
-                         "router_layer_stats WHERE run = ? AND module = '' ORDER BY step, layer");
-        layers.bindInt(1, run);
-        while (layers.step()) {
-          const int64_t step = layers.integer(0);
-          if (snapshots.empty() || snapshots.back().step != step) {
-            snapshots.emplace_back();
-            snapshots.back().step = step;
-          }
-          LayerRouterStats l;
-          l.layer = static_cast<int>(layers.integer(1));
-          l.tokens = layers.integer(2);
-          l.entropy = layers.real(3);
-          l.normalized_entropy = layers.real(4);
-          l.load_cv = layers.real(5);
-          where[{step, l.layer}] = {snapshots.size() - 1, snapshots.back().layers.size()};
-          snapshots.back().layers.push_back(std::move(l));
-        }
-        Statement experts(m_db,
-                          "SELECT step, layer, expert, fraction, mean_prob FROM router_stats "
-                          "WHERE run = ? AND module = '' ORDER BY step, layer, expert");
-        experts.bindInt(1, run);
-        while (experts.step()) {
-          auto it = where.find({experts.integer(0), experts.integer(1)});
-          const int64_t expert = experts.integer(2);
-          if (it == where.end() || expert < 0) continue;  // rows the schema keeps paired
-          LayerRouterStats& l = snapshots[it->second.first].layers[it->second.second];
-          const auto i = static_cast<size_t>(expert);
-          if (l.token_fraction.size() <= i) {
-            l.token_fraction.resize(i + 1, std::numeric_limits<double>::quiet_NaN());
-            l.mean_probability.resize(i + 1, std::numeric_limits<double>::quiet_NaN());
-          }
-          l.token_fraction[i] = experts.real(3);
-          l.mean_probability[i] = experts.real(4);
-        }
-        readTaskWeights(m_db, run, snapshots);
-      });
+  transaction(m_db, m_path, false, "reading the router statistics of run " + std::to_string(run),
+              [&] { snapshots = readSnapshots(m_db, run, std::numeric_limits<int64_t>::min()); });
   return snapshots;
+}
+
+std::optional<RouterStatsSnapshot> RunStore::lastRouterStats(int64_t run) const {
+  std::vector<RouterStatsSnapshot> snapshots;
+  transaction(m_db, m_path, false,
+              "reading the last router statistics of run " + std::to_string(run), [&] {
+                Statement last(m_db,
+                               "SELECT MAX(step) FROM router_layer_stats WHERE run = ? AND "
+                               "module = ''");
+                last.bindInt(1, run);
+                if (last.step() && !last.isNull(0))
+                  snapshots = readSnapshots(m_db, run, last.integer(0));
+              });
+  if (snapshots.empty()) return std::nullopt;
+  return snapshots.back();
 }
 
 }  // namespace mola

@@ -168,8 +168,8 @@ std::vector<VariantRouting> variantRouting(const RunStore& store, const StudySum
     std::vector<RouterStatsSnapshot> last;
     for (const StudyRunResult& r : summary.runs) {
       if (r.variant != v.name || r.state != "completed") continue;
-      const std::vector<RouterStatsSnapshot> all = store.routerStats(r.run);
-      if (!all.empty()) last.push_back(all.back());
+      if (std::optional<RouterStatsSnapshot> snap = store.lastRouterStats(r.run))
+        last.push_back(std::move(*snap));
     }
     out.push_back({v.name, v.allocation, meanSnapshot(last), static_cast<int>(last.size())});
   }

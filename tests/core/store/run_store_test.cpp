@@ -224,6 +224,22 @@ TEST(RunStore, RouterStatsRoundTripExactly) {
                    "layer 0 has 3 token fractions but 2 mean probabilities");
   EXPECT_EQ(store.routerStats(run).size(), 2u);
   EXPECT_TRUE(store.routerStats(999).empty());
+
+  // The newest snapshot alone, as the full read gives it, task gate weights included.
+  std::optional<RouterStatsSnapshot> last = store.lastRouterStats(run);
+  ASSERT_TRUE(last.has_value());
+  expectSameSnapshot(*last, again);
+  RouterStatsSnapshot gated = sampleSnapshot(40);
+  gated.tasks = {"largest", "opposite"};
+  gated.task_weights = {{{0.7, 0.2, 0.1}, {0.1, 0.1, 0.8}}, {{0.5, 0.5}, {0.25, 0.75}}};
+  store.addRouterStats(run, gated);
+  last = store.lastRouterStats(run);
+  ASSERT_TRUE(last.has_value());
+  expectSameSnapshot(*last, gated);
+  EXPECT_EQ(last->tasks, gated.tasks);
+  EXPECT_EQ(last->task_weights, gated.task_weights);
+  EXPECT_EQ(store.routerStats(run).back().task_weights, gated.task_weights);
+  EXPECT_FALSE(store.lastRouterStats(999).has_value());
 }
 
 TEST(RunStore, EvalScoresWithPredictions) {
