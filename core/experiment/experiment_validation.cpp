@@ -215,10 +215,6 @@ void validateExperiment(const ExperimentConfig& c) {
   }
   checkRange("adapter.balance_coefficient", c.balance_coefficient, 0.0, true);
   checkAtLeast("adapter.task_embedding_dim", c.task_embedding_dim, 1);
-  if (c.method == "moelora" && c.activation_checkpointing)
-    fail("training.activation_checkpointing",
-         "is not available with method moelora yet (its task gates sit outside the layers that "
-         "would be recomputed)");
   checkAllocation(c);
 
   checkData("data.train", c.train, c.tasks.empty());

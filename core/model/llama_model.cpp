@@ -318,10 +318,12 @@ struct LayerCheckpointArgs {
   int layer = 0;
   AttentionMask mask;
   std::vector<torch::Tensor> topk_idx, topk_gate;
+  bool task_gated = false;  // inputs[1] is the layer's task gate weights
 };
 
-// One layer as one autograd node that keeps only its inputs. Inputs: h [B, T, d], then the
-// layer's parameters that require gradients. Outputs: the layer's output, then the router
+// One layer as one autograd node that keeps only its inputs. Inputs: h [B, T, d], a MOELoRA
+// layer's task gate weights [B, N] (computed outside the layer, from the task gate's parameters),
+// then the layer's parameters that require gradients. Outputs: the layer's output, then the router
 // probabilities of each routed projection (so that the balance loss reaches the routers). The
 // backward pass rewinds the CPU (and the device's) random generator to where the forward found
 // it, runs the layer again with gradients under the forward's autocast state, and
@@ -338,6 +340,7 @@ class LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     ctx->saved_data["model"] = int64_t(reinterpret_cast<intptr_t>(args->model));
     ctx->saved_data["layer"] = int64_t(args->layer);
     ctx->saved_data["causal"] = args->mask.causal;
+    ctx->saved_data["task_gated"] = args->task_gated;
     if (args->mask.allowed.defined()) ctx->saved_data["allowed"] = args->mask.allowed;
     ctx->save_for_backward(inputs.vec());
 
@@ -363,6 +366,12 @@ class LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     if (ctx->saved_data.count("allowed")) mask.allowed = ctx->saved_data["allowed"].toTensor();
     const at::Tensor h = saved[0].detach().requires_grad_(true);
     const c10::Device device = h.device();
+    // A MOELoRA layer recomputes with its task gate weights as a leaf of its own, whose gradient
+    // goes back to the task gate; the forward's weights are set again afterwards.
+    const bool task_gated = ctx->saved_data["task_gated"].toBool();
+    const at::Tensor gates =
+        task_gated ? saved[1].detach().requires_grad_(saved[1].requires_grad()) : at::Tensor();
+    if (task_gated) model->setLayerTaskGates(layer, gates);
 
     // The recomputation draws the forward's random numbers; whatever follows keeps its own.
     const at::Tensor cpu_now = generatorState(at::kCPU);
@@ -391,12 +400,15 @@ class LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     }
     setGeneratorState(at::kCPU, cpu_now);
     if (!device.is_cpu()) setGeneratorState(device, device_now);
+    if (task_gated) model->setLayerTaskGates(layer, saved[1]);
 
-    // Gradient slots: h, the parameters, then the LayerCheckpointArgs pointer (never one).
+    // Gradient slots: h, the task gates, the parameters, then the LayerCheckpointArgs pointer
+    // (never one).
     torch::autograd::variable_list result(saved.size() + 1);
     if (outputs.empty()) return result;
     std::vector<at::Tensor> inputs = {h};
-    inputs.insert(inputs.end(), saved.begin() + 1, saved.end());
+    if (task_gated) inputs.push_back(gates);
+    inputs.insert(inputs.end(), saved.begin() + 1 + task_gated, saved.end());
     const torch::autograd::variable_list g =
         torch::autograd::grad(outputs, inputs, output_grads, /*retain_graph=*/false,
                               /*create_graph=*/false, /*allow_unused=*/true);
@@ -413,6 +425,10 @@ torch::Tensor LlamaModelImpl::checkpointedLayer(int j, const torch::Tensor& h,
   args.layer = j;
   args.mask = mask;
   std::vector<torch::Tensor> inputs = {h};
+  if (m_task_gate) {
+    args.task_gated = true;
+    inputs.push_back(m_layers[size_t(j)]->projection(m_spec.target_modules.front())->taskGates());
+  }
   for (const torch::Tensor& p : m_layers[size_t(j)]->parameters())
     if (p.requires_grad()) inputs.push_back(p);
   const torch::autograd::variable_list out = LayerCheckpoint::apply(at::TensorList(inputs), &args);
@@ -443,9 +459,12 @@ void LlamaModelImpl::applyTaskGates(int64_t b) {
               m_task_rows.defined() ? std::to_string(m_task_rows.size(0)) : std::string("no"),
               " task rows were set for a batch of ", b);
   const std::vector<torch::Tensor> w = m_task_gate->weights(m_task_rows);
-  for (int j = 0; j < m_config.num_layers; ++j)
-    for (TargetModule m : m_spec.target_modules)
-      m_layers[size_t(j)]->projection(m)->setTaskGates(w[size_t(j)]);
+  for (int j = 0; j < m_config.num_layers; ++j) setLayerTaskGates(j, w[size_t(j)]);
+}
+
+void LlamaModelImpl::setLayerTaskGates(int j, const torch::Tensor& weights) {
+  for (TargetModule m : m_spec.target_modules)
+    m_layers[size_t(j)]->projection(m)->setTaskGates(weights);
 }
 
 void LlamaModelImpl::setTaskGate(TaskGate gate) {

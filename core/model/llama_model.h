@@ -166,6 +166,8 @@ class LlamaModelImpl : public torch::nn::Module {
   torch::Tensor rope(const torch::Tensor& x, int64_t offset) const;
   // MOELoRA: hands every targeted projection its layer's expert weights for a batch of b.
   void applyTaskGates(int64_t b);
+  // MOELoRA: layer j's expert weights [B, N_j] to every one of its targeted projections.
+  void setLayerTaskGates(int j, const torch::Tensor& weights);
   void setTaskGate(TaskGate gate);
   // The projections `modules` of one layer on their shared input x, fused when they can be.
   std::vector<torch::Tensor> projectShared(LlamaLayer& layer,

@@ -126,6 +126,42 @@ TEST(ActivationCheckpointing, SameLossGradientsAndRandomStateAsThePlainStep) {
   }
 }
 
+// MOELoRA: the task gates' weights come from outside the recomputed layers; their gradient (to
+// the task embedding and every layer's gate) must come back through the checkpoint.
+TEST(ActivationCheckpointing, MoeLoraTaskGatesGetTheirGradients) {
+  torch::manual_seed(6);
+  LlamaModel m(smallConfig());
+  m->to(at::kDouble);
+  MolaSpec spec;
+  spec.allocation = Allocation::parse("2,4", 2);
+  spec.rank = 4;
+  spec.dropout = 0.3;
+  spec.task_gated = true;
+  spec.tasks = {"largest", "opposite", "category"};
+  spec.task_dim = 5;
+  m->injectMola(spec);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& layer : m->adapterModules())
+      for (auto& [name, lin] : layer) lin->lora_B.normal_(0.0, 0.5);
+  }
+  m->train();
+  m->setTasks(at::tensor({int64_t(2), int64_t(0)}, at::kLong));
+  const Step plain = step(m, false);
+  const Step checkpointed = step(m, true);
+  expectSameStep(plain, checkpointed, 1e-10, 1e-12);
+  size_t i = 0, gates = 0;
+  for (const auto& p : m->named_parameters())
+    if (p.value().requires_grad()) {
+      if (p.key().find("task") != std::string::npos) {
+        ++gates;
+        EXPECT_GT(checkpointed.grads[i].abs().sum().item<double>(), 0) << p.key();
+      }
+      ++i;
+    }
+  EXPECT_EQ(gates, 3u) << "the task embedding and two layers' gates";
+}
+
 TEST(ActivationCheckpointing, RecomputesUnderTheForwardsAutocast) {
   // An fp32 model under bf16 autocast: its matmuls run in bf16 only while autocast is on.
   LlamaModel m = molaModel(at::kFloat, false);
