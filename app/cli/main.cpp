@@ -33,7 +33,9 @@ constexpr const char* kUsage = R"(mola - MoLA Workbench command line
 
 usage:
   mola alloc SPEC [--shape NAME] [--rank R] [--top-k K] [--modules LIST]
-      Shows how SPEC spreads experts over the layers of a model shape, and what it costs.
+                 [--method mola|moelora] [--tasks N] [--task-dim D]
+      Shows how SPEC spreads experts over the layers of a model shape, and what it costs
+      (--method moelora: experts of rank R / N under a task gate, N tasks, embedding width D).
       SPEC: a preset (inverted-triangle, square, triangle, hourglass, diamond, uniform-N),
       a group string (2-4-6-8) or one count per layer (2,2,4,4,...).
   mola adapter init --out FILE --alloc SPEC [--shape NAME] [--rank R] [--alpha A] [--top-k K]
@@ -155,13 +157,27 @@ std::string bar(int n) {
 }
 
 int cmdAlloc(const Args& args) {
-  args.allowOnly({"--shape", "--rank", "--top-k", "--modules"});
+  args.allowOnly(
+      {"--shape", "--rank", "--top-k", "--modules", "--method", "--tasks", "--task-dim"});
   if (args.positional.size() != 1) throw UsageError("mola alloc takes one SPEC");
   const mola::ModelShape shape = shapeArg(args);
   const int rank = args.getNumber<int>("--rank", 8);
   const int top_k = args.getNumber<int>("--top-k", 2);
+  const std::string method = args.get("--method", "mola");
+  if (method != "mola" && method != "moelora")
+    throw UsageError("--method must be mola or moelora, got '" + method + "'");
+  const bool moelora = method == "moelora";
+  const int tasks = args.getNumber<int>("--tasks", 1),
+            task_dim = args.getNumber<int>("--task-dim", 64);
+  if (rank < 1 || tasks < 1 || task_dim < 1)
+    throw UsageError("--rank, --tasks and --task-dim must be at least 1");
   const auto modules = mola::parseTargetModules(args.get("--modules", "all"));
   const mola::Allocation alloc = mola::Allocation::parse(args.positional[0], shape.num_layers);
+  for (int j = 0; moelora && j < alloc.numLayers(); ++j)
+    if (rank % alloc.experts(j) != 0)
+      throw UsageError("--rank " + std::to_string(rank) + " cannot be shared among the " +
+                       std::to_string(alloc.experts(j)) + " experts of layer " +
+                       std::to_string(j + 1) + " (MOELoRA gives each expert rank / N)");
 
   std::string label = alloc.describe();
   for (const auto& p : mola::Allocation::presets())
@@ -172,7 +188,9 @@ int cmdAlloc(const Args& args) {
     std::printf("  layer %3d %s %d\n", j + 1, bar(alloc.experts(j)).c_str(), alloc.experts(j));
   }
   std::fflush(stdout);
-  const auto count = mola::countTrainableParameters(alloc, shape, rank, modules);
+  const auto count =
+      moelora ? mola::countMoeLoraParameters(alloc, shape, rank, modules, tasks, task_dim)
+              : mola::countTrainableParameters(alloc, shape, rank, modules);
   const int64_t base = mola::countBaseParameters(shape);
   const mola::ParameterCount per_rank = mola::countTrainableParameters(
       mola::Allocation::uniform(1, shape.num_layers), shape, 1, modules);
@@ -180,14 +198,19 @@ int cmdAlloc(const Args& args) {
               static_cast<long long>(alloc.totalExperts()),
               static_cast<long long>(alloc.totalExperts() * int64_t(modules.size())),
               modules.size());
-  std::printf("trainable parameters: %s (experts %s + routers %s), %.2f%% of the %s base\n",
+  std::printf("trainable parameters: %s (experts %s + %s %s), %.2f%% of the %s base\n",
               thousands(count.total()).c_str(), thousands(count.lora).c_str(),
-              thousands(count.router).c_str(), 100.0 * double(count.total()) / double(base),
-              thousands(base).c_str());
+              moelora ? "task embedding and gates" : "routers", thousands(count.router).c_str(),
+              100.0 * double(count.total()) / double(base), thousands(base).c_str());
   std::printf("adapter memory: %.1f MiB in fp32 (%.1f MiB with AdamW state)\n",
               double(count.total()) * 4 / (1 << 20), double(count.total()) * 16 / (1 << 20));
   std::printf("plain LoRA with the same parameters: rank %.1f\n",
               double(count.total()) / double(per_rank.total()));
+  if (moelora) {
+    std::printf("MOELoRA: each expert of a layer with N experts has rank %d / N; %d task(s)\n",
+                rank, tasks);
+    return 0;
+  }
   alloc.checkTopK(top_k);
   std::printf("top-k %d: fits every layer (smallest layer has %d experts)\n", top_k,
               alloc.minExperts());

@@ -31,6 +31,23 @@ TEST(Cli, AllocShowsTheLlama2BudgetOfThePaper) {
       << r.out;
 }
 
+TEST(Cli, AllocCountsMoeLora) {
+  // tiny: d 128, ffn 344. Each module's experts share rank 24: 4 layers * 24 * (4*256 + 3*472) =
+  // 234,240; the task embedding 3 * 5 and one gate per layer, (2+4+6+8) * 5: 115.
+  Result r = run("alloc 2-4-6-8 --shape tiny --method moelora --rank 24 --tasks 3 --task-dim 5");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "trainable parameters: 234,355 (experts 234,240 + task embedding and "
+                         "gates 115)"))
+      << r.out;
+  EXPECT_FALSE(has(r.out, "top-k")) << "MOELoRA has no top-K\n" << r.out;
+  r = run("alloc 2-4-6-8 --shape tiny --method moelora --rank 8");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "--rank 8 cannot be shared among the 6 experts of layer 3")) << r.err;
+  r = run("alloc 2-4-6-8 --method lora2");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "--method must be mola or moelora")) << r.err;
+}
+
 TEST(Cli, AllocErrorsNameTheLayer) {
   Result r = run("alloc 2-4-6-8 --top-k 3");
   EXPECT_EQ(r.code, 1);
