@@ -37,6 +37,7 @@
 #include "data/prompt_template.h"
 #include "data_source_editor.h"
 #include "form_fields.h"
+#include "task_list_editor.h"
 #include "theme.h"
 
 namespace mola::widgets {
@@ -241,6 +242,7 @@ QGroupBox* ExperimentForm::buildAdapterBox(QWidget* page) {
 QGroupBox* ExperimentForm::buildDataBox(QWidget* page) {
   auto* data_box = new QGroupBox(tr("Data"), page);
   QFormLayout* df = formIn(data_box);
+  m_data_form = df;
   m_train = new DataSourceEditor(tr("training data"), data_box);
   m_train->setObjectName(QStringLiteral("trainData"));
   df->addRow(tr("T&rain:"), m_train);
@@ -248,11 +250,21 @@ QGroupBox* ExperimentForm::buildDataBox(QWidget* page) {
   m_eval->setObjectName(QStringLiteral("evalData"));
   m_eval->pathEdit()->setPlaceholderText(tr("none: no evaluation"));
   df->addRow(tr("E&val:"), m_eval);
-  m_tasks_note = new QLabel(data_box);
-  m_tasks_note->setObjectName(QStringLiteral("tasksNote"));
-  m_tasks_note->setWordWrap(true);
-  m_tasks_note->hide();
-  df->addRow(m_tasks_note);
+  m_task_editor = new TaskListEditor(data_box);
+  m_task_editor->setObjectName(QStringLiteral("tasks"));
+  // The first task takes over the single data set.
+  m_task_editor->setFirstTask([this] {
+    TaskSpec t;
+    t.train = m_train->spec();
+    t.eval = m_eval->spec();
+    t.name = t.train.path.empty() ? "task 1" : dataSourceName(t.train);
+    return t;
+  });
+  connect(m_task_editor, &TaskListEditor::changed, this, [this] {
+    showTaskMode();
+    onEdited();
+  });
+  df->addRow(tr("Tas&ks:"), m_task_editor);
   m_template = choice(data_box, PromptTemplate::names());
   m_template->setToolTip(
       tr("mola: MoLA's Alpaca-style prompt; compact: without the preamble, "
@@ -527,8 +539,8 @@ ExperimentConfig ExperimentForm::config() const {
   c.balance_coefficient = parseNumber(m_balance, "adapter.balance_coefficient");
   c.task_embedding_dim = m_task_dim->value();
 
-  c.tasks = m_tasks;
-  if (m_tasks.empty()) {
+  c.tasks = m_task_editor->tasks();
+  if (c.tasks.empty()) {
     c.train = m_train->spec();
     c.eval = m_eval->spec();
   }
@@ -630,7 +642,7 @@ void ExperimentForm::onMethodChanged() {
   m_designer->setEnabled(method != QLatin1String("full"));
   const bool moelora = method == QLatin1String("moelora");
   m_designer->setAllocationEditable(method == QLatin1String("mola") || moelora);
-  m_designer->setTaskGating(moelora ? std::max<int>(1, int(m_tasks.size())) : 0,
+  m_designer->setTaskGating(moelora ? std::max<int>(1, int(m_task_editor->tasks().size())) : 0,
                             m_task_dim->value());
   const bool adapter = method != QLatin1String("full");
   m_alpha->setEnabled(adapter);
@@ -646,17 +658,17 @@ void ExperimentForm::onMethodChanged() {
 }
 
 void ExperimentForm::setTasks(const std::vector<TaskSpec>& tasks) {
-  m_tasks = tasks;
-  m_train->setEnabled(tasks.empty());
-  m_eval->setEnabled(tasks.empty());
-  QStringList names;
-  for (const TaskSpec& t : tasks) names << qs(t.name);
-  m_tasks_note->setText(tr("Tasks from the experiment file (%1): %2. Each trains on its own data "
-                           "and is scored on its own; Train and Eval above are not used (edit "
-                           "data.tasks in the file).")
-                            .arg(tasks.size())
-                            .arg(names.join(QStringLiteral(", "))));
-  m_tasks_note->setVisible(!tasks.empty());
+  m_task_editor->setTasks(tasks);
+  showTaskMode();
+}
+
+void ExperimentForm::showTaskMode() {
+  // Several tasks replace the single data set, whose rows leave the form meanwhile.
+  const bool single = m_task_editor->tasks().empty();
+  for (DataSourceEditor* e : {m_train, m_eval}) {
+    e->setEnabled(single);
+    m_data_form->setRowVisible(e, single);
+  }
   onMethodChanged();  // the designer counts MOELoRA's task embedding
 }
 

@@ -17,6 +17,7 @@ class QComboBox;
 class QGroupBox;
 class QLabel;
 class QLineEdit;
+class QFormLayout;
 class QPushButton;
 class QSpinBox;
 
@@ -24,6 +25,7 @@ namespace mola::widgets {
 
 class AllocationDesigner;
 class DataSourceEditor;
+class TaskListEditor;
 
 class ExperimentForm : public QWidget {
   Q_OBJECT
@@ -54,6 +56,7 @@ class ExperimentForm : public QWidget {
   AllocationDesigner* designer() const { return m_designer; }
   DataSourceEditor* trainData() const { return m_train; }
   DataSourceEditor* evalData() const { return m_eval; }
+  TaskListEditor* taskEditor() const { return m_task_editor; }
 
   // The shape a model path implies, when it can be told without loading the model: builtin:tiny*,
   // a Hugging Face directory's config.json, or a llama2.c checkpoint's header.
@@ -77,8 +80,10 @@ class ExperimentForm : public QWidget {
   QGroupBox* buildOptimizerBox(QWidget* page);
   QGroupBox* buildEvaluationBox(QWidget* page);
   void connectEdits();
-  // A multi-task experiment's tasks: kept as the file gave them, shown, and Train / Eval disabled.
+  // A multi-task experiment's tasks into the task editor.
   void setTasks(const std::vector<TaskSpec>& tasks);
+  // Train / Eval are live for a single data set only; the designer counts MOELoRA's tasks.
+  void showTaskMode();
   void onEdited();
   void onModelPathChanged();
   void updateModelShapeLabel();
@@ -116,8 +121,8 @@ class ExperimentForm : public QWidget {
 
   DataSourceEditor* m_train = nullptr;
   DataSourceEditor* m_eval = nullptr;
-  QLabel* m_tasks_note = nullptr;
-  std::vector<TaskSpec> m_tasks;
+  TaskListEditor* m_task_editor = nullptr;
+  QFormLayout* m_data_form = nullptr;
   QComboBox* m_template = nullptr;
   QSpinBox* m_cutoff = nullptr;
   QCheckBox* m_train_on_prompt = nullptr;

@@ -7,6 +7,8 @@
 #include <QFile>
 #include <QLabel>
 #include <QLineEdit>
+#include <QListWidget>
+#include <QPushButton>
 #include <QScrollArea>
 #include <QScrollBar>
 #include <QSignalSpy>
@@ -22,11 +24,13 @@
 #include "experiment_form.h"
 #include "layer_diagram.h"
 #include "preset_gallery.h"
+#include "task_list_editor.h"
 
 using mola::Allocation;
 using mola::ExperimentConfig;
 using mola::widgets::AllocationDesigner;
 using mola::widgets::ExperimentForm;
+using mola::widgets::TaskListEditor;
 
 namespace {
 
@@ -160,9 +164,12 @@ class ExperimentFormTest : public QObject {
     const ExperimentConfig y = form.config();
     QVERIFY(y == c);
     QVERIFY(!form.trainData()->isEnabled());
-    auto* note = form.findChild<QLabel*>(QStringLiteral("tasksNote"));
-    QVERIFY(note && !note->isHidden());
-    QVERIFY2(note->text().contains(QStringLiteral("arith, words")), qPrintable(note->text()));
+    TaskListEditor* tasks = form.taskEditor();
+    QCOMPARE(tasks->list()->count(), 2);
+    QCOMPARE(tasks->list()->item(1)->text(), QString("words (id 3)"));
+    QCOMPARE(tasks->nameEdit()->text(), QString("arith"));
+    tasks->selectTask(1);
+    QCOMPARE(tasks->trainEditor()->pathEdit()->text(), QString("synthetic:opposite:40"));
     // The designer counts MOELoRA's budget: shared rank, the task embedding and gates.
     const mola::ModelShape shape = form.designer()->shape();
     QCOMPARE(form.designer()->trainableParameters().total(),
@@ -180,6 +187,51 @@ class ExperimentFormTest : public QObject {
     form.setConfig(nonDefault());
     QVERIFY(form.trainData()->isEnabled());
     QVERIFY(form.config() == nonDefault());
+  }
+
+  // Tasks are edited in the form: the first one added takes over Train and Eval, later ones
+  // start empty with the next id; edits reach config(), and removing every task goes back to one
+  // data set.
+  void tasksAreEditedInTheForm() {
+    ExperimentForm form;
+    form.setConfig(nonDefault());
+    const ExperimentConfig single = form.config();
+    TaskListEditor* tasks = form.taskEditor();
+    QCOMPARE(tasks->list()->count(), 0);
+    QTest::mouseClick(tasks->addButton(), Qt::LeftButton);
+    QVERIFY(!form.trainData()->isEnabled());
+    ExperimentConfig c = form.config();
+    QCOMPARE(c.tasks.size(), size_t(1));
+    QVERIFY(c.tasks[0].train == single.train);
+    QVERIFY(c.tasks[0].eval == single.eval);
+    QCOMPARE(c.tasks[0].name, mola::dataSourceName(single.train));
+    QVERIFY(c.train.path.empty());
+
+    QTest::mouseClick(tasks->addButton(), Qt::LeftButton);
+    QCOMPARE(tasks->currentTask(), 1);
+    QTest::keyClicks(tasks->nameEdit(), "-words");
+    tasks->trainEditor()->pathEdit()->setText("synthetic:opposite:30");
+    emit tasks->trainEditor()->changed();
+    c = form.config();
+    QCOMPARE(c.tasks.size(), size_t(2));
+    QCOMPARE(c.tasks[1].name, std::string("task 2-words"));
+    QCOMPARE(c.tasks[1].id, 1);
+    QCOMPARE(c.tasks[1].train.path, std::string("synthetic:opposite:30"));
+    QCOMPARE(tasks->list()->item(1)->text(), QString("task 2-words (id 1)"));
+    QVERIFY2(form.validationMessage().isEmpty(), qPrintable(form.validationMessage()));
+
+    // Two tasks of one name: the form says so, naming the key.
+    tasks->selectTask(1);
+    tasks->nameEdit()->setText(QString::fromStdString(c.tasks[0].name));
+    emit tasks->nameEdit()->textEdited(tasks->nameEdit()->text());
+    QVERIFY2(form.validationMessage().contains(QStringLiteral("data.tasks")),
+             qPrintable(form.validationMessage()));
+
+    QTest::mouseClick(tasks->removeButton(), Qt::LeftButton);
+    QTest::mouseClick(tasks->removeButton(), Qt::LeftButton);
+    QCOMPARE(tasks->list()->count(), 0);
+    QVERIFY(form.trainData()->isEnabled());
+    QVERIFY(form.config() == single);
   }
 
   void designerEditsReachTheConfig() {
@@ -386,6 +438,20 @@ class ExperimentFormTest : public QObject {
              qPrintable(QStringLiteral("the form needs %1 px, the window gives it %2")
                             .arg(scroll->widget()->minimumSizeHint().width())
                             .arg(scroll->viewport()->width())));
+
+    // A two-task MOELoRA experiment: the task list and the selected task's data.
+    c.method = "moelora";
+    c.allocation = "4";
+    c.tasks = {
+        {"largest", 0, {"synthetic:largest:400", "", "", 0}, {"synthetic:largest:50:2", "", "", 0}},
+        {"opposite", 1, {"synthetic:opposite:400", "", "", 0}, {}}};
+    c.train = c.eval = {};
+    form.setConfig(c);
+    form.taskEditor()->selectTask(1);
+    for (auto* area : form.findChildren<QScrollArea*>()) area->verticalScrollBar()->setValue(0);
+    QApplication::processEvents();
+    QVERIFY(form.grab().save(QStringLiteral(MOLA_SCREENSHOT_DIR "/experiment_form_tasks.png")));
+    QVERIFY(form.config() == c);
   }
 };
 
