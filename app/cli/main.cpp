@@ -61,8 +61,11 @@ usage:
   mola eval --model PATH --data FILE [--adapter FILE] [--format NAME] [--tokenizer FILE]
             [--protocol likelihood|generate] [--score answer|text] [--limit N] [--batch N]
             [--template mola|compact|compact-text|qa] [--predictions FILE.tsv] [--task NAME]
+  mola eval --run ID [--db FILE] --data FILE [the options above but --model/--adapter/--tokenizer]
       Scores a benchmark: accuracy, n, 95% confidence interval. --data synthetic:TASK[:N[:SEED]]
       uses the built-in synthetic task generator. --task as for generate.
+      --run: the run's newest intact checkpoint, with its model, template, protocol and dtype
+      (unless given); the score joins the run's evaluations in the database.
   mola train EXPERIMENT.json [--db FILE] [--set key=value ...] [--nproc N]
       Trains as the experiment file says, into the run database (default: $MOLA_DB, else
       ~/.local/share/mola-workbench/runs.sqlite). Ctrl-C stops cleanly with a checkpoint.

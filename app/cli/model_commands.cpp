@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// mola generate and mola eval: load a model (and adapter), then generate text or score a benchmark.
+// mola generate, and the model, data and task arguments that it and mola eval share.
 #include <ATen/ATen.h>
 #include <unistd.h>
 
@@ -12,12 +12,11 @@
 #include "eval/qa_evaluator.h"
 #include "model/checkpoint_loader.h"
 #include "model/generate.h"
+#include "model_args.h"
 #include "text.h"
 #include "train/builtin_base.h"
 
 namespace mola::cli {
-
-namespace {
 
 // A bad --dtype or --device name is a usage error (exit 2), not a failed run.
 c10::ScalarType dtypeArg(const Args& args) {
@@ -94,36 +93,6 @@ QaDataset dataArg(const Args& args) {
   return d;
 }
 
-// One row per example: the prediction and, for the likelihood protocol, the choice by
-// log-likelihood per byte and every choice's log-likelihood; for the generate protocol, the text
-// (tabs, line breaks and other control characters escaped, so that a row stays one line).
-void writePredictions(const std::string& file, const EvalResult& r) {
-  std::ofstream out(file);
-  if (!out) throw std::runtime_error(file + ": cannot write predictions");
-  const bool likelihood = r.protocol == EvalProtocol::Likelihood;
-  out << "example_id\tpredicted\tgold\tcorrect"
-      << (likelihood ? "\tpredicted_norm\tlog_likelihoods\n" : "\tgenerated\n");
-  char number[32];
-  for (const Prediction& p : r.predictions) {
-    out << printableText(p.example_id, false) << '\t' << p.predicted << '\t' << p.gold << '\t'
-        << int(p.correct) << '\t';
-    if (likelihood) {
-      out << p.predicted_norm << '\t';
-      for (size_t c = 0; c < p.log_likelihoods.size(); ++c) {
-        std::snprintf(number, sizeof number, "%.6f", p.log_likelihoods[c]);
-        out << (c ? "," : "") << number;
-      }
-    } else {
-      out << printableText(p.generated, false);
-    }
-    out << '\n';
-  }
-  out.flush();
-  if (!out) throw std::runtime_error(file + ": could not write every prediction (disk full?)");
-}
-
-}  // namespace
-
 int cmdGenerate(const Args& args) {
   args.allowOnly({"--model", "--tokenizer", "--adapter", "--prompt", "--max-new-tokens",
                   "--temperature", "--top-p", "--seed", "--dtype", "--device", "--task"});
@@ -144,48 +113,6 @@ int cmdGenerate(const Args& args) {
     prev = id;
   });
   std::cout << "\n";
-  return 0;
-}
-
-int cmdEval(const Args& args) {
-  args.allowOnly({"--model", "--tokenizer", "--adapter", "--data", "--format", "--protocol",
-                  "--limit", "--batch", "--score", "--max-new-tokens", "--dtype", "--device",
-                  "--predictions", "--template", "--task"});
-  EvalOptions o;
-  o.protocol = parseProtocol(args.get("--protocol", "likelihood"));
-  const std::string score = args.get("--score", "answer");
-  if (score != "answer" && score != "text")
-    throw UsageError("--score expects answer or text, got '" + score + "'");
-  o.target = score == "text" ? LikelihoodTarget::ChoiceText : LikelihoodTarget::Answer;
-  const std::string tmpl = args.get("--template", "mola");
-  try {
-    o.prompt = PromptTemplate::named(tmpl);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("--template: ") + e.what());
-  }
-  o.limit = size_t(std::max(0, args.getNumber<int>("--limit", 0)));
-  o.batch_size = size_t(std::max(1, args.getNumber<int>("--batch", 8)));
-  o.max_new_tokens = args.getNumber<int>("--max-new-tokens", 32);
-  const QaDataset data = dataArg(args);
-  LlamaModel model = modelArg(args);
-  o.task = taskArg(args, model);
-  const auto tokenizer = loadTokenizerFor(*args.get("--model"), args.get("--tokenizer", ""));
-  const bool tty = isatty(STDERR_FILENO);
-  o.progress = [tty](size_t done, size_t total) {
-    if (tty)
-      std::fprintf(stderr, "\rscoring %zu/%zu", done, total);
-    else if (done == total || done % 100 < 8)
-      std::fprintf(stderr, "scoring %zu/%zu\n", done, total);
-  };
-  const EvalResult r = evaluateQa(model, *tokenizer, data.records, o);
-  if (tty) std::fprintf(stderr, "\n");
-  std::printf("protocol: %s\nn: %zu\naccuracy: %.4f (95%% CI %.4f-%.4f)\n",
-              protocolName(r.protocol).c_str(), r.n, r.accuracy, r.ci_low, r.ci_high);
-  if (r.protocol == EvalProtocol::Likelihood)
-    std::printf("accuracy_norm: %.4f\n", r.accuracy_norm);
-  else
-    std::printf("unanswered: %zu\n", r.unanswered);
-  if (auto file = args.get("--predictions")) writePredictions(*file, r);
   return 0;
 }
 

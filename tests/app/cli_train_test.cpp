@@ -103,6 +103,64 @@ TEST(CliTrain, TrainsIntoTheDatabaseAndRunsReadsItBack) {
   EXPECT_TRUE(has(r.err, "2")) << r.err;
 }
 
+// mola eval --run scores the run's newest checkpoint as its training did (the same model, template
+// and protocol from the stored experiment), and the score joins the run's evaluations.
+TEST(CliTrain, EvalOfARunScoresItsCheckpointAndStoresTheScore) {
+  const fs::path dir = mola::test::tempDir("cli_eval_run");
+  const std::string db = (dir / "runs.sqlite").string();
+  Result r = run("train " + writeExperiment(dir, 12, 6).string() + " --db " + db);
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("eval --run 1 --db " + db + " --data synthetic:largest:16:2 --predictions " +
+          (dir / "run.tsv").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.err, "the checkpoint of step 12")) << r.err;
+  EXPECT_TRUE(has(r.out, "n: 16\n")) << r.out;
+  EXPECT_TRUE(has(r.out, "stored as run 1's score on synthetic:largest:16:2 at step 12")) << r.out;
+
+  RunStore store = RunStore::open(db, false);
+  const std::vector<mola::EvalScore> scores = store.evalScores(1);
+  ASSERT_EQ(scores.size(), 3u);  // steps 6 and 12 by the trainer, then ours
+  const mola::EvalScore& trained = scores[1];
+  const mola::EvalScore& ours = scores[2];
+  EXPECT_EQ(ours.step, 12);
+  EXPECT_EQ(ours.benchmark, trained.benchmark);
+  EXPECT_EQ(ours.protocol, trained.protocol);
+  EXPECT_EQ(ours.n, 16);
+  EXPECT_DOUBLE_EQ(ours.accuracy, trained.accuracy);
+  const auto a = store.predictions(trained.id), b = store.predictions(ours.id);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(b[i].example_id, a[i].example_id);
+    EXPECT_EQ(b[i].predicted, a[i].predicted) << "example " << a[i].example_id;
+  }
+
+  // The same log-likelihoods as the base with the checkpoint's adapter file and the run's
+  // template; the base alone gives others (the checkpoint's weights were used).
+  const std::string adapter = (fs::path(store.checkpoints(1).back().path) / "adapter.safetensors");
+  const std::string by_hand =
+      "eval --model builtin:tiny:3 --device cpu --template compact "
+      "--data synthetic:largest:16:2 --predictions ";
+  r = run(by_hand + (dir / "adapter.tsv").string() + " --adapter " + adapter);
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run(by_hand + (dir / "base.tsv").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string from_run = slurp(dir / "run.tsv");
+  EXPECT_EQ(from_run, slurp(dir / "adapter.tsv"));
+  EXPECT_NE(from_run, slurp(dir / "base.tsv"));
+
+  // Misuse is named: a model with a run, an unknown run, a missing database.
+  r = run("eval --run 1 --db " + db + " --model builtin:tiny --data synthetic:largest:4");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "--run takes the model")) << r.err;
+  r = run("eval --run 9 --db " + db + " --data synthetic:largest:4");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "9")) << r.err;
+  r = run("eval --run 1 --db " + (dir / "none.sqlite").string() + " --data synthetic:largest:4");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "no run database at")) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "none.sqlite"));
+}
+
 // The shipped quickstart, exactly as a user runs it: the built-in base is pretrained once (cached
 // under the build's test folder), then MoLA adapters learn antonyms. Chance is 1/4; the bound is
 // the Wilson interval's lower end, so luck cannot pass it.

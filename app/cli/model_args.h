@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The model, data and task arguments of mola generate and mola eval (model_commands.cpp).
+#pragma once
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include "cli_args.h"
+#include "data/qa_source.h"
+#include "model/llama_model.h"
+
+namespace mola::cli {
+
+// --dtype (default fp32) and --device (default auto); a bad name is a usage error (exit 2).
+c10::ScalarType dtypeArg(const Args& args);
+c10::Device deviceArg(const Args& args);
+// --model PATH in --dtype on --device, with --adapter FILE when given, in eval mode.
+LlamaModel modelArg(const Args& args);
+// --task NAME: the row of a MOELoRA adapter's task (required with one: its gate reads the task),
+// set on the model; 0 for other models, which ignore it.
+int taskArg(const Args& args, LlamaModel& model);
+// --data FILE (or synthetic:...) with --format; skipped rows are counted on stderr.
+QaDataset dataArg(const Args& args);
+
+}  // namespace mola::cli
