@@ -33,6 +33,7 @@ RunsBrowser::RunsBrowser(QWidget* parent)
       m_delete(new QPushButton(tr("Delete..."), this)),
       m_label(new QPushButton(tr("Tags && note..."), this)),
       m_advise(new QPushButton(tr("Advise..."), this)),
+      m_score(new QPushButton(tr("Score..."), this)),
       m_status(new QLabel(this)) {
   m_proxy->setSourceModel(m_model);
   m_proxy->setSortRole(RunsTableModel::SortRole);
@@ -81,6 +82,9 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   m_advise->setToolTip(
       tr("Propose experts per layer from the selected run's routers, under a budget; the "
          "proposal can go to the Design view or join a study"));
+  m_score->setToolTip(
+      tr("Score the selected run's newest checkpoint on a benchmark; the score joins its "
+         "evaluations"));
   m_status->setTextFormat(Qt::PlainText);
 
   auto* search_row = new QHBoxLayout;
@@ -91,6 +95,7 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   buttons->addWidget(m_compare);
   buttons->addWidget(m_export);
   buttons->addWidget(m_label);
+  buttons->addWidget(m_score);
   buttons->addWidget(m_advise);
   buttons->addWidget(m_delete);
   auto* layout = new QVBoxLayout(this);
@@ -128,6 +133,10 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   connect(m_label, &QPushButton::clicked, this, [this] {
     const QList<qint64> ids = selectedRunIds();
     if (ids.size() == 1) emit labelRequested(ids.front());
+  });
+  connect(m_score, &QPushButton::clicked, this, [this] {
+    const QList<qint64> ids = selectedRunIds();
+    if (ids.size() == 1) emit scoreRequested(ids.front());
   });
   connect(m_advise, &QPushButton::clicked, this, [this] {
     const QList<qint64> ids = selectedRunIds();
@@ -246,6 +255,7 @@ void RunsBrowser::updateButtons() {
   m_compare->setEnabled(ids.size() >= 2);
   m_export->setEnabled(ids.size() == 1);
   m_label->setEnabled(ids.size() == 1);
+  m_score->setEnabled(ids.size() == 1);
   const int one = ids.size() == 1 ? m_model->rowOf(ids.front()) : -1;
   const bool routed = one >= 0 && m_model->rows()[size_t(one)].allocation.numLayers() > 0 &&
                       m_model->rows()[size_t(one)].allocation.maxExperts() > 1;
@@ -265,7 +275,7 @@ void RunsBrowser::showContextMenu(const QPoint& pos) {
   if (!index.isValid()) return;
   if (!m_view->selectionModel()->isRowSelected(index.row(), {})) m_view->selectRow(index.row());
   QMenu menu(this);
-  for (QPushButton* b : {m_open, m_compare, m_export, m_label, m_advise, m_delete}) {
+  for (QPushButton* b : {m_open, m_compare, m_export, m_label, m_score, m_advise, m_delete}) {
     QAction* a = menu.addAction(b->text(), b, &QPushButton::click);
     a->setEnabled(b->isEnabled());
     if (b == m_export || b == m_advise) menu.addSeparator();

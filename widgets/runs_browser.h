@@ -51,6 +51,7 @@ class RunsBrowser : public QWidget {
   QPushButton* exportButton() const { return m_export; }
   QPushButton* labelButton() const { return m_label; }
   QPushButton* adviseButton() const { return m_advise; }
+  QPushButton* scoreButton() const { return m_score; }
   // The line under the table: how many runs are shown, or why they could not be read.
   QString statusLine() const;
 
@@ -73,6 +74,8 @@ class RunsBrowser : public QWidget {
   void labelRequested(qint64 id);
   // Advise... with one MoLA run selected: an allocation from its routers.
   void adviseRequested(qint64 id);
+  // Score... with one run selected: its newest checkpoint on a benchmark.
+  void scoreRequested(qint64 id);
 
  private:
   void updateButtons();
@@ -91,6 +94,7 @@ class RunsBrowser : public QWidget {
   QPushButton* m_delete = nullptr;
   QPushButton* m_label = nullptr;
   QPushButton* m_advise = nullptr;
+  QPushButton* m_score = nullptr;
   QLabel* m_status = nullptr;
   QString m_error;  // the provider's last failure, shown until a refresh succeeds
   Provider m_provider;

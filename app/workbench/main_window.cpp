@@ -35,6 +35,7 @@
 #include "compared_run_loader.h"
 #include "experiment/experiment_config.h"
 #include "experiment_form.h"
+#include "run_scorer.h"
 #include "runs_browser.h"
 #include "runs_loader.h"
 #include "store/run_launch.h"
@@ -80,6 +81,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   widgets::WheelGuard::install();
   setWindowIcon(QIcon(QStringLiteral(":/icons/mola.svg")));
   m_controller = new TrainingController(this);
+  m_scorer = new RunScorer(this);
   m_confirmer = [this](const QString& title, const QString& text) {
     return QMessageBox::question(this, title, text, QMessageBox::Yes | QMessageBox::Cancel,
                                  QMessageBox::Cancel) == QMessageBox::Yes;
@@ -118,6 +120,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(m_runs, &widgets::RunsBrowser::compareRequested, this, &MainWindow::compareRuns);
   connect(m_runs, &widgets::RunsBrowser::deleteRequested, this, &MainWindow::deleteRuns);
   connect(m_runs, &widgets::RunsBrowser::exportRequested, this, &MainWindow::exportRunDialog);
+  connect(m_runs, &widgets::RunsBrowser::scoreRequested, this, &MainWindow::scoreRunDialog);
   connectStudyParts();
 
   connect(m_train, &TrainView::pauseRequested, this, &MainWindow::onPauseRequested);

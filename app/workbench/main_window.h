@@ -30,10 +30,12 @@ class ExperimentForm;
 class QueuePanel;
 class RunsBrowser;
 class StudyView;
+struct ScoreRequest;
 }  // namespace mola::widgets
 
 namespace mola::app {
 
+class RunScorer;
 class TrainingController;
 class TrainView;
 
@@ -99,6 +101,12 @@ class MainWindow : public QMainWindow {
   // Queues a proposed allocation as one more variant of study `study` (addVariantToStudy).
   bool addAdviceToStudy(qint64 study, const QString& name, const Allocation& allocation,
                         const QString& description);
+  // Scores run `id`'s newest intact checkpoint on a benchmark in a `mola eval --run` process (no
+  // dialog here: the Runs view's Score... asks); its progress and outcome go to the status bar,
+  // the score to the database. False, with the reason shown, while another scoring runs or
+  // without a database.
+  bool scoreRun(qint64 id, const widgets::ScoreRequest& request);
+  RunScorer* scorer() const { return m_scorer; }
 
   void showTab(Tab tab);
   Tab currentTab() const;
@@ -143,6 +151,7 @@ class MainWindow : public QMainWindow {
   void onQueueEmpty();
   void editRunLabelsDialog(qint64 id);
   void adviseDialog(qint64 id);
+  void scoreRunDialog(qint64 id);
   // A status-bar message for timeout_ms, shortened to fit the bar.
   void showStatus(const QString& text, int timeout_ms);
   void showError(const QString& title, const QString& text);
@@ -190,6 +199,7 @@ class MainWindow : public QMainWindow {
   std::optional<RunStore> m_store;  // this thread's connection; the trainer opens its own
   QString m_db_path;
   TrainingController* m_controller = nullptr;
+  RunScorer* m_scorer = nullptr;
   qint64 m_live_run = -1;
   // The Train view shows the controller's run through its signals (else: from the database).
   bool m_view_live = false;

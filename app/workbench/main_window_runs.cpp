@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// MainWindow's run database: opening one, and opening, following, comparing and deleting its runs.
+// MainWindow's run database: opening one, and opening, following, comparing, scoring and deleting
+// its runs.
 #include <QDir>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -18,8 +19,10 @@
 #include "pdf_report.h"
 #include "plot_export.h"
 #include "run_report.h"
+#include "run_scorer.h"
 #include "runs_browser.h"
 #include "runs_loader.h"
+#include "score_dialog.h"
 #include "store/run_csv.h"
 #include "store/run_launch.h"
 #include "study_view.h"
@@ -233,6 +236,48 @@ bool MainWindow::compareRuns(const QList<qint64>& ids) {
   m_compare->setRuns(std::move(runs));
   showTab(Tab::Compare);
   return missing.isEmpty();
+}
+
+void MainWindow::scoreRunDialog(qint64 id) {
+  const std::optional<RunRecord> record = storedRun(id);
+  if (!record) return;
+  widgets::ScoreDialog dialog(tr("run #%1 (%2)").arg(id).arg(QString::fromStdString(record->name)),
+                              this);
+  if (dialog.exec() == QDialog::Accepted) scoreRun(id, dialog.request());
+}
+
+bool MainWindow::scoreRun(qint64 id, const widgets::ScoreRequest& request) {
+  if (!m_store) {
+    showError(tr("Score"), tr("No run database is open."));
+    return false;
+  }
+  if (m_scorer->busy()) {
+    showError(
+        tr("Score"),
+        tr("Run #%1 is being scored: wait for it, then score the next.").arg(m_scorer->run()));
+    return false;
+  }
+  const QString benchmark = QString::fromStdString(dataSourceName(request.data));
+  // One connection per scoring, for its messages.
+  auto* context = new QObject(this);
+  connect(m_scorer, &RunScorer::progress, context, [this, benchmark](qint64 run, int done, int n) {
+    showStatus(
+        tr("Scoring run #%1 on %2: %3 of %4 questions").arg(run).arg(benchmark).arg(done).arg(n),
+        0);
+  });
+  connect(m_scorer, &RunScorer::finished, context,
+          [this, context](qint64 run, bool ok, const QString& message) {
+            context->deleteLater();
+            if (!ok) {
+              showError(tr("Score"), tr("Run #%1 was not scored: %2").arg(run).arg(message));
+              return;
+            }
+            showStatus(tr("Run #%1 scored: %2").arg(run).arg(message), 15000);
+            refreshRuns();
+          });
+  m_scorer->start(id, m_db_path, request.data, request.protocol);
+  showStatus(tr("Scoring run #%1 on %2: loading its model").arg(id).arg(benchmark), 0);
+  return true;
 }
 
 void MainWindow::exportRunDialog(qint64 id) {

@@ -17,6 +17,7 @@
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
+#include <QStatusBar>
 #include <QTabWidget>
 #include <QTableView>
 #include <QTemporaryDir>
@@ -30,8 +31,10 @@
 #include "experiment/experiment_config.h"
 #include "experiment_form.h"
 #include "main_window.h"
+#include "run_scorer.h"
 #include "runs_browser.h"
 #include "runs_table_model.h"
+#include "score_dialog.h"
 #include "store/run_launch.h"
 #include "store/run_store.h"
 #include "stored_runs.h"
@@ -701,6 +704,62 @@ class WorkbenchTest : public QObject {
     QVERIFY(!w.compareRuns({a, 999}));
     QVERIFY2(w.lastError().contains(QStringLiteral("999")), qPrintable(w.lastError()));
     QCOMPARE(w.compareView()->runs().size(), size_t(1));
+    closeMessageBoxes(w);
+  }
+
+  // Score... scores the selected run's checkpoint with `mola eval --run` in a child process: the
+  // score reaches the database and the status bar, one scoring at a time; a benchmark that cannot
+  // be read is named.
+  void scoreARunFromTheRunsView() {
+    qputenv("MOLA_CLI", QByteArray(MOLA_CLI));
+    QTemporaryDir dir;
+    const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
+    const QString experiment = dir.filePath(QStringLiteral("tiny.json"));
+    {
+      QFile f(experiment);
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      f.write(QByteArray::fromStdString(mola::experimentToJson(tinyConfig(4))));
+    }
+    QProcess train;
+    train.start(QStringLiteral(MOLA_CLI),
+                {QStringLiteral("train"), experiment, QStringLiteral("--db"), db});
+    QVERIFY(train.waitForFinished(kTrainTimeoutMs));
+    QVERIFY2(train.exitCode() == 0, train.readAllStandardError().constData());
+
+    MainWindow w;
+    QVERIFY(w.openDatabase(db));
+    w.show();
+    w.showTab(MainWindow::Tab::Runs);
+    w.runsBrowser()->selectRuns({1});
+    QVERIFY(w.runsBrowser()->scoreButton()->isEnabled());
+    mola::widgets::ScoreRequest request;
+    request.data.path = "synthetic:largest:12:5";
+    QSignalSpy finished(w.scorer(), &mola::app::RunScorer::finished);
+    QVERIFY(w.scoreRun(1, request));
+    QVERIFY(!w.scoreRun(1, request));  // one at a time
+    QVERIFY2(w.lastError().contains(QStringLiteral("being scored")), qPrintable(w.lastError()));
+    closeMessageBoxes(w);
+    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kTrainTimeoutMs);
+    QVERIFY2(finished.at(0).at(1).toBool(), qPrintable(finished.at(0).at(2).toString()));
+    const QString message = finished.at(0).at(2).toString();
+    QVERIFY2(message.contains(QStringLiteral("on synthetic:largest:12:5, n 12, at step 4")),
+             qPrintable(message));
+    QVERIFY2(w.statusBar()->toolTip().contains(QStringLiteral("Run #1 scored: accuracy")),
+             qPrintable(w.statusBar()->toolTip()));
+    {
+      RunStore store = RunStore::open(db.toStdString(), false);
+      const std::vector<mola::EvalScore> scores = store.evalScores(1);
+      QVERIFY(!scores.empty());
+      QCOMPARE(scores.back().benchmark, std::string("synthetic:largest:12:5"));
+      QCOMPARE(scores.back().n, int64_t(12));
+      QCOMPARE(scores.back().step, int64_t(4));
+    }
+
+    request.data.path = dir.filePath(QStringLiteral("missing.jsonl")).toStdString();
+    QVERIFY(w.scoreRun(1, request));
+    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 2, kTrainTimeoutMs);
+    QVERIFY(!finished.at(1).at(1).toBool());
+    QVERIFY2(w.lastError().contains(QStringLiteral("missing.jsonl")), qPrintable(w.lastError()));
     closeMessageBoxes(w);
   }
 

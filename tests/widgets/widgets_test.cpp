@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Widgets: the silhouette paints bars proportional to the allocation; the gallery emits choices.
+// Widgets: the silhouette paints bars proportional to the allocation; the gallery emits choices;
+// the score dialog asks for a readable benchmark.
+#include <QComboBox>
+#include <QDialogButtonBox>
+#include <QDir>
 #include <QImage>
+#include <QLineEdit>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QTest>
 #include <QToolButton>
 
 #include "allocation_silhouette.h"
+#include "data_source_editor.h"
 #include "preset_gallery.h"
+#include "score_dialog.h"
 
 using mola::Allocation;
 using mola::widgets::AllocationSilhouette;
@@ -62,6 +70,30 @@ class WidgetsTest : public QObject {
     QVERIFY(!g.button(QStringLiteral("pyramid")));
     g.setNumLayers(5);
     QCOMPARE(g.numLayers(), 5);
+  }
+
+  // Score is offered for a benchmark that reads, not for none or one that does not.
+  void scoreDialogAsksForAReadableBenchmark() {
+    mola::widgets::ScoreDialog d(QStringLiteral("run #3 (square)"));
+    d.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&d));
+    QPushButton* ok = d.findChild<QDialogButtonBox*>()->button(QDialogButtonBox::Ok);
+    QVERIFY(!ok->isEnabled());
+    QLineEdit* path = d.dataEditor()->pathEdit();
+    path->setText(QStringLiteral("/nonexistent/bench.jsonl"));
+    d.dataEditor()->inspect();
+    emit d.dataEditor()->changed();
+    QVERIFY(!ok->isEnabled());
+    path->setText(QStringLiteral("synthetic:largest:30"));
+    d.dataEditor()->inspect();
+    emit d.dataEditor()->changed();
+    QVERIFY(ok->isEnabled());
+    d.protocolBox()->setCurrentIndex(2);
+    const mola::widgets::ScoreRequest r = d.request();
+    QCOMPARE(r.data.path, std::string("synthetic:largest:30"));
+    QCOMPARE(r.protocol, QStringLiteral("generate"));
+    QDir().mkpath(QStringLiteral(MOLA_SCREENSHOT_DIR));
+    QVERIFY(d.grab().save(QStringLiteral(MOLA_SCREENSHOT_DIR "/score_dialog.png")));
   }
 };
 
