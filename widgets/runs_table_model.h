@@ -21,7 +21,7 @@ namespace mola::widgets {
 struct RunsRow {
   RunRecord record;
   Allocation allocation;  // from record.allocation; empty for full fine-tuning or an unknown depth
-  std::optional<double> best_score;  // best accuracy over the run's evaluations
+  std::optional<double> best_score;  // best accuracy on the run's own benchmark (primaryBenchmark)
   QString best_benchmark;            // where best_score was measured
   QString study_name;                // the study that queued the run (record.study), if any
 

@@ -31,12 +31,17 @@ void flatten(const nlohmann::json& j, const std::string& prefix,
   }
 }
 
+// The last score on the run's own benchmark (primaryBenchmark).
 std::string finalScore(const RunStore& store, int64_t run) {
   const auto scores = store.evalScores(run);
-  if (scores.empty()) return "-";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.4f", scores.back().accuracy);
-  return buf;
+  const std::string benchmark = primaryBenchmark(scores, evaluatedBenchmarkOf(store.run(run)));
+  for (auto it = scores.rbegin(); it != scores.rend(); ++it)
+    if (it->benchmark == benchmark) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.4f", it->accuracy);
+      return buf;
+    }
+  return "-";
 }
 
 std::string finalLoss(const RunStore& store, int64_t run) {

@@ -594,6 +594,18 @@ std::vector<TaskSpec> experimentTasks(const ExperimentConfig& config) {
   return {t};
 }
 
+std::string taskBenchmarkName(const ExperimentConfig& config, const TaskSpec& task) {
+  return config.tasks.empty() ? dataSourceName(task.eval) : task.name;
+}
+
+std::string evaluatedBenchmark(const ExperimentConfig& config) {
+  std::vector<std::string> names;
+  for (const TaskSpec& t : experimentTasks(config))
+    if (!t.eval.path.empty()) names.push_back(taskBenchmarkName(config, t));
+  if (names.size() > 1) return kMeanOfTasks;
+  return names.empty() ? std::string() : names.front();
+}
+
 bool operator==(const DataSpec& a, const DataSpec& b) {
   return a.path == b.path && a.format == b.format && a.split == b.split && a.limit == b.limit;
 }

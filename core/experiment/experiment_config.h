@@ -178,6 +178,16 @@ void resolveExperimentPaths(ExperimentConfig& config, const std::filesystem::pat
 // named after the training source.
 std::vector<TaskSpec> experimentTasks(const ExperimentConfig& config);
 
+// The benchmark name of the mean over a multi-task run's tasks.
+inline constexpr const char* kMeanOfTasks = "mean of tasks";
+// The benchmark a run's training reports its scores on, as its evaluation names them: data.eval's
+// source name; with tasks, the one evaluated task's name, or kMeanOfTasks for two or more; empty
+// when nothing is evaluated.
+std::string evaluatedBenchmark(const ExperimentConfig& config);
+// The name a task's evaluation set is reported under: its source name for a single data set, the
+// task's name in a multi-task mix.
+std::string taskBenchmarkName(const ExperimentConfig& config, const TaskSpec& task);
+
 bool operator==(const DataSpec& a, const DataSpec& b);
 bool operator==(const TaskSpec& a, const TaskSpec& b);
 bool operator==(const ExperimentConfig& a, const ExperimentConfig& b);

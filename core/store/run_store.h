@@ -79,6 +79,16 @@ struct StoredPrediction {
   bool correct = false;
 };
 
+// The benchmark a run is ranked on: `evaluated` (evaluatedBenchmark of its experiment: what its
+// training scores) when a score has it, else the mean of its tasks when scored, else the first
+// benchmark its scores name; empty without scores. Scores that `mola eval --run` adds on other
+// benchmarks are thus never ranked in its place. Final and best scores, in lists and studies, are
+// of this benchmark.
+std::string primaryBenchmark(const std::vector<EvalScore>& scores,
+                             const std::string& evaluated = "");
+// evaluatedBenchmark of the run's stored experiment; empty when it cannot be read.
+std::string evaluatedBenchmarkOf(const RunRecord& run);
+
 // Whether every word of `query` occurs (ignoring ASCII case) in the run's name, note, tags,
 // variant, allocation, model or status: what the run lists search.
 bool runMatchesSearch(const RunRecord& run, const std::string& query);

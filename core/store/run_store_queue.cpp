@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "experiment/experiment_config.h"
 #include "store/run_store.h"
 #include "store/sqlite_support.h"
 #include "text.h"
@@ -81,6 +82,21 @@ std::string itemName(int64_t item) {
 }
 
 }  // namespace
+
+std::string primaryBenchmark(const std::vector<EvalScore>& scores, const std::string& evaluated) {
+  for (const std::string& wanted : {evaluated, std::string(kMeanOfTasks)})
+    for (const EvalScore& e : scores)
+      if (!wanted.empty() && e.benchmark == wanted) return wanted;
+  return scores.empty() ? std::string() : scores.front().benchmark;
+}
+
+std::string evaluatedBenchmarkOf(const RunRecord& run) {
+  try {
+    return evaluatedBenchmark(parseExperiment(run.config_json, "run " + std::to_string(run.id)));
+  } catch (const std::exception&) {
+    return {};  // an experiment this build cannot read: ranked by its scores alone
+  }
+}
 
 bool runMatchesSearch(const RunRecord& run, const std::string& query) {
   const auto lower = [](std::string s) {

@@ -34,17 +34,17 @@ StudyRunResult readResult(const RunStore& store, const QueueItem& item, std::str
       item.id, item.run, item.variant, item.seed, queueStateName(item.state), kNaN, kNaN,
       0,       0,        kNaN};
   if (item.run == 0) return r;
-  r.state = runStatusName(store.run(item.run).status);
+  const RunRecord run = store.run(item.run);
+  r.state = runStatusName(run.status);
   std::vector<double> speeds;
   for (const MetricPoint& p : store.metrics(item.run, "tokens_per_s")) speeds.push_back(p.value);
   r.tokens_per_s = median(speeds);
   const std::vector<EvalScore> scores = store.evalScores(item.run);
-  // A multi-task run is compared on the mean of its tasks.
-  for (const EvalScore& e : scores)
-    if (benchmark.empty() && e.benchmark == kMeanOfTasks) benchmark = e.benchmark, eval_n = e.n;
+  // The study's benchmark is its first scored run's (a multi-task run's mean of its tasks).
+  if (benchmark.empty()) benchmark = primaryBenchmark(scores, evaluatedBenchmarkOf(run));
   for (const EvalScore& e : scores) {
-    if (benchmark.empty()) benchmark = e.benchmark, eval_n = e.n;
     if (e.benchmark != benchmark || !std::isfinite(e.accuracy)) continue;
+    if (eval_n == 0) eval_n = e.n;
     if (e.step >= r.final_step) r.final_step = e.step, r.final_accuracy = e.accuracy;
     if (std::isnan(r.best_accuracy) || e.accuracy > r.best_accuracy)
       r.best_step = e.step, r.best_accuracy = e.accuracy;

@@ -41,7 +41,7 @@ TrainingData loadTrainingData(const ExperimentConfig& c, const Tokenizer& tokeni
     for (EncodedExample& e : encoded.examples) out.examples.push_back({std::move(e), int(row)});
     if (t.eval.path.empty()) continue;
     TaskEvalSet set;
-    set.benchmark = c.tasks.empty() ? dataSourceName(t.eval) : t.name;
+    set.benchmark = taskBenchmarkName(c, t);
     set.split = t.eval.split;
     set.task = int(row);
     set.records = loadQaSource(t.eval.path, t.eval.format, t.eval.split, t.eval.limit).records;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "adapters/router_stats.h"
+#include "experiment/experiment_config.h"  // kMeanOfTasks
 
 namespace mola {
 
@@ -32,9 +33,6 @@ struct StepMetrics {
   double tokens_per_s = 0.0;
   double elapsed_s = 0.0;
 };
-
-// The benchmark name of the mean over a multi-task run's tasks.
-inline constexpr const char* kMeanOfTasks = "mean of tasks";
 
 struct EvalReport {
   int64_t step = 0;

@@ -148,6 +148,15 @@ TEST(CliTrain, EvalOfARunScoresItsCheckpointAndStoresTheScore) {
   EXPECT_EQ(from_run, slurp(dir / "adapter.tsv"));
   EXPECT_NE(from_run, slurp(dir / "base.tsv"));
 
+  // A score on another benchmark joins the run's scores; the run's final score stays its
+  // training's benchmark's (k/16, which no k/7 equals).
+  const std::string listed = run("runs list --db " + db).out;
+  r = run("eval --run 1 --db " + db + " --data synthetic:opposite:7:3");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "stored as run 1's score on synthetic:opposite:7:3 at step 12")) << r.out;
+  EXPECT_EQ(store.evalScores(1).size(), 4u);
+  EXPECT_EQ(run("runs list --db " + db).out, listed);
+
   // Misuse is named: a model with a run, an unknown run, a missing database.
   r = run("eval --run 1 --db " + db + " --model builtin:tiny --data synthetic:largest:4");
   EXPECT_EQ(r.code, 2);

@@ -160,10 +160,9 @@ TEST(ExperimentConfig, CanonicalDocumentHasEveryKeyInOrder) {
   const nlohmann::ordered_json doc = nlohmann::ordered_json::parse(json);
   std::vector<std::string> top;
   for (const auto& [k, v] : doc.items()) top.push_back(k);
-  EXPECT_EQ(top,
-            (std::vector<std::string>{"name", "model", "adapter", "data", "training", "evaluation",
-                                      "checkpoint_interval", "keep_checkpoints",
-                                      "router_stats_interval"}));
+  EXPECT_EQ(top, (std::vector<std::string>{"name", "model", "adapter", "data", "training",
+                                           "evaluation", "checkpoint_interval", "keep_checkpoints",
+                                           "router_stats_interval"}));
   EXPECT_EQ(doc["training"]["optimizer"]["name"], "adamw");
   EXPECT_EQ(doc["training"]["optimizer"]["betas"], nlohmann::ordered_json::array({0.9, 0.999}));
   EXPECT_EQ(doc["data"]["eval"]["path"], "");
@@ -337,6 +336,22 @@ TEST(ExperimentConfig, TasksAndTheOtherMethodsKeysRoundTrip) {
 // Keys that must change together are checked together: a single-task experiment becomes a
 // two-task one, and MoLA's 2-4-6-8 becomes MOELoRA with an allocation its rank can be shared by,
 // whatever order the overrides come in.
+TEST(ExperimentConfig, TheEvaluatedBenchmarkIsNamedAsTrainingReportsIt) {
+  ExperimentConfig c;
+  c.train.path = "/data/arc/train.jsonl";
+  EXPECT_EQ(evaluatedBenchmark(c), "");  // nothing evaluated
+  c.eval.path = "/data/arc/validation.jsonl";
+  EXPECT_EQ(evaluatedBenchmark(c), "validation.jsonl");
+  c.eval.path = "synthetic:largest:16:2";
+  EXPECT_EQ(evaluatedBenchmark(c), "synthetic:largest:16:2");
+  c.train = c.eval = {};
+  c.tasks = {{"arith", 0, {"synthetic:largest", "", "", 0}, {}},
+             {"words", 1, {"synthetic:opposite", "", "", 0}, {"synthetic:opposite:9", "", "", 0}}};
+  EXPECT_EQ(evaluatedBenchmark(c), "words");  // one task scored: by its name
+  c.tasks[0].eval.path = "synthetic:largest:9";
+  EXPECT_EQ(evaluatedBenchmark(c), "mean of tasks");
+}
+
 TEST(ExperimentConfig, OverridesAreValidatedTogether) {
   ExperimentConfig c = parseExperiment(R"({"data": {"train": {"path": "synthetic:largest"}},
                                            "adapter": {"allocation": "2-4-6-8"}})");

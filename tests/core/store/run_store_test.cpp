@@ -242,6 +242,25 @@ TEST(RunStore, RouterStatsRoundTripExactly) {
   EXPECT_FALSE(store.lastRouterStats(999).has_value());
 }
 
+TEST(RunStore, APrimaryBenchmarkIsWhatTheTrainingScores) {
+  const auto score = [](const char* benchmark, int64_t step) {
+    EvalScore e;
+    e.benchmark = benchmark;
+    e.step = step;
+    return e;
+  };
+  // Another benchmark scored first (mola eval --run while the run trained) is not the run's own.
+  const std::vector<EvalScore> scores = {score("extra.jsonl", 4), score("valid.jsonl", 10),
+                                         score("valid.jsonl", 20)};
+  EXPECT_EQ(primaryBenchmark(scores, "valid.jsonl"), "valid.jsonl");
+  EXPECT_EQ(primaryBenchmark(scores, "absent.jsonl"), "extra.jsonl");  // the first, then
+  EXPECT_EQ(primaryBenchmark(scores), "extra.jsonl");
+  std::vector<EvalScore> tasks = {score("arith", 5), score("mean of tasks", 5), score("words", 5)};
+  EXPECT_EQ(primaryBenchmark(tasks), "mean of tasks");
+  EXPECT_EQ(primaryBenchmark(tasks, "words"), "words");
+  EXPECT_EQ(primaryBenchmark({}, "valid.jsonl"), "");
+}
+
 TEST(RunStore, EvalScoresWithPredictions) {
   const fs::path db = test::tempDir("store_eval") / "runs.sqlite";
   RunStore store = RunStore::open(db);
