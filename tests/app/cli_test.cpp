@@ -36,8 +36,9 @@ TEST(Cli, AllocCountsMoeLora) {
   // 234,240; the task embedding 3 * 5 and one gate per layer, (2+4+6+8) * 5: 115.
   Result r = run("alloc 2-4-6-8 --shape tiny --method moelora --rank 24 --tasks 3 --task-dim 5");
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_TRUE(has(r.out, "trainable parameters: 234,355 (experts 234,240 + task embedding and "
-                         "gates 115)"))
+  EXPECT_TRUE(has(r.out,
+                  "trainable parameters: 234,355 (experts 234,240 + task embedding and "
+                  "gates 115)"))
       << r.out;
   EXPECT_FALSE(has(r.out, "top-k")) << "MOELoRA has no top-K\n" << r.out;
   r = run("alloc 2-4-6-8 --shape tiny --method moelora --rank 8");
