@@ -152,6 +152,8 @@ class MainWindow : public QMainWindow {
   void editRunLabelsDialog(qint64 id);
   void adviseDialog(qint64 id);
   void scoreRunDialog(qint64 id);
+  // The Compare view re-reads run `id` when it shows it (a new score), staying where it is.
+  void refreshComparedRun(qint64 id);
   // A status-bar message for timeout_ms, shortened to fit the bar.
   void showStatus(const QString& text, int timeout_ms);
   void showError(const QString& title, const QString& text);

@@ -7,6 +7,7 @@
 #include <QLabel>
 #include <QStatusBar>
 #include <QTimer>
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <optional>
@@ -274,10 +275,24 @@ bool MainWindow::scoreRun(qint64 id, const widgets::ScoreRequest& request) {
             }
             showStatus(tr("Run #%1 scored: %2").arg(run).arg(message), 15000);
             refreshRuns();
+            refreshComparedRun(run);
           });
   m_scorer->start(id, m_db_path, request.data, request.protocol);
   showStatus(tr("Scoring run #%1 on %2: loading its model").arg(id).arg(benchmark), 0);
   return true;
+}
+
+void MainWindow::refreshComparedRun(qint64 id) {
+  std::vector<widgets::ComparedRun> runs = m_compare->runs();
+  const auto it = std::find_if(runs.begin(), runs.end(),
+                               [id](const widgets::ComparedRun& r) { return r.record.id == id; });
+  if (it == runs.end() || !m_store) return;
+  try {
+    *it = loadComparedRun(*m_store, id);
+  } catch (const std::exception&) {
+    return;  // the comparison stays as it was; comparing again names the problem
+  }
+  m_compare->setRuns(std::move(runs));
 }
 
 void MainWindow::exportRunDialog(qint64 id) {

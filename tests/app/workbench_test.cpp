@@ -729,6 +729,8 @@ class WorkbenchTest : public QObject {
     MainWindow w;
     QVERIFY(w.openDatabase(db));
     w.show();
+    QVERIFY(w.compareRuns({1}));  // the Compare view shows the run; scoring updates it
+    const size_t compared_scores = w.compareView()->runs().front().scores.size();
     w.showTab(MainWindow::Tab::Runs);
     w.runsBrowser()->selectRuns({1});
     QVERIFY(w.runsBrowser()->scoreButton()->isEnabled());
@@ -754,6 +756,10 @@ class WorkbenchTest : public QObject {
       QCOMPARE(scores.back().n, int64_t(12));
       QCOMPARE(scores.back().step, int64_t(4));
     }
+    QCOMPARE(w.compareView()->runs().front().scores.size(), compared_scores + 1);
+    QCOMPARE(w.compareView()->runs().front().scores.back().benchmark,
+             std::string("synthetic:largest:12:5"));
+    QCOMPARE(w.currentTab(), MainWindow::Tab::Runs);  // the user stays where they are
 
     request.data.path = dir.filePath(QStringLiteral("missing.jsonl")).toStdString();
     QVERIFY(w.scoreRun(1, request));
