@@ -18,6 +18,7 @@
 #include "model/tokenizer.h"
 #include "model_args.h"
 #include "runtime.h"
+#include "store/store_writer.h"
 #include "store_args.h"
 #include "text.h"
 #include "train/builtin_base.h"
@@ -52,10 +53,7 @@ EvalSubject subjectFromModel(const Args& args) {
 EvalSubject subjectFromRun(const Args& args, const RunStore& store, int64_t id) {
   const RunRecord run = store.run(id);
   const ExperimentConfig c = parseExperiment(run.config_json, "run " + std::to_string(id));
-  std::vector<std::pair<int64_t, std::string>> recorded;
-  for (const CheckpointRecord& r : store.checkpoints(id)) recorded.emplace_back(r.step, r.path);
-  const CheckpointIdentity identity = checkpointIdentity(store, id);
-  const CheckpointChoice choice = chooseResumeCheckpoint(recorded, identity);
+  const CheckpointChoice choice = newestIntactCheckpoint(store, id);
   for (const std::string& why : choice.skipped)
     std::cerr << "passed over the checkpoint of " << printableText(why) << "\n";
   if (!choice.chosen)
@@ -69,7 +67,8 @@ EvalSubject subjectFromRun(const Args& args, const RunStore& store, int64_t id) 
   BasePreparation preparation;  // a builtin:tiny-pretrained base is in the cache after training
   s.model = loadModelOrBuiltin(c.model, dtype, preparation);
   prepareForTraining(s.model, c);
-  CheckpointReader(choice.chosen->second, identity).restoreModel(s.model, c.method);
+  CheckpointReader(choice.chosen->second, checkpointIdentity(store, id))
+      .restoreModel(s.model, c.method);
   s.model->to(device);
   s.model->eval();
   s.tokenizer = loadTokenizerFor(c.model, c.tokenizer);
@@ -172,20 +171,12 @@ int cmdEval(const Args& args) {
   if (auto file = args.get("--predictions")) writePredictions(*file, r);
   if (!run) return 0;
 
-  EvalScore score;
-  score.step = subject.step;
-  score.benchmark = dataSourceName(DataSpec{*args.get("--data"), args.get("--format", ""), "", 0});
-  score.protocol = protocolName(r.protocol);
-  score.accuracy = r.accuracy;
-  score.n = int64_t(r.n);
-  score.ci_low = r.ci_low;
-  score.ci_high = r.ci_high;
-  std::vector<StoredPrediction> predictions;
-  for (const Prediction& p : r.predictions)
-    predictions.push_back({p.example_id, p.predicted, p.correct});
-  store->addEvalScore(run, score, predictions);
+  const EvalReport report = evalReportOf(
+      r, subject.step,
+      dataSourceName(DataSpec{*args.get("--data"), args.get("--format", ""), "", 0}), "");
+  store->addEvalScore(run, evalScoreOf(report), storedPredictionsOf(report));
   std::printf("stored as run %lld's score on %s at step %lld\n", static_cast<long long>(run),
-              printableText(score.benchmark).c_str(), static_cast<long long>(score.step));
+              printableText(report.benchmark).c_str(), static_cast<long long>(report.step));
   return 0;
 }
 

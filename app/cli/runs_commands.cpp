@@ -168,9 +168,7 @@ int compareRuns(const Args& args) {
 // The adapter of the run's newest intact checkpoint as a PEFT adapter directory.
 void exportPeft(const RunStore& store, int64_t id, const fs::path& out) {
   const RunRecord run = store.run(id);
-  std::vector<std::pair<int64_t, std::string>> recorded;
-  for (const CheckpointRecord& c : store.checkpoints(id)) recorded.emplace_back(c.step, c.path);
-  const CheckpointChoice choice = chooseResumeCheckpoint(recorded, {store.storeId(), id});
+  const CheckpointChoice choice = newestIntactCheckpoint(store, id);
   if (!choice.chosen)
     throw std::runtime_error("run " + std::to_string(id) + " has no intact checkpoint to export");
   const fs::path file = fs::path(choice.chosen->second) / CheckpointFiles::kAdapter;

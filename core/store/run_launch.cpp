@@ -95,6 +95,12 @@ std::optional<CheckpointRecord> latestCheckpoint(const RunStore& store, int64_t 
                            [](const auto& a, const auto& b) { return a.step < b.step; });
 }
 
+CheckpointChoice newestIntactCheckpoint(const RunStore& store, int64_t run) {
+  std::vector<std::pair<int64_t, std::string>> recorded;
+  for (const CheckpointRecord& c : store.checkpoints(run)) recorded.emplace_back(c.step, c.path);
+  return chooseResumeCheckpoint(std::move(recorded), checkpointIdentity(store, run));
+}
+
 ResumePlan prepareResume(RunStore& store, int64_t id) {
   const PatientStore patient(store);
   store.claimRun(id);
@@ -102,9 +108,7 @@ ResumePlan prepareResume(RunStore& store, int64_t id) {
     const RunRecord run = store.run(id);
     ResumePlan plan{
         parseExperiment(run.config_json, "run " + std::to_string(id)), std::nullopt, {}};
-    std::vector<std::pair<int64_t, std::string>> recorded;
-    for (const CheckpointRecord& c : store.checkpoints(id)) recorded.emplace_back(c.step, c.path);
-    const CheckpointChoice choice = chooseResumeCheckpoint(recorded, checkpointIdentity(store, id));
+    const CheckpointChoice choice = newestIntactCheckpoint(store, id);
     for (const std::string& why : choice.skipped)
       plan.notes.push_back("passed over the checkpoint of " + why);
     if (choice.chosen) {

@@ -41,6 +41,9 @@ int storedProcesses(const RunRecord& run);
 
 // The checkpoint with the highest step, if the run has any.
 std::optional<CheckpointRecord> latestCheckpoint(const RunStore& store, int64_t run);
+// Of the run's recorded checkpoints, the newest intact one of this store and run, and each newer
+// one passed over (chooseResumeCheckpoint): what resume, export and scoring start from.
+CheckpointChoice newestIntactCheckpoint(const RunStore& store, int64_t run);
 
 // What a resumed run needs: its experiment, the checkpoint to continue from (none: the run starts
 // again from step 0), and what the user should hear about (damaged or foreign checkpoints that

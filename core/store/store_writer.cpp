@@ -62,11 +62,15 @@ void StoreWriter::routerStats(const RouterStatsSnapshot& s) {
   enqueue([run = m_run, s](RunStore& store) { store.addRouterStats(run, s); });
 }
 
-void StoreWriter::evaluated(const EvalReport& e) {
+std::vector<StoredPrediction> storedPredictionsOf(const EvalReport& e) {
   std::vector<StoredPrediction> predictions;
   predictions.reserve(e.predictions.size());
   for (const auto& p : e.predictions) predictions.push_back({p.example_id, p.predicted, p.correct});
-  enqueue([this, score = evalScoreOf(e), predictions = std::move(predictions)](RunStore& store) {
+  return predictions;
+}
+
+void StoreWriter::evaluated(const EvalReport& e) {
+  enqueue([this, score = evalScoreOf(e), predictions = storedPredictionsOf(e)](RunStore& store) {
     m_last_eval_id = store.addEvalScore(m_run, score, predictions);
   });
 }

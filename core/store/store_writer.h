@@ -16,6 +16,8 @@ namespace mola {
 
 // The stored form of an evaluation report (without its predictions; id 0 until stored).
 EvalScore evalScoreOf(const EvalReport& e);
+// Its predictions as the store keeps them.
+std::vector<StoredPrediction> storedPredictionsOf(const EvalReport& e);
 
 // Writes in the order the trainer reports, so the store never shows a checkpoint or score ahead
 // of the loss curve that led to it. Metrics are batched (one transaction per second or per 50

@@ -76,6 +76,23 @@ void checkWorldSize(const CheckpointReader& checkpoint, int world) {
 
 }  // namespace
 
+EvalReport evalReportOf(const EvalResult& r, int64_t step, const std::string& benchmark,
+                        const std::string& split) {
+  EvalReport rep;
+  rep.step = step;
+  rep.benchmark = benchmark;
+  rep.split = split;
+  rep.protocol = protocolName(r.protocol);
+  rep.accuracy = r.accuracy;
+  rep.accuracy_norm = r.accuracy_norm;
+  rep.ci_low = r.ci_low;
+  rep.ci_high = r.ci_high;
+  rep.n = int64_t(r.n);
+  for (const Prediction& p : r.predictions)
+    rep.predictions.push_back({p.example_id, p.predicted, p.correct});
+  return rep;
+}
+
 at::Tensor targetLossSum(LlamaModel& model, const at::Tensor& ids, const at::Tensor& labels) {
   const at::Tensor h = model->hidden(ids);  // [B, T, d]
   const int64_t t = h.size(1), d = h.size(2);
@@ -403,19 +420,7 @@ void Trainer::evaluate(State& s) {
                                                   "the evaluation of " + set.benchmark +
                                                       " at step " + std::to_string(s.at.step))
                                  : evaluateQa(s.model, *s.tokenizer, set.records, eo);
-    EvalReport rep;
-    rep.step = s.at.step;
-    rep.benchmark = set.benchmark;
-    rep.split = set.split;
-    rep.protocol = c.eval_protocol;
-    rep.accuracy = r.accuracy;
-    rep.accuracy_norm = r.accuracy_norm;
-    rep.ci_low = r.ci_low;
-    rep.ci_high = r.ci_high;
-    rep.n = int64_t(r.n);
-    for (const Prediction& p : r.predictions)
-      rep.predictions.push_back({p.example_id, p.predicted, p.correct});
-    reports.push_back(std::move(rep));
+    reports.push_back(evalReportOf(r, s.at.step, set.benchmark, set.split));
   }
   faultPoint("eval");
   s.last_eval_step = s.at.step;

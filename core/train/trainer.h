@@ -20,6 +20,7 @@ namespace mola {
 
 class LlamaModel;
 class RankGroup;
+struct EvalResult;
 
 // The learning rate after `step` optimizer steps of `total`: linear warmup from 0 over
 // warmup_steps, then linear decay to 0, cosine decay to 0, or constant.
@@ -31,6 +32,11 @@ double scheduledLearningRate(const ExperimentConfig& config, int64_t step, int64
 // routers and their AdamW state are fp32; the trainer runs the forward under autocast
 // (AutocastGuard) for half dtypes. full: every weight trains in the base's dtype, as loaded.
 std::vector<int> prepareForTraining(LlamaModel& model, const ExperimentConfig& config);
+
+// What observers (and the store) hear of an evaluation: `r` as the score of `benchmark` (`split`)
+// at `step`, with its predictions.
+EvalReport evalReportOf(const EvalResult& r, int64_t step, const std::string& benchmark,
+                        const std::string& split);
 
 // The summed next-token cross-entropy of `model` on ids [B, T] against labels [B, T] (-100, as
 // PyTorch's ignore_index, where a position has no target): label i + 1 is the target of position i,
