@@ -86,31 +86,11 @@ AllocationDesigner::AllocationDesigner(QWidget* parent)
 
 void AllocationDesigner::buildUi() {
   setAccessibleName(tr("Allocation designer"));
-
-  m_undo_action = m_undo->createUndoAction(this, tr("Undo"));
-  m_undo_action->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Z));
-  m_undo_action->setShortcutContext(Qt::WidgetWithChildrenShortcut);
-  m_redo_action = m_undo->createRedoAction(this, tr("Redo"));
-  m_redo_action->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z));
-  m_redo_action->setShortcutContext(Qt::WidgetWithChildrenShortcut);
-  addAction(m_undo_action);
-  addAction(m_redo_action);
+  createUndoActions();
 
   auto* outer = new QVBoxLayout(this);
   outer->setContentsMargins(6, 6, 6, 6);
-
-  // The named shapes across the top.
-  m_gallery = new PresetGallery(m_shape.num_layers, this);
-  m_gallery->layout()->setContentsMargins(0, 0, 0, 0);
-  for (const AllocationPreset& p : Allocation::presets()) {
-    QToolButton* b = m_gallery->button(QString::fromUtf8(p.name.data(), qsizetype(p.name.size())));
-    b->setMinimumSize(76, 120);
-    b->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Preferred);
-    if (b->layout()) b->layout()->setContentsMargins(3, 4, 3, 4);
-  }
-  QFont small = m_gallery->font();
-  if (small.pointSizeF() > 0) small.setPointSizeF(small.pointSizeF() * 0.9);
-  m_gallery->setFont(small);
+  buildGallery();
   outer->addWidget(m_gallery);
 
   auto* body = new QHBoxLayout;
@@ -136,11 +116,53 @@ void AllocationDesigner::buildUi() {
   auto* form = new QFormLayout;
   form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
   form->setRowWrapPolicy(QFormLayout::WrapLongRows);
-  auto label = [this](const QString& text, QWidget* buddy) {
-    auto* l = new QLabel(text, this);
-    l->setBuddy(buddy);
-    return l;
-  };
+  addEntryRows(form);
+  addSettingsRows(form);
+  addHistoryRow(form);
+  right->addLayout(form);
+  buildReadout();
+  right->addWidget(m_readout);
+  right->addStretch(1);
+
+  connectUi();
+  m_diagram->setTopK(m_top_k->value());
+  setHint(QString(), false);
+}
+
+QLabel* AllocationDesigner::buddyLabel(const QString& text, QWidget* buddy) {
+  auto* l = new QLabel(text, this);
+  l->setBuddy(buddy);
+  return l;
+}
+
+void AllocationDesigner::createUndoActions() {
+  m_undo_action = m_undo->createUndoAction(this, tr("Undo"));
+  m_undo_action->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Z));
+  m_undo_action->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+  m_redo_action = m_undo->createRedoAction(this, tr("Redo"));
+  m_redo_action->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z));
+  m_redo_action->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+  addAction(m_undo_action);
+  addAction(m_redo_action);
+}
+
+// The named shapes across the top.
+void AllocationDesigner::buildGallery() {
+  m_gallery = new PresetGallery(m_shape.num_layers, this);
+  m_gallery->layout()->setContentsMargins(0, 0, 0, 0);
+  for (const AllocationPreset& p : Allocation::presets()) {
+    QToolButton* b = m_gallery->button(QString::fromUtf8(p.name.data(), qsizetype(p.name.size())));
+    b->setMinimumSize(76, 120);
+    b->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Preferred);
+    if (b->layout()) b->layout()->setContentsMargins(3, 4, 3, 4);
+  }
+  QFont small = m_gallery->font();
+  if (small.pointSizeF() > 0) small.setPointSizeF(small.pointSizeF() * 0.9);
+  m_gallery->setFont(small);
+}
+
+// The per-layer text, the uniform count and the model shape.
+void AllocationDesigner::addEntryRows(QFormLayout* form) {
   m_text = new QLineEdit(this);
   m_text->setObjectName(QStringLiteral("allocationText"));
   m_text->setAccessibleName(tr("Experts per layer as text"));
@@ -148,7 +170,7 @@ void AllocationDesigner::buildUi() {
       tr("Per-layer list (2,2,4,...), group string (2-4-6-8), a uniform count (8) or a preset "
          "name (inverted-triangle); press Enter to apply"));
   m_text->setPlaceholderText(tr("2,2,4,... or 2-4-6-8 or 8 or a preset"));
-  form->addRow(label(tr("&Per layer:"), m_text), m_text);
+  form->addRow(buddyLabel(tr("&Per layer:"), m_text), m_text);
   m_text_error = new QLabel(this);
   m_text_error->setObjectName(QStringLiteral("textError"));
   m_text_error->setStyleSheet(errorStyle());
@@ -169,15 +191,18 @@ void AllocationDesigner::buildUi() {
   uniform_row->addWidget(m_uniform);
   uniform_row->addWidget(m_uniform_button);
   uniform_row->addStretch(1);
-  form->addRow(label(tr("&Uniform:"), m_uniform), uniform_row);
+  form->addRow(buddyLabel(tr("&Uniform:"), m_uniform), uniform_row);
 
   m_shape_combo = new QComboBox(this);
   m_shape_combo->setObjectName(QStringLiteral("shape"));
   m_shape_combo->setAccessibleName(tr("Model shape"));
   for (const std::string& name : ModelShape::namedShapes()) m_shape_combo->addItem(qs(name));
   m_shape_combo->setToolTip(tr("The model the parameter counts are computed for"));
-  form->addRow(label(tr("Model &shape:"), m_shape_combo), m_shape_combo);
+  form->addRow(buddyLabel(tr("Model &shape:"), m_shape_combo), m_shape_combo);
+}
 
+// Rank, top-K and the target modules.
+void AllocationDesigner::addSettingsRows(QFormLayout* form) {
   auto* settings = new QHBoxLayout;
   m_rank = new QSpinBox(this);
   m_rank->setObjectName(QStringLiteral("rank"));
@@ -191,10 +216,10 @@ void AllocationDesigner::buildUi() {
   m_top_k->setRange(1, Allocation::kMaxExpertsPerLayer);
   m_top_k->setValue(2);
   m_top_k->setToolTip(tr("Experts each token is routed to; every layer needs at least K"));
-  settings->addWidget(label(tr("&Top-K"), m_top_k));
+  settings->addWidget(buddyLabel(tr("&Top-K"), m_top_k));
   settings->addWidget(m_top_k);
   settings->addStretch(1);
-  form->addRow(label(tr("Ra&nk r:"), m_rank), settings);
+  form->addRow(buddyLabel(tr("Ra&nk r:"), m_rank), settings);
 
   auto* modules = new QGridLayout;
   modules->setHorizontalSpacing(10);
@@ -211,7 +236,9 @@ void AllocationDesigner::buildUi() {
     ++i;
   }
   form->addRow(tr("Modules:"), modules);
+}
 
+void AllocationDesigner::addHistoryRow(QFormLayout* form) {
   // Plain buttons: the actions' own texts grow with the command ("Undo Set layers 2-4 ...").
   auto* undo_row = new QHBoxLayout;
   auto* undo_button = new QPushButton(tr("Undo"), this);
@@ -232,8 +259,9 @@ void AllocationDesigner::buildUi() {
   undo_row->addWidget(redo_button);
   undo_row->addStretch(1);
   form->addRow(tr("History:"), undo_row);
-  right->addLayout(form);
+}
 
+void AllocationDesigner::buildReadout() {
   m_readout = new QLabel(this);
   m_readout->setObjectName(QStringLiteral("readout"));
   m_readout->setTextFormat(Qt::RichText);
@@ -248,9 +276,9 @@ void AllocationDesigner::buildUi() {
       tr("Adapter memory while training = trainable parameters \u00d7 16 bytes: fp32 weights "
          "(4 B) + gradients (4 B) + AdamW moments m and v (8 B). The frozen base model and "
          "activations come on top."));
-  right->addWidget(m_readout);
-  right->addStretch(1);
+}
 
+void AllocationDesigner::connectUi() {
   connect(m_undo, &QUndoStack::indexChanged, this, [this] { setHint(QString(), false); });
   connect(m_diagram, &LayerDiagram::edited, this, &AllocationDesigner::onDiagramEdited);
   connect(m_diagram, &LayerDiagram::previewed, this,
@@ -286,8 +314,6 @@ void AllocationDesigner::buildUi() {
       refreshReadout(m_allocation);
       emit settingsChanged();
     });
-  m_diagram->setTopK(m_top_k->value());
-  setHint(QString(), false);
 }
 
 void AllocationDesigner::commit(const Allocation& after, const QString& text,
@@ -491,6 +517,35 @@ QRectF AllocationDesigner::rowRect(int layer) const {
   return m_diagram->rowRect(layer);
 }
 
+namespace {
+
+QString readoutRow(const QString& name, const QString& value) {
+  return QStringLiteral("<tr><td style='padding-right:12px'>%1</td><td>%2</td></tr>")
+      .arg(name, value);
+}
+
+// A preset's name with the paper's, a short description, or "custom" for a long per-layer list
+// (the text field shows it already).
+QString allocationLabel(const Allocation& shown) {
+  const std::string d = shown.describe();
+  for (const AllocationPreset& p : Allocation::presets())
+    if (d == p.name)
+      return qs(d) + QStringLiteral(" (") +
+             QString::fromUtf8(p.paper_name.data(), qsizetype(p.paper_name.size())) + ')';
+  return d.size() > 36 ? AllocationDesigner::tr("custom") : qs(d);
+}
+
+// "layer 3" or "layers 1, 2, 3, 4" (1-based), every layer named.
+QString layersNamed(const std::vector<int>& layers) {
+  QStringList names;
+  for (int j : layers) names << QString::number(j + 1);
+  return (layers.size() == 1 ? AllocationDesigner::tr("layer %1")
+                             : AllocationDesigner::tr("layers %1"))
+      .arg(names.join(QStringLiteral(", ")));
+}
+
+}  // namespace
+
 void AllocationDesigner::refreshReadout(const Allocation& shown) {
   const std::vector<TargetModule> modules = targetModules();
   const int k = topK();
@@ -500,86 +555,19 @@ void AllocationDesigner::refreshReadout(const Allocation& shown) {
     if (m_tasks > 0 ? rank() % shown.experts(j) != 0 : shown.experts(j) < k)
       short_layers.push_back(j);
 
-  QString rows;
-  auto row = [&rows](const QString& name, const QString& value) {
-    rows += QStringLiteral("<tr><td style='padding-right:12px'>%1</td><td>%2</td></tr>")
-                .arg(name, value);
-  };
-  const QString label = [&] {
-    const std::string d = shown.describe();
-    for (const AllocationPreset& p : Allocation::presets())
-      if (d == p.name)
-        return qs(d) + QStringLiteral(" (") +
-               QString::fromUtf8(p.paper_name.data(), qsizetype(p.paper_name.size())) + ')';
-    // A long per-layer list is in the text field already.
-    return d.size() > 36 ? tr("custom") : qs(d);
-  }();
-  row(tr("Allocation"),
-      QStringLiteral("<b>%1</b> over %2 layers").arg(label.toHtmlEscaped()).arg(shown.numLayers()));
-  row(tr("Experts"),
+  QString rows = readoutRow(tr("Allocation"), QStringLiteral("<b>%1</b> over %2 layers")
+                                                  .arg(allocationLabel(shown).toHtmlEscaped())
+                                                  .arg(shown.numLayers()));
+  rows += readoutRow(
+      tr("Experts"),
       tr("<b>%1</b> per module type (%2 over %3), %4 to %5 per layer")
           .arg(thousands(shown.totalExperts()))
           .arg(thousands(shown.totalExperts() * int64_t(modules.size())))
           .arg(modules.size() == 1 ? tr("1 module") : tr("%1 modules").arg(modules.size()))
           .arg(shown.minExperts())
           .arg(shown.maxExperts()));
-
-  if (modules.empty()) {
-    row(tr("Parameters"), QStringLiteral("<span style='%1'>%2</span>")
-                              .arg(errorStyle(), tr("choose at least one target module")));
-  } else {
-    const ParameterCount count = countFor(shown);
-    const int64_t base = countBaseParameters(m_shape);
-    row(tr("Parameters"), (m_tasks > 0 ? tr("<b>%1</b> trainable (experts %2 + task gates %3)")
-                                       : tr("<b>%1</b> trainable (experts %2 + routers %3)"))
-                              .arg(thousands(count.total()))
-                              .arg(thousands(count.lora))
-                              .arg(thousands(count.router)));
-    row(tr("Share of base"), tr("<b>%1%</b> of the %2 base parameters")
-                                 .arg(100.0 * double(count.total()) / double(base), 0, 'f', 3)
-                                 .arg(thousands(base)));
-    const double mib = double(count.total()) * 16.0 / (1 << 20);
-    row(tr("Memory"), tr("<b>%1 MiB</b> to train (16 B per parameter)").arg(mib, 0, 'f', 1));
-    // A plain LoRA layer costs r * (d_in + d_out) per module; find the rank closest in budget.
-    const int64_t per_rank =
-        countTrainableParameters(Allocation::uniform(1, m_shape.num_layers), m_shape, 1, modules)
-            .total();
-    const int64_t r_eq =
-        std::max<int64_t>(1, std::llround(double(count.total()) / double(per_rank)));
-    const int64_t diff = count.total() - r_eq * per_rank;
-    row(tr("Plain LoRA"),
-        tr("same budget at r<sub>eq</sub> = <b>%1</b>: %2 parameters (this: %3%4)")
-            .arg(r_eq)
-            .arg(thousands(r_eq * per_rank))
-            .arg(diff >= 0 ? QStringLiteral("+") : QStringLiteral("\u2212"))
-            .arg(thousands(std::abs(diff))));
-  }
-
-  QString topk_text;
-  if (m_tasks > 0) {
-    QStringList names;
-    for (int j : short_layers) names << QString::number(j + 1);
-    topk_text = short_layers.empty()
-                    ? tr("dense task gate (MOELoRA): every expert, rank %1 / N").arg(rank())
-                    : QStringLiteral("<span style='%1'><b>%2</b></span>")
-                          .arg(errorStyle(), tr("rank %1 cannot be shared among the experts of "
-                                                "layer %2")
-                                                 .arg(rank())
-                                                 .arg(names.join(QStringLiteral(", "))));
-  } else if (short_layers.empty()) {
-    topk_text =
-        tr("top-K %1 fits every layer (smallest layer has %2)").arg(k).arg(shown.minExperts());
-  } else {
-    QStringList names;
-    for (int j : short_layers) names << QString::number(j + 1);
-    topk_text =
-        QStringLiteral("<span style='%1'><b>%2</b></span>")
-            .arg(errorStyle(), tr("top-K %1 needs at least %1 experts in %2 %3")
-                                   .arg(k)
-                                   .arg(short_layers.size() == 1 ? tr("layer") : tr("layers"))
-                                   .arg(names.join(QStringLiteral(", "))));
-  }
-  row(m_tasks > 0 ? tr("Gate") : tr("Top-K"), topk_text);
+  rows += parameterRows(shown, modules);
+  rows += readoutRow(m_tasks > 0 ? tr("Gate") : tr("Top-K"), fitText(shown, short_layers));
   m_readout->setText(QStringLiteral("<table cellspacing='3'>%1</table>").arg(rows));
 
   // Validity follows the committed allocation, not a drag in progress.
@@ -590,6 +578,63 @@ void AllocationDesigner::refreshReadout(const Allocation& shown) {
       emit validityChanged(valid);
     }
   }
+}
+
+// Trainable parameters, their share of the base, the memory to train them and the plain-LoRA
+// rank with the same budget.
+QString AllocationDesigner::parameterRows(const Allocation& shown,
+                                          const std::vector<TargetModule>& modules) const {
+  if (modules.empty())
+    return readoutRow(tr("Parameters"),
+                      QStringLiteral("<span style='%1'>%2</span>")
+                          .arg(errorStyle(), tr("choose at least one target module")));
+  const ParameterCount count = countFor(shown);
+  const int64_t base = countBaseParameters(m_shape);
+  QString rows = readoutRow(tr("Parameters"),
+                            (m_tasks > 0 ? tr("<b>%1</b> trainable (experts %2 + task gates %3)")
+                                         : tr("<b>%1</b> trainable (experts %2 + routers %3)"))
+                                .arg(thousands(count.total()))
+                                .arg(thousands(count.lora))
+                                .arg(thousands(count.router)));
+  rows += readoutRow(tr("Share of base"),
+                     tr("<b>%1%</b> of the %2 base parameters")
+                         .arg(100.0 * double(count.total()) / double(base), 0, 'f', 3)
+                         .arg(thousands(base)));
+  const double mib = double(count.total()) * 16.0 / (1 << 20);
+  rows += readoutRow(tr("Memory"),
+                     tr("<b>%1 MiB</b> to train (16 B per parameter)").arg(mib, 0, 'f', 1));
+  // A plain LoRA layer costs r * (d_in + d_out) per module; find the rank closest in budget.
+  const int64_t per_rank =
+      countTrainableParameters(Allocation::uniform(1, m_shape.num_layers), m_shape, 1, modules)
+          .total();
+  const int64_t r_eq = std::max<int64_t>(1, std::llround(double(count.total()) / double(per_rank)));
+  const int64_t diff = count.total() - r_eq * per_rank;
+  rows += readoutRow(tr("Plain LoRA"),
+                     tr("same budget at r<sub>eq</sub> = <b>%1</b>: %2 parameters (this: %3%4)")
+                         .arg(r_eq)
+                         .arg(thousands(r_eq * per_rank))
+                         .arg(diff >= 0 ? QStringLiteral("+") : QStringLiteral("\u2212"))
+                         .arg(thousands(std::abs(diff))));
+  return rows;
+}
+
+// Whether every layer fits top-K (MoLA) or shares the rank among its experts (MOELoRA).
+QString AllocationDesigner::fitText(const Allocation& shown,
+                                    const std::vector<int>& short_layers) const {
+  const auto error = [](const QString& text) {
+    return QStringLiteral("<span style='%1'><b>%2</b></span>").arg(errorStyle(), text);
+  };
+  if (m_tasks > 0)
+    return short_layers.empty()
+               ? tr("dense task gate (MOELoRA): every expert, rank %1 / N").arg(rank())
+               : error(tr("rank %1 cannot be shared among the experts of %2")
+                           .arg(rank())
+                           .arg(layersNamed(short_layers)));
+  const int k = topK();
+  if (short_layers.empty())
+    return tr("top-K %1 fits every layer (smallest layer has %2)").arg(k).arg(shown.minExperts());
+  return error(
+      tr("top-K %1 needs at least %1 experts in %2").arg(k).arg(layersNamed(short_layers)));
 }
 
 // In the per-layer text field, Ctrl+Z and Ctrl+Shift+Z undo and redo the allocation unless

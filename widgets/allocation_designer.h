@@ -12,6 +12,7 @@
 class QAction;
 class QCheckBox;
 class QComboBox;
+class QFormLayout;
 class QLabel;
 class QLineEdit;
 class QPushButton;
@@ -86,6 +87,14 @@ class AllocationDesigner : public QWidget {
 
  private:
   void buildUi();
+  QLabel* buddyLabel(const QString& text, QWidget* buddy);
+  void createUndoActions();
+  void buildGallery();
+  void addEntryRows(QFormLayout* form);
+  void addSettingsRows(QFormLayout* form);
+  void addHistoryRow(QFormLayout* form);
+  void buildReadout();
+  void connectUi();
   // Pushes one undo command (nothing when `after` equals the current allocation).
   void commit(const Allocation& after, const QString& text, std::vector<int> layers = {},
               bool wheel = false);
@@ -99,6 +108,8 @@ class AllocationDesigner : public QWidget {
                        const std::vector<int>& layers, bool wheel);
   void onClamped(int minimum);
   void refreshReadout(const Allocation& shown);
+  QString parameterRows(const Allocation& shown, const std::vector<TargetModule>& modules) const;
+  QString fitText(const Allocation& shown, const std::vector<int>& short_layers) const;
   void setHint(const QString& text, bool warning);
 
   ModelShape m_shape;

@@ -143,12 +143,9 @@ void LayerDiagram::paintEvent(QPaintEvent*) {
   const QPalette& pal = palette();
   p.fillRect(rect(), pal.color(QPalette::Base));
 
-  const int n = int(m_shown.size());
   const Margins m = margins();
-  const double row_h = rowHeight();
   const int scale = scaleMax();
-  const double track_w = std::max(1.0, width() - m.left - m.right);
-  const double block_w = track_w / scale;
+  const double block_w = std::max(1.0, width() - m.left - m.right) / scale;
 
   // Faint guides every 4 experts make counts readable at a glance.
   p.setPen(QPen(pal.color(QPalette::Midlight), 1));
@@ -158,69 +155,90 @@ void LayerDiagram::paintEvent(QPaintEvent*) {
   }
 
   QFont label_font = font();
-  label_font.setPixelSize(int(std::clamp(row_h * 0.7, 8.0, 13.0)));
-  const QFontMetrics fm(label_font);
-  // Label every k-th row when rows are thinner than the text.
-  const int every = std::max(1, int(std::ceil((fm.height() - 1) / row_h)));
+  label_font.setPixelSize(int(std::clamp(rowHeight() * 0.7, 8.0, 13.0)));
   p.setFont(label_font);
+  // Label every k-th row when rows are thinner than the text.
+  const int every =
+      std::max(1, int(std::ceil((QFontMetrics(label_font).height() - 1) / rowHeight())));
+  for (int j = 0; j < int(m_shown.size()); ++j)
+    paintRow(p, j, block_w, j % every == 0 || j == int(m_shown.size()) - 1);
+  paintExpertAxis(p, block_w);
 
-  for (int j = 0; j < n; ++j) {
-    const QRectF row = rowRect(j);
-    const int count = m_shown[size_t(j)];
-    const bool short_of_k = count < m_top_k;
-    const bool selected = m_selection.count(j) > 0;
-    const QRectF full_row(0, row.top(), width(), row.height());
-    if (selected) {
-      QColor sel = pal.color(QPalette::Highlight);
-      sel.setAlpha(hasFocus() ? 60 : 35);
-      p.fillRect(full_row, sel);
-    } else if (short_of_k) {
-      p.fillRect(full_row, kWarningBackground);
-    }
+  // The focus frame: a keyboard user must see where keys go.
+  p.setBrush(Qt::NoBrush);
+  p.setPen(QPen(hasFocus() ? pal.color(QPalette::Highlight) : pal.color(QPalette::Mid),
+                hasFocus() ? 2 : 1));
+  p.drawRect(QRectF(rect()).adjusted(0.5, 0.5, -0.5, -0.5));
+  if (hasFocus()) p.drawRect(QRectF(rect()).adjusted(1, 1, -1, -1));
+}
 
-    const double gap_y = row_h >= 8 ? std::min(3.0, row_h * 0.18) : 0.0;
-    const double gap_x = block_w >= 6 ? 2.0 : (block_w >= 3 ? 1.0 : 0.0);
-    const QColor fill = short_of_k ? kWarning : blockColour(count);
-    for (int e = 0; e < count && e < scale; ++e) {
-      const double x0 = std::round(row.left() + e * block_w);
-      const double x1 = std::round(row.left() + (e + 1) * block_w) - gap_x;
-      const QRectF block(
-          x0, std::round(row.top() + gap_y / 2), std::max(1.0, x1 - x0),
-          std::max(1.0, std::round(row.bottom() - gap_y / 2) - std::round(row.top() + gap_y / 2)));
-      const double radius = std::min({2.5, block.width() / 3, block.height() / 3});
-      QPainterPath path;
-      path.addRoundedRect(block, radius, radius);
-      p.fillPath(path, fill);
-    }
-
-    if (j % every == 0 || j == n - 1 || selected || short_of_k) {
-      const QColor text = short_of_k ? kWarning : pal.color(QPalette::Text);
-      p.setPen(text);
-      const QRectF label_rect(0, row.top(), m.left - 8, row.height());
-      p.drawText(label_rect, Qt::AlignRight | Qt::AlignVCenter, QStringLiteral("L%1").arg(j + 1));
-      const double end = row.left() + std::min(count, scale) * block_w + 4;
-      QRectF count_rect(end, row.top(), m.right + 40, row.height());
-      // A full row's count goes into the right margin; otherwise right after its last block.
-      QFont bold = label_font;
-      bold.setBold(true);
-      p.setFont(bold);
-      p.drawText(count_rect, Qt::AlignLeft | Qt::AlignVCenter, QString::number(count));
-      p.setFont(label_font);
-    }
-
-    if (j == m_current && hasFocus()) {
-      QPen pen(pal.color(QPalette::Highlight), 1, Qt::DashLine);
-      p.setPen(pen);
-      p.setBrush(Qt::NoBrush);
-      p.drawRect(full_row.adjusted(1.5, 0.5, -1.5, -0.5));
-    }
+// Layer j's row: its background (selected, short of top-K), its expert blocks, its label and
+// count (always on a labelled, selected or short row) and the keyboard cursor.
+void LayerDiagram::paintRow(QPainter& p, int j, double block_w, bool labelled) {
+  const QPalette& pal = palette();
+  const Margins m = margins();
+  const double row_h = rowHeight();
+  const int scale = scaleMax();
+  const QFont label_font = p.font();
+  const QRectF row = rowRect(j);
+  const int count = m_shown[size_t(j)];
+  const bool short_of_k = count < m_top_k;
+  const bool selected = m_selection.count(j) > 0;
+  const QRectF full_row(0, row.top(), width(), row.height());
+  if (selected) {
+    QColor sel = pal.color(QPalette::Highlight);
+    sel.setAlpha(hasFocus() ? 60 : 35);
+    p.fillRect(full_row, sel);
+  } else if (short_of_k) {
+    p.fillRect(full_row, kWarningBackground);
   }
 
-  // The expert axis along the bottom.
+  const double gap_y = row_h >= 8 ? std::min(3.0, row_h * 0.18) : 0.0;
+  const double gap_x = block_w >= 6 ? 2.0 : (block_w >= 3 ? 1.0 : 0.0);
+  const QColor fill = short_of_k ? kWarning : blockColour(count);
+  for (int e = 0; e < count && e < scale; ++e) {
+    const double x0 = std::round(row.left() + e * block_w);
+    const double x1 = std::round(row.left() + (e + 1) * block_w) - gap_x;
+    const QRectF block(
+        x0, std::round(row.top() + gap_y / 2), std::max(1.0, x1 - x0),
+        std::max(1.0, std::round(row.bottom() - gap_y / 2) - std::round(row.top() + gap_y / 2)));
+    const double radius = std::min({2.5, block.width() / 3, block.height() / 3});
+    QPainterPath path;
+    path.addRoundedRect(block, radius, radius);
+    p.fillPath(path, fill);
+  }
+
+  if (labelled || selected || short_of_k) {
+    const QColor text = short_of_k ? kWarning : pal.color(QPalette::Text);
+    p.setPen(text);
+    const QRectF label_rect(0, row.top(), m.left - 8, row.height());
+    p.drawText(label_rect, Qt::AlignRight | Qt::AlignVCenter, QStringLiteral("L%1").arg(j + 1));
+    const double end = row.left() + std::min(count, scale) * block_w + 4;
+    QRectF count_rect(end, row.top(), m.right + 40, row.height());
+    // A full row's count goes into the right margin; otherwise right after its last block.
+    QFont bold = label_font;
+    bold.setBold(true);
+    p.setFont(bold);
+    p.drawText(count_rect, Qt::AlignLeft | Qt::AlignVCenter, QString::number(count));
+    p.setFont(label_font);
+  }
+
+  if (j == m_current && hasFocus()) {
+    QPen pen(pal.color(QPalette::Highlight), 1, Qt::DashLine);
+    p.setPen(pen);
+    p.setBrush(Qt::NoBrush);
+    p.drawRect(full_row.adjusted(1.5, 0.5, -1.5, -0.5));
+  }
+}
+
+// The expert axis along the bottom.
+void LayerDiagram::paintExpertAxis(QPainter& p, double block_w) {
+  const Margins m = margins();
+  const int scale = scaleMax();
   QFont axis_font = font();
   axis_font.setPixelSize(10);
   p.setFont(axis_font);
-  p.setPen(pal.color(QPalette::PlaceholderText));
+  p.setPen(palette().color(QPalette::PlaceholderText));
   const double axis_y = height() - m.bottom;
   const int tick_every = scale <= 16 ? (block_w >= 18 ? 1 : 4) : (scale <= 64 ? 8 : 32);
   for (int e = 1; e <= scale; ++e) {
@@ -230,13 +248,6 @@ void LayerDiagram::paintEvent(QPaintEvent*) {
   }
   p.drawText(QRectF(0, axis_y + 2, m.left - 8, m.bottom - 4), Qt::AlignRight | Qt::AlignVCenter,
              tr("N"));
-
-  // The focus frame: a keyboard user must see where keys go.
-  p.setBrush(Qt::NoBrush);
-  p.setPen(QPen(hasFocus() ? pal.color(QPalette::Highlight) : pal.color(QPalette::Mid),
-                hasFocus() ? 2 : 1));
-  p.drawRect(QRectF(rect()).adjusted(0.5, 0.5, -0.5, -0.5));
-  if (hasFocus()) p.drawRect(QRectF(rect()).adjusted(1, 1, -1, -1));
 }
 
 std::vector<int> LayerDiagram::targetsFor(int layer) const {

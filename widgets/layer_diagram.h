@@ -8,6 +8,8 @@
 #include <set>
 #include <vector>
 
+class QPainter;
+
 namespace mola::widgets {
 
 // The diagram only proposes edits: it emits edited() and waits for its owner to call setCounts()
@@ -73,6 +75,8 @@ class LayerDiagram : public QWidget {
   void focusOutEvent(QFocusEvent* event) override;
 
  private:
+  void paintRow(QPainter& p, int j, double block_w, bool labelled);
+  void paintExpertAxis(QPainter& p, double block_w);
   struct Margins {
     double left, right, top, bottom;
   };

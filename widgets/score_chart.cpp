@@ -116,14 +116,7 @@ double ScoreChart::value(int series, const QString& benchmark) const {
 }
 
 void ScoreChart::rebuild() {
-  for (QCPErrorBars* e : m_errors) removePlottable(e);
-  for (QCPBars* b : m_bars) removePlottable(b);
-  m_errors.clear();
-  m_bars.clear();
-  for (QCPAbstractItem* item : m_items) removeItem(item);
-  m_items.clear();
-  m_group->clear();
-
+  clearChart();
   std::vector<std::vector<EvalScore>> finals;
   m_benchmarks.clear();
   for (const ScoreSeries& s : m_series) {
@@ -135,72 +128,99 @@ void ScoreChart::rebuild() {
   const double width = (kGroup - kGap * std::max(0, runs - 1)) / std::max(1, runs);
   QFont small = font();
   small.setPointSizeF(runs * m_benchmarks.size() > 12 ? 7 : 7.5);
-  for (int r = 0; r < runs; ++r) {
-    const QColor colour =
-        m_series[size_t(r)].color.isValid() ? m_series[size_t(r)].color : runColor(r);
-    auto* bars = new QCPBars(xAxis, yAxis);
-    bars->setName(m_series[size_t(r)].name);
-    bars->setWidth(width);
-    QColor fill = colour;
-    fill.setAlpha(210);
-    bars->setBrush(fill);
-    bars->setPen(QPen(colour.darker(115), 1));
-    bars->setBarsGroup(m_group);
-    auto* errors = new QCPErrorBars(xAxis, yAxis);
-    errors->removeFromLegend();
-    errors->setPen(QPen(plotInk(), 1.1));
-    errors->setWhiskerWidth(std::clamp(width * 40, 4.0, 10.0));
-    errors->setSymbolGap(0);  // bars have no symbol to leave room for
-    errors->setDataPlottable(bars);
-    QVector<double> keys, values;
-    QVector<double> minus, plus;
-    for (const EvalScore& e : finals[size_t(r)]) {
-      const int k = int(m_benchmarks.indexOf(benchmarkLabel(e)));
-      const double a = std::isfinite(e.accuracy) ? e.accuracy : 0.0;
-      const auto [lo, hi] = interval(e);
-      keys << k + 1;
-      values << a;
-      minus << std::max(0.0, a - lo);
-      plus << std::max(0.0, hi - a);
-    }
-    // Bars are stored sorted by key; sort the errors the same way.
-    std::vector<int> order(size_t(keys.size()));
-    for (size_t i = 0; i < order.size(); ++i) order[i] = int(i);
-    std::sort(order.begin(), order.end(), [&](int a, int b) { return keys[a] < keys[b]; });
-    QVector<double> sk, sv, sm, sp;
-    for (int i : order) {
-      sk << keys[i];
-      sv << values[i];
-      sm << minus[i];
-      sp << plus[i];
-    }
-    bars->setData(sk, sv, true);
-    errors->setData(sm, sp);
-    m_bars.push_back(bars);
-    m_errors.push_back(errors);
-  }
+  for (int r = 0; r < runs; ++r) addRunBars(r, finals[size_t(r)], width);
+  // Value labels above the whiskers, where they fit.
+  if (runs * m_benchmarks.size() <= 24) addValueLabels(width, small);
+  addChanceLines(small);
 
-  // Value labels above the whiskers; the group offsets each run's bar within its benchmark.
-  if (runs * m_benchmarks.size() <= 24) {
-    for (int r = 0; r < runs; ++r) {
-      const auto data = m_bars[size_t(r)]->data();
-      for (int i = 0; i < data->size(); ++i) {
-        const QCPBarsData& d = *(data->constBegin() + i);
-        const double top = d.value + m_errors[size_t(r)]->data()->at(i).errorPlus;
-        auto* label = new QCPItemText(this);
-        label->position->setType(QCPItemPosition::ptPlotCoords);
-        const double centre = d.key - kGroup / 2 + width / 2 + r * (width + kGap);
-        label->position->setCoords(centre, top);
-        label->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
-        label->setText(QString::number(d.value, 'f', 2));
-        label->setFont(small);
-        label->setColor(plotInk());
-        label->setPadding(QMargins(0, 0, 0, 1));
-        m_items << label;
-      }
+  auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
+  for (int k = 0; k < m_benchmarks.size(); ++k) ticker->addTick(k + 1, m_benchmarks[k]);
+  xAxis->setTicker(ticker);
+  m_placeholder->setVisible(m_benchmarks.isEmpty());
+  legend->setVisible(runs > 0);
+  fitView();
+  replot(rpQueuedReplot);
+}
+
+void ScoreChart::clearChart() {
+  for (QCPErrorBars* e : m_errors) removePlottable(e);
+  for (QCPBars* b : m_bars) removePlottable(b);
+  m_errors.clear();
+  m_bars.clear();
+  for (QCPAbstractItem* item : m_items) removeItem(item);
+  m_items.clear();
+  m_group->clear();
+}
+
+// Run r's bars (one per benchmark it has a final score on) with their intervals as whiskers.
+void ScoreChart::addRunBars(int r, const std::vector<EvalScore>& finals, double width) {
+  const QColor colour =
+      m_series[size_t(r)].color.isValid() ? m_series[size_t(r)].color : runColor(r);
+  auto* bars = new QCPBars(xAxis, yAxis);
+  bars->setName(m_series[size_t(r)].name);
+  bars->setWidth(width);
+  QColor fill = colour;
+  fill.setAlpha(210);
+  bars->setBrush(fill);
+  bars->setPen(QPen(colour.darker(115), 1));
+  bars->setBarsGroup(m_group);
+  auto* errors = new QCPErrorBars(xAxis, yAxis);
+  errors->removeFromLegend();
+  errors->setPen(QPen(plotInk(), 1.1));
+  errors->setWhiskerWidth(std::clamp(width * 40, 4.0, 10.0));
+  errors->setSymbolGap(0);  // bars have no symbol to leave room for
+  errors->setDataPlottable(bars);
+  QVector<double> keys, values;
+  QVector<double> minus, plus;
+  for (const EvalScore& e : finals) {
+    const int k = int(m_benchmarks.indexOf(benchmarkLabel(e)));
+    const double a = std::isfinite(e.accuracy) ? e.accuracy : 0.0;
+    const auto [lo, hi] = interval(e);
+    keys << k + 1;
+    values << a;
+    minus << std::max(0.0, a - lo);
+    plus << std::max(0.0, hi - a);
+  }
+  // Bars are stored sorted by key; sort the errors the same way.
+  std::vector<int> order(size_t(keys.size()));
+  for (size_t i = 0; i < order.size(); ++i) order[i] = int(i);
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return keys[a] < keys[b]; });
+  QVector<double> sk, sv, sm, sp;
+  for (int i : order) {
+    sk << keys[i];
+    sv << values[i];
+    sm << minus[i];
+    sp << plus[i];
+  }
+  bars->setData(sk, sv, true);
+  errors->setData(sm, sp);
+  m_bars.push_back(bars);
+  m_errors.push_back(errors);
+}
+
+// A label over each bar's whisker; the group offsets each run's bar within its benchmark.
+void ScoreChart::addValueLabels(double width, const QFont& font) {
+  for (int r = 0; r < int(m_bars.size()); ++r) {
+    const auto data = m_bars[size_t(r)]->data();
+    for (int i = 0; i < data->size(); ++i) {
+      const QCPBarsData& d = *(data->constBegin() + i);
+      const double top = d.value + m_errors[size_t(r)]->data()->at(i).errorPlus;
+      auto* label = new QCPItemText(this);
+      label->position->setType(QCPItemPosition::ptPlotCoords);
+      const double centre = d.key - kGroup / 2 + width / 2 + r * (width + kGap);
+      label->position->setCoords(centre, top);
+      label->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
+      label->setText(QString::number(d.value, 'f', 2));
+      label->setFont(font);
+      label->setColor(plotInk());
+      label->setPadding(QMargins(0, 0, 0, 1));
+      m_items << label;
     }
   }
+}
 
+// The chance level across the chart and each benchmark's own over its group.
+void ScoreChart::addChanceLines(const QFont& font) {
   const QPen dashed(plotSoftInk(), 1.2, Qt::DashLine);
   if (std::isfinite(m_chance)) {
     auto* line = new QCPItemStraightLine(this);
@@ -215,7 +235,7 @@ void ScoreChart::rebuild() {
     label->position->setCoords(0.995, m_chance);
     label->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
     label->setText(tr("chance %1").arg(m_chance, 0, 'f', 2));
-    label->setFont(small);
+    label->setFont(font);
     label->setColor(plotSoftInk());
     m_items << line << label;
   }
@@ -228,14 +248,6 @@ void ScoreChart::rebuild() {
     line->setPen(dashed);
     m_items << line;
   }
-
-  auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
-  for (int k = 0; k < m_benchmarks.size(); ++k) ticker->addTick(k + 1, m_benchmarks[k]);
-  xAxis->setTicker(ticker);
-  m_placeholder->setVisible(m_benchmarks.isEmpty());
-  legend->setVisible(runs > 0);
-  fitView();
-  replot(rpQueuedReplot);
 }
 
 void ScoreChart::fitView() {

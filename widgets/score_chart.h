@@ -56,6 +56,10 @@ class ScoreChart : public QCustomPlot {
 
  private:
   void rebuild();
+  void clearChart();
+  void addRunBars(int r, const std::vector<EvalScore>& finals, double width);
+  void addValueLabels(double width, const QFont& font);
+  void addChanceLines(const QFont& font);
   void fitView();
 
   std::vector<ScoreSeries> m_series;

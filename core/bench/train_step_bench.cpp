@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <utility>
 
 #include "adapters/balance_loss.h"
 #include "bench/machine_info.h"
@@ -154,25 +155,12 @@ double median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
-TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainStepBenchOptions& o) {
-  if (o.seq < 1 || o.batch < 1 || o.steps < 1 || o.warmup < 0)
-    throw std::invalid_argument(
-        "bench: seq, batch and steps must be at least 1, warmup at least 0");
-  const ModelShape shape = o.config.shape();
-  const BenchVariantSpec spec = benchVariantSpec(variant, shape);
-  if (o.seq > o.config.max_seq_len)
-    throw std::invalid_argument("bench: --seq " + std::to_string(o.seq) +
-                                " exceeds the model's maximum sequence length " +
-                                std::to_string(o.config.max_seq_len));
-  const c10::Device device = deviceFromName(o.device);
-  const c10::ScalarType dtype = dtypeFromName(o.dtype);
-  if (dtype == at::kHalf && device.is_cpu())
-    throw std::invalid_argument("bench: dtype fp16 needs a CUDA device; use bf16 or fp32");
-  const bool mixed = dtype != at::kFloat;
+namespace {
 
-  TrainStepBenchResult result;
-  result.variant = variant;
-  result.rss_before_model_mb = processRssMb();
+// The variant's model (random weights, fp32 adapters as the trainer keeps them) on the device, in
+// training mode.
+LlamaModel benchModel(const BenchVariantSpec& spec, const TrainStepBenchOptions& o,
+                      c10::ScalarType dtype, const c10::Device& device) {
   torch::manual_seed(o.seed);
   LlamaModel model = randomModelOn(o.config, dtype, device);
   if (spec.has_adapter) {
@@ -189,74 +177,124 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
   model->setActivationCheckpointing(o.activation_checkpointing);
   model->to(device);
   model->train();
-  std::vector<torch::Tensor> params = model->trainableParameters();
-  for (const auto& p : params) result.trainable_params += p.numel();
+  return model;
+}
+
+// One variant's training step on one random batch, as the trainer steps: the forward and the loss
+// under autocast, the backward outside it, the trainer's optimizer (AdamW in multi-tensor form,
+// with AdamW's default settings, weight decay 0.01, as torch.optim.AdamW in the reference).
+class BenchStepper {
+ public:
+  BenchStepper(LlamaModel model, const BenchVariantSpec& spec, const TrainStepBenchOptions& o,
+               const c10::Device& device, c10::ScalarType dtype)
+      : m_model(std::move(model)),
+        m_spec(spec),
+        m_o(o),
+        m_device(device),
+        m_dtype(dtype),
+        m_params(m_model->trainableParameters()),
+        m_router_stats(spec.allocation.perLayer()) {
+    if (!m_params.empty()) m_optimizer = makeForeachAdamW(m_params, o.lr, 0.9, 0.999, 1e-8, 0.01);
+    // A frozen model has nothing to train: back-propagate to the embedding anyway, as adapters
+    // need the gradient through every layer (the reference's definition of its base variant).
+    if (!spec.has_adapter) m_model->embed.set_requires_grad(true);
+    if (o.group && !m_params.empty())
+      m_buckets =
+          std::make_unique<GradientBuckets>(*o.group, m_params, GradientBuckets::kDefaultBytes);
+    if (o.group) torch::manual_seed(o.seed + 1 + uint64_t(o.group->rank()));  // each rank its data
+    const at::Tensor ids =
+        at::randint(o.config.vocab_size, {o.batch, o.seq + 1}, at::TensorOptions(at::kLong))
+            .to(device);
+    m_inputs = ids.narrow(1, 0, o.seq);
+    m_targets = ids.narrow(1, 1, o.seq);
+  }
+
+  const std::vector<torch::Tensor>& params() const { return m_params; }
+
+  // One step; returns the loss. `phase` is told when the backward and the optimizer begin.
+  at::Tensor step(int step, const std::function<void()>& phase) {
+    at::Tensor loss = forwardLoss();
+    if (phase) phase();
+    if (m_buckets) m_buckets->arm("bench step " + std::to_string(step + 1));
+    loss.backward();
+    if (m_buckets) m_buckets->finish();
+    m_model->clearRoutings();
+    if (phase) phase();
+    if (m_optimizer) {
+      m_optimizer->step();
+      for (auto& p : m_params) p.mutable_grad().reset();  // set_to_none, as the reference
+    } else {
+      m_model->embed.mutable_grad().reset();
+    }
+    return loss.detach();
+  }
+
+ private:
+  at::Tensor forwardLoss() {
+    std::optional<AutocastGuard> amp;
+    if (m_dtype != at::kFloat) amp.emplace(m_device.type(), m_dtype);
+    const int64_t vocab = m_o.config.vocab_size;
+    const at::Tensor logits = m_model->forward(m_inputs);  // [B, T, V] fp32
+    at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, vocab}), m_targets.reshape({-1}));
+    if (!m_spec.has_adapter || m_spec.allocation.maxExperts() <= 1) return loss;
+    // As the trainer: every layer's routing summed once, for the balance loss and the router
+    // statistics, which stay on the device (no sync here).
+    const std::vector<LayerRoutings> routings = m_model->layerRoutings();
+    const RoutingSums sums = routingSums(routings, {}, m_spec.allocation.perLayer());
+    if (m_o.balance_coefficient > 0)
+      loss =
+          loss + balanceLoss(sums, routings, m_o.balance_coefficient,
+                             m_o.group ? m_o.group->reducer("the balance loss") : TensorReducer{})
+                     .to(loss.device());
+    m_router_stats.add(sums);
+    return loss;
+  }
+
+  LlamaModel m_model;
+  const BenchVariantSpec& m_spec;
+  const TrainStepBenchOptions& m_o;
+  c10::Device m_device;
+  c10::ScalarType m_dtype;
+  std::vector<torch::Tensor> m_params;
+  std::unique_ptr<torch::optim::Optimizer> m_optimizer;
+  RouterStatsAccumulator m_router_stats;
+  std::unique_ptr<GradientBuckets> m_buckets;
+  at::Tensor m_inputs, m_targets;
+};
+
+}  // namespace
+
+TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainStepBenchOptions& o) {
+  if (o.seq < 1 || o.batch < 1 || o.steps < 1 || o.warmup < 0)
+    throw std::invalid_argument(
+        "bench: seq, batch and steps must be at least 1, warmup at least 0");
+  const ModelShape shape = o.config.shape();
+  const BenchVariantSpec spec = benchVariantSpec(variant, shape);
+  if (o.seq > o.config.max_seq_len)
+    throw std::invalid_argument("bench: --seq " + std::to_string(o.seq) +
+                                " exceeds the model's maximum sequence length " +
+                                std::to_string(o.config.max_seq_len));
+  const c10::Device device = deviceFromName(o.device);
+  const c10::ScalarType dtype = dtypeFromName(o.dtype);
+  if (dtype == at::kHalf && device.is_cpu())
+    throw std::invalid_argument("bench: dtype fp16 needs a CUDA device; use bf16 or fp32");
+
+  TrainStepBenchResult result;
+  result.variant = variant;
+  result.rss_before_model_mb = processRssMb();
+  BenchStepper stepper(benchModel(spec, o, dtype, device), spec, o, device, dtype);
+  for (const auto& p : stepper.params()) result.trainable_params += p.numel();
   if (result.trainable_params != trainableCount(spec, shape))
     throw std::logic_error("bench " + variant + ": the model trains " +
                            std::to_string(result.trainable_params) + " parameters, expected " +
                            std::to_string(trainableCount(spec, shape)));
-  const bool routed = spec.has_adapter && spec.allocation.maxExperts() > 1;
-  // The trainer's optimizer, AdamW in multi-tensor form, with AdamW's default settings (weight
-  // decay 0.01), as torch.optim.AdamW in the reference.
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-  if (!params.empty()) optimizer = makeForeachAdamW(params, o.lr, 0.9, 0.999, 1e-8, 0.01);
-  // A frozen model has nothing to train: back-propagate to the embedding anyway, as adapters need
-  // the gradient through every layer (the reference's definition of its base variant).
-  if (!spec.has_adapter) model->embed.set_requires_grad(true);
-  RouterStatsAccumulator router_stats(spec.allocation.perLayer());
-  std::unique_ptr<GradientBuckets> buckets;
-  if (o.group && !params.empty())
-    buckets = std::make_unique<GradientBuckets>(*o.group, params, GradientBuckets::kDefaultBytes);
-  const int world = o.group ? o.group->size() : 1;
-
-  const int64_t vocab = o.config.vocab_size;
-  if (o.group) torch::manual_seed(o.seed + 1 + uint64_t(o.group->rank()));  // each rank its data
-  const at::Tensor ids =
-      at::randint(vocab, {o.batch, o.seq + 1}, at::TensorOptions(at::kLong)).to(device);
-  const at::Tensor inputs = ids.narrow(1, 0, o.seq), targets = ids.narrow(1, 1, o.seq);
   resetCudaPeak(device);
-  // One training step: the forward and the loss under autocast, the backward outside it, as the
-  // trainer does; returns the loss. `phase` is told when the backward and the optimizer begin.
-  const auto trainStep = [&](int step, const std::function<void()>& phase) {
-    at::Tensor loss;
-    {
-      std::optional<AutocastGuard> amp;
-      if (mixed) amp.emplace(device.type(), dtype);
-      const at::Tensor logits = model->forward(inputs);  // [B, T, V] fp32
-      loss = at::cross_entropy_loss(logits.reshape({-1, vocab}), targets.reshape({-1}));
-      if (routed) {
-        // As the trainer: every layer's routing summed once, for the balance loss and the router
-        // statistics, which stay on the device (no sync here).
-        const std::vector<LayerRoutings> routings = model->layerRoutings();
-        const RoutingSums sums = routingSums(routings, {}, spec.allocation.perLayer());
-        if (o.balance_coefficient > 0)
-          loss =
-              loss + balanceLoss(sums, routings, o.balance_coefficient,
-                                 o.group ? o.group->reducer("the balance loss") : TensorReducer{})
-                         .to(loss.device());
-        router_stats.add(sums);
-      }
-    }
-    if (phase) phase();
-    if (buckets) buckets->arm("bench step " + std::to_string(step + 1));
-    loss.backward();
-    if (buckets) buckets->finish();
-    model->clearRoutings();
-    if (phase) phase();
-    if (optimizer) {
-      optimizer->step();
-      for (auto& p : params) p.mutable_grad().reset();  // set_to_none, as the reference
-    } else {
-      model->embed.mutable_grad().reset();
-    }
-    return loss.detach();
-  };
   const int total = o.warmup + o.steps;
   at::Tensor last_loss;
   for (int step = 0; step < total; ++step) {
     synchronize(device);
     const auto t0 = std::chrono::steady_clock::now();
-    last_loss = trainStep(step, nullptr);
+    last_loss = stepper.step(step, nullptr);
     synchronize(device);
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -266,7 +304,7 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
   if (o.profile) {
     const OpCounter counter;
     std::vector<int64_t> marks;  // kernels when the backward, then the optimizer, began
-    trainStep(total, [&] { marks.push_back(counter.counts().kernels); });
+    stepper.step(total, [&] { marks.push_back(counter.counts().kernels); });
     result.profile = counter.counts();
     result.forward_kernels = marks.at(0);
     result.backward_kernels = marks.at(1) - marks.at(0);
@@ -276,6 +314,7 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
   if (!std::isfinite(result.final_loss))
     throw std::runtime_error("bench " + variant + ": the loss is not finite");
   result.ms_per_step = median(result.step_ms);
+  const int world = o.group ? o.group->size() : 1;
   result.tokens_per_s = double(world * o.batch * o.seq) / (result.ms_per_step / 1000.0);
   result.cuda_peak_mb = cudaPeakMb(device);
   return result;
