@@ -153,7 +153,12 @@ class MainWindow : public QMainWindow {
   void adviseDialog(qint64 id);
   void scoreRunDialog(qint64 id);
   // The Compare view re-reads run `id` when it shows it (a new score), staying where it is.
+  // refreshTrainScores does the same for the Train view of a run read from the database.
   void refreshComparedRun(qint64 id);
+  void refreshTrainScores(qint64 id);
+  // Reads run `id` from the store into the Train view (following it while it trains), without
+  // changing the tab; false, with the error shown, when it cannot be read.
+  bool showStoredRun(qint64 id);
   // A status-bar message for timeout_ms, shortened to fit the bar.
   void showStatus(const QString& text, int timeout_ms);
   void showError(const QString& title, const QString& text);

@@ -145,6 +145,13 @@ bool MainWindow::openRun(qint64 id) {
     showTab(Tab::Train);
     return true;
   }
+  if (!showStoredRun(id)) return false;
+  showTab(Tab::Train);
+  updateControls();
+  return true;
+}
+
+bool MainWindow::showStoredRun(qint64 id) {
   RunFollower follower(id);
   RunUpdate update;
   try {
@@ -171,8 +178,6 @@ bool MainWindow::openRun(qint64 id) {
                   "database every second."));
     m_follow_timer->start();
   }
-  showTab(Tab::Train);
-  updateControls();
   return true;
 }
 
@@ -276,6 +281,7 @@ bool MainWindow::scoreRun(qint64 id, const widgets::ScoreRequest& request) {
             showStatus(tr("Run #%1 scored: %2").arg(run).arg(message), 15000);
             refreshRuns();
             refreshComparedRun(run);
+            refreshTrainScores(run);
           });
   m_scorer->start(id, m_db_path, request.data, request.protocol);
   showStatus(tr("Scoring run #%1 on %2: loading its model").arg(id).arg(benchmark), 0);
@@ -293,6 +299,15 @@ void MainWindow::refreshComparedRun(qint64 id) {
     return;  // the comparison stays as it was; comparing again names the problem
   }
   m_compare->setRuns(std::move(runs));
+}
+
+void MainWindow::refreshTrainScores(qint64 id) {
+  // A followed run's view reads new scores by itself; a run this window still trains shows the
+  // trainer's (a score added meanwhile appears when the run is opened again).
+  if (!m_store || m_train->runId() != id || m_follow_timer->isActive()) return;
+  if (m_view_live && id == m_live_run && m_controller->isRunning()) return;
+  showStoredRun(id);
+  updateControls();
 }
 
 void MainWindow::exportRunDialog(qint64 id) {

@@ -42,44 +42,28 @@
 #include "train_view.h"
 #include "training_controller.h"
 #include "training_plots.h"
+#include "workbench_window.h"
 
 using mola::RunStatus;
 using mola::RunStore;
 using mola::app::MainWindow;
+using mola::test::browserRow;
+using mola::test::browserStatus;
+using mola::test::closeMessageBoxes;
+using mola::test::kTrainTimeoutMs;
+using mola::test::messageBoxTexts;
 using mola::test::writeRun;
 
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kTrainTimeoutMs = 240000;
 // Training the built-in base and then the run: 8 minutes measured on a busy 2-core machine.
 constexpr int kPretrainTimeoutMs = 1200000;
 
 // The tiny random model on a small synthetic task: seconds per run on 2 cores.
 mola::ExperimentConfig tinyConfig(int max_steps = 8) {
   return mola::test::tinyExperiment("window-run", max_steps);
-}
-
-// The row of run `id` in the browser's table (a refresh may still be due).
-int browserRow(MainWindow& w, qint64 id) {
-  return w.runsBrowser()->model()->rowOf(id);
-}
-
-RunStatus browserStatus(MainWindow& w, qint64 id) {
-  const int row = browserRow(w, id);
-  return row < 0 ? RunStatus::Running : w.runsBrowser()->model()->rows()[size_t(row)].record.status;
-}
-
-QStringList messageBoxTexts(const MainWindow& w) {
-  QStringList texts;
-  for (const QMessageBox* box : w.findChildren<QMessageBox*>()) texts << box->text();
-  return texts;
-}
-
-void closeMessageBoxes(MainWindow& w) {
-  for (QMessageBox* box : w.findChildren<QMessageBox*>()) box->close();
-  QApplication::processEvents();
 }
 
 int lossPoints(const MainWindow& w) {
@@ -673,131 +657,6 @@ class WorkbenchTest : public QObject {
     QCOMPARE(lossPoints(w), 20);
     QCOMPARE(w.trainView()->progressBar()->value(), 20);
     QTRY_COMPARE_WITH_TIMEOUT(browserStatus(w, id), RunStatus::Completed, 5000);
-  }
-
-  void compareTwoSelectedRuns() {
-    QTemporaryDir dir;
-    const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
-    RunStore store = mola::openRunStore(db.toStdString());
-    const qint64 a = writeRun(store, "inverted-triangle", "2-4-6-8", 60, 0.6, 0.7);
-    const qint64 b = writeRun(store, "triangle", "8-6-4-2", 60, 0.8, 0.6);
-    writeRun(store, "square", "5-5-5-5", 40, 0.7, 0.65);
-    MainWindow w;
-    QVERIFY(w.openDatabase(db));
-    w.show();
-    w.showTab(MainWindow::Tab::Runs);
-    QCOMPARE(w.runsBrowser()->model()->rowCount(), 3);
-    w.runsBrowser()->selectRuns({a, b});
-    QVERIFY(w.runsBrowser()->compareButton()->isEnabled());
-    QTest::mouseClick(w.runsBrowser()->compareButton(), Qt::LeftButton);
-    QCOMPARE(w.currentTab(), MainWindow::Tab::Compare);
-    const auto& runs = w.compareView()->runs();
-    QCOMPARE(runs.size(), size_t(2));
-    QCOMPARE(runs[0].record.id, a);
-    QCOMPARE(runs[1].record.id, b);
-    QCOMPARE(runs[1].allocation.perLayer(), (std::vector<int>{8, 6, 4, 2}));
-    QCOMPARE(w.compareView()->curveCount(mola::widgets::CompareView::Curve::Loss), 2);
-    QCOMPARE(int(runs[0].metrics.size()), 60 * 6);
-    QVERIFY(w.compareView()->differingKeys().contains(QStringLiteral("adapter.allocation")));
-
-    // A run id that is not there is named, and the others are still compared.
-    QVERIFY(!w.compareRuns({a, 999}));
-    QVERIFY2(w.lastError().contains(QStringLiteral("999")), qPrintable(w.lastError()));
-    QCOMPARE(w.compareView()->runs().size(), size_t(1));
-    closeMessageBoxes(w);
-  }
-
-  // Score... scores the selected run's checkpoint with `mola eval --run` in a child process: the
-  // score reaches the database and the status bar, one scoring at a time; a benchmark that cannot
-  // be read is named.
-  void scoreARunFromTheRunsView() {
-    qputenv("MOLA_CLI", QByteArray(MOLA_CLI));
-    QTemporaryDir dir;
-    const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
-    const QString experiment = dir.filePath(QStringLiteral("tiny.json"));
-    {
-      QFile f(experiment);
-      QVERIFY(f.open(QIODevice::WriteOnly));
-      f.write(QByteArray::fromStdString(mola::experimentToJson(tinyConfig(4))));
-    }
-    QProcess train;
-    train.start(QStringLiteral(MOLA_CLI),
-                {QStringLiteral("train"), experiment, QStringLiteral("--db"), db});
-    QVERIFY(train.waitForFinished(kTrainTimeoutMs));
-    QVERIFY2(train.exitCode() == 0, train.readAllStandardError().constData());
-
-    MainWindow w;
-    QVERIFY(w.openDatabase(db));
-    w.show();
-    QVERIFY(w.compareRuns({1}));  // the Compare view shows the run; scoring updates it
-    const size_t compared_scores = w.compareView()->runs().front().scores.size();
-    w.showTab(MainWindow::Tab::Runs);
-    w.runsBrowser()->selectRuns({1});
-    QVERIFY(w.runsBrowser()->scoreButton()->isEnabled());
-    mola::widgets::ScoreRequest request;
-    request.data.path = "synthetic:largest:12:5";
-    QSignalSpy finished(w.scorer(), &mola::app::RunScorer::finished);
-    QVERIFY(w.scoreRun(1, request));
-    QVERIFY(!w.scoreRun(1, request));  // one at a time
-    QVERIFY2(w.lastError().contains(QStringLiteral("being scored")), qPrintable(w.lastError()));
-    closeMessageBoxes(w);
-    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kTrainTimeoutMs);
-    QVERIFY2(finished.at(0).at(1).toBool(), qPrintable(finished.at(0).at(2).toString()));
-    const QString message = finished.at(0).at(2).toString();
-    QVERIFY2(message.contains(QStringLiteral("on synthetic:largest:12:5, n 12, at step 4")),
-             qPrintable(message));
-    QVERIFY2(w.statusBar()->toolTip().contains(QStringLiteral("Run #1 scored: accuracy")),
-             qPrintable(w.statusBar()->toolTip()));
-    {
-      RunStore store = RunStore::open(db.toStdString(), false);
-      const std::vector<mola::EvalScore> scores = store.evalScores(1);
-      QVERIFY(!scores.empty());
-      QCOMPARE(scores.back().benchmark, std::string("synthetic:largest:12:5"));
-      QCOMPARE(scores.back().n, int64_t(12));
-      QCOMPARE(scores.back().step, int64_t(4));
-    }
-    QCOMPARE(w.compareView()->runs().front().scores.size(), compared_scores + 1);
-    QCOMPARE(w.compareView()->runs().front().scores.back().benchmark,
-             std::string("synthetic:largest:12:5"));
-    QCOMPARE(w.currentTab(), MainWindow::Tab::Runs);  // the user stays where they are
-
-    request.data.path = dir.filePath(QStringLiteral("missing.jsonl")).toStdString();
-    QVERIFY(w.scoreRun(1, request));
-    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 2, kTrainTimeoutMs);
-    QVERIFY(!finished.at(1).at(1).toBool());
-    QVERIFY2(w.lastError().contains(QStringLiteral("missing.jsonl")), qPrintable(w.lastError()));
-    closeMessageBoxes(w);
-  }
-
-  void deleteRemovesTheRunAndItsFolder() {
-    QTemporaryDir dir;
-    const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
-    RunStore store = mola::openRunStore(db.toStdString());
-    const qint64 keep = writeRun(store, "keep", "2-4-6-8", 20, 0.6, 0.7);
-    const qint64 gone = writeRun(store, "gone", "8-6-4-2", 20, 0.8, 0.6);
-    const fs::path run_dir = store.runDirectory(gone);
-    fs::create_directories(run_dir / "checkpoints" / "step-20");
-    std::ofstream(run_dir / "checkpoints" / "step-20" / "adapter.safetensors") << "x";
-    MainWindow w;
-    QVERIFY(w.openDatabase(db));
-    w.show();
-    QVERIFY(w.openRun(gone));
-    QCOMPARE(w.trainView()->runId(), gone);
-    QStringList asked;
-    w.setConfirmer([&](const QString&, const QString& text) {
-      asked << text;
-      return true;
-    });
-    w.runsBrowser()->selectRuns({gone});
-    QTest::mouseClick(w.runsBrowser()->deleteButton(), Qt::LeftButton);
-    QCOMPARE(asked.size(), 1);
-    QVERIFY2(asked[0].contains(QStringLiteral("gone")), qPrintable(asked[0]));
-    QVERIFY(!fs::exists(run_dir));
-    QCOMPARE(store.listRuns().size(), size_t(1));
-    QCOMPARE(store.listRuns()[0].id, keep);
-    QCOMPARE(browserRow(w, gone), -1);
-    QVERIFY(browserRow(w, keep) >= 0);
-    QCOMPARE(w.trainView()->runId(), qint64(-1));  // the deleted run is no longer shown
   }
 
   void shortcutsAndTabNames() {
