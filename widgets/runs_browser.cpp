@@ -34,6 +34,7 @@ RunsBrowser::RunsBrowser(QWidget* parent)
       m_label(new QPushButton(tr("Tags && note..."), this)),
       m_advise(new QPushButton(tr("Advise..."), this)),
       m_score(new QPushButton(tr("Score..."), this)),
+      m_routing(new QPushButton(tr("Routing..."), this)),
       m_status(new QLabel(this)) {
   m_proxy->setSourceModel(m_model);
   m_proxy->setSortRole(RunsTableModel::SortRole);
@@ -87,15 +88,18 @@ RunsBrowser::RunsBrowser(QWidget* parent)
          "evaluations"));
   m_status->setTextFormat(Qt::PlainText);
 
+  // The count (or the error) beside the search it answers; the buttons take the whole row.
   auto* search_row = new QHBoxLayout;
   search_row->addWidget(m_search, 1);
+  search_row->addWidget(m_status);
   auto* buttons = new QHBoxLayout;
-  buttons->addWidget(m_status, 1);
+  buttons->addStretch(1);
   buttons->addWidget(m_open);
   buttons->addWidget(m_compare);
   buttons->addWidget(m_export);
   buttons->addWidget(m_label);
   buttons->addWidget(m_score);
+  buttons->addWidget(m_routing);
   buttons->addWidget(m_advise);
   buttons->addWidget(m_delete);
   auto* layout = new QVBoxLayout(this);
@@ -137,6 +141,10 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   connect(m_score, &QPushButton::clicked, this, [this] {
     const QList<qint64> ids = selectedRunIds();
     if (ids.size() == 1) emit scoreRequested(ids.front());
+  });
+  connect(m_routing, &QPushButton::clicked, this, [this] {
+    const QList<qint64> ids = selectedRunIds();
+    if (ids.size() == 1) emit routingRequested(ids.front());
   });
   connect(m_advise, &QPushButton::clicked, this, [this] {
     const QList<qint64> ids = selectedRunIds();
@@ -260,6 +268,10 @@ void RunsBrowser::updateButtons() {
   const bool routed = one >= 0 && m_model->rows()[size_t(one)].allocation.numLayers() > 0 &&
                       m_model->rows()[size_t(one)].allocation.maxExperts() > 1;
   m_advise->setEnabled(routed);
+  m_routing->setEnabled(routed);
+  m_routing->setToolTip(routed ? tr("Trace a text through this run's newest checkpoint: which "
+                                    "experts each token goes to, layer by layer")
+                               : tr("Select one MoLA run (with routers) to trace its routing"));
   m_advise->setToolTip(routed
                            ? tr("Propose experts per layer from this run's routers, under a budget")
                            : tr("Select one MoLA run (with routers) to advise an allocation from"));
@@ -275,7 +287,8 @@ void RunsBrowser::showContextMenu(const QPoint& pos) {
   if (!index.isValid()) return;
   if (!m_view->selectionModel()->isRowSelected(index.row(), {})) m_view->selectRow(index.row());
   QMenu menu(this);
-  for (QPushButton* b : {m_open, m_compare, m_export, m_label, m_score, m_advise, m_delete}) {
+  for (QPushButton* b :
+       {m_open, m_compare, m_export, m_label, m_score, m_routing, m_advise, m_delete}) {
     QAction* a = menu.addAction(b->text(), b, &QPushButton::click);
     a->setEnabled(b->isEnabled());
     if (b == m_export || b == m_advise) menu.addSeparator();

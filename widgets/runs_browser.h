@@ -52,6 +52,7 @@ class RunsBrowser : public QWidget {
   QPushButton* labelButton() const { return m_label; }
   QPushButton* adviseButton() const { return m_advise; }
   QPushButton* scoreButton() const { return m_score; }
+  QPushButton* routingButton() const { return m_routing; }
   // The line under the table: how many runs are shown, or why they could not be read.
   QString statusLine() const;
 
@@ -76,6 +77,8 @@ class RunsBrowser : public QWidget {
   void adviseRequested(qint64 id);
   // Score... with one run selected: its newest checkpoint on a benchmark.
   void scoreRequested(qint64 id);
+  // Routing... with one MoLA run selected: where a text's tokens go.
+  void routingRequested(qint64 id);
 
  private:
   void updateButtons();
@@ -95,6 +98,7 @@ class RunsBrowser : public QWidget {
   QPushButton* m_label = nullptr;
   QPushButton* m_advise = nullptr;
   QPushButton* m_score = nullptr;
+  QPushButton* m_routing = nullptr;
   QLabel* m_status = nullptr;
   QString m_error;  // the provider's last failure, shown until a refresh succeeds
   Provider m_provider;

@@ -8,6 +8,7 @@ namespace mola::cli {
 
 int cmdGenerate(const Args& args);
 int cmdEval(const Args& args);
+int cmdRoute(const Args& args);
 int cmdDataCheck(const Args& args);
 int cmdTrain(const Args& args);
 int cmdResume(const Args& args);

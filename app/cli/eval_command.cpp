@@ -31,54 +31,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// What is scored, and the settings it brings.
-struct EvalSubject {
-  LlamaModel model{nullptr};
-  std::unique_ptr<Tokenizer> tokenizer;
-  std::string prompt_template = "mola";
-  std::string protocol = "likelihood";
-  std::optional<c10::ScalarType> autocast;  // a run trained in half precision is scored so too
-  int64_t step = 0;                         // --run: its checkpoint's step
-};
-
-EvalSubject subjectFromModel(const Args& args) {
-  EvalSubject s;
-  s.model = modelArg(args);
-  s.tokenizer = loadTokenizerFor(*args.get("--model"), args.get("--tokenizer", ""));
-  return s;
-}
-
-// The run's experiment (model, tokenizer, method, template, protocol, dtype, device) and the
-// weights of its newest intact checkpoint, as its training evaluated them.
-EvalSubject subjectFromRun(const Args& args, const RunStore& store, int64_t id) {
-  const RunRecord run = store.run(id);
-  const ExperimentConfig c = parseExperiment(run.config_json, "run " + std::to_string(id));
-  const CheckpointChoice choice = newestIntactCheckpoint(store, id);
-  for (const std::string& why : choice.skipped)
-    std::cerr << "passed over the checkpoint of " << printableText(why) << "\n";
-  if (!choice.chosen)
-    throw std::runtime_error("run " + std::to_string(id) + " has no intact checkpoint to score");
-  const c10::ScalarType dtype = args.get("--dtype") ? dtypeArg(args) : dtypeFromName(c.dtype);
-  const c10::Device device = args.get("--device") ? deviceArg(args) : deviceFromName(c.device);
-  std::cerr << "run " << id << " (" << printableText(run.name) << "): " << printableText(c.model)
-            << ", the checkpoint of step " << choice.chosen->first << "\n";
-
-  EvalSubject s;
-  BasePreparation preparation;  // a builtin:tiny-pretrained base is in the cache after training
-  s.model = loadModelOrBuiltin(c.model, dtype, preparation);
-  prepareForTraining(s.model, c);
-  CheckpointReader(choice.chosen->second, checkpointIdentity(store, id))
-      .restoreModel(s.model, c.method);
-  s.model->to(device);
-  s.model->eval();
-  s.tokenizer = loadTokenizerFor(c.model, c.tokenizer);
-  s.prompt_template = c.prompt_template;
-  s.protocol = c.eval_protocol;
-  if (dtype == c10::kBFloat16 || dtype == c10::kHalf) s.autocast = dtype;
-  s.step = choice.chosen->first;
-  return s;
-}
-
 // One row per example: the prediction and, for the likelihood protocol, the choice by
 // log-likelihood per byte and every choice's log-likelihood; for the generate protocol, the text
 // (tabs, line breaks and other control characters escaped, so that a row stays one line).
@@ -108,7 +60,7 @@ void writePredictions(const std::string& file, const EvalResult& r) {
 }
 
 // The options from the command line, with the subject's template and protocol as defaults.
-EvalOptions evalOptions(const Args& args, const EvalSubject& subject) {
+EvalOptions evalOptions(const Args& args, const ModelSubject& subject) {
   EvalOptions o;
   o.protocol = parseProtocol(args.get("--protocol", subject.protocol));
   const std::string score = args.get("--score", "answer");
@@ -151,7 +103,7 @@ int cmdEval(const Args& args) {
   std::optional<RunStore> store;
   if (run) store.emplace(openStoreToWrite(args));
   const QaDataset data = dataArg(args);
-  EvalSubject subject = run ? subjectFromRun(args, *store, run) : subjectFromModel(args);
+  ModelSubject subject = run ? subjectFromRun(args, *store, run) : subjectFromModel(args);
   EvalOptions o = evalOptions(args, subject);
   o.task = taskArg(args, subject.model);
 

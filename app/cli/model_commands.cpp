@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// mola generate, and the model, data and task arguments that it and mola eval share.
+// mola generate, and the model, data and task arguments that it, mola eval and mola route share.
 #include <ATen/ATen.h>
 #include <unistd.h>
 
@@ -10,11 +10,16 @@
 #include "commands.h"
 #include "data/qa_source.h"
 #include "eval/qa_evaluator.h"
+#include "experiment/experiment_config.h"
 #include "model/checkpoint_loader.h"
 #include "model/generate.h"
 #include "model_args.h"
+#include "runtime.h"
+#include "store/run_launch.h"
 #include "text.h"
 #include "train/builtin_base.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
 
 namespace mola::cli {
 
@@ -82,6 +87,42 @@ int taskArg(const Args& args, LlamaModel& model) {
   const int row = int(it - tasks.begin());
   model->setTasks(at::full({1}, int64_t(row), at::kLong));
   return row;
+}
+
+ModelSubject subjectFromModel(const Args& args) {
+  ModelSubject s;
+  s.model = modelArg(args);
+  s.tokenizer = loadTokenizerFor(*args.get("--model"), args.get("--tokenizer", ""));
+  return s;
+}
+
+ModelSubject subjectFromRun(const Args& args, const RunStore& store, int64_t id) {
+  const RunRecord run = store.run(id);
+  const ExperimentConfig c = parseExperiment(run.config_json, "run " + std::to_string(id));
+  const CheckpointChoice choice = newestIntactCheckpoint(store, id);
+  for (const std::string& why : choice.skipped)
+    std::cerr << "passed over the checkpoint of " << printableText(why) << "\n";
+  if (!choice.chosen)
+    throw std::runtime_error("run " + std::to_string(id) + " has no intact checkpoint to load");
+  const c10::ScalarType dtype = args.get("--dtype") ? dtypeArg(args) : dtypeFromName(c.dtype);
+  const c10::Device device = args.get("--device") ? deviceArg(args) : deviceFromName(c.device);
+  std::cerr << "run " << id << " (" << printableText(run.name) << "): " << printableText(c.model)
+            << ", the checkpoint of step " << choice.chosen->first << "\n";
+
+  ModelSubject s;
+  BasePreparation preparation;  // a builtin:tiny-pretrained base is in the cache after training
+  s.model = loadModelOrBuiltin(c.model, dtype, preparation);
+  prepareForTraining(s.model, c);
+  CheckpointReader(choice.chosen->second, checkpointIdentity(store, id))
+      .restoreModel(s.model, c.method);
+  s.model->to(device);
+  s.model->eval();
+  s.tokenizer = loadTokenizerFor(c.model, c.tokenizer);
+  s.prompt_template = c.prompt_template;
+  s.protocol = c.eval_protocol;
+  if (dtype == c10::kBFloat16 || dtype == c10::kHalf) s.autocast = dtype;
+  s.step = choice.chosen->first;
+  return s;
 }
 
 QaDataset dataArg(const Args& args) {

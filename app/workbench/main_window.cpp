@@ -35,6 +35,7 @@
 #include "compared_run_loader.h"
 #include "experiment/experiment_config.h"
 #include "experiment_form.h"
+#include "route_tracer.h"
 #include "run_scorer.h"
 #include "runs_browser.h"
 #include "runs_loader.h"
@@ -82,6 +83,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   setWindowIcon(QIcon(QStringLiteral(":/icons/mola.svg")));
   m_controller = new TrainingController(this);
   m_scorer = new RunScorer(this);
+  m_tracer = new RouteTracer(this);
   m_confirmer = [this](const QString& title, const QString& text) {
     return QMessageBox::question(this, title, text, QMessageBox::Yes | QMessageBox::Cancel,
                                  QMessageBox::Cancel) == QMessageBox::Yes;
@@ -112,15 +114,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   buildActions();
   buildMenus();
 
-  m_runs->setProvider([this]() -> std::vector<widgets::RunsRow> {
-    if (!m_store) throw std::runtime_error("no run database is open (File > Open database...)");
-    return loadRunsRows(*m_store);
-  });
-  connect(m_runs, &widgets::RunsBrowser::runActivated, this, &MainWindow::openRun);
-  connect(m_runs, &widgets::RunsBrowser::compareRequested, this, &MainWindow::compareRuns);
-  connect(m_runs, &widgets::RunsBrowser::deleteRequested, this, &MainWindow::deleteRuns);
-  connect(m_runs, &widgets::RunsBrowser::exportRequested, this, &MainWindow::exportRunDialog);
-  connect(m_runs, &widgets::RunsBrowser::scoreRequested, this, &MainWindow::scoreRunDialog);
+  connectRunsView();
   connectStudyParts();
 
   connect(m_train, &TrainView::pauseRequested, this, &MainWindow::onPauseRequested);

@@ -28,6 +28,7 @@ namespace mola::widgets {
 class CompareView;
 class ExperimentForm;
 class QueuePanel;
+class RoutingDialog;
 class RunsBrowser;
 class StudyView;
 struct ScoreRequest;
@@ -35,6 +36,7 @@ struct ScoreRequest;
 
 namespace mola::app {
 
+class RouteTracer;
 class RunScorer;
 class TrainingController;
 class TrainView;
@@ -107,6 +109,13 @@ class MainWindow : public QMainWindow {
   // without a database.
   bool scoreRun(qint64 id, const widgets::ScoreRequest& request);
   RunScorer* scorer() const { return m_scorer; }
+  // Routing...: the dialog for run `id` (its first question as the text), and a trace of `text`
+  // through the run's newest checkpoint in a `mola route` process. False when the run cannot be
+  // read or a trace is already running.
+  void showRoutingDialog(qint64 id);
+  bool traceRouting(qint64 id, const QString& text);
+  widgets::RoutingDialog* routingDialog() const { return m_routing_dialog; }
+  RouteTracer* tracer() const { return m_tracer; }
 
   void showTab(Tab tab);
   Tab currentTab() const;
@@ -152,6 +161,9 @@ class MainWindow : public QMainWindow {
   void editRunLabelsDialog(qint64 id);
   void adviseDialog(qint64 id);
   void scoreRunDialog(qint64 id);
+  void startTrace(qint64 run, const QString& text);
+  // The Runs view's buttons to the window's actions.
+  void connectRunsView();
   // The Compare view re-reads run `id` when it shows it (a new score), staying where it is.
   // refreshTrainScores does the same for the Train view of a run read from the database.
   void refreshComparedRun(qint64 id);
@@ -207,6 +219,8 @@ class MainWindow : public QMainWindow {
   QString m_db_path;
   TrainingController* m_controller = nullptr;
   RunScorer* m_scorer = nullptr;
+  RouteTracer* m_tracer = nullptr;
+  widgets::RoutingDialog* m_routing_dialog = nullptr;
   qint64 m_live_run = -1;
   // The Train view shows the controller's run through its signals (else: from the database).
   bool m_view_live = false;

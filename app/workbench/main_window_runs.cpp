@@ -115,6 +115,19 @@ void MainWindow::refreshRuns() {
   if (currentTab() == Tab::Study) m_study_view->refresh();
 }
 
+void MainWindow::connectRunsView() {
+  m_runs->setProvider([this]() -> std::vector<widgets::RunsRow> {
+    if (!m_store) throw std::runtime_error("no run database is open (File > Open database...)");
+    return loadRunsRows(*m_store);
+  });
+  connect(m_runs, &widgets::RunsBrowser::runActivated, this, &MainWindow::openRun);
+  connect(m_runs, &widgets::RunsBrowser::compareRequested, this, &MainWindow::compareRuns);
+  connect(m_runs, &widgets::RunsBrowser::deleteRequested, this, &MainWindow::deleteRuns);
+  connect(m_runs, &widgets::RunsBrowser::exportRequested, this, &MainWindow::exportRunDialog);
+  connect(m_runs, &widgets::RunsBrowser::scoreRequested, this, &MainWindow::scoreRunDialog);
+  connect(m_runs, &widgets::RunsBrowser::routingRequested, this, &MainWindow::showRoutingDialog);
+}
+
 std::optional<RunRecord> MainWindow::storedRun(qint64 id) const {
   if (!m_store || id <= 0) return std::nullopt;
   try {

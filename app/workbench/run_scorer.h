@@ -5,7 +5,6 @@
 #pragma once
 
 #include <QObject>
-#include <QProcess>
 #include <QString>
 #include <QStringList>
 
@@ -13,12 +12,13 @@
 
 namespace mola::app {
 
+class MolaJob;
+
 class RunScorer : public QObject {
   Q_OBJECT
 
  public:
-  explicit RunScorer(QObject* parent = nullptr);
-  ~RunScorer() override;  // a scoring in progress is stopped
+  explicit RunScorer(QObject* parent = nullptr);  // a scoring in progress stops with it
 
   // The arguments of `mola` that score `run` of `db_path` on `data` (protocol empty: the run's).
   static QStringList arguments(qint64 run, const QString& db_path, const DataSpec& data,
@@ -26,7 +26,7 @@ class RunScorer : public QObject {
   // Starts scoring; false (and nothing started) while another scoring runs. Without a `mola`
   // program, finished() reports it.
   bool start(qint64 run, const QString& db_path, const DataSpec& data, const QString& protocol);
-  bool busy() const { return m_process != nullptr; }
+  bool busy() const;
   qint64 run() const { return m_run; }
 
  signals:
@@ -36,12 +36,11 @@ class RunScorer : public QObject {
   void finished(qint64 run, bool ok, const QString& message);
 
  private:
-  void onOutput();
-  void onFinished(int exit_code, QProcess::ExitStatus status);
+  void onProgress(const QString& err);
+  void onFinished(bool ok, const QString& out, const QString& why);
 
-  QProcess* m_process = nullptr;
+  MolaJob* m_job;
   qint64 m_run = -1;
-  QString m_err, m_out;
 };
 
 }  // namespace mola::app

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The Runs view end to end on a real SQLite file: compare, score with the real `mola` in a child
-// process, delete.
+// The Runs view end to end on a real SQLite file: compare, score and trace routing with the real
+// `mola` in a child process, delete.
 #include <qcustomplot.h>
 #include <QApplication>
 #include <QFile>
@@ -18,6 +18,8 @@
 #include "compare_view.h"
 #include "experiment/experiment_config.h"
 #include "main_window.h"
+#include "route_tracer.h"
+#include "routing_dialog.h"
 #include "run_scorer.h"
 #include "runs_browser.h"
 #include "score_dialog.h"
@@ -25,6 +27,7 @@
 #include "store/run_store.h"
 #include "stored_runs.h"
 #include "tiny_experiment.h"
+#include "token_routing_map.h"
 #include "train_view.h"
 #include "training_plots.h"
 #include "workbench_window.h"
@@ -164,6 +167,83 @@ class WorkbenchRunsTest : public QObject {
     QVERIFY(!finished.at(1).at(1).toBool());
     QVERIFY2(w.lastError().contains(QStringLiteral("missing.jsonl")), qPrintable(w.lastError()));
     closeMessageBoxes(w);
+  }
+
+  // Routing... traces a text through the selected run's checkpoint with `mola route` in a child
+  // process: the dialog starts from the run's first question and shows what `mola route` prints
+  // as its document; a run without a checkpoint is named.
+  void routingOfARunFromTheRunsView() {
+    qputenv("MOLA_CLI", QByteArray(MOLA_CLI));
+    QTemporaryDir dir;
+    const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
+    const QString experiment = dir.filePath(QStringLiteral("tiny.json"));
+    {
+      QFile f(experiment);
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      f.write(QByteArray::fromStdString(mola::experimentToJson(tinyConfig(4))));
+    }
+    QProcess train;
+    train.start(QStringLiteral(MOLA_CLI),
+                {QStringLiteral("train"), experiment, QStringLiteral("--db"), db});
+    QVERIFY(train.waitForFinished(kTrainTimeoutMs));
+    QVERIFY2(train.exitCode() == 0, train.readAllStandardError().constData());
+    {
+      RunStore store = RunStore::open(db.toStdString(), false);
+      writeRun(store, "no-checkpoint", "2-4-6-8", 10, 0.6, 0.7);  // run 2
+    }
+
+    MainWindow w;
+    QVERIFY(w.openDatabase(db));
+    w.show();
+    w.showTab(MainWindow::Tab::Runs);
+    w.runsBrowser()->selectRuns({1});
+    QVERIFY(w.runsBrowser()->routingButton()->isEnabled());
+    QTest::mouseClick(w.runsBrowser()->routingButton(), Qt::LeftButton);
+    mola::widgets::RoutingDialog* dialog = w.routingDialog();
+    QVERIFY(dialog && dialog->isVisible());
+    QCOMPARE(dialog->run(), qint64(1));
+    // The first evaluation question in the compact template, with its answer.
+    QVERIFY2(dialog->text().contains(QStringLiteral("Question:")) &&
+                 dialog->text().contains(QStringLiteral("Answer:")),
+             qPrintable(dialog->text()));
+
+    const QString text = QStringLiteral("Which is largest: 3, 17 or 9?");
+    QSignalSpy traced(w.tracer(), &mola::app::RouteTracer::traced);
+    QVERIFY(w.traceRouting(1, text));
+    QTRY_VERIFY_WITH_TIMEOUT(traced.count() == 1, kTrainTimeoutMs);
+    const mola::TokenRouting& shown = dialog->routing();
+    QCOMPARE(shown.tokens.size(), size_t(text.size() + 1));  // bytes and BOS
+    QCOMPARE(dialog->layersMap()->rowCount(), 4);
+    QCOMPARE(dialog->layersMap()->tokenCount(), text.size() + 1);
+    QCOMPARE(dialog->layerMap()->rowCount(), 8);  // the top layer of 2-4-6-8
+
+    // The same as `mola route` writes for the same text.
+    QProcess route;
+    route.start(QStringLiteral(MOLA_CLI),
+                {QStringLiteral("route"), QStringLiteral("--run"), QStringLiteral("1"),
+                 QStringLiteral("--db"), db, QStringLiteral("--prompt"), text,
+                 QStringLiteral("--json"), QStringLiteral("-")});
+    QVERIFY(route.waitForFinished(kTrainTimeoutMs));
+    const mola::TokenRouting cli =
+        mola::tokenRoutingFromJson(route.readAllStandardOutput().toStdString(), "mola route");
+    QCOMPARE(cli.layers.size(), shown.layers.size());
+    for (size_t j = 0; j < cli.layers.size(); ++j)
+      for (size_t m = 0; m < cli.layers[j].modules.size(); ++m)
+        QVERIFY(cli.layers[j].modules[m].gate == shown.layers[j].modules[m].gate);
+    // Each cell of the layers map is the dominant expert of that layer's pooled gates.
+    const mola::TokenExpertTable top =
+        mola::pooledTable(cli.layers[3], mola::RoutingQuantity::Gate);
+    for (int t = 0; t < text.size() + 1; ++t)
+      QCOMPARE(dialog->layersMap()->cellValue(3, t),
+               double(mola::dominantExpert(top[size_t(t)]) + 1));
+
+    // A run without a checkpoint: the dialog says why.
+    QSignalSpy failed(w.tracer(), &mola::app::RouteTracer::failed);
+    QVERIFY(w.traceRouting(2, text));
+    QTRY_VERIFY_WITH_TIMEOUT(failed.count() == 1, kTrainTimeoutMs);
+    QVERIFY2(dialog->status().contains(QStringLiteral("no intact checkpoint")),
+             qPrintable(dialog->status()));
+    QCOMPARE(dialog->run(), qint64(2));
   }
 
   void deleteRemovesTheRunAndItsFolder() {

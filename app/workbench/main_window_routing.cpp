@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// MainWindow's Routing... dialog: a text through a stored run's newest checkpoint (`mola route` in
+// a child process), and which experts each of its tokens goes to.
+#include <QPlainTextEdit>
+#include <QPushButton>
+
+#include "data/prompt_template.h"
+#include "data/qa_source.h"
+#include "experiment/experiment_config.h"
+#include "main_window.h"
+#include "route_tracer.h"
+#include "routing_dialog.h"
+
+namespace mola::app {
+
+namespace {
+
+// The first question of the run's evaluation data (else its training data) as its training saw
+// it: the prompt in the run's template, then the answer. Empty when the data cannot be read.
+QString firstExampleText(const RunRecord& run) {
+  try {
+    const ExperimentConfig c = parseExperiment(run.config_json, "run");
+    std::vector<DataSpec> sources = {c.eval, c.train};
+    for (const TaskSpec& t : c.tasks) sources.insert(sources.end(), {t.eval, t.train});
+    for (const DataSpec& d : sources) {
+      if (d.path.empty()) continue;
+      const QaDataset data = loadQaSource(d.path, d.format, d.split, 1);
+      if (data.records.empty()) continue;
+      const PromptTemplate tmpl = PromptTemplate::named(c.prompt_template);
+      return QString::fromStdString(renderPrompt(data.records.front(), tmpl) +
+                                    renderTarget(data.records.front(), tmpl));
+    }
+  } catch (const std::exception&) {
+    // No example then: the user types a text.
+  }
+  return {};
+}
+
+}  // namespace
+
+void MainWindow::showRoutingDialog(qint64 id) {
+  const std::optional<RunRecord> record = storedRun(id);
+  if (!record) {
+    showError(tr("Routing"), tr("Run #%1 is not in the database.").arg(id));
+    return;
+  }
+  if (!m_routing_dialog) {
+    m_routing_dialog = new widgets::RoutingDialog(this);
+    connect(m_routing_dialog, &widgets::RoutingDialog::traceRequested, this,
+            &MainWindow::startTrace);
+    connect(m_tracer, &RouteTracer::traced, this, [this](qint64 run, const TokenRouting& r) {
+      if (m_routing_dialog->run() == run) m_routing_dialog->showRouting(r);
+    });
+    connect(m_tracer, &RouteTracer::failed, this, [this](qint64 run, const QString& why) {
+      if (m_routing_dialog->run() == run) m_routing_dialog->showFailure(why);
+    });
+  }
+  if (m_routing_dialog->run() != id)
+    m_routing_dialog->setRun(id,
+                             tr("run #%1 (%2)").arg(id).arg(QString::fromStdString(record->name)),
+                             firstExampleText(*record));
+  m_routing_dialog->show();
+  m_routing_dialog->raise();
+  m_routing_dialog->activateWindow();
+}
+
+bool MainWindow::traceRouting(qint64 id, const QString& text) {
+  showRoutingDialog(id);
+  if (!m_routing_dialog || m_routing_dialog->run() != id) return false;
+  m_routing_dialog->textEdit()->setPlainText(text);
+  m_routing_dialog->traceButton()->click();
+  return m_tracer->busy();
+}
+
+void MainWindow::startTrace(qint64 run, const QString& text) {
+  if (!m_store) {
+    m_routing_dialog->showFailure(tr("No run database is open."));
+    return;
+  }
+  if (!m_tracer->start(run, m_db_path, text))
+    m_routing_dialog->showFailure(tr("Another trace is running: wait for it."));
+}
+
+}  // namespace mola::app
