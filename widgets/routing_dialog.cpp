@@ -30,7 +30,9 @@ RoutingDialog::RoutingDialog(QWidget* parent)
   m_text->setObjectName(QStringLiteral("routingText"));
   m_text->setAccessibleName(tr("Text to route"));
   m_text->setPlaceholderText(
-      tr("A text to send through the run's model, e.g. one of its questions"));
+      tr("A text to send through the run's model, e.g. one of its questions (Ctrl+Enter traces)"));
+  m_text->setTabChangesFocus(true);
+  m_text->setFixedHeight(4 * m_text->fontMetrics().lineSpacing() + 12);
   m_trace->setToolTip(
       tr("Run the text through the run's newest checkpoint and show which experts each token "
          "goes to (`mola route`)"));

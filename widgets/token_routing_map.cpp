@@ -20,6 +20,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // More cells than this and the numbers in them would be unreadable.
 constexpr int kMaxLabelledCells = 600;
+constexpr int kMaxLabelledTokens = 40;
 
 // A token's text on an axis: control characters escaped, a space as a visible mark.
 QString tokenLabel(const std::string& piece) {
@@ -91,7 +92,10 @@ TokenRoutingMap::TokenRoutingMap(QWidget* parent) : QCustomPlot(parent) {
   xAxis->setLabel(tr("token"));
   xAxis->grid()->setVisible(false);
   yAxis->grid()->setVisible(false);
-  setInteractions(QCP::Interactions());
+  // A long text: drag and wheel-zoom along the tokens (double-click shows them all again).
+  setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+  axisRect()->setRangeDrag(Qt::Horizontal);
+  axisRect()->setRangeZoom(Qt::Horizontal);
   m_placeholder = addPlaceholder(this, tr("no routing traced yet"));
   setMinimumSize(320, 160);
   setMouseTracking(true);
@@ -163,7 +167,7 @@ void TokenRoutingMap::setRowAxis(const QStringList& names, const QString& label)
 }
 
 void TokenRoutingMap::addCellLabels(const std::vector<std::vector<double>>& labels, int decimals) {
-  if (m_rows * m_tokens > kMaxLabelledCells) return;
+  if (m_rows * m_tokens > kMaxLabelledCells || m_tokens > kMaxLabelledTokens) return;
   for (int r = 0; r < m_rows; ++r)
     for (int t = 0; t < m_tokens; ++t) {
       const double v = labels[size_t(r)][size_t(t)];
@@ -251,8 +255,12 @@ void TokenRoutingMap::showLayer(const TokenRouting& routing, int layer, RoutingQ
                                               .arg(v, 0, 'f', 3);
     }
   }
+  // From 0 to the largest cell (a tenth at least): a mean over modules rarely nears 1.
+  double top = 0.1;
+  for (const std::vector<double>& row : table)
+    for (double v : row) top = std::max(top, v);
   m_map->setGradient(heatmapGradient());
-  m_map->setDataRange(QCPRange(0.0, 1.0));
+  m_map->setDataRange(QCPRange(0.0, std::ceil(top * 10.0) / 10.0));
   m_scale->axis()->setLabel(quantityName(quantity));
   m_scale->axis()->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
   setTokenAxis(routing);

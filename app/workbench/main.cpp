@@ -5,14 +5,18 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QIcon>
+#include <QPushButton>
 #include <QSettings>
 #include <QTimer>
 #include <cstdio>
 #include <optional>
 
 #include "main_window.h"
+#include "route_tracer.h"
+#include "routing_dialog.h"
 #include "store/run_store.h"
 #include "theme.h"
+#include "token_routing_map.h"
 
 namespace {
 
@@ -34,6 +38,11 @@ struct Cli {
   QCommandLineOption compare{QStringLiteral("compare"),
                              QStringLiteral("Compare these stored runs (e.g. 3,4,7)."),
                              QStringLiteral("IDS")};
+  QCommandLineOption routing{
+      QStringLiteral("routing"),
+      QStringLiteral("Trace stored run RUN_ID's first question in the Routing dialog (with "
+                     "--screenshot: save the dialog once traced)."),
+      QStringLiteral("RUN_ID")};
   QCommandLineOption experiment{QStringLiteral("experiment"),
                                 QStringLiteral("Load an experiment JSON file into Design."),
                                 QStringLiteral("FILE")};
@@ -54,7 +63,7 @@ struct Cli {
     parser.setApplicationDescription(
         QStringLiteral("MoLA Workbench: design, train and compare Mixture-of-LoRA-experts runs"));
     parser.addHelpOption();
-    parser.addOptions({db, tab, open, compare, experiment, screenshot, size, theme});
+    parser.addOptions({db, tab, open, compare, routing, experiment, screenshot, size, theme});
   }
 };
 
@@ -62,6 +71,7 @@ struct Cli {
 struct Start {
   std::optional<MainWindow::Tab> tab;
   qint64 open_id = -1;
+  qint64 routing_id = -1;
   QList<qint64> compare_ids;
   QSize window_size;                          // invalid: as saved
   std::optional<mola::widgets::Theme> theme;  // given on the command line
@@ -82,6 +92,12 @@ QString readStart(const Cli& cli, Start& start) {
     if (!ok || start.open_id <= 0)
       return QStringLiteral("--open: '%1' is not a run id (a whole number, see the Runs view)")
           .arg(p.value(cli.open));
+  }
+  if (p.isSet(cli.routing)) {
+    bool ok = false;
+    start.routing_id = p.value(cli.routing).toLongLong(&ok);
+    if (!ok || start.routing_id <= 0)
+      return QStringLiteral("--routing: '%1' is not a run id").arg(p.value(cli.routing));
   }
   if (p.isSet(cli.compare)) {
     for (const QString& part : p.value(cli.compare).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
@@ -141,6 +157,34 @@ void screenshotThenQuit(MainWindow& window, const QString& path) {
   });
 }
 
+// Traces run `id`'s first question in the Routing dialog; with a `screenshot` path, saves the
+// dialog once the trace has come back (exit 1 when it failed or the file cannot be written).
+void traceRouting(MainWindow& window, qint64 id, const QString& screenshot) {
+  window.showRoutingDialog(id);
+  mola::widgets::RoutingDialog* dialog = window.routingDialog();
+  if (!dialog || dialog->run() != id) {
+    if (!screenshot.isEmpty()) QTimer::singleShot(0, [] { QApplication::exit(1); });
+    return;
+  }
+  if (!screenshot.isEmpty()) {
+    const auto save = [dialog, screenshot](bool traced) {
+      QTimer::singleShot(600, dialog, [dialog, screenshot, traced] {
+        dialog->layersMap()->replot();
+        dialog->layerMap()->replot();
+        const bool ok = dialog->grab().save(screenshot);
+        if (!traced) std::fprintf(stderr, "mola-workbench: %s\n", qPrintable(dialog->status()));
+        if (!ok) std::fprintf(stderr, "mola-workbench: cannot write %s\n", qPrintable(screenshot));
+        QApplication::exit(ok && traced ? 0 : 1);
+      });
+    };
+    QObject::connect(window.tracer(), &mola::app::RouteTracer::traced, dialog,
+                     [save] { save(true); });
+    QObject::connect(window.tracer(), &mola::app::RouteTracer::failed, dialog,
+                     [save] { save(false); });
+  }
+  dialog->traceButton()->click();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -170,6 +214,10 @@ int main(int argc, char** argv) {
   if (!start.compare_ids.isEmpty()) window.compareRuns(start.compare_ids);
   if (start.tab) window.showTab(*start.tab);
   window.show();
-  if (p.isSet(cli.screenshot)) screenshotThenQuit(window, p.value(cli.screenshot));
+  if (start.routing_id > 0)
+    traceRouting(window, start.routing_id,
+                 p.isSet(cli.screenshot) ? p.value(cli.screenshot) : QString());
+  else if (p.isSet(cli.screenshot))
+    screenshotThenQuit(window, p.value(cli.screenshot));
   return QApplication::exec();
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// mola-workbench as a program: its command-line options, --screenshot, usage errors, a damaged
-// database, and a database it may only read (as an unprivileged user).
+// mola-workbench as a program: its command-line options, --screenshot, --routing, usage errors, a
+// damaged database, and a database it may only read (as an unprivileged user).
 #include <unistd.h>
 
+#include <QFile>
 #include <QImage>
 #include <QProcess>
 #include <QProcessEnvironment>
@@ -14,6 +15,7 @@
 #include "store/run_launch.h"
 #include "store/run_store.h"
 #include "stored_runs.h"
+#include "tiny_experiment.h"
 
 using mola::RunStatus;
 using mola::RunStore;
@@ -124,6 +126,56 @@ class WorkbenchCliTest : public QObject {
                   dir.filePath(QStringLiteral("junk.png"))}),
              0);
     QVERIFY(QFileInfo::exists(dir.filePath(QStringLiteral("junk.png"))));
+  }
+
+  // --routing traces a run's first question in the Routing dialog (with the real `mola`), and
+  // with --screenshot saves the dialog once traced; a run without a checkpoint exits 1 saying why.
+  void routingOption() {
+    QTemporaryDir dir;
+    const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
+    const QString experiment = dir.filePath(QStringLiteral("tiny.json"));
+    {
+      QFile f(experiment);
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      f.write(QByteArray::fromStdString(
+          mola::experimentToJson(mola::test::tinyExperiment("routed", 4))));
+    }
+    QProcess train;
+    train.start(QStringLiteral(MOLA_CLI),
+                {QStringLiteral("train"), experiment, QStringLiteral("--db"), db});
+    QVERIFY(train.waitForFinished(240000));
+    QVERIFY2(train.exitCode() == 0, train.readAllStandardError().constData());
+    {
+      RunStore store = RunStore::open(db.toStdString(), false);
+      writeRun(store, "no-checkpoint", "2-4-6-8", 10, 0.6, 0.7);  // run 2
+    }
+    auto run = [&](const QStringList& args, QString* err) {
+      QProcess p;
+      QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+      env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+      env.insert(QStringLiteral("XDG_CONFIG_HOME"), dir.filePath(QStringLiteral("config")));
+      env.insert(QStringLiteral("MOLA_CLI"), QStringLiteral(MOLA_CLI));
+      p.setProcessEnvironment(env);
+      p.start(QStringLiteral(MOLA_WORKBENCH), args);
+      if (!p.waitForFinished(240000)) return -1;
+      *err = QString::fromLocal8Bit(p.readAllStandardError());
+      return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+    };
+    QString err;
+    const QString shot = dir.filePath(QStringLiteral("routing.png"));
+    QCOMPARE(run({QStringLiteral("--db"), db, QStringLiteral("--routing"), QStringLiteral("1"),
+                  QStringLiteral("--screenshot"), shot},
+                 &err),
+             0);
+    const QImage image(shot);
+    QVERIFY2(image.width() >= 600 && image.height() >= 400, qPrintable(err));
+    QCOMPARE(run({QStringLiteral("--db"), db, QStringLiteral("--routing"), QStringLiteral("2"),
+                  QStringLiteral("--screenshot"), dir.filePath(QStringLiteral("none.png"))},
+                 &err),
+             1);
+    QVERIFY2(err.contains(QStringLiteral("no intact checkpoint")), qPrintable(err));
+    QCOMPARE(run({QStringLiteral("--routing"), QStringLiteral("first")}, &err), 2);
+    QVERIFY2(err.contains(QStringLiteral("--routing: 'first'")), qPrintable(err));
   }
 };
 
