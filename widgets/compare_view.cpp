@@ -23,6 +23,7 @@
 
 #include "ema_smoother.h"
 #include "expert_heatmap.h"
+#include "paired_score_table.h"
 #include "plot_export.h"
 #include "score_chart.h"
 #include "theme.h"
@@ -223,10 +224,16 @@ QWidget* CompareView::buildScoresTab() {
   m_score_table = new QTableWidget;
   m_score_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
   m_score_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+  m_paired_table = new PairedScoreTable;
+  m_paired_table->setToolTip(
+      tr("Each run against the first on the same questions: a difference that two overlapping "
+         "intervals hide can still be clear question by question"));
   splitter->addWidget(m_score_chart);
   splitter->addWidget(m_score_table);
+  splitter->addWidget(m_paired_table);
   splitter->setStretchFactor(0, 3);
   splitter->setStretchFactor(1, 1);
+  splitter->setStretchFactor(2, 1);
   return splitter;
 }
 
@@ -599,6 +606,9 @@ void CompareView::rebuildScores() {
       m_score_table->horizontalHeader()->sizeHint().height() + 2 * m_score_table->frameWidth() + 2;
   for (int b = 0; b < m_score_table->rowCount(); ++b) height += m_score_table->rowHeight(b);
   m_score_table->setMaximumHeight(std::max(height, 60));
+
+  m_paired_table->setRuns(m_runs);
+  m_paired_table->setVisible(!m_paired_table->pairs().empty());
 }
 
 }  // namespace mola::widgets

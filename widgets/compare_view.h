@@ -10,9 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "adapters/allocation.h"
-#include "adapters/router_stats.h"
-#include "store/run_store.h"
+#include "compared_run.h"
 
 class QCheckBox;
 class QComboBox;
@@ -26,16 +24,8 @@ class QTableWidget;
 namespace mola::widgets {
 
 class ExpertHeatmap;
+class PairedScoreTable;
 class ScoreChart;
-
-// Everything the view needs of one run, read from the RunStore by the caller.
-struct ComparedRun {
-  RunRecord record;
-  std::vector<MetricPoint> metrics;
-  std::vector<RouterStatsSnapshot> router;
-  std::vector<EvalScore> scores;
-  Allocation allocation;
-};
 
 class CompareView : public QWidget {
   Q_OBJECT
@@ -73,6 +63,7 @@ class CompareView : public QWidget {
   QString exportStem() const;
   QTableWidget* scoreTable() const { return m_score_table; }
   ScoreChart* scoreChart() const { return m_score_chart; }
+  PairedScoreTable* pairedTable() const { return m_paired_table; }
   QTabWidget* tabs() const { return m_tabs; }
   // Problems found in the runs given (bad configuration JSON, non-finite values), one per line.
   QString notice() const { return m_notice_text; }
@@ -122,6 +113,7 @@ class CompareView : public QWidget {
   QCheckBox* m_only_differences = nullptr;
   QTableWidget* m_score_table = nullptr;
   ScoreChart* m_score_chart = nullptr;
+  PairedScoreTable* m_paired_table = nullptr;
 };
 
 }  // namespace mola::widgets

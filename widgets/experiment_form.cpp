@@ -455,8 +455,22 @@ void ExperimentForm::setConfig(const ExperimentConfig& c) {
   m_keep_checkpoints->setValue(c.keep_checkpoints);
   m_router_interval->setValue(c.router_stats_interval);
 
-  // The designer: the model's shape when it can be told, and the allocation on that depth. A
-  // per-layer list of another length than the shape's sets the depth (the model is not known).
+  const QString allocation_error = setDesignerFrom(c);
+  m_allocation_spec = c.allocation;
+  m_modules_spec = c.target_modules;
+  m_updating = false;
+
+  updateModelShapeLabel();
+  onMethodChanged();
+  onEdited();
+  if (!allocation_error.isEmpty())
+    m_validation->setText(tr("adapter.allocation: %1").arg(allocation_error));
+}
+
+// The designer: the model's shape when it can be told, and the allocation on that depth. A
+// per-layer list of another length than the shape's sets the depth (the model is not known).
+// Returns why the allocation could not be shown, or nothing.
+QString ExperimentForm::setDesignerFrom(const ExperimentConfig& c) {
   ModelShape shape = shapeForModel(m_model->text()).value_or(m_designer->shape());
   std::optional<Allocation> allocation;
   QString allocation_error;
@@ -487,15 +501,7 @@ void ExperimentForm::setConfig(const ExperimentConfig& c) {
     }
   }
   m_designer->setTargetModules(modules);
-  m_allocation_spec = c.allocation;
-  m_modules_spec = c.target_modules;
-  m_updating = false;
-
-  updateModelShapeLabel();
-  onMethodChanged();
-  onEdited();
-  if (!allocation_error.isEmpty())
-    m_validation->setText(tr("adapter.allocation: %1").arg(allocation_error));
+  return allocation_error;
 }
 
 ExperimentConfig ExperimentForm::config() const {
@@ -519,23 +525,7 @@ ExperimentConfig ExperimentForm::config() const {
   c.alpha = parseNumber(m_alpha, "adapter.alpha");
   c.top_k = m_designer->topK();
   c.dropout = parseNumber(m_dropout, "adapter.dropout");
-  const std::vector<TargetModule> modules = m_designer->targetModules();
-  std::set<TargetModule> chosen(modules.begin(), modules.end());
-  std::set<TargetModule> given;
-  bool given_ok = true;
-  for (const std::string& name : m_modules_spec) {
-    try {
-      given.insert(parseTargetModule(name));
-    } catch (const std::invalid_argument&) {
-      given_ok = false;
-    }
-  }
-  if (given_ok && given == chosen && given.size() == m_modules_spec.size()) {
-    c.target_modules = m_modules_spec;
-  } else {
-    c.target_modules.clear();
-    for (TargetModule m : modules) c.target_modules.emplace_back(targetModuleName(m));
-  }
+  c.target_modules = targetModuleNames();
   c.balance_coefficient = parseNumber(m_balance, "adapter.balance_coefficient");
   c.task_embedding_dim = m_task_dim->value();
 
@@ -548,6 +538,39 @@ ExperimentConfig ExperimentForm::config() const {
   c.cutoff = size_t(m_cutoff->value());
   c.train_on_prompt = m_train_on_prompt->isChecked();
 
+  readTraining(c);
+
+  c.eval_protocol = m_protocol->currentText().toStdString();
+  c.eval_interval = m_eval_interval->value();
+  c.checkpoint_interval = m_checkpoint_interval->value();
+  c.keep_checkpoints = m_keep_checkpoints->value();
+  c.router_stats_interval = m_router_interval->value();
+  validateExperiment(c);
+  return c;
+}
+
+// The designer's target modules, in the spelling the configuration came with while it names the
+// same modules.
+std::vector<std::string> ExperimentForm::targetModuleNames() const {
+  const std::vector<TargetModule> modules = m_designer->targetModules();
+  std::set<TargetModule> chosen(modules.begin(), modules.end());
+  std::set<TargetModule> given;
+  bool given_ok = true;
+  for (const std::string& name : m_modules_spec) {
+    try {
+      given.insert(parseTargetModule(name));
+    } catch (const std::invalid_argument&) {
+      given_ok = false;
+    }
+  }
+  if (given_ok && given == chosen && given.size() == m_modules_spec.size()) return m_modules_spec;
+  std::vector<std::string> names;
+  for (TargetModule m : modules) names.emplace_back(targetModuleName(m));
+  return names;
+}
+
+// The training keys (batch to seed) into `c`; a number that does not parse is named.
+void ExperimentForm::readTraining(ExperimentConfig& c) const {
   c.batch_size = m_batch->value();
   c.grad_accumulation = m_accumulation->value();
   c.processes = m_processes->value();
@@ -572,14 +595,6 @@ ExperimentConfig ExperimentForm::config() const {
   if (seed.empty() || ec != std::errc() || end != seed.data() + seed.size())
     throw std::invalid_argument("training.seed: '" + seed +
                                 "' is not a whole number from 0 to 18446744073709551615");
-
-  c.eval_protocol = m_protocol->currentText().toStdString();
-  c.eval_interval = m_eval_interval->value();
-  c.checkpoint_interval = m_checkpoint_interval->value();
-  c.keep_checkpoints = m_keep_checkpoints->value();
-  c.router_stats_interval = m_router_interval->value();
-  validateExperiment(c);
-  return c;
 }
 
 QString ExperimentForm::validationMessage() const {

@@ -72,6 +72,9 @@ class ExperimentForm : public QWidget {
   void changed();
 
  private:
+  QString setDesignerFrom(const ExperimentConfig& c);
+  std::vector<std::string> targetModuleNames() const;
+  void readTraining(ExperimentConfig& c) const;
   void buildUi();
   QGroupBox* buildModelBox(QWidget* page);
   QGroupBox* buildAdapterBox(QWidget* page);

@@ -5,11 +5,13 @@
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "adapters/adapter_file.h"
 #include "commands.h"
 #include "model/hf_export.h"
+#include "store/paired_scores.h"
 #include "store/run_csv.h"
 #include "store_args.h"
 #include "text.h"
@@ -133,6 +135,37 @@ int showRun(const Args& args) {
   return 0;
 }
 
+// Each run's final score beside the first run's, question by question, on the first run's
+// benchmark (pairPredictions).
+void printPairedScores(const RunStore& store, const std::vector<RunRecord>& runs) {
+  const std::vector<EvalScore> first_scores = store.evalScores(runs[0].id);
+  const std::string benchmark = primaryBenchmark(first_scores, evaluatedBenchmarkOf(runs[0]));
+  if (benchmark.empty()) return;
+  std::optional<EvalScore> first;
+  for (const EvalScore& e : first_scores)
+    if (e.benchmark == benchmark)
+      first = finalScoreOn(first_scores, e.benchmark, e.split, e.protocol);
+  if (!first) return;
+  std::printf("paired with run %lld's final score on %s:\n", static_cast<long long>(runs[0].id),
+              printableText(benchmark).c_str());
+  const std::vector<StoredPrediction> first_predictions = store.predictions(first->id);
+  const std::string a = "run " + std::to_string(runs[0].id);
+  for (size_t i = 1; i < runs.size(); ++i) {
+    const std::string b = "run " + std::to_string(runs[i].id);
+    const std::optional<EvalScore> other =
+        finalScoreOn(store.evalScores(runs[i].id), first->benchmark, first->split, first->protocol);
+    std::string line;
+    if (!other)
+      line = "not scored on it";
+    else if (first_predictions.empty() || store.predictions(other->id).empty())
+      line = "no stored predictions to pair";
+    else
+      line = describePairedScores(pairPredictions(store.predictions(other->id), first_predictions),
+                                  b, a);
+    std::printf("  %s: %s\n", b.c_str(), line.c_str());
+  }
+}
+
 int compareRuns(const Args& args) {
   args.allowOnly({"--db"});
   if (args.positional.size() < 2) throw UsageError("mola runs compare takes two or more RUN_IDs");
@@ -162,6 +195,7 @@ int compareRuns(const Args& args) {
   row(' ', "final loss", [&](size_t i) { return finalLoss(store, runs[i].id); });
   row(' ', "final score", [&](size_t i) { return finalScore(store, runs[i].id); });
   std::printf("(* marks keys whose values differ)\n");
+  printPairedScores(store, runs);
   return 0;
 }
 

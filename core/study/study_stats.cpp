@@ -2,6 +2,7 @@
 // Student's t from the regularised incomplete beta function (Lentz's continued fraction).
 #include "study/study_stats.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -111,6 +112,19 @@ PairedTest pairedTTest(const std::vector<double>& a, const std::vector<double>& 
   r.t = r.difference.mean / (r.difference.sd / std::sqrt(double(r.difference.n)));
   r.p = 2 * studentTCdf(-std::fabs(r.t), r.difference.n - 1);
   return r;
+}
+
+double mcnemarExactP(long long only_a, long long only_b) {
+  if (only_a < 0 || only_b < 0) throw std::invalid_argument("mcnemarExactP: negative counts");
+  const long long n = only_a + only_b, k = std::min(only_a, only_b);
+  if (n == 0) return 1.0;
+  // sum_{i <= k} C(n, i) / 2^n, each term from lgamma: no overflow for any n.
+  double tail = 0.0;
+  const double log_half_n = double(n) * std::log(0.5);
+  for (long long i = 0; i <= k; ++i)
+    tail += std::exp(std::lgamma(double(n) + 1) - std::lgamma(double(i) + 1) -
+                     std::lgamma(double(n - i) + 1) + log_half_n);
+  return std::min(1.0, 2.0 * tail);
 }
 
 }  // namespace mola

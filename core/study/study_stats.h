@@ -33,4 +33,10 @@ struct PairedTest {
 PairedTest pairedTTest(const std::vector<double>& a, const std::vector<double>& b,
                        double level = 0.95);
 
+// McNemar's exact test: of the questions two models answer differently, `only_a` only the first
+// gets right and `only_b` only the second. Under "both are as good" each such question goes either
+// way with probability 1/2; returns the two-sided p, min(1, 2 P(X <= min(only_a, only_b))) for X
+// binomial(only_a + only_b, 1/2); 1 when they never differ.
+double mcnemarExactP(long long only_a, long long only_b);
+
 }  // namespace mola

@@ -170,6 +170,41 @@ TEST(CliTrain, EvalOfARunScoresItsCheckpointAndStoresTheScore) {
   EXPECT_FALSE(fs::exists(dir / "none.sqlite"));
 }
 
+// mola runs compare pairs each run's final score with the first run's, question by question: the
+// counts it prints are those of the stored predictions, counted here.
+TEST(CliTrain, RunsComparePairsTheFinalScoresQuestionByQuestion) {
+  const fs::path dir = mola::test::tempDir("cli_compare_paired");
+  const std::string db = (dir / "runs.sqlite").string();
+  const std::string experiment = writeExperiment(dir, 6, 6).string();
+  ASSERT_EQ(run("train " + experiment + " --db " + db).code, 0);
+  ASSERT_EQ(run("train " + experiment + " --db " + db +
+                " --set training.seed=9 --set adapter.allocation=8-6-4-2")
+                .code,
+            0);
+  RunStore store = RunStore::open(db, false);
+  const auto first = store.predictions(store.evalScores(1).back().id);
+  const auto second = store.predictions(store.evalScores(2).back().id);
+  ASSERT_EQ(first.size(), 16u);
+  ASSERT_EQ(second.size(), 16u);
+  int both = 0, only_second = 0, only_first = 0, neither = 0;
+  for (size_t i = 0; i < first.size(); ++i) {
+    ASSERT_EQ(first[i].example_id, second[i].example_id);
+    both += first[i].correct && second[i].correct;
+    only_second += !first[i].correct && second[i].correct;
+    only_first += first[i].correct && !second[i].correct;
+    neither += !first[i].correct && !second[i].correct;
+  }
+  const Result r = run("runs compare 1 2 --db " + db);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "paired with run 1's final score on synthetic:largest:16:2:\n")) << r.out;
+  EXPECT_TRUE(has(r.out, "  run 2: 16 on the same questions: both right " + std::to_string(both) +
+                             ", only run 2 " + std::to_string(only_second) + ", only run 1 " +
+                             std::to_string(only_first) + ", both wrong " +
+                             std::to_string(neither) + "; run 2 - run 1 "))
+      << r.out;
+  EXPECT_TRUE(has(r.out, "McNemar exact p = ")) << r.out;
+}
+
 // The shipped quickstart, exactly as a user runs it: the built-in base is pretrained once (cached
 // under the build's test folder), then MoLA adapters learn antonyms. Chance is 1/4; the bound is
 // the Wilson interval's lower end, so luck cannot pass it.

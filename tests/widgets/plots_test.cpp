@@ -20,6 +20,7 @@
 #include "compare_view.h"
 #include "ema_smoother.h"
 #include "expert_heatmap.h"
+#include "paired_score_table.h"
 #include "plot_export.h"
 #include "score_chart.h"
 #include "task_gate_map.h"
@@ -605,6 +606,60 @@ class PlotsTest : public QObject {
     QCOMPARE(view.curveCount(Curve::Loss), 3);
   }
 
+  // The paired table: each run against the first on the same questions of their final scores;
+  // counts, difference and interval worked out by hand, p from exact fractions.
+  void compareViewPairsRunsQuestionByQuestion() {
+    auto run = [](int64_t id, const std::vector<bool>& correct, int64_t step) {
+      ComparedRun r;
+      r.record.id = id;
+      r.record.name = "r";
+      EvalScore early{10 * id, 5, "arc", "", "likelihood", 0.1, int64_t(correct.size()), 0, 0};
+      EvalScore last{10 * id + 1, step, "arc", "", "likelihood", 0.5, int64_t(correct.size()),
+                     0,           0};
+      r.scores = {early, last};
+      std::vector<mola::StoredPrediction> p;
+      for (size_t q = 0; q < correct.size(); ++q)
+        p.push_back({"q" + std::to_string(q), correct[q] ? 0 : 1, bool(correct[q])});
+      r.predictions[last.id] = p;
+      return r;
+    };
+    std::vector<ComparedRun> runs;
+    runs.push_back(run(1, {true, false, true, false, false}, 20));
+    // Right on q1 and q3 where the first is wrong, wrong on q2 where it is right.
+    runs.push_back(run(2, {true, true, false, true, false}, 20));
+    // 30 questions: right on 12 the first gets wrong, never the reverse (p = 2 / 2^12).
+    std::vector<bool> first_30(30, false), third_30(30, false);
+    for (int q = 0; q < 12; ++q) third_30[size_t(q)] = true;
+    runs.push_back(run(3, third_30, 20));
+    runs.push_back(run(4, {true}, 20));
+    runs[3].predictions.clear();  // scored before predictions were stored: nothing to pair
+    CompareView view;
+    view.setRuns(runs);
+    PairedScoreTable* table = view.pairedTable();
+    QCOMPARE(table->pairs().size(), size_t(2));
+    const mola::PairedScores& s = table->pairs()[0].scores;
+    QCOMPARE(table->pairs()[0].run, size_t(1));
+    QCOMPARE(s.n, int64_t(5));
+    QCOMPARE(s.only_a, int64_t(2));
+    QCOMPARE(s.only_b, int64_t(1));
+    QCOMPARE(table->item(0, 5)->text(), QStringLiteral("0.200 [-0.456, 0.856]"));
+    QCOMPARE(table->item(0, 6)->text(), QStringLiteral("1"));
+    QVERIFY(!table->item(0, 6)->font().bold());
+    // Run 3 against run 1: the first's 5 questions are q0..q4; run 3 is right on all of them,
+    // run 1 on q0 and q2: only run 3 right on q1, q3, q4.
+    QCOMPARE(table->pairs()[1].scores.n, int64_t(5));
+    QCOMPARE(table->pairs()[1].scores.only_a, int64_t(3));
+    QCOMPARE(table->pairs()[1].scores.only_b, int64_t(0));
+    QCOMPARE(table->item(1, 6)->text(), QStringLiteral("0.25"));  // 2 / 2^3
+    runs[0] = run(1, first_30, 20);
+    view.setRuns(runs);
+    QCOMPARE(view.pairedTable()->pairs()[1].scores.only_a, int64_t(12));
+    QCOMPARE(view.pairedTable()->item(1, 6)->text(), QStringLiteral("0.000488"));  // 2 / 4096
+    QVERIFY(view.pairedTable()->item(1, 6)->font().bold());
+    view.setRuns({runs[0]});
+    QVERIFY(view.pairedTable()->pairs().empty());
+  }
+
   void screenshots() {
     QDir().mkpath(QStringLiteral(MOLA_SCREENSHOT_DIR));
     const Allocation a = Allocation::parse("2-4-6-8", 8);
@@ -646,8 +701,16 @@ class PlotsTest : public QObject {
       c.metrics = sr.metrics;
       c.router = sr.router;
       c.scores = sr.scores;
-      EvalScore obqa{0, 400, "openbookqa", "test", "likelihood", 0.52 - 0.04 * i, 500, 0, 0};
+      EvalScore obqa{
+          int64_t(1000 + i), 400, "openbookqa", "test", "likelihood", 0.52 - 0.04 * i, 500, 0, 0};
       c.scores.push_back(obqa);
+      // Each question has a difficulty that every run shares, plus noise of the run's own.
+      std::mt19937 noise(unsigned(7 + i));
+      std::uniform_real_distribution<double> u(-0.15, 0.15);
+      for (int q = 0; q < 500; ++q) {
+        const bool right = double((q * 37) % 100) / 100.0 + u(noise) < obqa.accuracy;
+        c.predictions[obqa.id].push_back({"obqa-" + std::to_string(q), right ? 0 : 1, right});
+      }
       c.allocation = al;
       runs.push_back(c);
     }

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "paired_score_table.h"
+
+#include <QHeaderView>
+#include <stdexcept>
+
+#include "compare_view.h"
+#include "score_chart.h"
+
+namespace mola::widgets {
+
+PairedScoreTable::PairedScoreTable(QWidget* parent) : QTableWidget(parent) {
+  setObjectName(QStringLiteral("pairedScores"));
+  setEditTriggers(QAbstractItemView::NoEditTriggers);
+  setSelectionBehavior(QAbstractItemView::SelectRows);
+  setColumnCount(7);
+  setHorizontalHeaderLabels({tr("Run"), tr("Benchmark"), tr("Same questions"),
+                             tr("Only this right"), tr("Only the first right"),
+                             tr("Difference (95% CI)"), tr("McNemar p")});
+  horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  horizontalHeader()->setSectionResizeMode(1, QHeaderView::Stretch);
+  verticalHeader()->hide();
+  horizontalHeaderItem(3)->setToolTip(tr("Questions this run answers right and the first wrong"));
+  horizontalHeaderItem(4)->setToolTip(tr("Questions the first run answers right and this wrong"));
+  horizontalHeaderItem(5)->setToolTip(
+      tr("This run's accuracy minus the first's on the same questions, with its paired 95% "
+         "interval"));
+  horizontalHeaderItem(6)->setToolTip(
+      tr("McNemar's exact test: how likely so uneven a split of the questions on which the two "
+         "disagree is when both runs are equally good"));
+}
+
+void PairedScoreTable::setRuns(const std::vector<ComparedRun>& runs) {
+  m_pairs.clear();
+  if (runs.size() >= 2) {
+    const ComparedRun& first = runs[0];
+    for (const EvalScore& f : ScoreChart::finalScores(first.scores)) {
+      const auto first_predictions = first.predictions.find(f.id);
+      if (first_predictions == first.predictions.end()) continue;
+      for (size_t i = 1; i < runs.size(); ++i) {
+        const std::optional<EvalScore> other =
+            finalScoreOn(runs[i].scores, f.benchmark, f.split, f.protocol);
+        if (!other) continue;
+        const auto predictions = runs[i].predictions.find(other->id);
+        if (predictions == runs[i].predictions.end()) continue;
+        try {
+          m_pairs.push_back({i, ScoreChart::benchmarkLabel(f),
+                             pairPredictions(predictions->second, first_predictions->second)});
+        } catch (const std::invalid_argument&) {
+          // Damaged predictions (an id twice) pair with nothing.
+        }
+      }
+    }
+  }
+  setRowCount(int(m_pairs.size()));
+  if (m_pairs.empty()) return;
+  horizontalHeaderItem(0)->setText(
+      tr("Run (against %1)").arg(CompareView::runLabel(runs[0].record)));
+  for (size_t r = 0; r < m_pairs.size(); ++r)
+    fillRow(int(r), m_pairs[r], CompareView::runLabel(runs[m_pairs[r].run].record),
+            CompareView::runLabel(runs[0].record));
+  // As tall as its rows: the chart above takes the rest.
+  int height = horizontalHeader()->sizeHint().height() + 2 * frameWidth() + 2;
+  for (int r = 0; r < rowCount(); ++r) height += rowHeight(r);
+  setMaximumHeight(height);
+}
+
+void PairedScoreTable::fillRow(int row, const Pair& pair, const QString& run_label,
+                               const QString& first_label) {
+  const PairedScores& s = pair.scores;
+  const QStringList texts = {run_label,
+                             pair.benchmark,
+                             QString::number(s.n),
+                             QString::number(s.only_a),
+                             QString::number(s.only_b),
+                             s.n == 0 ? tr("-")
+                                      : tr("%1 [%2, %3]")
+                                            .arg(s.difference, 0, 'f', 3)
+                                            .arg(s.ci_low, 0, 'f', 3)
+                                            .arg(s.ci_high, 0, 'f', 3),
+                             QString::number(s.p, 'g', 3)};
+  for (int c = 0; c < texts.size(); ++c) {
+    auto* item = new QTableWidgetItem(texts[c]);
+    if (c >= 2) item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+    item->setToolTip(tr("%1 against %2 on %3: %4 of %5 right against %6")
+                         .arg(run_label, first_label, pair.benchmark)
+                         .arg(s.both_right + s.only_a)
+                         .arg(s.n)
+                         .arg(s.both_right + s.only_b));
+    if (c == 0) item->setForeground(CompareView::runColour(int(pair.run)).darker(120));
+    if (c == 6 && s.n > 0 && s.p < 0.05) {
+      QFont f = item->font();
+      f.setBold(true);
+      item->setFont(f);
+    }
+    setItem(row, c, item);
+  }
+}
+
+}  // namespace mola::widgets

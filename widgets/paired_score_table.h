@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// PairedScoreTable: each compared run against the first, question by question, on every benchmark
+// whose final scores both have with their predictions (store/paired_scores.h): how often each is
+// right where the other is wrong, the accuracy difference with its paired interval, McNemar's
+// exact p (bold below 0.05).
+#pragma once
+
+#include <QTableWidget>
+#include <vector>
+
+#include "compared_run.h"
+#include "store/paired_scores.h"
+
+namespace mola::widgets {
+
+class PairedScoreTable : public QTableWidget {
+  Q_OBJECT
+
+ public:
+  explicit PairedScoreTable(QWidget* parent = nullptr);
+
+  void setRuns(const std::vector<ComparedRun>& runs);
+  // The rows shown: which run (index into the runs), the benchmark label, the comparison.
+  struct Pair {
+    size_t run = 0;
+    QString benchmark;
+    PairedScores scores;
+  };
+  const std::vector<Pair>& pairs() const { return m_pairs; }
+
+ private:
+  void fillRow(int row, const Pair& pair, const QString& run_label, const QString& first_label);
+
+  std::vector<Pair> m_pairs;
+};
+
+}  // namespace mola::widgets
