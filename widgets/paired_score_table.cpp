@@ -30,28 +30,33 @@ PairedScoreTable::PairedScoreTable(QWidget* parent) : QTableWidget(parent) {
          "disagree is when both runs are equally good"));
 }
 
-void PairedScoreTable::setRuns(const std::vector<ComparedRun>& runs) {
-  m_pairs.clear();
-  if (runs.size() >= 2) {
-    const ComparedRun& first = runs[0];
-    for (const EvalScore& f : ScoreChart::finalScores(first.scores)) {
-      const auto first_predictions = first.predictions.find(f.id);
-      if (first_predictions == first.predictions.end()) continue;
-      for (size_t i = 1; i < runs.size(); ++i) {
-        const std::optional<EvalScore> other =
-            finalScoreOn(runs[i].scores, f.benchmark, f.split, f.protocol);
-        if (!other) continue;
-        const auto predictions = runs[i].predictions.find(other->id);
-        if (predictions == runs[i].predictions.end()) continue;
-        try {
-          m_pairs.push_back({i, ScoreChart::benchmarkLabel(f),
-                             pairPredictions(predictions->second, first_predictions->second)});
-        } catch (const std::invalid_argument&) {
-          // Damaged predictions (an id twice) pair with nothing.
-        }
+std::vector<PairedScoreTable::Pair> PairedScoreTable::pairsOf(
+    const std::vector<ComparedRun>& runs) {
+  std::vector<Pair> pairs;
+  if (runs.size() < 2) return pairs;
+  const ComparedRun& first = runs[0];
+  for (const EvalScore& f : ScoreChart::finalScores(first.scores)) {
+    const auto first_predictions = first.predictions.find(f.id);
+    if (first_predictions == first.predictions.end()) continue;
+    for (size_t i = 1; i < runs.size(); ++i) {
+      const std::optional<EvalScore> other =
+          finalScoreOn(runs[i].scores, f.benchmark, f.split, f.protocol);
+      if (!other) continue;
+      const auto predictions = runs[i].predictions.find(other->id);
+      if (predictions == runs[i].predictions.end()) continue;
+      try {
+        pairs.push_back({i, ScoreChart::benchmarkLabel(f),
+                         pairPredictions(predictions->second, first_predictions->second)});
+      } catch (const std::invalid_argument&) {
+        // Damaged predictions (an id twice) pair with nothing.
       }
     }
   }
+  return pairs;
+}
+
+void PairedScoreTable::setRuns(const std::vector<ComparedRun>& runs) {
+  m_pairs = pairsOf(runs);
   setRowCount(int(m_pairs.size()));
   if (m_pairs.empty()) return;
   horizontalHeaderItem(0)->setText(

@@ -19,13 +19,18 @@ class PairedScoreTable : public QTableWidget {
  public:
   explicit PairedScoreTable(QWidget* parent = nullptr);
 
-  void setRuns(const std::vector<ComparedRun>& runs);
-  // The rows shown: which run (index into the runs), the benchmark label, the comparison.
+  // Which run (index into the runs), the benchmark label, the comparison with the first run.
   struct Pair {
     size_t run = 0;
     QString benchmark;
     PairedScores scores;
   };
+  // Every run after the first against the first, on each benchmark whose final scores both have
+  // with their predictions (the first run's benchmarks in order).
+  static std::vector<Pair> pairsOf(const std::vector<ComparedRun>& runs);
+
+  void setRuns(const std::vector<ComparedRun>& runs);
+  // The rows shown.
   const std::vector<Pair>& pairs() const { return m_pairs; }
 
  private:

@@ -84,8 +84,8 @@ RunsBrowser::RunsBrowser(QWidget* parent)
       tr("Propose experts per layer from the selected run's routers, under a budget; the "
          "proposal can go to the Design view or join a study"));
   m_score->setToolTip(
-      tr("Score the selected run's newest checkpoint on a benchmark; the score joins its "
-         "evaluations"));
+      tr("Score the selected runs' newest checkpoints on a benchmark, one after another; each "
+         "score joins its run's evaluations"));
   m_status->setTextFormat(Qt::PlainText);
 
   // The count (or the error) beside the search it answers; the buttons take the whole row.
@@ -140,7 +140,7 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   });
   connect(m_score, &QPushButton::clicked, this, [this] {
     const QList<qint64> ids = selectedRunIds();
-    if (ids.size() == 1) emit scoreRequested(ids.front());
+    if (!ids.isEmpty()) emit scoreRequested(ids);
   });
   connect(m_routing, &QPushButton::clicked, this, [this] {
     const QList<qint64> ids = selectedRunIds();
@@ -263,7 +263,7 @@ void RunsBrowser::updateButtons() {
   m_compare->setEnabled(ids.size() >= 2);
   m_export->setEnabled(ids.size() == 1);
   m_label->setEnabled(ids.size() == 1);
-  m_score->setEnabled(ids.size() == 1);
+  m_score->setEnabled(!ids.isEmpty());
   const int one = ids.size() == 1 ? m_model->rowOf(ids.front()) : -1;
   const bool routed = one >= 0 && m_model->rows()[size_t(one)].allocation.numLayers() > 0 &&
                       m_model->rows()[size_t(one)].allocation.maxExperts() > 1;

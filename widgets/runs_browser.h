@@ -75,8 +75,8 @@ class RunsBrowser : public QWidget {
   void labelRequested(qint64 id);
   // Advise... with one MoLA run selected: an allocation from its routers.
   void adviseRequested(qint64 id);
-  // Score... with one run selected: its newest checkpoint on a benchmark.
-  void scoreRequested(qint64 id);
+  // Score... with runs selected: their newest checkpoints on a benchmark.
+  void scoreRequested(const QList<qint64>& ids);
   // Routing... with one MoLA run selected: where a text's tokens go.
   void routingRequested(qint64 id);
 

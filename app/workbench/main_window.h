@@ -8,12 +8,15 @@
 #include <QMainWindow>
 #include <QString>
 #include <QStringList>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "adapters/allocation.h"
 #include "run_follower.h"
+#include "score_dialog.h"
 #include "store/run_store.h"
 #include "train/training_observer.h"
 
@@ -31,7 +34,6 @@ class QueuePanel;
 class RoutingDialog;
 class RunsBrowser;
 class StudyView;
-struct ScoreRequest;
 }  // namespace mola::widgets
 
 namespace mola::app {
@@ -105,8 +107,8 @@ class MainWindow : public QMainWindow {
                         const QString& description);
   // Scores run `id`'s newest intact checkpoint on a benchmark in a `mola eval --run` process (no
   // dialog here: the Runs view's Score... asks); its progress and outcome go to the status bar,
-  // the score to the database. False, with the reason shown, while another scoring runs or
-  // without a database.
+  // the score to the database. While another scoring runs it waits its turn (one process at a
+  // time). False, with the reason shown, without a database.
   bool scoreRun(qint64 id, const widgets::ScoreRequest& request);
   RunScorer* scorer() const { return m_scorer; }
   // Routing...: the dialog for run `id` (its first question as the text), and a trace of `text`
@@ -160,7 +162,10 @@ class MainWindow : public QMainWindow {
   void onQueueEmpty();
   void editRunLabelsDialog(qint64 id);
   void adviseDialog(qint64 id);
-  void scoreRunDialog(qint64 id);
+  void scoreRunDialog(const QList<qint64>& ids);
+  void connectScorer();
+  void startNextScoring();
+  QString waitingText() const;  // " (2 more waiting)" or nothing
   void startTrace(qint64 run, const QString& text);
   // The Runs view's buttons to the window's actions.
   void connectRunsView();
@@ -219,6 +224,8 @@ class MainWindow : public QMainWindow {
   QString m_db_path;
   TrainingController* m_controller = nullptr;
   RunScorer* m_scorer = nullptr;
+  std::deque<std::pair<qint64, widgets::ScoreRequest>> m_score_queue;  // scorings waiting
+  QString m_scoring_benchmark;                                         // of the one running
   RouteTracer* m_tracer = nullptr;
   widgets::RoutingDialog* m_routing_dialog = nullptr;
   qint64 m_live_run = -1;

@@ -125,6 +125,7 @@ void MainWindow::connectRunsView() {
   connect(m_runs, &widgets::RunsBrowser::deleteRequested, this, &MainWindow::deleteRuns);
   connect(m_runs, &widgets::RunsBrowser::exportRequested, this, &MainWindow::exportRunDialog);
   connect(m_runs, &widgets::RunsBrowser::scoreRequested, this, &MainWindow::scoreRunDialog);
+  connectScorer();
   connect(m_runs, &widgets::RunsBrowser::routingRequested, this, &MainWindow::showRoutingDialog);
 }
 
@@ -257,12 +258,17 @@ bool MainWindow::compareRuns(const QList<qint64>& ids) {
   return missing.isEmpty();
 }
 
-void MainWindow::scoreRunDialog(qint64 id) {
-  const std::optional<RunRecord> record = storedRun(id);
-  if (!record) return;
-  widgets::ScoreDialog dialog(tr("run #%1 (%2)").arg(id).arg(QString::fromStdString(record->name)),
-                              this);
-  if (dialog.exec() == QDialog::Accepted) scoreRun(id, dialog.request());
+void MainWindow::scoreRunDialog(const QList<qint64>& ids) {
+  if (ids.isEmpty()) return;
+  QString what = tr("%1 runs").arg(ids.size());
+  if (ids.size() == 1) {
+    const std::optional<RunRecord> record = storedRun(ids.front());
+    if (!record) return;
+    what = tr("run #%1 (%2)").arg(ids.front()).arg(QString::fromStdString(record->name));
+  }
+  widgets::ScoreDialog dialog(what, this);
+  if (dialog.exec() != QDialog::Accepted) return;
+  for (qint64 id : ids) scoreRun(id, dialog.request());
 }
 
 bool MainWindow::scoreRun(qint64 id, const widgets::ScoreRequest& request) {
@@ -270,35 +276,57 @@ bool MainWindow::scoreRun(qint64 id, const widgets::ScoreRequest& request) {
     showError(tr("Score"), tr("No run database is open."));
     return false;
   }
-  if (m_scorer->busy()) {
-    showError(
-        tr("Score"),
-        tr("Run #%1 is being scored: wait for it, then score the next.").arg(m_scorer->run()));
-    return false;
-  }
-  const QString benchmark = QString::fromStdString(dataSourceName(request.data));
-  // One connection per scoring, for its messages.
-  auto* context = new QObject(this);
-  connect(m_scorer, &RunScorer::progress, context, [this, benchmark](qint64 run, int done, int n) {
-    showStatus(
-        tr("Scoring run #%1 on %2: %3 of %4 questions").arg(run).arg(benchmark).arg(done).arg(n),
-        0);
-  });
-  connect(m_scorer, &RunScorer::finished, context,
-          [this, context](qint64 run, bool ok, const QString& message) {
-            context->deleteLater();
-            if (!ok) {
-              showError(tr("Score"), tr("Run #%1 was not scored: %2").arg(run).arg(message));
-              return;
-            }
-            showStatus(tr("Run #%1 scored: %2").arg(run).arg(message), 15000);
-            refreshRuns();
-            refreshComparedRun(run);
-            refreshTrainScores(run);
-          });
-  m_scorer->start(id, m_db_path, request.data, request.protocol);
-  showStatus(tr("Scoring run #%1 on %2: loading its model").arg(id).arg(benchmark), 0);
+  m_score_queue.push_back({id, request});
+  if (!m_scorer->busy())
+    startNextScoring();
+  else
+    showStatus(tr("Run #%1 waits to be scored after run #%2 (%3 waiting)")
+                   .arg(id)
+                   .arg(m_scorer->run())
+                   .arg(m_score_queue.size()),
+               0);
   return true;
+}
+
+void MainWindow::connectScorer() {
+  connect(m_scorer, &RunScorer::progress, this, [this](qint64 run, int done, int n) {
+    showStatus(tr("Scoring run #%1 on %2: %3 of %4 questions%5")
+                   .arg(run)
+                   .arg(m_scoring_benchmark)
+                   .arg(done)
+                   .arg(n)
+                   .arg(waitingText()),
+               0);
+  });
+  connect(
+      m_scorer, &RunScorer::finished, this, [this](qint64 run, bool ok, const QString& message) {
+        if (ok) {
+          showStatus(tr("Run #%1 scored: %2%3").arg(run).arg(message).arg(waitingText()), 15000);
+          refreshRuns();
+          refreshComparedRun(run);
+          refreshTrainScores(run);
+        } else {
+          showError(tr("Score"), tr("Run #%1 was not scored: %2").arg(run).arg(message));
+        }
+        startNextScoring();
+      });
+}
+
+QString MainWindow::waitingText() const {
+  return m_score_queue.empty() ? QString() : tr(" (%1 more waiting)").arg(m_score_queue.size());
+}
+
+void MainWindow::startNextScoring() {
+  if (m_score_queue.empty() || m_scorer->busy() || !m_store) return;
+  const auto [id, request] = m_score_queue.front();
+  m_score_queue.pop_front();
+  m_scoring_benchmark = QString::fromStdString(dataSourceName(request.data));
+  m_scorer->start(id, m_db_path, request.data, request.protocol);
+  showStatus(tr("Scoring run #%1 on %2: loading its model%3")
+                 .arg(id)
+                 .arg(m_scoring_benchmark)
+                 .arg(waitingText()),
+             0);
 }
 
 void MainWindow::refreshComparedRun(qint64 id) {

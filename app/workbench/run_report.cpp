@@ -2,7 +2,11 @@
 #include "run_report.h"
 
 #include <QLocale>
+#include <algorithm>
 #include <cmath>
+
+#include "paired_score_table.h"
+#include "store/paired_scores.h"
 
 namespace mola::app {
 namespace {
@@ -73,6 +77,38 @@ QString runReportHtml(const RunRecord& run, double final_loss,
   return html;
 }
 
+namespace {
+
+// Each run against the first on the same questions (the Compare view's paired table), or nothing.
+QString pairedTable(const std::vector<widgets::ComparedRun>& runs) {
+  const auto pairs = widgets::PairedScoreTable::pairsOf(runs);
+  if (pairs.empty()) return {};
+  QString html =
+      QStringLiteral(
+          "<h2>Question by question, against %1 #%2</h2><table border='1' cellspacing='0'><tr>"
+          "<th>run</th><th>benchmark</th><th>same questions</th><th>only this right</th>"
+          "<th>only the first right</th><th>difference (95% CI)</th><th>McNemar p</th></tr>")
+          .arg(esc(runs[0].record.name))
+          .arg(runs[0].record.id);
+  for (const auto& p : pairs) {
+    const PairedScores& s = p.scores;
+    html += QStringLiteral(
+                "<tr><td>%1 <span class='dim'>#%2</span></td><td>%3</td><td>%4</td><td>%5</td>"
+                "<td>%6</td><td>%7 (%8 to %9)</td><td>%10</td></tr>")
+                .arg(esc(runs[p.run].record.name))
+                .arg(runs[p.run].record.id)
+                .arg(p.benchmark.toHtmlEscaped())
+                .arg(s.n)
+                .arg(s.only_a)
+                .arg(s.only_b)
+                .arg(QString::number(s.difference, 'f', 3), QString::number(s.ci_low, 'f', 3),
+                     QString::number(s.ci_high, 'f', 3), QString::number(s.p, 'g', 3));
+  }
+  return html + QStringLiteral("</table>");
+}
+
+}  // namespace
+
 QString comparisonReportHtml(const std::vector<widgets::ComparedRun>& runs,
                              const QStringList& differing_keys) {
   QString html = QLatin1String(kStyle);
@@ -84,8 +120,12 @@ QString comparisonReportHtml(const std::vector<widgets::ComparedRun>& runs,
       "<th>status</th><th>steps</th><th>final loss</th><th>last score</th></tr>");
   for (const auto& r : runs) {
     QString score = QStringLiteral("\u2013");
-    if (!r.scores.empty()) {
-      const EvalScore& s = r.scores.back();
+    // The final score on the benchmark the run is ranked on (not one added later on another).
+    const std::string ranked = primaryBenchmark(r.scores, evaluatedBenchmarkOf(r.record));
+    const auto last = std::find_if(r.scores.rbegin(), r.scores.rend(),
+                                   [&](const EvalScore& e) { return e.benchmark == ranked; });
+    if (last != r.scores.rend()) {
+      const EvalScore& s = *last;
       score = QStringLiteral("%1 (%2\u2013%3, step %4)")
                   .arg(QString::number(s.accuracy, 'f', 4), QString::number(s.ci_low, 'f', 3),
                        QString::number(s.ci_high, 'f', 3))
@@ -107,6 +147,7 @@ QString comparisonReportHtml(const std::vector<widgets::ComparedRun>& runs,
               .arg(differing_keys.isEmpty()
                        ? QStringLiteral("none")
                        : differing_keys.join(QStringLiteral(", ")).toHtmlEscaped());
+  html += pairedTable(runs);
   for (const auto& r : runs)
     html += QStringLiteral("<h2>Scores of %1 #%2</h2>").arg(esc(r.record.name)).arg(r.record.id) +
             scoresTable(r.scores);

@@ -20,6 +20,7 @@
 #include "main_window.h"
 #include "route_tracer.h"
 #include "routing_dialog.h"
+#include "run_report.h"
 #include "run_scorer.h"
 #include "runs_browser.h"
 #include "score_dialog.h"
@@ -102,8 +103,8 @@ class WorkbenchRunsTest : public QObject {
   }
 
   // Score... scores the selected run's checkpoint with `mola eval --run` in a child process: the
-  // score reaches the database and the status bar, one scoring at a time; a benchmark that cannot
-  // be read is named.
+  // score reaches the database and the status bar; a second scoring waits for the first; a
+  // benchmark that cannot be read is named.
   void scoreARunFromTheRunsView() {
     qputenv("MOLA_CLI", QByteArray(MOLA_CLI));
     QTemporaryDir dir;
@@ -134,13 +135,18 @@ class WorkbenchRunsTest : public QObject {
     mola::widgets::ScoreRequest request;
     request.data.path = "synthetic:largest:12:5";
     QSignalSpy finished(w.scorer(), &mola::app::RunScorer::finished);
-    QVERIFY(w.scoreRun(1, request));
-    QVERIFY(!w.scoreRun(1, request));  // one at a time
-    QVERIFY2(w.lastError().contains(QStringLiteral("being scored")), qPrintable(w.lastError()));
-    closeMessageBoxes(w);
-    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kTrainTimeoutMs);
-    QVERIFY2(finished.at(0).at(1).toBool(), qPrintable(finished.at(0).at(2).toString()));
-    const QString message = finished.at(0).at(2).toString();
+    mola::widgets::ScoreRequest second;
+    second.data.path = "synthetic:opposite:6:3";
+    QVERIFY(w.scoreRun(1, second));
+    QVERIFY(w.scoreRun(1, request));  // waits its turn: one process at a time
+    QVERIFY2(w.statusBar()->toolTip().contains(QStringLiteral("waits to be scored")),
+             qPrintable(w.statusBar()->toolTip()));
+    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 2, kTrainTimeoutMs);
+    for (int i = 0; i < 2; ++i)
+      QVERIFY2(finished.at(i).at(1).toBool(), qPrintable(finished.at(i).at(2).toString()));
+    QVERIFY2(finished.at(0).at(2).toString().contains(QStringLiteral("on synthetic:opposite:6:3")),
+             qPrintable(finished.at(0).at(2).toString()));
+    const QString message = finished.at(1).at(2).toString();
     QVERIFY2(message.contains(QStringLiteral("on synthetic:largest:12:5, n 12, at step 4")),
              qPrintable(message));
     QVERIFY2(w.statusBar()->toolTip().contains(QStringLiteral("Run #1 scored: accuracy")),
@@ -148,12 +154,13 @@ class WorkbenchRunsTest : public QObject {
     {
       RunStore store = RunStore::open(db.toStdString(), false);
       const std::vector<mola::EvalScore> scores = store.evalScores(1);
-      QVERIFY(!scores.empty());
+      QVERIFY(scores.size() >= 2);
+      QCOMPARE(scores[scores.size() - 2].benchmark, std::string("synthetic:opposite:6:3"));
       QCOMPARE(scores.back().benchmark, std::string("synthetic:largest:12:5"));
       QCOMPARE(scores.back().n, int64_t(12));
       QCOMPARE(scores.back().step, int64_t(4));
     }
-    QCOMPARE(w.compareView()->runs().front().scores.size(), compared_scores + 1);
+    QCOMPARE(w.compareView()->runs().front().scores.size(), compared_scores + 2);
     QCOMPARE(w.compareView()->runs().front().scores.back().benchmark,
              std::string("synthetic:largest:12:5"));
     QVERIFY2(evalGraphNames(w).contains(QStringLiteral("synthetic:largest:12:5")),
@@ -163,8 +170,8 @@ class WorkbenchRunsTest : public QObject {
 
     request.data.path = dir.filePath(QStringLiteral("missing.jsonl")).toStdString();
     QVERIFY(w.scoreRun(1, request));
-    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 2, kTrainTimeoutMs);
-    QVERIFY(!finished.at(1).at(1).toBool());
+    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 3, kTrainTimeoutMs);
+    QVERIFY(!finished.at(2).at(1).toBool());
     QVERIFY2(w.lastError().contains(QStringLiteral("missing.jsonl")), qPrintable(w.lastError()));
     closeMessageBoxes(w);
   }
@@ -244,6 +251,34 @@ class WorkbenchRunsTest : public QObject {
     QVERIFY2(dialog->status().contains(QStringLiteral("no intact checkpoint")),
              qPrintable(dialog->status()));
     QCOMPARE(dialog->run(), qint64(2));
+  }
+
+  // The comparison report: each run's final score on the benchmark it is ranked on (not one added
+  // later on another), and the runs question by question against the first.
+  void comparisonReportPairsTheRuns() {
+    auto run = [](int64_t id, const std::vector<bool>& correct) {
+      mola::widgets::ComparedRun r;
+      r.record.id = id;
+      r.record.name = std::string("run").append(std::to_string(id));
+      mola::EvalScore trained{10 * id, 20, "synthetic:largest:4", "", "likelihood", 0.5, 4, 0, 0};
+      mola::EvalScore added{10 * id + 1, 20, "arc", "", "likelihood", 0.9, 4, 0.1, 0.2};
+      r.scores = {trained, added};
+      for (size_t q = 0; q < correct.size(); ++q)
+        r.predictions[trained.id].push_back(
+            {std::string("q").append(std::to_string(q)), 0, bool(correct[q])});
+      return r;
+    };
+    const QString html = mola::app::comparisonReportHtml(
+        {run(1, {true, false, false, false}), run(2, {true, true, true, false})}, {});
+    QVERIFY2(html.contains(QStringLiteral("Question by question, against run1 #1")),
+             qPrintable(html));
+    // Run 2 is right on q1 and q2 where run 1 is wrong: +0.5, p = 2 / 4.
+    QVERIFY2(html.contains(QStringLiteral("<td>4</td><td>2</td><td>0</td><td>0.500 (")),
+             qPrintable(html));
+    QVERIFY(html.contains(QStringLiteral("<td>0.5</td></tr>")));
+    QVERIFY2(
+        html.contains(QStringLiteral("0.5000 (")) && !html.contains(QStringLiteral("0.9000 (")),
+        qPrintable(html));
   }
 
   void deleteRemovesTheRunAndItsFolder() {
