@@ -292,64 +292,72 @@ void PlotExport::fit() {
     rescaleWithMargin(m_plot);
 }
 
+namespace {
+
+// The data point nearest the mouse, within `best` pixels.
+struct Hit {
+  QCPAbstractPlottable* plottable = nullptr;
+  double key = 0, value = 0;
+  double distance = kHoverRadius;
+  QString text;  // set by a colour map: its own wording
+};
+
+// Only the few points around the mouse's key can be nearest in x; check a window there.
+void nearestOnGraph(QCPGraph* graph, QPointF pixel, Hit& hit) {
+  const auto data = graph->data();
+  if (data->isEmpty()) return;
+  auto it = data->findBegin(graph->keyAxis()->pixelToCoord(pixel.x()), false);
+  auto from = it - std::min<qsizetype>(3, it - data->constBegin());
+  auto to = it + std::min<qsizetype>(4, data->constEnd() - it);
+  for (auto d = from; d != to; ++d) {
+    if (!std::isfinite(d->value)) continue;
+    const QPointF at = graph->coordsToPixels(d->key, d->value);
+    const double dist = std::hypot(at.x() - pixel.x(), at.y() - pixel.y());
+    if (dist < hit.distance) hit = {graph, d->key, d->value, dist, QString()};
+  }
+}
+
+void nearestOnBars(QCPBars* bars, QPointF pixel, Hit& hit) {
+  QVariant details;
+  const double dist = bars->selectTest(pixel, false, &details);
+  if (dist < 0 || dist >= hit.distance) return;
+  const QCPDataSelection sel = details.value<QCPDataSelection>();
+  if (sel.isEmpty()) return;
+  const auto d = bars->data()->at(sel.dataRange().begin());
+  hit = {bars, d->key, d->value, dist, QString()};
+}
+
+// The cell under the mouse: "row, column: value".
+void cellOfColorMap(QCPColorMap* map, QPointF pixel, Hit& hit) {
+  double key = 0, value = 0;
+  map->pixelsToCoords(pixel, key, value);
+  if (!map->data()->keyRange().contains(key) && map->data()->keySize() > 1) return;
+  int ki = 0, vi = 0;
+  map->data()->coordToCell(key, value, &ki, &vi);
+  if (ki < 0 || vi < 0 || ki >= map->data()->keySize() || vi >= map->data()->valueSize()) return;
+  const double v = map->data()->cell(ki, vi);
+  double ck = 0, cv = 0;
+  map->data()->cellToCoord(ki, vi, &ck, &cv);
+  if (std::fabs(map->valueAxis()->coordToPixel(cv) - pixel.y()) > kHoverRadius * 2) return;
+  hit = {map, ck, v, 0,
+         QStringLiteral("%1, %2: %3")
+             .arg(keyText(map->valueAxis(), cv), keyText(map->keyAxis(), ck),
+                  std::isfinite(v) ? formatValue(v) : QStringLiteral("no expert / no data"))};
+}
+
+}  // namespace
+
 QString PlotExport::readoutAt(QPointF pixel) {
-  double best = kHoverRadius;
-  QString text;
-  QCPAbstractPlottable* hit = nullptr;
-  double hit_key = 0, hit_value = 0;
+  Hit hit;
   for (int p = 0; p < m_plot->plottableCount(); ++p) {
     QCPAbstractPlottable* plottable = m_plot->plottable(p);
     if (!plottable->visible() || !plottable->keyAxis() || !plottable->valueAxis()) continue;
-    if (auto* graph = qobject_cast<QCPGraph*>(plottable)) {
-      const auto data = graph->data();
-      if (data->isEmpty()) continue;
-      // Only the few points around the mouse's key can be nearest in x; check a window there.
-      auto it = data->findBegin(graph->keyAxis()->pixelToCoord(pixel.x()), false);
-      auto from = it - std::min<qsizetype>(3, it - data->constBegin());
-      auto to = it + std::min<qsizetype>(4, data->constEnd() - it);
-      for (auto d = from; d != to; ++d) {
-        if (!std::isfinite(d->value)) continue;
-        const QPointF at = graph->coordsToPixels(d->key, d->value);
-        const double dist = std::hypot(at.x() - pixel.x(), at.y() - pixel.y());
-        if (dist < best) {
-          best = dist;
-          hit = graph;
-          hit_key = d->key;
-          hit_value = d->value;
-        }
-      }
-    } else if (auto* bars = qobject_cast<QCPBars*>(plottable)) {
-      QVariant details;
-      const double dist = bars->selectTest(pixel, false, &details);
-      if (dist >= 0 && dist < best) {
-        const QCPDataSelection sel = details.value<QCPDataSelection>();
-        if (sel.isEmpty()) continue;
-        const auto d = bars->data()->at(sel.dataRange().begin());
-        best = dist;
-        hit = bars;
-        hit_key = d->key;
-        hit_value = d->value;
-      }
-    } else if (auto* map = qobject_cast<QCPColorMap*>(plottable)) {
-      double key = 0, value = 0;
-      map->pixelsToCoords(pixel, key, value);
-      if (!map->data()->keyRange().contains(key) && map->data()->keySize() > 1) continue;
-      int ki = 0, vi = 0;
-      map->data()->coordToCell(key, value, &ki, &vi);
-      if (ki < 0 || vi < 0 || ki >= map->data()->keySize() || vi >= map->data()->valueSize())
-        continue;
-      const double v = map->data()->cell(ki, vi);
-      double ck = 0, cv = 0;
-      map->data()->cellToCoord(ki, vi, &ck, &cv);
-      if (std::fabs(map->valueAxis()->coordToPixel(cv) - pixel.y()) > kHoverRadius * 2) continue;
-      best = 0;
-      hit = map;
-      hit_key = ck;
-      hit_value = v;
-      text = QStringLiteral("%1, %2: %3")
-                 .arg(keyText(map->valueAxis(), cv), keyText(map->keyAxis(), ck),
-                      std::isfinite(v) ? formatValue(v) : QStringLiteral("no expert / no data"));
-    }
+    if (auto* graph = qobject_cast<QCPGraph*>(plottable))
+      nearestOnGraph(graph, pixel, hit);
+    else if (auto* bars = qobject_cast<QCPBars*>(plottable))
+      nearestOnBars(bars, pixel, hit);
+    else if (auto* map = qobject_cast<QCPColorMap*>(plottable))
+      cellOfColorMap(map, pixel, hit);
   }
   if (!m_tracer) {
     m_tracer = new QCPItemTracer(m_plot);
@@ -359,16 +367,18 @@ QString PlotExport::readoutAt(QPointF pixel) {
     m_tracer->setBrush(QColor(128, 128, 128, 90));
     if (m_plot->layer(QStringLiteral("overlay"))) m_tracer->setLayer(QStringLiteral("overlay"));
   }
-  const bool on_graph = qobject_cast<QCPGraph*>(hit) != nullptr;
+  const bool on_graph = qobject_cast<QCPGraph*>(hit.plottable) != nullptr;
   m_tracer->setVisible(on_graph);
   if (on_graph) {
-    m_tracer->position->setAxes(hit->keyAxis(), hit->valueAxis());
-    m_tracer->position->setCoords(hit_key, hit_value);
+    m_tracer->position->setAxes(hit.plottable->keyAxis(), hit.plottable->valueAxis());
+    m_tracer->position->setCoords(hit.key, hit.value);
   }
-  if (hit && text.isEmpty()) {
-    const QString name = hit->name().isEmpty() ? QStringLiteral("value") : hit->name();
+  QString text = hit.text;
+  if (hit.plottable && text.isEmpty()) {
+    const QString name =
+        hit.plottable->name().isEmpty() ? QStringLiteral("value") : hit.plottable->name();
     text = QStringLiteral("%1\n%2: %3")
-               .arg(name, keyText(hit->keyAxis(), hit_key), formatValue(hit_value));
+               .arg(name, keyText(hit.plottable->keyAxis(), hit.key), formatValue(hit.value));
   }
   if (m_tracer->layer()) m_tracer->layer()->replot();
   return text;

@@ -181,18 +181,19 @@ void saveAdapterFile(const std::filesystem::path& path, const AdapterConfig& con
   writeSafetensors(path, views, meta);
 }
 
-LoadedAdapter loadAdapterFile(const std::filesystem::path& path, const ModelShape* shape) {
-  const SafetensorsFile file = SafetensorsFile::open(path);
-  const auto& meta = file.metadata();
+namespace {
+
+// The adapter's settings from the file's metadata, checked (and against `shape` when given).
+AdapterConfig readAdapterConfig(const std::filesystem::path& path,
+                                const std::map<std::string, std::string>& meta,
+                                const ModelShape* shape) {
   const std::string& format = metaString(path, meta, "format");
   if (format != "mola-adapter")
     fail(path, "metadata 'format' is '" + format + "', expected 'mola-adapter'");
   if (metaString(path, meta, "version") != "1")
     fail(path,
          "metadata 'version' is '" + meta.at("version") + "'; this build reads version 1 only");
-
-  LoadedAdapter out;
-  AdapterConfig& c = out.config;
+  AdapterConfig c;
   c.rank = metaInt(path, meta, "rank");
   c.top_k = metaInt(path, meta, "top_k");
   const std::string& alpha = metaString(path, meta, "lora_alpha");
@@ -217,23 +218,14 @@ LoadedAdapter loadAdapterFile(const std::filesystem::path& path, const ModelShap
   if (shape && shape->num_layers != c.allocation.numLayers())
     fail(path, "the adapter has " + std::to_string(c.allocation.numLayers()) +
                    " layers but the model has " + std::to_string(shape->num_layers));
+  return c;
+}
 
-  std::set<std::string> used;
-  // d_in / d_out per module type: from the model shape, or from the first layer that has it.
+// d_in / d_out per module type: from the model shape, or from the first layer's tensors.
+std::map<TargetModule, ModuleDims> moduleDims(const SafetensorsFile& file,
+                                              const std::filesystem::path& path,
+                                              const AdapterConfig& c, const ModelShape* shape) {
   std::map<TargetModule, ModuleDims> dims;
-  auto take = [&](const std::string& key, std::vector<int64_t> want) -> at::Tensor {
-    const SafetensorsEntry* e = file.find(key);
-    if (!e) fail(path, "tensor '" + key + "' is missing");
-    if (e->dtype != "F32" && e->dtype != "BF16")
-      fail(path, "tensor '" + key + "' is " + e->dtype + "; adapters are F32 or BF16");
-    if (e->shape != want)
-      fail(path, "tensor '" + key + "' has shape " + shapeText(e->shape) + ", expected " +
-                     shapeText(want));
-    used.insert(key);
-    const at::Tensor raw = at::from_blob(const_cast<std::byte*>(file.data(*e)), e->shape,
-                                         e->dtype == "BF16" ? at::kBFloat16 : at::kFloat);
-    return raw.to(at::kFloat, /*non_blocking=*/false, /*copy=*/true);  // owns its memory
-  };
   for (TargetModule m : c.target_modules) {
     if (shape) {
       dims[m] = shape->dims(m);
@@ -248,7 +240,34 @@ LoadedAdapter loadAdapterFile(const std::filesystem::path& path, const ModelShap
            "tensor '" + (a->shape.size() != 3 ? a->name : b->name) + "' must have 3 dimensions");
     dims[m] = {a->shape[2], b->shape[1]};
   }
-  for (const auto& [key, want] : expectedShapes(c, dims)) out.tensors[key] = take(key, want);
+  return dims;
+}
+
+}  // namespace
+
+LoadedAdapter loadAdapterFile(const std::filesystem::path& path, const ModelShape* shape) {
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  const auto& meta = file.metadata();
+  LoadedAdapter out;
+  out.config = readAdapterConfig(path, meta, shape);
+  const AdapterConfig& c = out.config;
+
+  std::set<std::string> used;
+  auto take = [&](const std::string& key, std::vector<int64_t> want) -> at::Tensor {
+    const SafetensorsEntry* e = file.find(key);
+    if (!e) fail(path, "tensor '" + key + "' is missing");
+    if (e->dtype != "F32" && e->dtype != "BF16")
+      fail(path, "tensor '" + key + "' is " + e->dtype + "; adapters are F32 or BF16");
+    if (e->shape != want)
+      fail(path, "tensor '" + key + "' has shape " + shapeText(e->shape) + ", expected " +
+                     shapeText(want));
+    used.insert(key);
+    const at::Tensor raw = at::from_blob(const_cast<std::byte*>(file.data(*e)), e->shape,
+                                         e->dtype == "BF16" ? at::kBFloat16 : at::kFloat);
+    return raw.to(at::kFloat, /*non_blocking=*/false, /*copy=*/true);  // owns its memory
+  };
+  for (const auto& [key, want] : expectedShapes(c, moduleDims(file, path, c, shape)))
+    out.tensors[key] = take(key, want);
   for (int j = 0; j < c.allocation.numLayers(); ++j)
     for (TargetModule m : c.target_modules)
       if (file.find(adapterKeyRouter(j, m)) && !out.tensors.count(adapterKeyRouter(j, m)))
@@ -259,7 +278,8 @@ LoadedAdapter loadAdapterFile(const std::filesystem::path& path, const ModelShap
   for (const SafetensorsEntry& e : file.entries())
     if (!used.count(e.name))
       fail(path, "tensor '" + e.name + "' is not part of an adapter with experts_per_layer=" +
-                     layers_text + " and target_modules=" + meta.at("target_modules"));
+                     meta.at("experts_per_layer") +
+                     " and target_modules=" + meta.at("target_modules"));
   return out;
 }
 

@@ -38,6 +38,53 @@ size_t safetensorsDtypeSize(std::string_view dtype) {
   return 0;
 }
 
+namespace {
+
+// One tensor's header entry, checked against the data section's size.
+SafetensorsEntry parseEntry(const std::filesystem::path& path, const std::string& name,
+                            const nlohmann::json& value, uint64_t data_size) {
+  const std::string where = "tensor '" + name + "'";
+  if (!value.is_object() || !value.contains("dtype") || !value.contains("shape") ||
+      !value.contains("data_offsets"))
+    fail(path, where + " lacks dtype, shape or data_offsets");
+  SafetensorsEntry e;
+  e.name = name;
+  if (!value["dtype"].is_string()) fail(path, where + ": dtype is not a string");
+  e.dtype = value["dtype"].get<std::string>();
+  const size_t elem = safetensorsDtypeSize(e.dtype);
+  if (elem == 0) fail(path, where + ": unknown dtype '" + e.dtype + "'");
+  const auto& shape = value["shape"];
+  if (!shape.is_array()) fail(path, where + ": shape is not an array");
+  uint64_t count = 1, bytes = 0;
+  for (const auto& d : shape) {
+    if (!d.is_number_integer() || d.get<int64_t>() < 0)
+      fail(path, where + ": shape " + shape.dump() + " has a dimension that is not a count");
+    e.shape.push_back(d.get<int64_t>());
+    // A shape whose size overflows 64 bits cannot match any data span: refuse it here, before
+    // the wrapped product could pass the check below and a tensor of that shape be allocated.
+    if (__builtin_mul_overflow(count, static_cast<uint64_t>(e.shape.back()), &count) ||
+        __builtin_mul_overflow(count, uint64_t(elem), &bytes))
+      fail(path, where + ": shape " + shape.dump() + " is too large for any file");
+  }
+  const auto& off = value["data_offsets"];
+  if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+      !off[1].is_number_unsigned())
+    fail(path, where + ": data_offsets must be two byte offsets");
+  e.begin = off[0].get<uint64_t>();
+  e.end = off[1].get<uint64_t>();
+  if (e.begin > e.end) fail(path, where + ": data_offsets end before they begin");
+  if (e.end > data_size)
+    fail(path, where + " ends at byte " + std::to_string(e.end) + " of the data but the file has " +
+                   std::to_string(data_size) + " data bytes; the file is truncated");
+  if (e.end - e.begin != count * elem)
+    fail(path, where + ": shape " + shapeText(e.shape) + " of " + e.dtype + " needs " +
+                   std::to_string(count * elem) + " bytes but its data_offsets span " +
+                   std::to_string(e.end - e.begin));
+  return e;
+}
+
+}  // namespace
+
 SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   SafetensorsFile file;
   file.m_path = path;
@@ -75,45 +122,7 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
       }
       continue;
     }
-    const std::string where = "tensor '" + name + "'";
-    if (!value.is_object() || !value.contains("dtype") || !value.contains("shape") ||
-        !value.contains("data_offsets"))
-      fail(path, where + " lacks dtype, shape or data_offsets");
-    SafetensorsEntry e;
-    e.name = name;
-    if (!value["dtype"].is_string()) fail(path, where + ": dtype is not a string");
-    e.dtype = value["dtype"].get<std::string>();
-    const size_t elem = safetensorsDtypeSize(e.dtype);
-    if (elem == 0) fail(path, where + ": unknown dtype '" + e.dtype + "'");
-    const auto& shape = value["shape"];
-    if (!shape.is_array()) fail(path, where + ": shape is not an array");
-    uint64_t count = 1, bytes = 0;
-    for (const auto& d : shape) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0)
-        fail(path, where + ": shape " + shape.dump() + " has a dimension that is not a count");
-      e.shape.push_back(d.get<int64_t>());
-      // A shape whose size overflows 64 bits cannot match any data span: refuse it here, before
-      // the wrapped product could pass the check below and a tensor of that shape be allocated.
-      if (__builtin_mul_overflow(count, static_cast<uint64_t>(e.shape.back()), &count) ||
-          __builtin_mul_overflow(count, uint64_t(elem), &bytes))
-        fail(path, where + ": shape " + shape.dump() + " is too large for any file");
-    }
-    const auto& off = value["data_offsets"];
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
-        !off[1].is_number_unsigned())
-      fail(path, where + ": data_offsets must be two byte offsets");
-    e.begin = off[0].get<uint64_t>();
-    e.end = off[1].get<uint64_t>();
-    if (e.begin > e.end) fail(path, where + ": data_offsets end before they begin");
-    if (e.end > data_size)
-      fail(path, where + " ends at byte " + std::to_string(e.end) +
-                     " of the data but the file has " + std::to_string(data_size) +
-                     " data bytes; the file is truncated");
-    if (e.end - e.begin != count * elem)
-      fail(path, where + ": shape " + shapeText(e.shape) + " of " + e.dtype + " needs " +
-                     std::to_string(count * elem) + " bytes but its data_offsets span " +
-                     std::to_string(e.end - e.begin));
-    file.m_entries.push_back(std::move(e));
+    file.m_entries.push_back(parseEntry(path, name, value, data_size));
   }
   std::sort(file.m_entries.begin(), file.m_entries.end(),
             [](const auto& a, const auto& b) { return a.begin < b.begin; });
