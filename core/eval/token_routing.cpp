@@ -121,6 +121,8 @@ TokenRouting tokenRoutingFromJson(const std::string& json, const std::string& wh
         checkTable(module.gate, r.ids.size(), layer.experts, what + " gate");
         layer.modules.push_back(std::move(module));
       }
+      if (layer.modules.empty())
+        throw std::runtime_error("layer " + std::to_string(layer.layer + 1) + " routes no module");
       r.layers.push_back(std::move(layer));
     }
   } catch (const nlohmann::json::exception& e) {

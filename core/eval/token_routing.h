@@ -31,7 +31,8 @@ struct LayerTokenRouting {
 struct TokenRouting {
   std::vector<int> ids;             // the text's token ids (BOS first where the tokenizer has one)
   std::vector<std::string> tokens;  // the text each token adds (tokenPieces)
-  std::vector<LayerTokenRouting> layers;  // the layers that route (N_j > 1), bottom first
+  std::vector<LayerTokenRouting> layers;  // the layers that route (N_j > 1), bottom first; each
+                                          // with one module at least
 };
 
 // The quantity a pooled table shows, each averaged over the layer's routed modules:
@@ -53,8 +54,8 @@ int dominantExpert(const std::vector<double>& row);
 std::vector<std::string> tokenPieces(const Tokenizer& tokenizer, const std::vector<int>& ids);
 
 // JSON: {"ids", "tokens", "layers": [{"layer", "experts", "top_k", "modules": [{"module",
-// "probability", "gate"}]}]}; parsing checks every table's shape and names `where` in its errors
-// (std::runtime_error).
+// "probability", "gate"}]}]}; parsing checks every table's shape (and that each layer routes a
+// module) and names `where` in its errors (std::runtime_error).
 std::string tokenRoutingToJson(const TokenRouting& routing);
 TokenRouting tokenRoutingFromJson(const std::string& json, const std::string& where);
 

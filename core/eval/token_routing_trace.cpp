@@ -71,7 +71,7 @@ TokenRouting traceTokenRouting(LlamaModel& model, const Tokenizer& tokenizer,
       if (p->hasRouter() && p->routing().probs.defined())
         layer.modules.push_back(moduleRouting(m, p->routing()));
     }
-    out.layers.push_back(std::move(layer));
+    if (!layer.modules.empty()) out.layers.push_back(std::move(layer));
   }
   model->clearRoutings();
   return out;

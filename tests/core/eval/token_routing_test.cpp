@@ -293,6 +293,11 @@ TEST(TokenRouting, JsonRoundTripsAndDamageIsNamed) {
   test::expectErrorContaining<std::runtime_error>(
       [&] { tokenRoutingFromJson(short_row, "trace.json"); },
       "trace.json: layer 3 q_proj probability: a row of 2 values for 3 experts");
+  TokenRouting no_modules = r;
+  no_modules.layers[0].modules.clear();
+  test::expectErrorContaining<std::runtime_error>(
+      [&] { tokenRoutingFromJson(tokenRoutingToJson(no_modules), "trace.json"); },
+      "trace.json: layer 3 routes no module");
   std::string bad_k = json;
   bad_k.replace(bad_k.find("\"top_k\":2"), 9, "\"top_k\":4");
   test::expectErrorContaining<std::runtime_error>(
