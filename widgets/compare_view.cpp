@@ -231,6 +231,11 @@ QWidget* CompareView::buildScoresTab() {
   splitter->addWidget(m_score_chart);
   splitter->addWidget(m_score_table);
   splitter->addWidget(m_paired_table);
+  m_unpaired_note = new QLabel;
+  m_unpaired_note->setWordWrap(true);
+  m_unpaired_note->setTextFormat(Qt::PlainText);
+  setDimText(m_unpaired_note);
+  splitter->addWidget(m_unpaired_note);
   splitter->setStretchFactor(0, 3);
   splitter->setStretchFactor(1, 1);
   splitter->setStretchFactor(2, 1);
@@ -609,6 +614,11 @@ void CompareView::rebuildScores() {
 
   m_paired_table->setRuns(m_runs);
   m_paired_table->setVisible(!m_paired_table->pairs().empty());
+  const QStringList& without = m_paired_table->withoutPredictions();
+  m_unpaired_note->setText(
+      tr("Not paired question by question (no predictions stored with the score): %1")
+          .arg(without.join(QStringLiteral("; "))));
+  m_unpaired_note->setVisible(!without.isEmpty());
 }
 
 }  // namespace mola::widgets

@@ -64,6 +64,7 @@ class CompareView : public QWidget {
   QTableWidget* scoreTable() const { return m_score_table; }
   ScoreChart* scoreChart() const { return m_score_chart; }
   PairedScoreTable* pairedTable() const { return m_paired_table; }
+  QLabel* unpairedNote() const { return m_unpaired_note; }
   QTabWidget* tabs() const { return m_tabs; }
   // Problems found in the runs given (bad configuration JSON, non-finite values), one per line.
   QString notice() const { return m_notice_text; }
@@ -114,6 +115,7 @@ class CompareView : public QWidget {
   QTableWidget* m_score_table = nullptr;
   ScoreChart* m_score_chart = nullptr;
   PairedScoreTable* m_paired_table = nullptr;
+  QLabel* m_unpaired_note = nullptr;  // scores without predictions to pair
 };
 
 }  // namespace mola::widgets

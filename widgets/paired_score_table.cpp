@@ -57,6 +57,17 @@ std::vector<PairedScoreTable::Pair> PairedScoreTable::pairsOf(
 
 void PairedScoreTable::setRuns(const std::vector<ComparedRun>& runs) {
   m_pairs = pairsOf(runs);
+  m_without.clear();
+  if (runs.size() >= 2)
+    for (const EvalScore& f : ScoreChart::finalScores(runs[0].scores))
+      for (size_t i = 0; i < runs.size(); ++i) {
+        const std::optional<EvalScore> own =
+            finalScoreOn(runs[i].scores, f.benchmark, f.split, f.protocol);
+        if (own && !runs[i].predictions.count(own->id))
+          m_without << tr("%1 on %2")
+                           .arg(CompareView::runLabel(runs[i].record),
+                                ScoreChart::benchmarkLabel(f));
+      }
   setRowCount(int(m_pairs.size()));
   if (m_pairs.empty()) return;
   horizontalHeaderItem(0)->setText(

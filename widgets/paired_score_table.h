@@ -32,11 +32,15 @@ class PairedScoreTable : public QTableWidget {
   void setRuns(const std::vector<ComparedRun>& runs);
   // The rows shown.
   const std::vector<Pair>& pairs() const { return m_pairs; }
+  // Final scores that could have been paired but have no stored predictions (scored before the
+  // store kept them): "square #13 on openbookqa (test)", one per score.
+  const QStringList& withoutPredictions() const { return m_without; }
 
  private:
   void fillRow(int row, const Pair& pair, const QString& run_label, const QString& first_label);
 
   std::vector<Pair> m_pairs;
+  QStringList m_without;
 };
 
 }  // namespace mola::widgets

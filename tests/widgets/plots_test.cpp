@@ -637,6 +637,8 @@ class PlotsTest : public QObject {
     view.setRuns(runs);
     PairedScoreTable* table = view.pairedTable();
     QCOMPARE(table->pairs().size(), size_t(2));
+    QCOMPARE(table->withoutPredictions(), QStringList{QStringLiteral("r #4 on arc")});
+    QVERIFY(view.unpairedNote()->text().contains(QStringLiteral("r #4 on arc")));
     const mola::PairedScores& s = table->pairs()[0].scores;
     QCOMPARE(table->pairs()[0].run, size_t(1));
     QCOMPARE(s.n, int64_t(5));
