@@ -268,10 +268,14 @@ void RunsBrowser::updateButtons() {
   const bool routed = one >= 0 && m_model->rows()[size_t(one)].allocation.numLayers() > 0 &&
                       m_model->rows()[size_t(one)].allocation.maxExperts() > 1;
   m_advise->setEnabled(routed);
-  m_routing->setEnabled(routed);
-  m_routing->setToolTip(routed ? tr("Trace a text through this run's newest checkpoint: which "
-                                    "experts each token goes to, layer by layer")
-                               : tr("Select one MoLA run (with routers) to trace its routing"));
+  const bool task_gated = one >= 0 && m_model->rows()[size_t(one)].task_gated;
+  m_routing->setEnabled(routed && !task_gated);
+  m_routing->setToolTip(
+      task_gated ? tr("A MOELoRA run's gate reads the task, not the token: every token of a task "
+                      "goes to the same experts (its task gates are in the Train view)")
+      : routed   ? tr("Trace a text through this run's newest checkpoint: which experts each "
+                        "token goes to, layer by layer")
+                 : tr("Select one MoLA run (with routers) to trace its routing"));
   m_advise->setToolTip(routed
                            ? tr("Propose experts per layer from this run's routers, under a budget")
                            : tr("Select one MoLA run (with routers) to advise an allocation from"));

@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <nlohmann/json.hpp>
+
 namespace mola::widgets {
 
 namespace {
@@ -75,6 +77,11 @@ RunsRow RunsRow::fromRecord(RunRecord record, std::optional<double> best_score,
   RunsRow row;
   // A damaged list is shown as stored text, not drawn.
   row.allocation = Allocation::fromStoredList(record.allocation).value_or(Allocation());
+  const nlohmann::json config = nlohmann::json::parse(record.config_json, nullptr, false);
+  if (config.is_object() && config.contains("adapter") && config["adapter"].is_object()) {
+    const nlohmann::json& method = config["adapter"].value("method", nlohmann::json());
+    row.task_gated = method.is_string() && method.get<std::string>() == "moelora";
+  }
   row.record = std::move(record);
   row.best_score = best_score;
   row.best_benchmark = std::move(best_benchmark);

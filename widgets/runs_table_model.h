@@ -24,6 +24,7 @@ struct RunsRow {
   std::optional<double> best_score;  // best accuracy on the run's own benchmark (primaryBenchmark)
   QString best_benchmark;            // where best_score was measured
   QString study_name;                // the study that queued the run (record.study), if any
+  bool task_gated = false;           // MOELoRA: a gate that reads the task, not the token
 
   // A row for `record` with its allocation parsed from the stored per-layer list ("2,2,4,4");
   // any other spelling (a preset whose depth the record does not tell) leaves it empty.

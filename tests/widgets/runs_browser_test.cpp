@@ -276,6 +276,44 @@ class RunsBrowserTest : public QObject {
     QVERIFY(!browser.adviseButton()->isEnabled());
   }
 
+  // Routing... needs one run with token routers: not plain LoRA, not MOELoRA (its gate reads the
+  // task); Score... takes any number of runs.
+  void routingNeedsOneRunWithTokenRouters() {
+    std::vector<RunsRow> rows = threeRuns();
+    RunRecord moelora = rows[1].record;
+    moelora.id = 4;
+    moelora.name = "moelora";
+    moelora.config_json = R"({"adapter": {"method": "moelora", "allocation": "2-4-6-8"}})";
+    rows.push_back(RunsRow::fromRecord(moelora));
+    QVERIFY(rows.back().task_gated);
+    QVERIFY(!rows[1].task_gated);
+    RunsBrowser browser;
+    browser.setRows(rows);
+    browser.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&browser));
+    QSignalSpy routing(&browser, &RunsBrowser::routingRequested);
+    QSignalSpy score(&browser, &RunsBrowser::scoreRequested);
+    QTableView* view = browser.view();
+    view->sortByColumn(RunsTableModel::Name, Qt::AscendingOrder);  // runs 1, 4, 2, 3
+    selectRows(view, {0});
+    QVERIFY(!browser.routingButton()->isEnabled());  // plain LoRA
+    selectRows(view, {1});
+    QVERIFY(!browser.routingButton()->isEnabled());
+    QVERIFY2(browser.routingButton()->toolTip().contains(QStringLiteral("reads the task")),
+             qPrintable(browser.routingButton()->toolTip()));
+    selectRows(view, {2});
+    QVERIFY(browser.routingButton()->isEnabled());
+    QTest::mouseClick(browser.routingButton(), Qt::LeftButton);
+    QCOMPARE(routing.count(), 1);
+    QCOMPARE(routing.at(0).at(0).toLongLong(), qint64(2));
+    selectRows(view, {0, 2, 3});
+    QVERIFY(!browser.routingButton()->isEnabled());
+    QVERIFY(browser.scoreButton()->isEnabled());
+    QTest::mouseClick(browser.scoreButton(), Qt::LeftButton);
+    QCOMPARE(score.count(), 1);
+    QCOMPARE(score.at(0).at(0).value<QList<qint64>>().size(), 3);
+  }
+
   void compareNeedsTwoRunsAndOpenOne() {
     RunsBrowser browser;
     browser.setRows(threeRuns());
