@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "plot_export.h"
+#include "study/study_stats.h"
 #include "theme.h"
 
 namespace mola::widgets {
@@ -48,12 +49,7 @@ ScoreChart::ScoreChart(QWidget* parent) : QCustomPlot(parent) {
 
 std::pair<double, double> ScoreChart::wilsonInterval(double accuracy, int64_t n, double z) {
   if (n <= 0 || !std::isfinite(accuracy)) return {0.0, 1.0};
-  const double p = std::clamp(accuracy, 0.0, 1.0);
-  const double nn = double(n), z2 = z * z;
-  const double denom = 1.0 + z2 / nn;
-  const double centre = (p + z2 / (2.0 * nn)) / denom;
-  const double half = z * std::sqrt(p * (1.0 - p) / nn + z2 / (4.0 * nn * nn)) / denom;
-  return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+  return wilsonScoreInterval(std::clamp(accuracy, 0.0, 1.0), double(n), z);
 }
 
 std::pair<double, double> ScoreChart::interval(const EvalScore& score) {

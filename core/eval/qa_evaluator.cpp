@@ -10,6 +10,8 @@
 #include <regex>
 #include <stdexcept>
 
+#include "study/study_stats.h"
+
 namespace mola {
 
 std::string exampleId(const QaRecord& r, size_t index) {
@@ -278,11 +280,7 @@ EvalResult evaluateGenerate(LlamaModel& model, const Tokenizer& tok,
 
 std::pair<double, double> wilsonInterval(size_t correct, size_t n) {
   if (n == 0) return {0.0, 0.0};
-  const double z = 1.959963984540054, p = double(correct) / double(n), nn = double(n);
-  const double denom = 1.0 + z * z / nn;
-  const double centre = (p + z * z / (2 * nn)) / denom;
-  const double half = z * std::sqrt(p * (1 - p) / nn + z * z / (4 * nn * nn)) / denom;
-  return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+  return wilsonScoreInterval(double(correct) / double(n), double(n));
 }
 
 int matchAnswerExactlyOnce(const std::string& text, size_t num_choices) {

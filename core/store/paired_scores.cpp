@@ -45,14 +45,26 @@ PairedScores pairPredictions(const std::vector<StoredPrediction>& a,
     s.ci_low = s.ci_high = std::numeric_limits<double>::quiet_NaN();
     return s;
   }
-  const double n = double(s.n), only_a = double(s.only_a), only_b = double(s.only_b);
+  const double n = double(s.n);
   s.accuracy_a = double(s.both_right + s.only_a) / n;
   s.accuracy_b = double(s.both_right + s.only_b) / n;
-  s.difference = (only_a - only_b) / n;
-  const double discordant = only_a + only_b - (only_a - only_b) * (only_a - only_b) / n;
-  const double half = 1.96 * std::sqrt(std::max(0.0, discordant)) / n;
-  s.ci_low = s.difference - half;
-  s.ci_high = s.difference + half;
+  s.difference = s.accuracy_a - s.accuracy_b;
+  // Newcombe's interval (method 10): each accuracy's Wilson interval, joined through the
+  // correlation phi of the two runs' answers on the 2 x 2 table.
+  const auto [low_a, high_a] = wilsonScoreInterval(s.accuracy_a, n);
+  const auto [low_b, high_b] = wilsonScoreInterval(s.accuracy_b, n);
+  const double a_right = double(s.both_right + s.only_a), a_wrong = double(s.only_b + s.both_wrong);
+  const double b_right = double(s.both_right + s.only_b), b_wrong = double(s.only_a + s.both_wrong);
+  const double spread = a_right * a_wrong * b_right * b_wrong;
+  const double phi =
+      spread > 0
+          ? (double(s.both_right) * double(s.both_wrong) - double(s.only_a) * double(s.only_b)) /
+                std::sqrt(spread)
+          : 0.0;
+  const double da = s.accuracy_a - low_a, ua = high_a - s.accuracy_a;
+  const double db = s.accuracy_b - low_b, ub = high_b - s.accuracy_b;
+  s.ci_low = s.difference - std::sqrt(std::max(0.0, da * da - 2 * phi * da * ub + ub * ub));
+  s.ci_high = s.difference + std::sqrt(std::max(0.0, ua * ua - 2 * phi * ua * db + db * db));
   s.p = mcnemarExactP(s.only_a, s.only_b);
   return s;
 }

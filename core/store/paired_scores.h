@@ -19,8 +19,9 @@ struct PairedScores {
   int64_t both_right = 0, only_a = 0, only_b = 0, both_wrong = 0;
   double accuracy_a = 0.0, accuracy_b = 0.0;  // on those questions
   double difference = 0.0;                    // accuracy_a - accuracy_b
-  // The 95% interval of the difference: d +- 1.96 sqrt(only_a + only_b - (only_a - only_b)^2 / n)
-  // / n (the paired Wald interval; NaN when n is 0).
+  // The 95% interval of the difference: Newcombe's hybrid score interval for paired proportions
+  // (Stat. Med. 17:2635, 1998, method 10), which stays within [-1, 1] and has a width when the
+  // runs never disagree; NaN when n is 0.
   double ci_low = 0.0, ci_high = 0.0;
   double p = 1.0;  // McNemar's exact two-sided p (mcnemarExactP)
 };

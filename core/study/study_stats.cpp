@@ -114,6 +114,14 @@ PairedTest pairedTTest(const std::vector<double>& a, const std::vector<double>& 
   return r;
 }
 
+std::pair<double, double> wilsonScoreInterval(double p, double n, double z) {
+  const double z2 = z * z;
+  const double denom = 1.0 + z2 / n;
+  const double centre = (p + z2 / (2.0 * n)) / denom;
+  const double half = z * std::sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denom;
+  return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+}
+
 double mcnemarExactP(long long only_a, long long only_b) {
   if (only_a < 0 || only_b < 0) throw std::invalid_argument("mcnemarExactP: negative counts");
   const long long n = only_a + only_b, k = std::min(only_a, only_b);

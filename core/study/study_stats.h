@@ -2,6 +2,7 @@
 // The statistics of a study: means with Student-t intervals and the paired t-test (torch-free).
 #pragma once
 
+#include <utility>
 #include <vector>
 
 namespace mola {
@@ -32,6 +33,10 @@ struct PairedTest {
 };
 PairedTest pairedTTest(const std::vector<double>& a, const std::vector<double>& b,
                        double level = 0.95);
+
+// The Wilson score interval of a proportion `p` seen over `n` > 0 trials (z 1.96: 95%), within
+// [0, 1]. Every accuracy interval of the workbench is this one.
+std::pair<double, double> wilsonScoreInterval(double p, double n, double z = 1.959963984540054);
 
 // McNemar's exact test: of the questions two models answer differently, `only_a` only the first
 // gets right and `only_b` only the second. Under "both are as good" each such question goes either

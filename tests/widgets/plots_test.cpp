@@ -644,7 +644,7 @@ class PlotsTest : public QObject {
     QCOMPARE(s.n, int64_t(5));
     QCOMPARE(s.only_a, int64_t(2));
     QCOMPARE(s.only_b, int64_t(1));
-    QCOMPARE(table->item(0, 5)->text(), QStringLiteral("0.200 [-0.456, 0.856]"));
+    QCOMPARE(table->item(0, 5)->text(), QStringLiteral("0.200 [-0.364, 0.631]"));
     QCOMPARE(table->item(0, 6)->text(), QStringLiteral("1"));
     QVERIFY(!table->item(0, 6)->font().bold());
     // Run 3 against run 1: the first's 5 questions are q0..q4; run 3 is right on all of them,

@@ -6,6 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "expect_error.h"
 #include "study/study_stats.h"
@@ -47,14 +51,14 @@ TEST(PairedScores, PairsByExampleIdAndCountsEachCase) {
   EXPECT_EQ(s.both_wrong, 1);
   EXPECT_DOUBLE_EQ(s.accuracy_a, 0.6);
   EXPECT_DOUBLE_EQ(s.accuracy_b, 0.4);
-  EXPECT_DOUBLE_EQ(s.difference, 0.2);
-  // 1.96 sqrt(2 + 1 - 1 / 5) / 5
-  EXPECT_NEAR(s.ci_high - s.difference, 1.96 * std::sqrt(2.8) / 5, 1e-15);
-  EXPECT_NEAR(s.difference - s.ci_low, 1.96 * std::sqrt(2.8) / 5, 1e-15);
+  EXPECT_NEAR(s.difference, 0.2, 1e-15);
+  // Newcombe's method 10 written out in Python (Wilson intervals of 3/5 and 2/5, phi = -1/6).
+  EXPECT_NEAR(s.ci_low, -0.36407797778729756, 1e-12);
+  EXPECT_NEAR(s.ci_high, 0.6313413922539719, 1e-12);
   EXPECT_EQ(s.p, 1.0);  // 2 against 1: 2 * (1 + 3) / 8
   EXPECT_EQ(describePairedScores(s, "A", "B"),
             "5 on the same questions: both right 1, only A 2, only B 1, both wrong 1; A - B "
-            "+0.200 (95% CI -0.456 to +0.856), McNemar exact p = 1");
+            "+0.200 (95% CI -0.364 to +0.631), McNemar exact p = 1");
 
   const PairedScores none = pairPredictions(a, predictions({{"x", true}}));
   EXPECT_EQ(none.n, 0);
@@ -65,6 +69,50 @@ TEST(PairedScores, PairsByExampleIdAndCountsEachCase) {
         pairPredictions(a, predictions({{"q1", true}, {"q1", false}}));
       },
       "the second run's predictions list example 'q1' twice");
+}
+
+// A table of counts: both right, only the first, only the second, both wrong.
+std::pair<std::vector<StoredPrediction>, std::vector<StoredPrediction>> table(int both, int only_a,
+                                                                              int only_b,
+                                                                              int neither) {
+  std::vector<std::pair<std::string, bool>> a, b;
+  int q = 0;
+  const auto add = [&](int count, bool ra, bool rb) {
+    for (int i = 0; i < count; ++i, ++q) {
+      a.push_back({std::string("q").append(std::to_string(q)), ra});
+      b.push_back({std::string("q").append(std::to_string(q)), rb});
+    }
+  };
+  add(both, true, true);
+  add(only_a, true, false);
+  add(only_b, false, true);
+  add(neither, false, false);
+  return {predictions(a), predictions(b)};
+}
+
+TEST(PairedScores, NewcombesIntervalAgainstAnIndependentImplementation) {
+  // Python, from Newcombe (1998) method 10: the quickstart's 8-6-4-2 run against its 2-4-6-8 run.
+  auto [a, b] = table(54, 11, 69, 66);
+  PairedScores s = pairPredictions(a, b);
+  EXPECT_NEAR(s.difference, -0.29, 1e-15);
+  EXPECT_NEAR(s.ci_low, -0.3640424026883746, 1e-12);
+  EXPECT_NEAR(s.ci_high, -0.20957635914114153, 1e-12);
+  std::tie(a, b) = table(120, 15, 9, 56);
+  s = pairPredictions(a, b);
+  EXPECT_NEAR(s.ci_low, -0.017813558463238323, 1e-12);
+  EXPECT_NEAR(s.ci_high, 0.07770337359091864, 1e-12);
+  // Runs that never disagree: difference 0, but not a zero-width interval (Wald's would be).
+  std::tie(a, b) = table(3, 0, 0, 2);
+  s = pairPredictions(a, b);
+  EXPECT_EQ(s.difference, 0.0);
+  EXPECT_NEAR(s.ci_low, -0.0868964929566353, 1e-12);
+  EXPECT_NEAR(s.ci_high, 0.0868964929566353, 1e-12);
+  // Every answer right on both sides: phi has no spread to go by (0), the interval stays in range.
+  std::tie(a, b) = table(4, 0, 0, 0);
+  s = pairPredictions(a, b);
+  EXPECT_LE(s.ci_high, 1.0);
+  EXPECT_GE(s.ci_low, -1.0);
+  EXPECT_GT(s.ci_high, 0.0);
 }
 
 TEST(PairedScores, TheFinalScoreIsTheLatestOnTheSameBenchmarkSplitAndProtocol) {
