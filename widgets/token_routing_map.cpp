@@ -166,16 +166,16 @@ void TokenRoutingMap::setRowAxis(const QStringList& names, const QString& label)
   yAxis->setLabel(label);
 }
 
-void TokenRoutingMap::addCellLabels(const std::vector<std::vector<double>>& labels, int decimals) {
+void TokenRoutingMap::addCellLabels(int decimals) {
   if (m_rows * m_tokens > kMaxLabelledCells || m_tokens > kMaxLabelledTokens) return;
   for (int r = 0; r < m_rows; ++r)
     for (int t = 0; t < m_tokens; ++t) {
-      const double v = labels[size_t(r)][size_t(t)];
+      const double v = m_map->data()->cell(t, r);
       if (!std::isfinite(v) || v == 0) continue;  // a blank cell: not chosen
       auto* label = new QCPItemText(this);
       label->position->setCoords(t, r);
       label->setText(decimals == 0 ? QString::number(int(v)) : QString::number(v, 'f', decimals));
-      const QColor under = m_map->gradient().color(m_map->data()->cell(t, r), m_map->dataRange());
+      const QColor under = m_map->gradient().color(v, m_map->dataRange());
       label->setColor(under.lightnessF() < 0.55 ? QColor(Qt::white) : QColor(0x20, 0x20, 0x20));
       QFont f = font();
       f.setPointSizeF(7);
@@ -193,8 +193,6 @@ void TokenRoutingMap::showLayers(const TokenRouting& routing, const std::string&
   }
   int experts = 2;
   QStringList names;
-  std::vector<std::vector<double>> labels(size_t(m_rows),
-                                          std::vector<double>(static_cast<size_t>(m_tokens)));
   for (int r = 0; r < m_rows; ++r) {
     const LayerTokenRouting& l = routing.layers[size_t(r)];
     experts = std::max(experts, l.experts);
@@ -204,7 +202,6 @@ void TokenRoutingMap::showLayers(const TokenRouting& routing, const std::string&
     for (int t = 0; t < m_tokens; ++t) {
       const int e = dominantExpert(gates[size_t(t)]) + 1;
       m_map->data()->setCell(t, r, e);
-      labels[size_t(r)][size_t(t)] = e;
       m_cell_text[size_t(r)][size_t(t)] = tr("'%1' (token %2), layer %3: %4")
                                               .arg(tokenLabel(routing.tokens[size_t(t)]))
                                               .arg(t + 1)
@@ -220,7 +217,7 @@ void TokenRoutingMap::showLayers(const TokenRouting& routing, const std::string&
   m_scale->axis()->setTicker(scale_ticks);
   setTokenAxis(routing);
   setRowAxis(names, tr("layer"));
-  addCellLabels(labels, 0);
+  addCellLabels(0);
   m_title->setText(
       module.empty() ? tr("Expert with the largest gate, every module")
                      : tr("Expert with the largest gate, %1").arg(QString::fromStdString(module)));
@@ -238,14 +235,11 @@ void TokenRoutingMap::showLayer(const TokenRouting& routing, int layer, RoutingQ
   reset(l->experts, int(routing.tokens.size()));
   const TokenExpertTable table = pooledTable(*l, quantity, module);
   QStringList names;
-  std::vector<std::vector<double>> labels(size_t(m_rows),
-                                          std::vector<double>(static_cast<size_t>(m_tokens)));
   for (int e = 0; e < m_rows; ++e) {
     names << QString::number(e + 1);
     for (int t = 0; t < m_tokens; ++t) {
       const double v = table[size_t(t)][size_t(e)];
       m_map->data()->setCell(t, e, v);
-      labels[size_t(e)][size_t(t)] = v;
       m_cell_text[size_t(e)][size_t(t)] = tr("'%1' (token %2), layer %3, expert %4: %5 %6")
                                               .arg(tokenLabel(routing.tokens[size_t(t)]))
                                               .arg(t + 1)
@@ -265,7 +259,7 @@ void TokenRoutingMap::showLayer(const TokenRouting& routing, int layer, RoutingQ
   m_scale->axis()->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
   setTokenAxis(routing);
   setRowAxis(names, tr("expert"));
-  addCellLabels(labels, 2);
+  addCellLabels(2);
   const QString of = module.empty() ? tr("mean of %1 modules").arg(l->modules.size())
                                     : QString::fromStdString(module);
   m_title->setText(

@@ -49,7 +49,8 @@ class TokenRoutingMap : public QCustomPlot {
   void reset(int rows, int tokens);
   void setTokenAxis(const TokenRouting& routing);
   void setRowAxis(const QStringList& names, const QString& label);
-  void addCellLabels(const std::vector<std::vector<double>>& labels, int decimals);
+  // Each cell's value written in it (blank for 0), while the cells are few enough to read.
+  void addCellLabels(int decimals);
   void onMouseMove(QMouseEvent* event);
   void onMousePress(QMouseEvent* event);
   bool cellAt(const QPointF& pixel, int* row, int* token) const;

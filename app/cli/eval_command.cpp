@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -19,7 +18,6 @@
 #include "model_args.h"
 #include "runtime.h"
 #include "store/store_writer.h"
-#include "store_args.h"
 #include "text.h"
 #include "train/builtin_base.h"
 #include "train/checkpoint.h"
@@ -28,8 +26,6 @@
 namespace mola::cli {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 // One row per example: the prediction and, for the likelihood protocol, the choice by
 // log-likelihood per byte and every choice's log-likelihood; for the generate protocol, the text
@@ -91,17 +87,9 @@ int cmdEval(const Args& args) {
   args.allowOnly({"--model", "--tokenizer", "--adapter", "--run", "--db", "--data", "--format",
                   "--protocol", "--limit", "--batch", "--score", "--max-new-tokens", "--dtype",
                   "--device", "--predictions", "--template", "--task"});
-  const auto run_arg = args.get("--run");
-  if (run_arg && (args.get("--model") || args.get("--adapter") || args.get("--tokenizer")))
-    throw UsageError(
-        "--run takes the model, tokenizer and adapter from the run: leave out "
-        "--model, --adapter and --tokenizer");
-  if (!run_arg && args.get("--db")) throw UsageError("--db goes with --run ID");
-  const int64_t run = run_arg ? parseRunId(*run_arg) : 0;
-  if (run && !fs::exists(dbPath(args)))
-    throw std::runtime_error("no run database at " + dbPath(args).string());
+  const int64_t run = runArg(args);
   std::optional<RunStore> store;
-  if (run) store.emplace(openStoreToWrite(args));
+  if (run) store.emplace(runStoreArg(args, true));
   const QaDataset data = dataArg(args);
   ModelSubject subject = run ? subjectFromRun(args, *store, run) : subjectFromModel(args);
   EvalOptions o = evalOptions(args, subject);

@@ -35,6 +35,13 @@ struct ModelSubject {
   int64_t step = 0;                         // --run: its checkpoint's step
 };
 
+// --run ID: the stored run to load, 0 without one. With --run, --model, --adapter and --tokenizer
+// are usage errors (the run names them), and so is --db without --run.
+int64_t runArg(const Args& args);
+// The database of --run, to read or to write; one that does not exist is an error (nothing is
+// created).
+RunStore runStoreArg(const Args& args, bool write);
+
 // --model PATH (modelArg) with its tokenizer (--tokenizer, else the model's).
 ModelSubject subjectFromModel(const Args& args);
 // The run's experiment (model, tokenizer, method, template, protocol, dtype, device; --dtype and

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -16,6 +17,7 @@
 #include "model_args.h"
 #include "runtime.h"
 #include "store/run_launch.h"
+#include "store_args.h"
 #include "text.h"
 #include "train/builtin_base.h"
 #include "train/checkpoint.h"
@@ -87,6 +89,22 @@ int taskArg(const Args& args, LlamaModel& model) {
   const int row = int(it - tasks.begin());
   model->setTasks(at::full({1}, int64_t(row), at::kLong));
   return row;
+}
+
+int64_t runArg(const Args& args) {
+  const auto run = args.get("--run");
+  if (run && (args.get("--model") || args.get("--adapter") || args.get("--tokenizer")))
+    throw UsageError(
+        "--run takes the model, tokenizer and adapter from the run: leave out "
+        "--model, --adapter and --tokenizer");
+  if (!run && args.get("--db")) throw UsageError("--db goes with --run ID");
+  return run ? parseRunId(*run) : 0;
+}
+
+RunStore runStoreArg(const Args& args, bool write) {
+  if (!std::filesystem::exists(dbPath(args)))
+    throw std::runtime_error("no run database at " + dbPath(args).string());
+  return write ? openStoreToWrite(args) : openStoreToRead(args);
 }
 
 ModelSubject subjectFromModel(const Args& args) {

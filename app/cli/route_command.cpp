@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -13,7 +12,6 @@
 #include "eval/token_routing_trace.h"
 #include "model_args.h"
 #include "runtime.h"
-#include "store_args.h"
 
 namespace mola::cli {
 
@@ -44,12 +42,7 @@ void writeJson(const std::string& file, const TokenRouting& routing) {
 int cmdRoute(const Args& args) {
   args.allowOnly({"--model", "--tokenizer", "--adapter", "--run", "--db", "--prompt", "--layer",
                   "--module", "--quantity", "--json", "--dtype", "--device"});
-  const auto run_arg = args.get("--run");
-  if (run_arg && (args.get("--model") || args.get("--adapter") || args.get("--tokenizer")))
-    throw UsageError(
-        "--run takes the model, tokenizer and adapter from the run: leave out "
-        "--model, --adapter and --tokenizer");
-  if (!run_arg && args.get("--db")) throw UsageError("--db goes with --run ID");
+  const int64_t run = runArg(args);
   const auto prompt = args.get("--prompt");
   if (!prompt || prompt->empty()) throw UsageError("--prompt TEXT is required");
   const RoutingQuantity quantity = quantityArg(args);
@@ -57,11 +50,8 @@ int cmdRoute(const Args& args) {
   const bool one_layer = args.get("--layer").has_value();
   const int layer = args.getNumber<int>("--layer", 1) - 1;  // 0-based
 
-  const int64_t run = run_arg ? parseRunId(*run_arg) : 0;
-  if (run && !std::filesystem::exists(dbPath(args)))
-    throw std::runtime_error("no run database at " + dbPath(args).string());
   std::optional<RunStore> store;
-  if (run) store.emplace(openStoreToRead(args));
+  if (run) store.emplace(runStoreArg(args, false));
   ModelSubject subject = run ? subjectFromRun(args, *store, run) : subjectFromModel(args);
   const std::vector<int> ids = subject.tokenizer->encode(*prompt, true, false);
   TokenRouting routing;

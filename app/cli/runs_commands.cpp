@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // mola runs list | show | compare | export | delete: reading the run store back (read-only but
 // for delete), with text from the database made safe for the terminal.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -141,11 +142,12 @@ void printPairedScores(const RunStore& store, const std::vector<RunRecord>& runs
   const std::vector<EvalScore> first_scores = store.evalScores(runs[0].id);
   const std::string benchmark = primaryBenchmark(first_scores, evaluatedBenchmarkOf(runs[0]));
   if (benchmark.empty()) return;
-  std::optional<EvalScore> first;
-  for (const EvalScore& e : first_scores)
-    if (e.benchmark == benchmark)
-      first = finalScoreOn(first_scores, e.benchmark, e.split, e.protocol);
-  if (!first) return;
+  // The split and protocol of the newest score stored on it, and the final score of those.
+  const auto last = std::find_if(first_scores.rbegin(), first_scores.rend(),
+                                 [&](const EvalScore& e) { return e.benchmark == benchmark; });
+  if (last == first_scores.rend()) return;
+  const std::optional<EvalScore> first =
+      finalScoreOn(first_scores, benchmark, last->split, last->protocol);
   std::printf("paired with run %lld's final score on %s:\n", static_cast<long long>(runs[0].id),
               printableText(benchmark).c_str());
   const std::vector<StoredPrediction> first_predictions = store.predictions(first->id);

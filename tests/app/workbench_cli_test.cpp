@@ -15,7 +15,7 @@
 #include "store/run_launch.h"
 #include "store/run_store.h"
 #include "stored_runs.h"
-#include "tiny_experiment.h"
+#include "workbench_window.h"
 
 using mola::RunStatus;
 using mola::RunStore;
@@ -133,18 +133,8 @@ class WorkbenchCliTest : public QObject {
   void routingOption() {
     QTemporaryDir dir;
     const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
-    const QString experiment = dir.filePath(QStringLiteral("tiny.json"));
-    {
-      QFile f(experiment);
-      QVERIFY(f.open(QIODevice::WriteOnly));
-      f.write(QByteArray::fromStdString(
-          mola::experimentToJson(mola::test::tinyExperiment("routed", 4))));
-    }
-    QProcess train;
-    train.start(QStringLiteral(MOLA_CLI),
-                {QStringLiteral("train"), experiment, QStringLiteral("--db"), db});
-    QVERIFY(train.waitForFinished(240000));
-    QVERIFY2(train.exitCode() == 0, train.readAllStandardError().constData());
+    const QString trained = mola::test::trainTinyRun(QStringLiteral(MOLA_CLI), dir.path(), db);
+    QVERIFY2(trained.isEmpty(), qPrintable(trained));
     {
       RunStore store = RunStore::open(db.toStdString(), false);
       writeRun(store, "no-checkpoint", "2-4-6-8", 10, 0.6, 0.7);  // run 2

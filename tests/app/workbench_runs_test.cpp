@@ -38,15 +38,12 @@ using mola::app::MainWindow;
 using mola::test::browserRow;
 using mola::test::closeMessageBoxes;
 using mola::test::kTrainTimeoutMs;
+using mola::test::trainTinyRun;
 using mola::test::writeRun;
 
 namespace {
 
 namespace fs = std::filesystem;
-
-mola::ExperimentConfig tinyConfig(int max_steps) {
-  return mola::test::tinyExperiment("window-run", max_steps);
-}
 
 // The benchmarks the Train view's evaluation plot draws.
 QStringList evalGraphNames(const MainWindow& w) {
@@ -109,17 +106,8 @@ class WorkbenchRunsTest : public QObject {
     qputenv("MOLA_CLI", QByteArray(MOLA_CLI));
     QTemporaryDir dir;
     const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
-    const QString experiment = dir.filePath(QStringLiteral("tiny.json"));
-    {
-      QFile f(experiment);
-      QVERIFY(f.open(QIODevice::WriteOnly));
-      f.write(QByteArray::fromStdString(mola::experimentToJson(tinyConfig(4))));
-    }
-    QProcess train;
-    train.start(QStringLiteral(MOLA_CLI),
-                {QStringLiteral("train"), experiment, QStringLiteral("--db"), db});
-    QVERIFY(train.waitForFinished(kTrainTimeoutMs));
-    QVERIFY2(train.exitCode() == 0, train.readAllStandardError().constData());
+    const QString trained = trainTinyRun(QStringLiteral(MOLA_CLI), dir.path(), db);
+    QVERIFY2(trained.isEmpty(), qPrintable(trained));
 
     MainWindow w;
     QVERIFY(w.openDatabase(db));
@@ -183,17 +171,8 @@ class WorkbenchRunsTest : public QObject {
     qputenv("MOLA_CLI", QByteArray(MOLA_CLI));
     QTemporaryDir dir;
     const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
-    const QString experiment = dir.filePath(QStringLiteral("tiny.json"));
-    {
-      QFile f(experiment);
-      QVERIFY(f.open(QIODevice::WriteOnly));
-      f.write(QByteArray::fromStdString(mola::experimentToJson(tinyConfig(4))));
-    }
-    QProcess train;
-    train.start(QStringLiteral(MOLA_CLI),
-                {QStringLiteral("train"), experiment, QStringLiteral("--db"), db});
-    QVERIFY(train.waitForFinished(kTrainTimeoutMs));
-    QVERIFY2(train.exitCode() == 0, train.readAllStandardError().constData());
+    const QString trained = trainTinyRun(QStringLiteral(MOLA_CLI), dir.path(), db);
+    QVERIFY2(trained.isEmpty(), qPrintable(trained));
     {
       RunStore store = RunStore::open(db.toStdString(), false);
       writeRun(store, "no-checkpoint", "2-4-6-8", 10, 0.6, 0.7);  // run 2

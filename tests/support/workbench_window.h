@@ -1,15 +1,20 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Helpers of the window tests: the browser's rows, message boxes, time limits.
+// Helpers of the window tests: the browser's rows, message boxes, time limits, a trained run.
 #pragma once
 
 #include <QApplication>
+#include <QDir>
+#include <QFile>
 #include <QMessageBox>
+#include <QProcess>
 #include <QStringList>
 
+#include "experiment/experiment_config.h"
 #include "main_window.h"
 #include "runs_browser.h"
 #include "runs_table_model.h"
 #include "store/run_store.h"
+#include "tiny_experiment.h"
 
 namespace mola::test {
 
@@ -35,6 +40,22 @@ inline QStringList messageBoxTexts(const app::MainWindow& w) {
 inline void closeMessageBoxes(app::MainWindow& w) {
   for (QMessageBox* box : w.findChildren<QMessageBox*>()) box->close();
   QApplication::processEvents();
+}
+
+// Trains the tiny experiment for 4 steps with the `mola` program at `mola` into `db` (run 1 of a
+// fresh database), the experiment file written into `dir`. Empty on success, else what went wrong.
+inline QString trainTinyRun(const QString& mola, const QString& dir, const QString& db) {
+  const QString experiment = QDir(dir).filePath(QStringLiteral("tiny.json"));
+  QFile f(experiment);
+  if (!f.open(QIODevice::WriteOnly)) return QStringLiteral("cannot write ") + experiment;
+  f.write(QByteArray::fromStdString(experimentToJson(tinyExperiment("window-run", 4))));
+  f.close();
+  QProcess train;
+  train.start(mola, {QStringLiteral("train"), experiment, QStringLiteral("--db"), db});
+  if (!train.waitForFinished(kTrainTimeoutMs)) return QStringLiteral("mola train timed out");
+  if (train.exitStatus() != QProcess::NormalExit || train.exitCode() != 0)
+    return QString::fromLocal8Bit(train.readAllStandardError());
+  return {};
 }
 
 }  // namespace mola::test
