@@ -70,7 +70,8 @@ void scaledProductInto(at::Tensor& out, const at::Tensor& a, const at::Tensor& b
 }
 
 // Indices into the saved tensors of FusedExperts.
-enum Saved : size_t { kX, kXd, kMask, kZ, kZg, kProbs, kIdx, kGate, kFirstWeight };
+// Then the M base weights and the M B's.
+enum Saved : size_t { kX, kXd, kMask, kZ, kZg, kProbs, kIdx, kGate, kACat, kRCat, kFirstWeight };
 
 // The experts of M modules that read the same input x [T, d], all with N experts of rank r:
 //   logits = x R_cat^T [T, M*N]    z = dropout(x) A_cat^T [T, M*N*r]   (one matmul without dropout)
@@ -108,16 +109,24 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
     // The dropout every expert path draws (so that one module matches the composite path bit for
     // bit); the bool mask is kept for the backward pass.
     const auto [xd, mask] = loraDropout(x, base->dropout);
+    // The modules' routers and A's stacked, kept for the backward pass (which would otherwise
+    // stack them again): R_cat [M*N, d], A_cat [M*N*r, d].
+    at::Tensor r_cat, a_cat;
     at::Tensor logits, z;  // [T, M*N], [T, M*N*r]
     if (routed && !mask.defined()) {
       std::vector<at::Tensor> w = router;
       w.insert(w.end(), a.begin(), a.end());
-      const at::Tensor y = at::mm(x, at::cat(w, 0).t());  // [T, M*N + M*N*r]
+      const at::Tensor stacked = at::cat(w, 0);
+      r_cat = stacked.narrow(0, 0, m * n);
+      a_cat = stacked.narrow(0, m * n, m * nr);
+      const at::Tensor y = at::mm(x, stacked.t());  // [T, M*N + M*N*r]
       logits = y.narrow(1, 0, m * n);
       z = y.narrow(1, m * n, m * nr);
     } else {
-      if (routed) logits = at::mm(x, (m == 1 ? router[0] : at::cat(router, 0)).t());
-      z = at::mm(xd, (m == 1 ? a[0] : at::cat(a, 0)).t());
+      if (routed) r_cat = m == 1 ? router[0] : at::cat(router, 0);
+      a_cat = m == 1 ? a[0] : at::cat(a, 0);
+      if (routed) logits = at::mm(x, r_cat.t());
+      z = at::mm(xd, a_cat.t());
     }
     at::Tensor probs, idx, gate, zg;
     if (routed) {
@@ -145,9 +154,9 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
     // experts' gradients undefined, as the composite path does.
     ctx->set_materialize_grads(false);
     std::vector<at::Tensor> saved = {
-        x, mask.defined() ? xd : at::Tensor(), mask, z, zg, probs, idx, gate};
+        x, mask.defined() ? xd : at::Tensor(), mask, z, zg, probs, idx, gate, a_cat, r_cat};
     saved.insert(saved.end(), base->weight.begin(), base->weight.end());
-    saved.insert(saved.end(), inputs.begin() + 1, inputs.end());
+    saved.insert(saved.end(), b.begin(), b.end());
     ctx->save_for_backward(saved);
     ctx->saved_data["m"] = m;
     ctx->saved_data["n"] = n;
@@ -170,9 +179,7 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
     const at::Tensor& xd = s[kMask].defined() ? s[kXd] : x;
     const int64_t t = x.size(0);
     auto weight = [&](int64_t i) { return s[kFirstWeight + size_t(i)]; };
-    auto lora_a = [&](int64_t i) { return s[kFirstWeight + size_t(m + i)]; };
-    auto lora_b = [&](int64_t i) { return s[kFirstWeight + size_t(2 * m + i)]; };
-    auto router = [&](int64_t i) { return s[kFirstWeight + size_t(3 * m + i)]; };
+    auto lora_b = [&](int64_t i) { return s[kFirstWeight + size_t(m + i)]; };
     // Gradient slots: x, A_0.., B_0.., R_0.., then the FusedBase pointer (never a gradient).
     torch::autograd::variable_list out(size_t(1 + (routed ? 3 : 2) * m + 1));
     const size_t ga = 1, gb = 1 + size_t(m), gr = 1 + 2 * size_t(m);
@@ -210,15 +217,8 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
       gz = gzg;  // alpha / r already in
     }
 
-    const at::Tensor a_cat =
-        m == 1 ? lora_a(0)
-               : at::cat(std::vector<at::Tensor>(s.begin() + kFirstWeight + m,
-                                                 s.begin() + kFirstWeight + 2 * m));
-    at::Tensor r_cat;
-    if (routed)
-      r_cat = m == 1 ? router(0)
-                     : at::cat(std::vector<at::Tensor>(s.begin() + kFirstWeight + 3 * m,
-                                                       s.begin() + kFirstWeight + 4 * m));
+    const at::Tensor& a_cat = s[kACat];
+    const at::Tensor& r_cat = s[kRCat];
     if (gz.defined()) {
       const at::Tensor ga_cat = at::mm(gz.t(), xd);  // [M*N*r, d]
       for (int64_t i = 0; i < m; ++i)
