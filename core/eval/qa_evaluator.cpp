@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <regex>
 #include <stdexcept>
 
@@ -163,19 +164,51 @@ std::vector<std::vector<double>> batchLogLikelihoods(LlamaModel& model,
   return out;
 }
 
+// A record's choices that are the same tokens get the same score, the first one's: the batch ran
+// them in different passes, whose padding can move the last bits of a sum, and an exact tie must
+// go to the first choice, as it does one record at a time (and in transformers).
+void sameScoreForSameText(const RecordChoices& rc, std::vector<double>& ll) {
+  for (size_t c = 1; c < rc.choices.size(); ++c)
+    for (size_t first = 0; first < c; ++first)
+      if (rc.choices[first].ids == rc.choices[c].ids) {
+        ll[c] = ll[first];
+        break;
+      }
+}
+
+// Record indices by length, longest first: batches of similar records are little padding, and a
+// record's scores do not depend on its batch. The longest first: a batch that does not fit the
+// device's memory fails at once.
+std::vector<size_t> longestFirst(const std::vector<size_t>& lengths) {
+  std::vector<size_t> order(lengths.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return lengths[a] > lengths[b]; });
+  return order;
+}
+
 EvalResult evaluateLikelihood(LlamaModel& model, const Tokenizer& tok,
                               const std::vector<QaRecord>& records, const EvalOptions& o) {
   EvalResult result;
   size_t correct_norm = 0;
   const size_t max_len = size_t(model->config().max_seq_len);
   const size_t batch_size = std::max<size_t>(1, o.batch_size);
+  std::vector<RecordChoices> tokenized;
+  std::vector<size_t> lengths;
+  for (size_t r = 0; r < records.size(); ++r) {
+    tokenized.push_back(tokenizeChoices(tok, records[r], r, o, max_len));
+    lengths.push_back(tokenized.back().shared + tokenized.back().longestTail());
+  }
+  std::vector<Prediction> predictions(records.size());
   std::vector<RecordChoices> batch;
+  std::vector<size_t> rows;               // the batch's record indices
   size_t done = 0, prefix = 0, tail = 0;  // records scored; the batch's padded prompt and tail
   const auto score = [&] {
-    const std::vector<std::vector<double>> ll = batchLogLikelihoods(model, batch, o.task);
-    for (size_t i = 0; i < batch.size(); ++i, ++done) {
-      const QaRecord& rec = records[done];
-      Prediction p{exampleId(rec, done), -1, rec.answer, false, {}, -1, ll[i]};
+    std::vector<std::vector<double>> ll = batchLogLikelihoods(model, batch, o.task);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      sameScoreForSameText(batch[i], ll[i]);
+      const QaRecord& rec = records[rows[i]];
+      Prediction p{exampleId(rec, rows[i]), -1, rec.answer, false, {}, -1, ll[i]};
       double best = -INFINITY, best_norm = -INFINITY;
       for (size_t c = 0; c < ll[i].size(); ++c) {
         if (ll[i][c] > best) best = ll[i][c], p.predicted = int(c);
@@ -185,13 +218,15 @@ EvalResult evaluateLikelihood(LlamaModel& model, const Tokenizer& tok,
       p.correct = p.predicted == rec.answer;
       result.correct += p.correct;
       correct_norm += p.predicted_norm == rec.answer;
-      result.predictions.push_back(std::move(p));
+      predictions[rows[i]] = std::move(p);
     }
+    done += batch.size();
     batch.clear();
+    rows.clear();
     if (o.progress) o.progress(done, records.size());
   };
-  for (size_t r = 0; r < records.size(); ++r) {
-    RecordChoices rc = tokenizeChoices(tok, records[r], r, o, max_len);
+  for (size_t r : longestFirst(lengths)) {
+    RecordChoices& rc = tokenized[r];
     // A batch's padded prompt and longest tail must fit the model's positions together.
     if (!batch.empty() &&
         (batch.size() == batch_size ||
@@ -202,10 +237,26 @@ EvalResult evaluateLikelihood(LlamaModel& model, const Tokenizer& tok,
     prefix = std::max(prefix, rc.shared);
     tail = std::max(tail, rc.longestTail());
     batch.push_back(std::move(rc));
+    rows.push_back(r);
   }
   if (!batch.empty()) score();
+  result.predictions = std::move(predictions);
   if (!records.empty()) result.accuracy_norm = double(correct_norm) / double(records.size());
   return result;
+}
+
+// Each record's prompt ids, cut at the front to leave the model room for max_new_tokens.
+std::vector<std::vector<int>> generationPrompts(const Tokenizer& tok,
+                                                const std::vector<QaRecord>& records,
+                                                const EvalOptions& o, int64_t max_seq_len) {
+  const size_t room = size_t(std::max<int64_t>(1, max_seq_len - o.max_new_tokens));
+  std::vector<std::vector<int>> prompts;
+  for (const QaRecord& rec : records) {
+    std::vector<int> ids = tok.encode(renderPrompt(rec, o.prompt), true, false);
+    if (ids.size() > room) ids.erase(ids.begin(), ids.begin() + int64_t(ids.size() - room));
+    prompts.push_back(std::move(ids));
+  }
+  return prompts;
 }
 
 EvalResult evaluateGenerate(LlamaModel& model, const Tokenizer& tok,
@@ -214,16 +265,19 @@ EvalResult evaluateGenerate(LlamaModel& model, const Tokenizer& tok,
   const LlamaConfig& cfg = model->config();
   const auto device = model->embed.device();
   const size_t group = std::max<size_t>(1, o.batch_size);
+  std::vector<std::vector<int>> all_prompts = generationPrompts(tok, records, o, cfg.max_seq_len);
+  std::vector<size_t> lengths;
+  for (const std::vector<int>& ids : all_prompts) lengths.push_back(ids.size());
+  const std::vector<size_t> order = longestFirst(lengths);
+  std::vector<Prediction> predictions(records.size());
   for (size_t start = 0; start < records.size(); start += group) {
     const size_t end = std::min(records.size(), start + group), b = end - start;
+    const std::vector<size_t> rows(order.begin() + int64_t(start), order.begin() + int64_t(end));
     std::vector<std::vector<int>> prompts;
     size_t len = 0;
-    for (size_t r = start; r < end; ++r) {
-      std::vector<int> ids = tok.encode(renderPrompt(records[r], o.prompt), true, false);
-      const size_t room = size_t(std::max<int64_t>(1, cfg.max_seq_len - o.max_new_tokens));
-      if (ids.size() > room) ids.erase(ids.begin(), ids.begin() + int64_t(ids.size() - room));
-      len = std::max(len, ids.size());
-      prompts.push_back(std::move(ids));
+    for (size_t r : rows) {
+      len = std::max(len, all_prompts[r].size());
+      prompts.push_back(std::move(all_prompts[r]));
     }
     const int64_t steps = std::min<int64_t>(o.max_new_tokens, cfg.max_seq_len - int64_t(len));
     // Left padding, so that every row's next token is at the same position.
@@ -260,19 +314,20 @@ EvalResult evaluateGenerate(LlamaModel& model, const Tokenizer& tok,
                               key_mask.narrow(1, 0, int64_t(len) + s + 1), &cache);
     }
     for (size_t i = 0; i < b; ++i) {
-      const QaRecord& rec = records[start + i];
+      const QaRecord& rec = records[rows[i]];
       Prediction p;
-      p.example_id = exampleId(rec, start + i);
+      p.example_id = exampleId(rec, rows[i]);
       p.generated = tok.decode(out[i]);
       p.predicted = matchAnswerExactlyOnce(p.generated, rec.choices.size());
       p.gold = rec.answer;
       p.correct = p.predicted >= 0 && p.predicted == rec.answer;
       result.correct += p.correct;
       result.unanswered += p.predicted < 0;
-      result.predictions.push_back(std::move(p));
+      predictions[rows[i]] = std::move(p);
     }
     if (o.progress) o.progress(end, records.size());
   }
+  result.predictions = std::move(predictions);
   return result;
 }
 

@@ -84,6 +84,8 @@ void expectReferenceLikelihoods(LlamaModel& model, const Tokenizer& tok,
       seqs.push_back(tok.encode(text + cont, true, false));
       cut = std::max(cut, seqs.back().size() > max_len ? seqs.back().size() - max_len : 0);
     }
+    // In record order, whatever order the batches took them in (longest first).
+    EXPECT_EQ(r.predictions[i].example_id, exampleId(records[i], i));
     ASSERT_EQ(r.predictions[i].log_likelihoods.size(), seqs.size()) << "record " << i;
     int best = -1;
     double best_ll = -1e300;
@@ -112,13 +114,34 @@ TEST_F(EvaluatorTest, LikelihoodMatchesTheReferenceForEveryChoice) {
     o.prompt = prompt;
     o.target = target;
     o.batch_size = 4;  // padding and several batches
-    size_t progress_calls = 0;
+    std::vector<size_t> progress;
     o.progress = [&](size_t done, size_t total) {
-      ++progress_calls;
-      EXPECT_LE(done, total);
+      progress.push_back(done);
+      EXPECT_EQ(total, records.size());
     };
     const EvalResult r = evaluateQa(model, *tok, records, o);
-    EXPECT_GT(progress_calls, 0u);
+    EXPECT_EQ(progress, (std::vector<size_t>{4, 6}));
+    expectReferenceLikelihoods(model, *tok, records, prompt, target, r);
+  }
+}
+
+TEST_F(EvaluatorTest, TheSameChoiceTwiceScoresTheSameAndTheFirstWins) {
+  // Choice 4 of record 2 repeats its choice 0; its pass also runs record 4's long fifth choice, so
+  // that its padding differs from choice 0's pass.
+  records[2].choices.push_back(records[2].choices[0]);
+  records[4].choices.push_back("a much longer fifth choice than the others, padded around");
+  for (LikelihoodTarget target : {LikelihoodTarget::Answer, LikelihoodTarget::ChoiceText}) {
+    EvalOptions o;
+    o.prompt = prompt;
+    o.target = target;
+    o.batch_size = 8;
+    const EvalResult r = evaluateQa(model, *tok, records, o);
+    if (target == LikelihoodTarget::ChoiceText) {  // the answer target names the letter: E != A
+      const Prediction& p = r.predictions.at(2);
+      EXPECT_EQ(p.log_likelihoods.at(4), p.log_likelihoods.at(0));
+      EXPECT_NE(p.predicted, 4);
+      EXPECT_NE(p.predicted_norm, 4);
+    }
     expectReferenceLikelihoods(model, *tok, records, prompt, target, r);
   }
 }
@@ -154,6 +177,8 @@ TEST_F(EvaluatorTest, LikelihoodCutsTheSamePromptFromEveryChoiceWhenTooLong) {
 }
 
 TEST_F(EvaluatorTest, GenerateMatchesOneRecordAtATime) {
+  // The longest prompt last: batched longest first, it joins the first batch.
+  records[4].question += " And one more sentence to make this prompt the longest of them.";
   EvalOptions o;
   o.prompt = prompt;
   o.protocol = EvalProtocol::Generate;
@@ -167,6 +192,7 @@ TEST_F(EvaluatorTest, GenerateMatchesOneRecordAtATime) {
     g.max_new_tokens = 12;
     const std::vector<int> ids =
         generate(model, tok->encode(renderPrompt(records[i], prompt), true, false), g);
+    EXPECT_EQ(r.predictions[i].example_id, exampleId(records[i], i));
     EXPECT_EQ(r.predictions[i].generated, tok->decode(ids)) << "record " << i;
     EXPECT_EQ(r.predictions[i].predicted,
               matchAnswerExactlyOnce(r.predictions[i].generated, records[i].choices.size()));
