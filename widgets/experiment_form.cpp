@@ -306,6 +306,13 @@ QGroupBox* ExperimentForm::buildTrainingBox(QWidget* page) {
   m_activation_checkpointing->setToolTip(
       tr("Recompute each layer in the backward pass instead of keeping its activations"));
   tf->addRow(QString(), m_activation_checkpointing);
+  m_group_by_length =
+      new QCheckBox(tr("Group by length (batches of similar length: less padding)"), train_box);
+  m_group_by_length->setToolTip(
+      tr("Each batch takes examples of similar length from a shuffled window of 50 batches, so "
+         "that little of it is padding and a step computes fewer tokens; batches are less mixed "
+         "than a plain shuffle's"));
+  tf->addRow(QString(), m_group_by_length);
   m_processes = spin(train_box, 1, 256,
                      tr("Data-parallel processes on this machine, each training its share of "
                         "every batch (Gloo on CPUs, NCCL with one GPU each); more than one is "
@@ -390,7 +397,8 @@ void ExperimentForm::connectEdits() {
        {m_cutoff, m_batch, m_accumulation, m_processes, m_epochs, m_max_steps, m_warmup,
         m_eval_interval, m_checkpoint_interval, m_keep_checkpoints, m_router_interval, m_task_dim})
     connect(s, &QSpinBox::valueChanged, this, &ExperimentForm::onEdited);
-  for (QCheckBox* b : {m_train_on_prompt, m_activation_checkpointing, m_gate_rescaling})
+  for (QCheckBox* b :
+       {m_train_on_prompt, m_activation_checkpointing, m_group_by_length, m_gate_rescaling})
     connect(b, &QCheckBox::toggled, this, &ExperimentForm::onEdited);
   for (QComboBox* c : {m_method, m_optimizer, m_preconditioner})
     connect(c, &QComboBox::currentIndexChanged, this, &ExperimentForm::onMethodChanged);
@@ -448,6 +456,7 @@ void ExperimentForm::setConfig(const ExperimentConfig& c) {
   m_warmup->setValue(c.warmup_steps);
   m_grad_clip->setText(shortest(c.grad_clip));
   m_activation_checkpointing->setChecked(c.activation_checkpointing);
+  m_group_by_length->setChecked(c.group_by_length);
   m_seed->setText(QString::number(qulonglong(c.seed)));
   select(m_protocol, c.eval_protocol);
   m_eval_interval->setValue(c.eval_interval);
@@ -590,6 +599,7 @@ void ExperimentForm::readTraining(ExperimentConfig& c) const {
   c.warmup_steps = m_warmup->value();
   c.grad_clip = parseNumber(m_grad_clip, "training.grad_clip");
   c.activation_checkpointing = m_activation_checkpointing->isChecked();
+  c.group_by_length = m_group_by_length->isChecked();
   const std::string seed = m_seed->text().trimmed().toStdString();
   const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), c.seed);
   if (seed.empty() || ec != std::errc() || end != seed.data() + seed.size())

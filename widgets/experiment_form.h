@@ -130,6 +130,7 @@ class ExperimentForm : public QWidget {
   QSpinBox* m_cutoff = nullptr;
   QCheckBox* m_train_on_prompt = nullptr;
   QCheckBox* m_activation_checkpointing = nullptr;
+  QCheckBox* m_group_by_length = nullptr;
 
   QSpinBox* m_batch = nullptr;
   QSpinBox* m_accumulation = nullptr;

@@ -683,6 +683,7 @@ void TrainingPlots::updateStatus() {
     parts << tr("lr %1").arg(*v == 0 ? QStringLiteral("0") : QString::number(*v, 'e', 2));
   if (auto v = value("grad_norm")) parts << tr("grad norm %1").arg(number(*v, 3));
   if (auto v = value("tokens_per_s")) parts << tr("%1 tokens/s").arg(std::llround(*v));
+  if (auto v = value("padding")) parts << tr("%1% padding").arg(std::llround(100 * *v));
   if (auto v = value("elapsed_s")) parts << tr("%1 elapsed").arg(clockText(*v));
   if (m_non_finite > 0) parts << tr("%n non-finite value(s) not drawn", nullptr, m_non_finite);
   m_status->setText(parts.join(QStringLiteral("  \u00b7  ")));

@@ -83,9 +83,10 @@ class ConsoleReporter : public TrainingObserver {
     char balance[40] = "";
     if (m_routed) std::snprintf(balance, sizeof balance, "  balance %.4f", m.balance_loss);
     char line[240];
-    std::snprintf(line, sizeof line, "step %lld/%lld  loss %.4f%s  lr %.2e  %.0f tok/s  ETA %s",
+    std::snprintf(line, sizeof line,
+                  "step %lld/%lld  loss %.4f%s  lr %.2e  %.0f tok/s  pad %.0f%%  ETA %s",
                   static_cast<long long>(m.step), static_cast<long long>(m.total_steps), m.loss,
-                  balance, m.lr, m.tokens_per_s, clockText(eta).c_str());
+                  balance, m.lr, m.tokens_per_s, 100 * m.padding, clockText(eta).c_str());
     if (m_tty)
       std::fprintf(stderr, "\r%s\033[K", line);
     else if (m.step % 10 == 0 || m.step == m.total_steps || m.step == m_first + 1)

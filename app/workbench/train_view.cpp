@@ -246,6 +246,7 @@ void TrainView::addStep(const StepMetrics& m) {
                           {m.step, "lr", m.lr},
                           {m.step, "grad_norm", m.grad_norm},
                           {m.step, "tokens_per_s", m.tokens_per_s},
+                          {m.step, "padding", m.padding},
                           {m.step, "elapsed_s", m.elapsed_s}});
   setProgress(m.step, m.tokens_per_s, m.elapsed_s);
 }

@@ -362,6 +362,7 @@ ExperimentConfig fromDocument(const Json& doc) {
   training.read("seed", c.seed, 0);
   training.read("grad_clip", c.grad_clip);
   training.read("activation_checkpointing", c.activation_checkpointing);
+  training.read("group_by_length", c.group_by_length);
   training.read("processes", c.processes, 1);
   const GroupReader optimizer = training.group("optimizer");
   optimizer.read("name", c.optimizer);
@@ -443,6 +444,7 @@ Json canonicalDocument(const ExperimentConfig& c) {
   training["seed"] = c.seed;
   training["grad_clip"] = c.grad_clip;
   training["activation_checkpointing"] = c.activation_checkpointing;
+  training["group_by_length"] = c.group_by_length;
   training["processes"] = c.processes;
   Json optimizer = Json::object();
   optimizer["name"] = c.optimizer;
@@ -630,7 +632,8 @@ bool operator==(const ExperimentConfig& a, const ExperimentConfig& b) {
          a.beta2 == b.beta2 && a.weight_decay == b.weight_decay && a.adam_eps == b.adam_eps &&
          a.schedule == b.schedule && a.warmup_steps == b.warmup_steps &&
          a.grad_clip == b.grad_clip && a.seed == b.seed &&
-         a.activation_checkpointing == b.activation_checkpointing && a.processes == b.processes &&
+         a.activation_checkpointing == b.activation_checkpointing &&
+         a.group_by_length == b.group_by_length && a.processes == b.processes &&
          a.eval_protocol == b.eval_protocol && a.eval_interval == b.eval_interval &&
          a.checkpoint_interval == b.checkpoint_interval &&
          a.keep_checkpoints == b.keep_checkpoints &&

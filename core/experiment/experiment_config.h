@@ -25,6 +25,7 @@ namespace mola {
 //              "prompt_template": "mola", "cutoff": 256, "train_on_prompt": true},
 //     "training": {"batch_size": 4, "grad_accumulation": 1, "epochs": 1, "max_steps": 0,
 //                  "seed": 42, "grad_clip": 1.0, "activation_checkpointing": false,
+//                  "group_by_length": false,
 //                  "optimizer": {"name": "adamw", "lr": 0.0003, "betas": [0.9, 0.999],
 //                                "weight_decay": 0.0, "eps": 1e-08, "momentum": 0.0,
 //                                "preconditioner": "none", "damping": 1e-06,
@@ -127,6 +128,9 @@ struct ExperimentConfig {
   // Recompute each layer in the backward pass instead of keeping its activations
   // (LlamaModelImpl::setActivationCheckpointing): less memory, one more forward per step.
   bool activation_checkpointing = false;
+  // Batches of examples of similar length (groupByLength in train/training_data.h): less padding,
+  // so fewer tokens per step, at the cost of batches less mixed than a plain shuffle's.
+  bool group_by_length = false;
   // Data-parallel processes (ranks) training together, each on its share of every batch
   // (batch_size is the global batch). `mola train` starts them on this machine; under torchrun
   // (WORLD_SIZE set) the launcher's count wins and is recorded here.

@@ -50,6 +50,7 @@ void StoreWriter::stepFinished(const StepMetrics& m) {
                              {"lr", m.lr},
                              {"grad_norm", m.grad_norm},
                              {"tokens_per_s", m.tokens_per_s},
+                             {"padding", m.padding},
                              {"elapsed_s", m.elapsed_s}})
     m_metrics.push_back({m.step, name, value});
   const auto since = Clock::now() - m_last_attempt;

@@ -264,7 +264,7 @@ void Trainer::setUp(State& s) {
   s.total = c.max_steps > 0
                 ? c.max_steps
                 : std::max<int64_t>(1, batches_per_epoch * c.epochs / c.grad_accumulation);
-  s.order = epochOrder(n, c.seed, s.at.epoch);
+  s.order = trainingOrder(s.data, c, s.at.epoch);
   s.clip = c.grad_clip > 0 ? c.grad_clip : std::numeric_limits<double>::infinity();
   // Each rank draws its own dropout masks (rank 0 keeps the single-process stream).
   if (s.rank > 0)
@@ -296,6 +296,54 @@ void Trainer::joinRanks(State& s) {
   s.buckets = std::make_unique<GradientBuckets>(*m_group, s.params, bucket_bytes);
 }
 
+struct Trainer::StepBatches {
+  std::vector<Batch> micro;
+  int64_t targets = 0;    // positions with a label, every rank's
+  int64_t tokens = 0;     // real tokens, every rank's
+  int64_t positions = 0;  // the padded batches' positions, every rank's
+};
+
+Trainer::StepBatches Trainer::takeStepBatches(State& s) {
+  const ExperimentConfig& c = m_config;
+  const size_t n = s.data.examples.size(), batch = size_t(c.batch_size);
+  StepBatches out;
+  for (int micro = 0; micro < c.grad_accumulation; ++micro) {
+    if (s.at.cursor >= n) {
+      ++s.at.epoch;
+      s.at.cursor = 0;
+      s.order = trainingOrder(s.data, c, s.at.epoch);
+    }
+    std::vector<const TrainingExample*> picked;
+    for (size_t i = 0; i < batch && s.at.cursor < n; ++i)
+      picked.push_back(&s.data.examples[s.order[s.at.cursor++]]);
+    for (const TrainingExample* e : picked) {
+      out.tokens += int64_t(e->encoded.ids.size());
+      out.targets += targetCount(e->encoded, c.train_on_prompt);
+    }
+    // Each rank pads its share to the share's longest example.
+    for (int r = 0; r < s.world; ++r) {
+      const Shard share = shardOf(picked.size(), r, s.world);
+      size_t longest = 0;
+      for (size_t i = share.begin; i < share.end; ++i)
+        longest = std::max(longest, picked[i]->encoded.ids.size());
+      out.positions += int64_t(longest * share.size());
+    }
+    const Shard shard = shardOf(picked.size(), s.rank, s.world);
+    // A rank whose share is empty (the last, short batch of an epoch) still takes part in every
+    // collective: it runs one example that counts for nothing.
+    const bool idle = shard.size() == 0;
+    std::vector<const TrainingExample*> mine(picked.begin() + int64_t(shard.begin),
+                                             picked.begin() + int64_t(shard.end));
+    if (idle) mine.push_back(picked.front());
+    out.micro.push_back(makeBatch(mine, c.train_on_prompt));
+    if (idle) {
+      out.micro.back().labels.fill_(kIgnore);
+      out.micro.back().mask.fill_(false);
+    }
+  }
+  return out;
+}
+
 bool Trainer::trainStep(State& s, StepMetrics& m) {
   const ExperimentConfig& c = m_config;
   const Clock::time_point t0 = Clock::now();
@@ -305,36 +353,9 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
   // The step's micro-batches first: the loss is a mean over all their target tokens (every
   // rank's), so that accumulating k batches of b equals one batch of k*b, and r ranks each
   // holding b/r of a batch equal one process holding all of it.
-  const size_t n = s.data.examples.size(), batch = size_t(c.batch_size);
-  std::vector<Batch> micro_batches;
-  int64_t targets = 0, tokens = 0;
-  for (int micro = 0; micro < c.grad_accumulation; ++micro) {
-    if (s.at.cursor >= n) {
-      ++s.at.epoch;
-      s.at.cursor = 0;
-      s.order = epochOrder(n, c.seed, s.at.epoch);
-    }
-    std::vector<const TrainingExample*> picked;
-    for (size_t i = 0; i < batch && s.at.cursor < n; ++i)
-      picked.push_back(&s.data.examples[s.order[s.at.cursor++]]);
-    for (const TrainingExample* e : picked) {
-      tokens += int64_t(e->encoded.ids.size());
-      targets += targetCount(e->encoded, c.train_on_prompt);
-    }
-    const Shard shard = shardOf(picked.size(), s.rank, s.world);
-    // A rank whose share is empty (the last, short batch of an epoch) still takes part in every
-    // collective: it runs one example that counts for nothing.
-    const bool idle = shard.size() == 0;
-    std::vector<const TrainingExample*> mine(picked.begin() + int64_t(shard.begin),
-                                             picked.begin() + int64_t(shard.end));
-    if (idle) mine.push_back(picked.front());
-    micro_batches.push_back(makeBatch(mine, c.train_on_prompt));
-    if (idle) {
-      micro_batches.back().labels.fill_(kIgnore);
-      micro_batches.back().mask.fill_(false);
-    }
-  }
-  const double denom = double(std::max<int64_t>(1, targets));
+  const StepBatches batches = takeStepBatches(s);
+  const std::vector<Batch>& micro_batches = batches.micro;
+  const double denom = double(std::max<int64_t>(1, batches.targets));
   // The losses stay on the device until every micro-batch is queued: one read per step.
   at::Tensor losses = at::zeros({2}, at::TensorOptions(at::kDouble).device(s.device));
   for (size_t i = 0; i < micro_batches.size(); ++i) {
@@ -360,7 +381,9 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
   m.step = s.at.step;
   m.total_steps = s.total;
   m.lr = lr;
-  m.tokens_per_s = dt > 0 ? double(tokens) / dt : 0.0;
+  m.tokens_per_s = dt > 0 ? double(batches.tokens) / dt : 0.0;
+  m.padding =
+      batches.positions > 0 ? 1.0 - double(batches.tokens) / double(batches.positions) : 0.0;
   m.elapsed_s = std::chrono::duration<double>(Clock::now() - s.started - s.paused).count();
   return true;
 }

@@ -77,6 +77,7 @@ class Trainer {
 
  private:
   struct State;
+  struct StepBatches;
   struct Result {
     TrainOutcome outcome = TrainOutcome::Failed;
     std::string message;
@@ -86,6 +87,8 @@ class Trainer {
   void setUp(State& s);
   // One optimizer step over grad_accumulation micro-batches; false when the loss is not finite.
   bool trainStep(State& s, StepMetrics& m);
+  // The step's micro-batches (this rank's shares) from the epoch's order, moving the cursor.
+  StepBatches takeStepBatches(State& s);
   // The forward and backward passes of one micro-batch (this rank's share of it); adds its loss
   // and balance loss (shares of the step's means) to the sums.
   // Adds the micro-batch's loss and balance loss to losses [2] (on the device: no sync).

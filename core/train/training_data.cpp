@@ -90,4 +90,52 @@ std::vector<size_t> epochOrder(size_t n, uint64_t seed, int64_t epoch) {
   return order;
 }
 
+std::vector<size_t> groupByLength(const std::vector<size_t>& order,
+                                  const std::vector<size_t>& lengths, size_t batch, uint64_t seed,
+                                  int64_t epoch) {
+  if (batch == 0) throw std::invalid_argument("groupByLength: a batch holds at least one example");
+  const auto longer = [&](size_t a, size_t b) { return lengths.at(a) > lengths.at(b); };
+  const size_t chunk = batch * kLengthGroupBatches;
+  std::vector<std::vector<size_t>> batches;
+  for (size_t begin = 0; begin < order.size(); begin += chunk) {
+    std::vector<size_t> sorted(order.begin() + int64_t(begin),
+                               order.begin() + int64_t(std::min(order.size(), begin + chunk)));
+    std::stable_sort(sorted.begin(), sorted.end(), longer);
+    for (size_t b = 0; b < sorted.size(); b += batch)
+      batches.emplace_back(sorted.begin() + int64_t(b),
+                           sorted.begin() + int64_t(std::min(sorted.size(), b + batch)));
+  }
+  // Only the epoch's very last batch can be short: every chunk but the last is whole batches.
+  std::vector<size_t> last;
+  if (!batches.empty() && batches.back().size() < batch) {
+    last = std::move(batches.back());
+    batches.pop_back();
+  }
+  // A stream of its own, apart from epochOrder's.
+  SplitMix64 rng((seed ^ 0xD1B54A32D192ED03ull) * 0x9E3779B97F4A7C15ull + uint64_t(epoch) + 1);
+  rng.shuffle(batches);
+  const auto head = [&](const std::vector<size_t>& b) { return lengths.at(b.front()); };
+  const auto longest =
+      std::max_element(batches.begin(), batches.end(),
+                       [&](const std::vector<size_t>& a, const std::vector<size_t>& b) {
+                         return head(a) < head(b);
+                       });
+  if (longest != batches.end()) std::iter_swap(batches.begin(), longest);
+  std::vector<size_t> out;
+  out.reserve(order.size());
+  for (const std::vector<size_t>& b : batches) out.insert(out.end(), b.begin(), b.end());
+  out.insert(out.end(), last.begin(), last.end());
+  return out;
+}
+
+std::vector<size_t> trainingOrder(const TrainingData& data, const ExperimentConfig& config,
+                                  int64_t epoch) {
+  std::vector<size_t> order = epochOrder(data.examples.size(), config.seed, epoch);
+  if (!config.group_by_length) return order;
+  std::vector<size_t> lengths;
+  lengths.reserve(data.examples.size());
+  for (const TrainingExample& e : data.examples) lengths.push_back(e.encoded.ids.size());
+  return groupByLength(order, lengths, size_t(config.batch_size), config.seed, epoch);
+}
+
 }  // namespace mola

@@ -60,4 +60,19 @@ int64_t targetCount(const EncodedExample& e, bool train_on_prompt);
 // The order of the examples in each epoch: a shuffle fixed by the seed and the epoch number.
 std::vector<size_t> epochOrder(size_t n, uint64_t seed, int64_t epoch);
 
+// Batches of similar length (training.group_by_length), so that a padded batch is little padding:
+// `order` is cut into chunks of kLengthGroupBatches batches; each chunk is sorted by length,
+// longest first, and cut into batches of `batch`. The full batches are then shuffled (a stream
+// fixed by the seed and the epoch) and the one holding the longest example goes first, so that a
+// run that runs out of memory does so at an epoch's first step; a short last batch stays last,
+// where the trainer takes it. lengths[i] is example i's token count.
+inline constexpr size_t kLengthGroupBatches = 50;
+std::vector<size_t> groupByLength(const std::vector<size_t>& order,
+                                  const std::vector<size_t>& lengths, size_t batch, uint64_t seed,
+                                  int64_t epoch);
+
+// The trainer's order of epoch `epoch`: epochOrder, grouped by length when the experiment asks.
+std::vector<size_t> trainingOrder(const TrainingData& data, const ExperimentConfig& config,
+                                  int64_t epoch);
+
 }  // namespace mola

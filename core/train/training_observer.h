@@ -29,8 +29,9 @@ struct StepMetrics {
   double loss = 0.0;          // language-model loss (mean over target tokens)
   double balance_loss = 0.0;  // coefficient * sum of per-layer balance losses
   double lr = 0.0;
-  double grad_norm = 0.0;  // global norm before clipping
-  double tokens_per_s = 0.0;
+  double grad_norm = 0.0;     // global norm before clipping
+  double tokens_per_s = 0.0;  // real tokens (not padding) per second
+  double padding = 0.0;       // share of the step's padded batch positions that are padding
   double elapsed_s = 0.0;
 };
 

@@ -92,7 +92,7 @@ TEST(CliTrain, TrainsIntoTheDatabaseAndRunsReadsItBack) {
 
   r = run("runs export 1 --csv " + (dir / "csv").string() + " --db " + db);
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(lines(dir / "csv/metrics.csv"), 1u + 12u * 6u);       // header + 6 metrics a step
+  EXPECT_EQ(lines(dir / "csv/metrics.csv"), 1u + 12u * 7u);       // header + 7 metrics a step
   EXPECT_EQ(lines(dir / "csv/router_stats.csv"), 1u + 4u * 20u);  // 4 snapshots x 20 experts
   EXPECT_EQ(lines(dir / "csv/eval_scores.csv"), 3u);
 

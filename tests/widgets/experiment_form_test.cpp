@@ -74,6 +74,7 @@ ExperimentConfig nonDefault() {
   c.warmup_steps = 25;
   c.grad_clip = 0.3;
   c.activation_checkpointing = true;
+  c.group_by_length = true;
   c.seed = 12345678901234ull;  // beyond 32 bits
   c.eval_protocol = "generate";
   c.eval_interval = 50;
@@ -128,6 +129,7 @@ class ExperimentFormTest : public QObject {
     QCOMPARE(y.lr, x.lr);
     QCOMPARE(y.grad_clip, x.grad_clip);
     QCOMPARE(y.activation_checkpointing, true);
+    QCOMPARE(y.group_by_length, true);
     QCOMPARE(experimentToJson(y), experimentToJson(x));
     QVERIFY(y == x);
     QCOMPARE(form.designer()->allocation().perLayer(), (std::vector<int>{2, 3, 4, 5}));

@@ -57,6 +57,7 @@ const char* kFull = R"({
            "prompt_template": "compact", "cutoff": 128, "train_on_prompt": false},
   "training": {"batch_size": 8, "grad_accumulation": 16, "epochs": 3, "max_steps": 500,
                "seed": 18446744073709551615, "grad_clip": 0.5, "activation_checkpointing": true,
+               "group_by_length": true,
                "optimizer": {"name": "adamw", "lr": 1e-4, "betas": [0.8, 0.95],
                              "weight_decay": 0.01, "eps": 1e-6},
                "schedule": {"type": "cosine", "warmup_steps": 20}},
@@ -120,6 +121,7 @@ TEST(ExperimentConfig, FullDocumentGivesExactValues) {
   EXPECT_EQ(c.seed, UINT64_MAX);
   EXPECT_EQ(c.grad_clip, 0.5);
   EXPECT_TRUE(c.activation_checkpointing);
+  EXPECT_TRUE(c.group_by_length);
   EXPECT_EQ(c.lr, 1e-4);
   EXPECT_EQ(c.beta1, 0.8);
   EXPECT_EQ(c.beta2, 0.95);

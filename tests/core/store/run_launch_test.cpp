@@ -166,6 +166,7 @@ TEST(StoreWriter, RecordsWhatTheTrainerReports) {
       m.step = s;
       m.loss = 2.0 / double(s);
       m.lr = 1e-3;
+      m.padding = 0.125 * double(s);
       writer.stepFinished(m);
     }
     RouterStatsSnapshot snapshot;
@@ -190,11 +191,14 @@ TEST(StoreWriter, RecordsWhatTheTrainerReports) {
     EXPECT_EQ(writer.waiting(), 0u);
     writer.finished(TrainOutcome::Stopped, "stopped at step 3");
   }
-  // Six metrics a step, every one stored before the checkpoint that follows them.
-  EXPECT_EQ(store.metrics(id).size(), 18u);
+  // Seven metrics a step, every one stored before the checkpoint that follows them.
+  EXPECT_EQ(store.metrics(id).size(), 21u);
   const auto loss = store.metrics(id, "loss");
   ASSERT_EQ(loss.size(), 3u);
   EXPECT_DOUBLE_EQ(loss[1].value, 1.0);
+  const auto padding = store.metrics(id, "padding");
+  ASSERT_EQ(padding.size(), 3u);
+  EXPECT_DOUBLE_EQ(padding[2].value, 0.375);
   ASSERT_EQ(store.routerStats(id).size(), 1u);
   EXPECT_EQ(store.routerStats(id)[0].layers.at(0).token_fraction.size(), 2u);
   const auto scores = store.evalScores(id);
