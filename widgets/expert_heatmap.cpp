@@ -24,20 +24,10 @@ QFont sizedFont(const QFont& base, double points, bool italic = false) {
 }  // namespace
 
 ExpertHeatmap::ExpertHeatmap(QWidget* parent) : QCustomPlot(parent) {
-  m_scale = new QCPColorScale(this);
-  plotLayout()->addElement(0, 1, m_scale);
-  m_scale->setType(QCPAxis::atRight);
-  m_scale->setBarWidth(10);
-  m_map = new QCPColorMap(xAxis, yAxis);
-  m_map->setName(tr("expert load"));
-  m_map->setColorScale(m_scale);
-  m_map->setGradient(heatmapGradient());
-  m_map->setInterpolate(false);
-  m_map->setTightBoundary(false);
-  applyPlotStyle(this);
-  m_margins = new QCPMarginGroup(this);
-  axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, m_margins);
-  m_scale->setMarginGroup(QCP::msBottom | QCP::msTop, m_margins);
+  const CellMap cells = addCellMap(this, 0, tr("expert load"));
+  m_map = cells.map;
+  m_scale = cells.scale;
+  m_margins = cells.margins;
   m_scale->axis()->setTickLabelFont(sizedFont(font(), 8));
   m_scale->axis()->setLabelFont(sizedFont(font(), 8.5));
   m_scale->axis()->setLabelPadding(6);

@@ -141,6 +141,25 @@ QCPTextElement* addTitle(QCustomPlot* plot, const QString& text) {
   return title;
 }
 
+CellMap addCellMap(QCustomPlot* plot, int row, const QString& name) {
+  CellMap m;
+  m.scale = new QCPColorScale(plot);
+  plot->plotLayout()->addElement(row, 1, m.scale);
+  m.scale->setType(QCPAxis::atRight);
+  m.scale->setBarWidth(10);
+  m.map = new QCPColorMap(plot->xAxis, plot->yAxis);
+  m.map->setName(name);
+  m.map->setColorScale(m.scale);
+  m.map->setGradient(heatmapGradient());
+  m.map->setInterpolate(false);
+  m.map->setTightBoundary(false);
+  applyPlotStyle(plot);
+  m.margins = new QCPMarginGroup(plot);
+  plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, m.margins);
+  m.scale->setMarginGroup(QCP::msBottom | QCP::msTop, m.margins);
+  return m;
+}
+
 QCustomPlot* newPlot(const QString& title, const QString& x_label, const QString& y_label) {
   auto* plot = new QCustomPlot;
   applyPlotStyle(plot);

@@ -16,6 +16,9 @@ class QWidget;
 class QCPItemTracer;
 class QCPItemText;
 class QCPColorGradient;
+class QCPColorMap;
+class QCPColorScale;
+class QCPMarginGroup;
 class QCPTextElement;
 
 namespace mola::widgets {
@@ -32,6 +35,16 @@ QCPColorGradient heatmapGradient();
 void applyPlotStyle(QCustomPlot* plot);
 // A bold title row above the axis rect.
 QCPTextElement* addTitle(QCustomPlot* plot, const QString& text);
+// A colour map of cells on the plot's axis rect, in layout row `row`, with its colour scale (a
+// 10 px bar) beside it: heatmapGradient, cells drawn whole and not interpolated, the map and the
+// scale on one margin group so that they line up; then applyPlotStyle. For the heatmaps of
+// experts, tasks and tokens.
+struct CellMap {
+  QCPColorMap* map = nullptr;
+  QCPColorScale* scale = nullptr;
+  QCPMarginGroup* margins = nullptr;
+};
+CellMap addCellMap(QCustomPlot* plot, int row, const QString& name);
 // A new plot in the workbench's style: title, axis labels, a minimum size that lets four of
 // them share a 1024 x 640 window, and PlotExport installed.
 QCustomPlot* newPlot(const QString& title, const QString& x_label, const QString& y_label);

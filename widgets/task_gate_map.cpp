@@ -13,22 +13,11 @@ namespace mola::widgets {
 
 TaskGateMap::TaskGateMap(QWidget* parent) : QCustomPlot(parent) {
   m_title = addTitle(this, tr("Task gates"));  // row 0; the axis rect moves to row 1
-  m_scale = new QCPColorScale(this);
-  plotLayout()->addElement(1, 1, m_scale);
-  m_scale->setType(QCPAxis::atRight);
-  m_scale->setBarWidth(10);
+  const CellMap cells = addCellMap(this, 1, tr("task gate weights"));
+  m_map = cells.map;
+  m_scale = cells.scale;
   m_scale->axis()->setLabel(tr("weight"));
-  m_map = new QCPColorMap(xAxis, yAxis);
-  m_map->setName(tr("task gate weights"));
-  m_map->setColorScale(m_scale);
-  m_map->setGradient(heatmapGradient());
-  m_map->setInterpolate(false);
-  m_map->setTightBoundary(false);
   m_map->setDataRange(QCPRange(0.0, 1.0));
-  applyPlotStyle(this);
-  auto* margins = new QCPMarginGroup(this);
-  axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-  m_scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
   xAxis->setLabel(tr("expert"));
   yAxis->setLabel(tr("task"));
   xAxis->grid()->setVisible(false);

@@ -76,19 +76,9 @@ const LayerTokenRouting* findLayer(const TokenRouting& routing, int layer) {
 
 TokenRoutingMap::TokenRoutingMap(QWidget* parent) : QCustomPlot(parent) {
   m_title = addTitle(this, tr("Token routing"));  // row 0; the axis rect moves to row 1
-  m_scale = new QCPColorScale(this);
-  plotLayout()->addElement(1, 1, m_scale);
-  m_scale->setType(QCPAxis::atRight);
-  m_scale->setBarWidth(10);
-  m_map = new QCPColorMap(xAxis, yAxis);
-  m_map->setName(tr("token routing"));
-  m_map->setColorScale(m_scale);
-  m_map->setInterpolate(false);
-  m_map->setTightBoundary(false);
-  applyPlotStyle(this);
-  auto* margins = new QCPMarginGroup(this);
-  axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-  m_scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+  const CellMap cells = addCellMap(this, 1, tr("token routing"));
+  m_map = cells.map;
+  m_scale = cells.scale;
   xAxis->setLabel(tr("token"));
   xAxis->grid()->setVisible(false);
   yAxis->grid()->setVisible(false);
