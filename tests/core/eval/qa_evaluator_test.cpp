@@ -42,6 +42,14 @@ class EvaluatorTest : public ::testing::Test {
   std::unique_ptr<Tokenizer> tok = Tokenizer::bytes();
   std::vector<QaRecord> records = makeSyntheticQa("largest", 6, 9);
   PromptTemplate prompt = PromptTemplate::compact();
+
+  EvalOptions likelihood(LikelihoodTarget target, size_t batch_size) const {
+    EvalOptions o;
+    o.prompt = prompt;
+    o.target = target;
+    o.batch_size = batch_size;
+    return o;
+  }
 };
 
 // Sum of log p over the continuation, one unpadded sequence at a time, in fp64. `cut` tokens are
@@ -110,10 +118,7 @@ TEST_F(EvaluatorTest, LikelihoodMatchesTheReferenceForEveryChoice) {
   records[4].choices.push_back("a much longer fifth choice than the others");
   records[5].question += " And one more sentence to make this prompt longer than its neighbours.";
   for (LikelihoodTarget target : {LikelihoodTarget::Answer, LikelihoodTarget::ChoiceText}) {
-    EvalOptions o;
-    o.prompt = prompt;
-    o.target = target;
-    o.batch_size = 4;  // padding and several batches
+    EvalOptions o = likelihood(target, 4);  // padding and several batches
     std::vector<size_t> progress;
     o.progress = [&](size_t done, size_t total) {
       progress.push_back(done);
@@ -131,11 +136,7 @@ TEST_F(EvaluatorTest, TheSameChoiceTwiceScoresTheSameAndTheFirstWins) {
   records[2].choices.push_back(records[2].choices[0]);
   records[4].choices.push_back("a much longer fifth choice than the others, padded around");
   for (LikelihoodTarget target : {LikelihoodTarget::Answer, LikelihoodTarget::ChoiceText}) {
-    EvalOptions o;
-    o.prompt = prompt;
-    o.target = target;
-    o.batch_size = 8;
-    const EvalResult r = evaluateQa(model, *tok, records, o);
+    const EvalResult r = evaluateQa(model, *tok, records, likelihood(target, 8));
     if (target == LikelihoodTarget::ChoiceText) {  // the answer target names the letter: E != A
       const Prediction& p = r.predictions.at(2);
       EXPECT_EQ(p.log_likelihoods.at(4), p.log_likelihoods.at(0));
@@ -155,11 +156,7 @@ TEST_F(EvaluatorTest, LikelihoodCutsTheSamePromptFromEveryChoiceWhenTooLong) {
   torch::manual_seed(3);
   LlamaModel small(config);
   for (LikelihoodTarget target : {LikelihoodTarget::Answer, LikelihoodTarget::ChoiceText}) {
-    EvalOptions o;
-    o.prompt = prompt;
-    o.target = target;
-    o.batch_size = 3;
-    const EvalResult r = evaluateQa(small, *tok, records, o);
+    const EvalResult r = evaluateQa(small, *tok, records, likelihood(target, 3));
     expectReferenceLikelihoods(small, *tok, records, prompt, target, r);
   }
   // A continuation that leaves no room for the prompt is refused, naming the record.
