@@ -226,15 +226,33 @@ QWidget* CompareView::buildScoresTab() {
   m_score_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
   m_paired_table = new PairedScoreTable;
   m_paired_table->setToolTip(
-      tr("Each run against the first on the same questions: a difference that two overlapping "
-         "intervals hide can still be clear question by question"));
+      tr("Each run against the reference on the same questions: a difference that two "
+         "overlapping intervals hide can still be clear question by question"));
+  m_paired_box = new QWidget;
+  auto* paired_layout = new QVBoxLayout(m_paired_box);
+  paired_layout->setContentsMargins(0, 0, 0, 0);
+  auto* reference_row = new QHBoxLayout;
+  m_paired_reference = new QComboBox;
+  m_paired_reference->setObjectName(QStringLiteral("pairedReference"));
+  m_paired_reference->setToolTip(
+      tr("The run every other run is paired with, question by question"));
+  auto* reference_label = new QLabel(tr("Question by question, a&gainst:"));
+  reference_label->setBuddy(m_paired_reference);
+  reference_row->addWidget(reference_label);
+  reference_row->addWidget(m_paired_reference);
+  reference_row->addStretch(1);
+  paired_layout->addLayout(reference_row);
+  paired_layout->addWidget(m_paired_table);
+  connect(m_paired_reference, &QComboBox::currentIndexChanged, this,
+          [this] { rebuildPaired(/*fill_box=*/false); });
   splitter->addWidget(m_score_chart);
   splitter->addWidget(m_score_table);
-  splitter->addWidget(m_paired_table);
+  splitter->addWidget(m_paired_box);
   m_unpaired_note = new QLabel;
   m_unpaired_note->setWordWrap(true);
   m_unpaired_note->setTextFormat(Qt::PlainText);
   setDimText(m_unpaired_note);
+  m_unpaired_note->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Maximum);
   splitter->addWidget(m_unpaired_note);
   splitter->setStretchFactor(0, 3);
   splitter->setStretchFactor(1, 1);
@@ -612,7 +630,26 @@ void CompareView::rebuildScores() {
   for (int b = 0; b < m_score_table->rowCount(); ++b) height += m_score_table->rowHeight(b);
   m_score_table->setMaximumHeight(std::max(height, 60));
 
-  m_paired_table->setRuns(m_runs);
+  rebuildPaired(/*fill_box=*/true);
+}
+
+void CompareView::rebuildPaired(bool fill_box) {
+  if (fill_box) {
+    // The chosen reference stays chosen while it is among the runs; else the first.
+    const QSignalBlocker block(m_paired_reference);
+    const QVariant kept = m_paired_reference->currentData();
+    m_paired_reference->clear();
+    for (const ComparedRun& r : m_runs)
+      m_paired_reference->addItem(runLabel(r.record), QVariant::fromValue(r.record.id));
+    m_paired_reference->setCurrentIndex(std::max(0, m_paired_reference->findData(kept)));
+  }
+  const size_t reference = size_t(std::max(0, m_paired_reference->currentIndex()));
+  m_paired_table->setRuns(m_runs, reference);
+  // Shown while some reference has pairs: the box lets one pick another.
+  bool any = !m_paired_table->pairs().empty();
+  for (size_t r = 0; r < m_runs.size() && !any; ++r)
+    any = !PairedScoreTable::pairsOf(m_runs, r).empty();
+  m_paired_box->setVisible(any);
   m_paired_table->setVisible(!m_paired_table->pairs().empty());
   const QStringList& without = m_paired_table->withoutPredictions();
   m_unpaired_note->setText(

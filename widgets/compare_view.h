@@ -64,6 +64,8 @@ class CompareView : public QWidget {
   QTableWidget* scoreTable() const { return m_score_table; }
   ScoreChart* scoreChart() const { return m_score_chart; }
   PairedScoreTable* pairedTable() const { return m_paired_table; }
+  // The run the paired table compares the others with ("Against:").
+  QComboBox* pairedReferenceBox() const { return m_paired_reference; }
   QLabel* unpairedNote() const { return m_unpaired_note; }
   QTabWidget* tabs() const { return m_tabs; }
   // Problems found in the runs given (bad configuration JSON, non-finite values), one per line.
@@ -84,6 +86,8 @@ class CompareView : public QWidget {
   void rebuildHeatmaps();
   void rebuildConfig();
   void rebuildScores();
+  // The paired table against the chosen reference; fill_box: list the runs in the box first.
+  void rebuildPaired(bool fill_box);
   void applyDifferenceFilter();
   void updateNotice();
 
@@ -115,6 +119,8 @@ class CompareView : public QWidget {
   QTableWidget* m_score_table = nullptr;
   ScoreChart* m_score_chart = nullptr;
   PairedScoreTable* m_paired_table = nullptr;
+  QWidget* m_paired_box = nullptr;  // the reference row and the table
+  QComboBox* m_paired_reference = nullptr;
   QLabel* m_unpaired_note = nullptr;  // scores without predictions to pair
 };
 

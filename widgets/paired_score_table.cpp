@@ -15,30 +15,33 @@ PairedScoreTable::PairedScoreTable(QWidget* parent) : QTableWidget(parent) {
   setSelectionBehavior(QAbstractItemView::SelectRows);
   setColumnCount(7);
   setHorizontalHeaderLabels({tr("Run"), tr("Benchmark"), tr("Same questions"),
-                             tr("Only this right"), tr("Only the first right"),
+                             tr("Only this right"), tr("Only the reference right"),
                              tr("Difference (95% CI)"), tr("McNemar p")});
   horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   horizontalHeader()->setSectionResizeMode(1, QHeaderView::Stretch);
   verticalHeader()->hide();
-  horizontalHeaderItem(3)->setToolTip(tr("Questions this run answers right and the first wrong"));
-  horizontalHeaderItem(4)->setToolTip(tr("Questions the first run answers right and this wrong"));
+  horizontalHeaderItem(3)->setToolTip(
+      tr("Questions this run answers right and the reference run wrong"));
+  horizontalHeaderItem(4)->setToolTip(
+      tr("Questions the reference run answers right and this wrong"));
   horizontalHeaderItem(5)->setToolTip(
-      tr("This run's accuracy minus the first's on the same questions, with its paired 95% "
+      tr("This run's accuracy minus the reference's on the same questions, with its paired 95% "
          "interval"));
   horizontalHeaderItem(6)->setToolTip(
       tr("McNemar's exact test: how likely so uneven a split of the questions on which the two "
          "disagree is when both runs are equally good"));
 }
 
-std::vector<PairedScoreTable::Pair> PairedScoreTable::pairsOf(
-    const std::vector<ComparedRun>& runs) {
+std::vector<PairedScoreTable::Pair> PairedScoreTable::pairsOf(const std::vector<ComparedRun>& runs,
+                                                              size_t reference) {
   std::vector<Pair> pairs;
-  if (runs.size() < 2) return pairs;
-  const ComparedRun& first = runs[0];
+  if (runs.size() < 2 || reference >= runs.size()) return pairs;
+  const ComparedRun& first = runs[reference];
   for (const EvalScore& f : ScoreChart::finalScores(first.scores)) {
     const auto first_predictions = first.predictions.find(f.id);
     if (first_predictions == first.predictions.end()) continue;
-    for (size_t i = 1; i < runs.size(); ++i) {
+    for (size_t i = 0; i < runs.size(); ++i) {
+      if (i == reference) continue;
       const std::optional<EvalScore> other =
           finalScoreOn(runs[i].scores, f.benchmark, f.split, f.protocol);
       if (!other) continue;
@@ -55,11 +58,12 @@ std::vector<PairedScoreTable::Pair> PairedScoreTable::pairsOf(
   return pairs;
 }
 
-void PairedScoreTable::setRuns(const std::vector<ComparedRun>& runs) {
-  m_pairs = pairsOf(runs);
+void PairedScoreTable::setRuns(const std::vector<ComparedRun>& runs, size_t reference) {
+  m_reference = reference < runs.size() ? reference : 0;
+  m_pairs = pairsOf(runs, m_reference);
   m_without.clear();
   if (runs.size() >= 2)
-    for (const EvalScore& f : ScoreChart::finalScores(runs[0].scores))
+    for (const EvalScore& f : ScoreChart::finalScores(runs[m_reference].scores))
       for (size_t i = 0; i < runs.size(); ++i) {
         const std::optional<EvalScore> own =
             finalScoreOn(runs[i].scores, f.benchmark, f.split, f.protocol);
@@ -70,19 +74,24 @@ void PairedScoreTable::setRuns(const std::vector<ComparedRun>& runs) {
       }
   setRowCount(int(m_pairs.size()));
   if (m_pairs.empty()) return;
-  horizontalHeaderItem(0)->setText(
-      tr("Run (against %1)").arg(CompareView::runLabel(runs[0].record)));
+  const QString reference_label = CompareView::runLabel(runs[m_reference].record);
+  horizontalHeaderItem(0)->setText(tr("Run (against %1)").arg(reference_label));
   for (size_t r = 0; r < m_pairs.size(); ++r)
     fillRow(int(r), m_pairs[r], CompareView::runLabel(runs[m_pairs[r].run].record),
-            CompareView::runLabel(runs[0].record));
-  // As tall as its rows: the chart above takes the rest.
+            reference_label);
+  // As tall as its rows, and at least two of them in sight: the chart above takes the rest.
   int height = horizontalHeader()->sizeHint().height() + 2 * frameWidth() + 2;
-  for (int r = 0; r < rowCount(); ++r) height += rowHeight(r);
+  int two_rows = height;
+  for (int r = 0; r < rowCount(); ++r) {
+    height += rowHeight(r);
+    if (r < 2) two_rows += rowHeight(r);
+  }
   setMaximumHeight(height);
+  setMinimumHeight(two_rows);
 }
 
 void PairedScoreTable::fillRow(int row, const Pair& pair, const QString& run_label,
-                               const QString& first_label) {
+                               const QString& reference_label) {
   const PairedScores& s = pair.scores;
   const QStringList texts = {run_label,
                              pair.benchmark,
@@ -99,7 +108,7 @@ void PairedScoreTable::fillRow(int row, const Pair& pair, const QString& run_lab
     auto* item = new QTableWidgetItem(texts[c]);
     if (c >= 2) item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
     item->setToolTip(tr("%1 against %2 on %3: %4 of %5 right against %6")
-                         .arg(run_label, first_label, pair.benchmark)
+                         .arg(run_label, reference_label, pair.benchmark)
                          .arg(s.both_right + s.only_a)
                          .arg(s.n)
                          .arg(s.both_right + s.only_b));

@@ -653,6 +653,27 @@ class PlotsTest : public QObject {
     QCOMPARE(table->pairs()[1].scores.only_a, int64_t(3));
     QCOMPARE(table->pairs()[1].scores.only_b, int64_t(0));
     QCOMPARE(table->item(1, 6)->text(), QStringLiteral("0.25"));  // 2 / 2^3
+    // Against run 2 instead: run 1 is right on q2 alone where run 2 is wrong, and wrong on q1 and
+    // q3 where run 2 is right; run 3 (right on q0..q4) against run 2 (right on q0, q1, q3).
+    view.pairedReferenceBox()->setCurrentIndex(1);
+    QCOMPARE(table->reference(), size_t(1));
+    QCOMPARE(table->pairs().size(), size_t(2));
+    QCOMPARE(table->pairs()[0].run, size_t(0));
+    QCOMPARE(table->pairs()[0].scores.only_a, int64_t(1));
+    QCOMPARE(table->pairs()[0].scores.only_b, int64_t(2));
+    QCOMPARE(table->item(0, 5)->text().left(6), QStringLiteral("-0.200"));
+    QCOMPARE(table->pairs()[1].run, size_t(2));
+    QCOMPARE(table->pairs()[1].scores.only_a, int64_t(2));
+    QCOMPARE(table->pairs()[1].scores.only_b, int64_t(0));
+    QVERIFY(table->horizontalHeaderItem(0)->text().contains(QStringLiteral("r #2")));
+    // The chosen run stays the reference when the runs are set again, while it is among them.
+    view.setRuns({runs[1], runs[0], runs[2]});
+    QCOMPARE(view.pairedReferenceBox()->currentIndex(), 0);
+    QCOMPARE(table->pairs()[0].run, size_t(1));
+    QCOMPARE(table->pairs()[0].scores.only_a, int64_t(1));
+    view.setRuns({runs[0], runs[2]});
+    QCOMPARE(view.pairedReferenceBox()->currentIndex(), 0);  // run 2 is gone: the first
+    view.setRuns(runs);
     runs[0] = run(1, first_30, 20);
     view.setRuns(runs);
     QCOMPARE(view.pairedTable()->pairs()[1].scores.only_a, int64_t(12));
