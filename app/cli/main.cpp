@@ -85,7 +85,7 @@ usage:
   mola resume RUN_ID [--db FILE] [--nproc N]
       Continues a stopped, failed or interrupted run from its last checkpoint, with as many
       processes as it was started with.
-  mola runs list [--search TEXT] [--study ID] | show ID | compare ID ID...
+  mola runs list [--search TEXT] [--study ID] | show ID | compare ID ID... [--against ID]
        | export ID [--csv DIR] [--peft DIR] | delete ID | tag ID TAG... [--remove TAG]
        | note ID TEXT  [--db FILE]
       --search keeps the runs whose name, note, tags, variant, allocation, model or status

@@ -136,11 +136,13 @@ int showRun(const Args& args) {
   return 0;
 }
 
-// Each run's final score beside the first run's, question by question, on the first run's
+// Each run's final score beside runs[reference]'s, question by question, on the reference's
 // benchmark (pairPredictions).
-void printPairedScores(const RunStore& store, const std::vector<RunRecord>& runs) {
-  const std::vector<EvalScore> first_scores = store.evalScores(runs[0].id);
-  const std::string benchmark = primaryBenchmark(first_scores, evaluatedBenchmarkOf(runs[0]));
+void printPairedScores(const RunStore& store, const std::vector<RunRecord>& runs,
+                       size_t reference) {
+  const RunRecord& ref = runs[reference];
+  const std::vector<EvalScore> first_scores = store.evalScores(ref.id);
+  const std::string benchmark = primaryBenchmark(first_scores, evaluatedBenchmarkOf(ref));
   if (benchmark.empty()) return;
   // The split and protocol of the newest score stored on it, and the final score of those.
   const auto last = std::find_if(first_scores.rbegin(), first_scores.rend(),
@@ -148,11 +150,12 @@ void printPairedScores(const RunStore& store, const std::vector<RunRecord>& runs
   if (last == first_scores.rend()) return;
   const std::optional<EvalScore> first =
       finalScoreOn(first_scores, benchmark, last->split, last->protocol);
-  std::printf("paired with run %lld's final score on %s:\n", static_cast<long long>(runs[0].id),
+  std::printf("paired with run %lld's final score on %s:\n", static_cast<long long>(ref.id),
               printableText(benchmark).c_str());
   const std::vector<StoredPrediction> first_predictions = store.predictions(first->id);
-  const std::string a = "run " + std::to_string(runs[0].id);
-  for (size_t i = 1; i < runs.size(); ++i) {
+  const std::string a = "run " + std::to_string(ref.id);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (i == reference) continue;
     const std::string b = "run " + std::to_string(runs[i].id);
     const std::optional<EvalScore> other =
         finalScoreOn(store.evalScores(runs[i].id), first->benchmark, first->split, first->protocol);
@@ -169,7 +172,7 @@ void printPairedScores(const RunStore& store, const std::vector<RunRecord>& runs
 }
 
 int compareRuns(const Args& args) {
-  args.allowOnly({"--db"});
+  args.allowOnly({"--db", "--against"});
   if (args.positional.size() < 2) throw UsageError("mola runs compare takes two or more RUN_IDs");
   const RunStore store = openStoreToRead(args);
   std::vector<RunRecord> runs;
@@ -180,6 +183,16 @@ int compareRuns(const Args& args) {
     configs.emplace_back();
     flatten(nlohmann::json::parse(runs.back().config_json), "", configs.back());
     for (const auto& [k, v] : configs.back()) keys.insert(k);
+  }
+  size_t reference = 0;
+  if (const auto against = args.get("--against")) {
+    const int64_t id = parseRunId(*against);
+    const auto it =
+        std::find_if(runs.begin(), runs.end(), [&](const RunRecord& r) { return r.id == id; });
+    if (it == runs.end())
+      throw UsageError("--against " + *against + ": run " + std::to_string(id) +
+                       " is not among the compared runs");
+    reference = size_t(it - runs.begin());
   }
   const auto row = [&](char mark, const std::string& key, auto value) {
     std::printf("%c %s", mark, cell(key, 34).c_str());
@@ -197,7 +210,7 @@ int compareRuns(const Args& args) {
   row(' ', "final loss", [&](size_t i) { return finalLoss(store, runs[i].id); });
   row(' ', "final score", [&](size_t i) { return finalScore(store, runs[i].id); });
   std::printf("(* marks keys whose values differ)\n");
-  printPairedScores(store, runs);
+  printPairedScores(store, runs, reference);
   return 0;
 }
 

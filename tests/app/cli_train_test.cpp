@@ -203,6 +203,21 @@ TEST(CliTrain, RunsComparePairsTheFinalScoresQuestionByQuestion) {
                              std::to_string(neither) + "; run 2 - run 1 "))
       << r.out;
   EXPECT_TRUE(has(r.out, "McNemar exact p = ")) << r.out;
+
+  // Against run 2: the same counts seen from the other side.
+  const Result against = run("runs compare 1 2 --against 2 --db " + db);
+  ASSERT_EQ(against.code, 0) << against.err;
+  EXPECT_TRUE(has(against.out, "paired with run 2's final score on synthetic:largest:16:2:\n"))
+      << against.out;
+  EXPECT_TRUE(has(against.out, "  run 1: 16 on the same questions: both right " +
+                                   std::to_string(both) + ", only run 1 " +
+                                   std::to_string(only_first) + ", only run 2 " +
+                                   std::to_string(only_second) + ", both wrong " +
+                                   std::to_string(neither) + "; run 1 - run 2 "))
+      << against.out;
+  const Result stranger = run("runs compare 1 2 --against 7 --db " + db);
+  EXPECT_NE(stranger.code, 0);
+  EXPECT_TRUE(has(stranger.err, "run 7 is not among the compared runs")) << stranger.err;
 }
 
 // The shipped quickstart, exactly as a user runs it: the built-in base is pretrained once (cached
