@@ -642,14 +642,15 @@ void CompareView::rebuildPaired(bool fill_box) {
     for (const ComparedRun& r : m_runs)
       m_paired_reference->addItem(runLabel(r.record), QVariant::fromValue(r.record.id));
     m_paired_reference->setCurrentIndex(std::max(0, m_paired_reference->findData(kept)));
+    // Shown while some reference has pairs (the box lets one pick another): that depends on the
+    // runs alone, not on the reference chosen.
+    bool any = false;
+    for (size_t r = 0; r < m_runs.size() && !any; ++r)
+      any = !PairedScoreTable::pairsOf(m_runs, r).empty();
+    m_paired_box->setVisible(any);
   }
   const size_t reference = size_t(std::max(0, m_paired_reference->currentIndex()));
   m_paired_table->setRuns(m_runs, reference);
-  // Shown while some reference has pairs: the box lets one pick another.
-  bool any = !m_paired_table->pairs().empty();
-  for (size_t r = 0; r < m_runs.size() && !any; ++r)
-    any = !PairedScoreTable::pairsOf(m_runs, r).empty();
-  m_paired_box->setVisible(any);
   m_paired_table->setVisible(!m_paired_table->pairs().empty());
   const QStringList& without = m_paired_table->withoutPredictions();
   m_unpaired_note->setText(

@@ -141,32 +141,33 @@ int showRun(const Args& args) {
 void printPairedScores(const RunStore& store, const std::vector<RunRecord>& runs,
                        size_t reference) {
   const RunRecord& ref = runs[reference];
-  const std::vector<EvalScore> first_scores = store.evalScores(ref.id);
-  const std::string benchmark = primaryBenchmark(first_scores, evaluatedBenchmarkOf(ref));
+  const std::vector<EvalScore> ref_scores = store.evalScores(ref.id);
+  const std::string benchmark = primaryBenchmark(ref_scores, evaluatedBenchmarkOf(ref));
   if (benchmark.empty()) return;
   // The split and protocol of the newest score stored on it, and the final score of those.
-  const auto last = std::find_if(first_scores.rbegin(), first_scores.rend(),
+  const auto last = std::find_if(ref_scores.rbegin(), ref_scores.rend(),
                                  [&](const EvalScore& e) { return e.benchmark == benchmark; });
-  if (last == first_scores.rend()) return;
-  const std::optional<EvalScore> first =
-      finalScoreOn(first_scores, benchmark, last->split, last->protocol);
+  if (last == ref_scores.rend()) return;
+  const std::optional<EvalScore> ref_score =
+      finalScoreOn(ref_scores, benchmark, last->split, last->protocol);
   std::printf("paired with run %lld's final score on %s:\n", static_cast<long long>(ref.id),
               printableText(benchmark).c_str());
-  const std::vector<StoredPrediction> first_predictions = store.predictions(first->id);
+  const std::vector<StoredPrediction> ref_predictions = store.predictions(ref_score->id);
   const std::string a = "run " + std::to_string(ref.id);
   for (size_t i = 0; i < runs.size(); ++i) {
     if (i == reference) continue;
     const std::string b = "run " + std::to_string(runs[i].id);
-    const std::optional<EvalScore> other =
-        finalScoreOn(store.evalScores(runs[i].id), first->benchmark, first->split, first->protocol);
+    const std::optional<EvalScore> other = finalScoreOn(
+        store.evalScores(runs[i].id), ref_score->benchmark, ref_score->split, ref_score->protocol);
+    const std::vector<StoredPrediction> predictions =
+        other ? store.predictions(other->id) : std::vector<StoredPrediction>();
     std::string line;
     if (!other)
       line = "not scored on it";
-    else if (first_predictions.empty() || store.predictions(other->id).empty())
+    else if (ref_predictions.empty() || predictions.empty())
       line = "no stored predictions to pair";
     else
-      line = describePairedScores(pairPredictions(store.predictions(other->id), first_predictions),
-                                  b, a);
+      line = describePairedScores(pairPredictions(predictions, ref_predictions), b, a);
     std::printf("  %s: %s\n", b.c_str(), line.c_str());
   }
 }

@@ -123,9 +123,11 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
       logits = y.narrow(1, 0, m * n);
       z = y.narrow(1, m * n, m * nr);
     } else {
-      if (routed) r_cat = m == 1 ? router[0] : at::cat(router, 0);
+      if (routed) {
+        r_cat = m == 1 ? router[0] : at::cat(router, 0);
+        logits = at::mm(x, r_cat.t());
+      }
       a_cat = m == 1 ? a[0] : at::cat(a, 0);
-      if (routed) logits = at::mm(x, r_cat.t());
       z = at::mm(xd, a_cat.t());
     }
     at::Tensor probs, idx, gate, zg;
