@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// configureCpuRuntime (threads and the heap's reuse of freed memory) and AutocastGuard over
-// LibTorch 1.13's per-device and 2.4+'s device-argument autocast calls.
+// configureCpuRuntime (threads and the heap's reuse of freed memory), AutocastGuard over LibTorch
+// 1.13's per-device and 2.4+'s device-argument autocast calls, and uploads from pinned memory.
 #include "runtime.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#include <ATen/core/Tensor.h>
 #include <dlfcn.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -136,6 +137,11 @@ AutocastGuard::~AutocastGuard() {
   // Cast copies of the weights live in the cache until the outermost scope ends.
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
   setAutocast(m_device, m_previous_enabled, m_previous_dtype);
+}
+
+at::Tensor uploaded(const at::Tensor& host, c10::Device device) {
+  if (device.is_cpu()) return host;
+  return host.pin_memory().to(device, /*non_blocking=*/true);
 }
 
 }  // namespace mola

@@ -1,12 +1,22 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Process-wide compute settings: CPU threads (LibTorch's and OpenBLAS's), the heap's reuse of freed
-// memory, and a scoped mixed-precision (autocast) switch.
+// memory, a scoped mixed-precision (autocast) switch, and host data's way to a device.
 #pragma once
 
+#include <c10/core/Device.h>
 #include <c10/core/DeviceType.h>
 #include <c10/core/ScalarType.h>
 
+namespace at {
+class Tensor;
+}
+
 namespace mola {
+
+// `host` (a CPU tensor) on `device` without making the host wait: a blocking copy to a GPU first
+// waits for every kernel queued before it, so batches go from pinned memory as copies that the
+// stream orders. On the CPU, `host` itself.
+at::Tensor uploaded(const at::Tensor& host, c10::Device device);
 
 // The CPU's compute threads: LibTorch's intra-op threads and OpenBLAS's (0 when the BLAS in use is
 // not OpenBLAS, whose threads cannot be asked for).

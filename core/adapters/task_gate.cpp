@@ -7,6 +7,8 @@
 
 #include <cmath>
 
+#include "runtime.h"
+
 namespace mola {
 
 TaskGateImpl::TaskGateImpl(std::vector<std::string> tasks, int64_t dim,
@@ -33,7 +35,9 @@ void TaskGateImpl::reset() {
 
 std::vector<torch::Tensor> TaskGateImpl::weights(const torch::Tensor& rows) const {
   TORCH_CHECK(rows.dim() == 1, "TaskGate: task rows must be [batch], got ", rows.sizes());
-  const torch::Tensor e = embedding.index_select(0, rows.to(embedding.device()));  // [B, dim]
+  const torch::Tensor on_device =
+      rows.is_cpu() ? uploaded(rows, embedding.device()) : rows.to(embedding.device());
+  const torch::Tensor e = embedding.index_select(0, on_device);  // [B, dim]
   const auto type = embedding.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   std::vector<torch::Tensor> out;
   for (const torch::Tensor& g : gates)

@@ -22,6 +22,7 @@
 #include "dist/gradient_buckets.h"
 #include "dist/rank_group.h"
 #include "model/checkpoint_loader.h"
+#include "model/linear_cross_entropy.h"
 #include "model/llama_model.h"
 #include "runtime.h"
 #include "train/optimizers.h"
@@ -233,9 +234,11 @@ class BenchStepper {
   at::Tensor forwardLoss() {
     std::optional<AutocastGuard> amp;
     if (m_dtype != at::kFloat) amp.emplace(m_device.type(), m_dtype);
-    const int64_t vocab = m_o.config.vocab_size;
-    const at::Tensor logits = m_model->forward(m_inputs);  // [B, T, V] fp32
-    at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, vocab}), m_targets.reshape({-1}));
+    // The head and the mean cross-entropy chunk by chunk, as the trainer computes them.
+    const at::Tensor h = m_model->hidden(m_inputs);  // [B, T, d]
+    at::Tensor loss = linearCrossEntropySum(h.reshape({-1, h.size(2)}), m_model->headWeight(),
+                                            m_targets.reshape({-1})) /
+                      double(m_targets.numel());
     if (!m_spec.has_adapter || m_spec.allocation.maxExperts() <= 1) return loss;
     // As the trainer: every layer's routing summed once, for the balance loss and the router
     // statistics, which stay on the device (no sync here).

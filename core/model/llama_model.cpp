@@ -258,7 +258,7 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& ids, const torch::Ten
 }
 
 torch::Tensor LlamaModelImpl::logits(const torch::Tensor& h) const {
-  return at::linear(h, lm_head.defined() ? lm_head : embed).to(upcast(h));
+  return at::linear(h, headWeight()).to(upcast(h));
 }
 
 torch::Tensor LlamaModelImpl::hidden(const torch::Tensor& ids, const torch::Tensor& key_mask,
@@ -445,11 +445,10 @@ void LlamaModelImpl::setTasks(const torch::Tensor& rows) {
   const at::Tensor r = rows.to(at::kCPU, at::kLong).contiguous();
   TORCH_CHECK(r.dim() == 1, "task rows must be [batch], got ", r.sizes());
   const int64_t tasks = int64_t(m_spec.tasks.size());
-  if (r.numel()) {
-    const int64_t lo = r.min().item<int64_t>(), hi = r.max().item<int64_t>();
-    TORCH_CHECK(lo >= 0 && hi < tasks, "task row ", lo < 0 ? lo : hi, " is outside the adapter's ",
+  const int64_t* row = r.data_ptr<int64_t>();
+  for (int64_t i = 0; i < r.numel(); ++i)
+    TORCH_CHECK(row[i] >= 0 && row[i] < tasks, "task row ", row[i], " is outside the adapter's ",
                 tasks, " task(s)");
-  }
   m_task_rows = r;
 }
 

@@ -86,10 +86,13 @@ class LlamaModelImpl : public torch::nn::Module {
                         KvCache* cache = nullptr);
   // forward() in two halves: the final hidden states [B, T, d_model] (after the last norm), and
   // the head's logits of any rows of them [..., d_model] -> [..., vocab] (fp32, fp64 for fp64).
-  // Training takes the logits of the positions it has targets for only.
+  // Training takes the loss of the positions it has targets for only (linearCrossEntropySum over
+  // headWeight(), without their logits in memory).
   torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& key_mask = {},
                        KvCache* cache = nullptr);
   torch::Tensor logits(const torch::Tensor& hidden) const;
+  // The output head's weight [vocab, d_model]: lm_head, or the embedding when they are tied.
+  const torch::Tensor& headWeight() const { return lm_head.defined() ? lm_head : embed; }
   KvCache makeCache(int64_t batch, int64_t capacity) const;
 
   // Wraps the targeted projections of every layer with MolaLinear experts (B = 0: the model's

@@ -114,6 +114,23 @@ void setLearningRate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
 
+at::Tensor clipGradNorm(const std::vector<at::Tensor>& params, double max_norm) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> grads;
+  for (const at::Tensor& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return at::zeros({}, at::kFloat);
+  const at::Tensor norm = at::stack(at::_foreach_norm(grads)).to(at::kFloat).norm();
+  if (std::isinf(max_norm)) return norm;
+  const at::Tensor scale = at::clamp_max(max_norm / (norm + 1e-6), 1.0);
+#if TORCH_VERSION_MAJOR >= 2
+  at::_foreach_mul_(grads, scale);
+#else
+  for (at::Tensor& g : grads) g.mul_(scale);
+#endif
+  return norm;
+}
+
 std::unique_ptr<RiemannianPreconditioner> makePreconditioner(const ExperimentConfig& c,
                                                              LlamaModelImpl& model) {
   if (c.preconditioner != "riemannian") return nullptr;

@@ -32,6 +32,13 @@ std::unique_ptr<torch::optim::Optimizer> makeForeachAdamW(const std::vector<at::
                                                           double beta2 = 0.999, double eps = 1e-8,
                                                           double weight_decay = 0.0);
 void setLearningRate(torch::optim::Optimizer& optimizer, double lr);
+// The global 2-norm of the gradients of `params` (those without one left out), with the gradients
+// scaled in place by min(1, max_norm / (norm + 1e-6)) as torch::nn::utils::clip_grad_norm_ does
+// (no scaling when max_norm is infinite). The norm comes back as a 0-dim fp32 tensor on the
+// gradients' device, unread: nothing here waits for the device (LibTorch's version reads it), and
+// the per-tensor norms and the scaling are one multi-tensor call each (LibTorch 2.x; a call per
+// tensor on 1.13). 0 on the CPU when no parameter has a gradient.
+at::Tensor clipGradNorm(const std::vector<at::Tensor>& params, double max_norm);
 // training.optimizer.preconditioner riemannian: a preconditioner over every adapter of `model`;
 // none: null.
 std::unique_ptr<RiemannianPreconditioner> makePreconditioner(const ExperimentConfig& config,

@@ -45,7 +45,12 @@ void RiemannianPreconditioner::apply() const {
   for (auto& [r, list] : grams) {
     const at::Tensor g = at::cat(list).to(at::kDouble);  // [E, r, r]
     const at::Tensor eye = at::eye(r, g.options()).expand_as(g);
-    const at::Tensor inv = at::linalg_solve(g + m_damping * eye, eye);  // batched (G + dI)^-1
+    // Batched (G + dI)^-1 = L^-T L^-1 from the Cholesky factor L: G + dI is positive definite
+    // (damping > 0), so nothing needs the error checks of LibTorch's solvers and inverses, which
+    // read a value on the host (a wait on a GPU).
+    const at::Tensor l = std::get<0>(at::linalg_cholesky_ex(g + m_damping * eye));
+    const at::Tensor l_inv = at::linalg_solve_triangular(l, eye, /*upper=*/false);
+    const at::Tensor inv = at::bmm(l_inv.transpose(1, 2), l_inv);
     for (const Item& item : by_rank[r]) {
       MolaLinearImpl* m = item.module;
       const int64_t n = m->options.num_experts(), in = m->options.in_features();

@@ -4,7 +4,6 @@
 #include "train/trainer.h"
 
 #include <ATen/ATen.h>
-#include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/optimizer.h>
 #include <torch/utils.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include "eval/qa_evaluator.h"
 #include "fault_injection.h"
 #include "model/checkpoint_loader.h"
+#include "model/linear_cross_entropy.h"
 #include "model/tokenizer.h"
 #include "runtime.h"
 #include "split_mix64.h"
@@ -94,16 +94,29 @@ EvalReport evalReportOf(const EvalResult& r, int64_t step, const std::string& be
 }
 
 at::Tensor targetLossSum(LlamaModel& model, const at::Tensor& ids, const at::Tensor& labels) {
+  TORCH_CHECK(labels.device().is_cpu(), "targetLossSum takes the labels on the host, not on ",
+              labels.device());
+  TORCH_CHECK(labels.sizes() == ids.sizes(), "labels ", labels.sizes(), " do not match ids ",
+              ids.sizes());
   const at::Tensor h = model->hidden(ids);  // [B, T, d]
   const int64_t t = h.size(1), d = h.size(2);
   // Position i predicts label i + 1; only positions with a target go through the head, which
-  // for a QA prompt is a few tokens of each sequence (the head is vocab x d, the logits
-  // tokens x vocab floats).
-  const at::Tensor targets = labels.narrow(1, 1, t - 1).reshape({-1});
-  const at::Tensor rows = targets.ne(kIgnore).nonzero().squeeze(1);  // one host sync
-  const at::Tensor logits =
-      model->logits(h.narrow(1, 0, t - 1).reshape({-1, d}).index_select(0, rows));  // [n, V]
-  return at::cross_entropy_loss(logits, targets.index_select(0, rows), {}, at::Reduction::Sum);
+  // for a QA prompt is a few tokens of each sequence, chunk by chunk (the head is vocab x d, the
+  // logits tokens x vocab floats). Which positions those are is read on the host: nothing waits.
+  const at::Tensor host = labels.to(at::kLong).contiguous();
+  const auto y = host.accessor<int64_t, 2>();
+  std::vector<int64_t> rows, targets;
+  for (int64_t b = 0; b < y.size(0); ++b)
+    for (int64_t i = 0; i + 1 < t; ++i)
+      if (y[b][i + 1] != kIgnore) {
+        rows.push_back(b * (t - 1) + i);
+        targets.push_back(y[b][i + 1]);
+      }
+  const at::Tensor picked = h.narrow(1, 0, t - 1)
+                                .reshape({-1, d})
+                                .index_select(0, uploaded(at::tensor(rows), h.device()));  // [n, d]
+  return linearCrossEntropySum(picked, model->headWeight(),
+                               uploaded(at::tensor(targets), h.device()));
 }
 
 std::vector<int> prepareForTraining(LlamaModel& model, const ExperimentConfig& c) {
@@ -356,8 +369,9 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
   const StepBatches batches = takeStepBatches(s);
   const std::vector<Batch>& micro_batches = batches.micro;
   const double denom = double(std::max<int64_t>(1, batches.targets));
-  // The losses stay on the device until every micro-batch is queued: one read per step.
-  at::Tensor losses = at::zeros({2}, at::TensorOptions(at::kDouble).device(s.device));
+  // The losses stay on the device until every micro-batch is queued and the gradients are
+  // clipped: one read per step, of the loss, the balance loss and the gradients' norm.
+  at::Tensor losses = at::zeros({3}, at::TensorOptions(at::kDouble).device(s.device));
   for (size_t i = 0; i < micro_batches.size(); ++i) {
     const Batch& b = micro_batches[i];
     s.model->setTasks(b.tasks);
@@ -367,12 +381,13 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
     s.buckets->finish();
     s.group->allReduceSum(losses, "the loss sum of " + s.stepName());
   }
+  losses[2].copy_(clipGradNorm(s.params, s.clip));
   const at::Tensor read = losses.cpu();
-  const double loss_sum = read[0].item<double>(), balance_sum = read[1].item<double>();
-  m.loss = loss_sum;
-  m.balance_loss = balance_sum;
-  if (!std::isfinite(loss_sum) || !std::isfinite(balance_sum)) return false;
-  m.grad_norm = torch::nn::utils::clip_grad_norm_(s.params, s.clip);
+  const double* sums = read.data_ptr<double>();
+  m.loss = sums[0];
+  m.balance_loss = sums[1];
+  m.grad_norm = sums[2];
+  if (!std::isfinite(m.loss) || !std::isfinite(m.balance_loss)) return false;
   if (s.preconditioner) s.preconditioner->apply();
   s.optimizer->step();
   ++s.at.step;
@@ -392,8 +407,8 @@ void Trainer::trainMicroBatch(State& s, const at::Tensor& ids_cpu, const at::Ten
                               const at::Tensor& mask_cpu, double denom, bool last,
                               at::Tensor& losses) {
   const ExperimentConfig& c = m_config;
-  const at::Tensor ids = ids_cpu.to(s.device), labels = labels_cpu.to(s.device);
-  const at::Tensor mask = mask_cpu.to(s.device).reshape({-1});
+  const at::Tensor ids = uploaded(ids_cpu, s.device);
+  const at::Tensor mask = uploaded(mask_cpu, s.device).reshape({-1});
   at::Tensor lm_sum, loss;
   std::vector<LayerRoutings> routings;
   RoutingSums sums;
@@ -401,7 +416,7 @@ void Trainer::trainMicroBatch(State& s, const at::Tensor& ids_cpu, const at::Ten
     // Forward and loss under autocast; the backward outside it, as torch.autocast wants.
     std::optional<AutocastGuard> amp;
     s.autocast(amp);
-    lm_sum = targetLossSum(s.model, ids, labels);
+    lm_sum = targetLossSum(s.model, ids, labels_cpu);
     loss = lm_sum / denom;
     routings = s.model->layerRoutings();
     // Every layer's routing summed once: the balance loss and the router statistics read it.

@@ -38,9 +38,9 @@ std::vector<int> prepareForTraining(LlamaModel& model, const ExperimentConfig& c
 EvalReport evalReportOf(const EvalResult& r, int64_t step, const std::string& benchmark,
                         const std::string& split);
 
-// The summed next-token cross-entropy of `model` on ids [B, T] against labels [B, T] (-100, as
-// PyTorch's ignore_index, where a position has no target): label i + 1 is the target of position i,
-// and only positions with a target go through the output head.
+// The summed next-token cross-entropy of `model` on ids [B, T] against labels [B, T] on the host
+// (-100, as PyTorch's ignore_index, where a position has no target): label i + 1 is the target of
+// position i, and only positions with a target go through the output head.
 at::Tensor targetLossSum(LlamaModel& model, const at::Tensor& ids, const at::Tensor& labels);
 
 class Trainer {
@@ -89,9 +89,9 @@ class Trainer {
   bool trainStep(State& s, StepMetrics& m);
   // The step's micro-batches (this rank's shares) from the epoch's order, moving the cursor.
   StepBatches takeStepBatches(State& s);
-  // The forward and backward passes of one micro-batch (this rank's share of it); adds its loss
-  // and balance loss (shares of the step's means) to the sums.
-  // Adds the micro-batch's loss and balance loss to losses [2] (on the device: no sync).
+  // The forward and backward passes of one micro-batch (this rank's share of it, on the host);
+  // adds its loss and balance loss (shares of the step's means) to losses[0] and losses[1], on
+  // the device: nothing waits.
   void trainMicroBatch(State& s, const at::Tensor& ids, const at::Tensor& labels,
                        const at::Tensor& mask, double denom, bool last, at::Tensor& losses);
   // Whether any rank was asked to stop (this one alone in a single process).

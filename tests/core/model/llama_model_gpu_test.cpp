@@ -2,16 +2,18 @@
 // LlamaModel with MoLA on CUDA against the CPU: a training step's loss and gradients (causal and
 // padded attention), every position of a padded forward in fp32/bf16/fp16 (the fused attention
 // kernels), batched bf16 decoding with left padding, the RoPE tables on the device, and activation
-// checkpointing under bf16 autocast with dropout, which rewinds the CUDA generator. Skips without
-// CUDA.
+// checkpointing under bf16 autocast with dropout, which rewinds the CUDA generator, and the chunked
+// head and cross-entropy under bf16 autocast. Skips without CUDA.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/autograd.h>
 #include <torch/utils.h>
 
 #include <optional>
 
 #include "adapters/balance_loss.h"
 #include "batched_decode.h"
+#include "model/linear_cross_entropy.h"
 #include "model/llama_model.h"
 #include "runtime.h"
 
@@ -181,6 +183,30 @@ TEST(LlamaModelGpu, CheckpointingReplaysDropoutUnderBf16Autocast) {
   for (size_t i = 0; i < plain.grads.size(); ++i)
     EXPECT_TRUE(at::allclose(checkpointed.grads[i], plain.grads[i], 1e-4, 1e-6))
         << "gradient " << i;
+}
+
+// The chunked head and cross-entropy on CUDA under bf16 autocast against at::linear and
+// cross_entropy over the whole logits there: the loss, and gradients within bf16's rounding of
+// sums that cancel, compared with their scale.
+TEST(LinearCrossEntropyGpu, MatchesTheWholeLogitsUnderBf16Autocast) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device in this build or machine";
+  torch::manual_seed(4);
+  const auto cuda = at::TensorOptions(at::kCUDA);
+  const at::Tensor h = at::randn({300, 64}, cuda).requires_grad_();
+  const at::Tensor w = at::randn({1000, 64}, cuda).to(at::kBFloat16);  // a frozen bf16 head
+  const at::Tensor targets = at::randint(1000, {300}, cuda.dtype(at::kLong));
+  at::Tensor want, got, want_grad, got_grad;
+  {
+    const AutocastGuard amp(c10::kCUDA, at::kBFloat16);
+    want = at::cross_entropy_loss(at::linear(h, w).to(at::kFloat), targets, {}, at::Reduction::Sum);
+    want_grad = torch::autograd::grad({want}, {h})[0];
+    got = linearCrossEntropySum(h, w, targets, 128);  // chunks of 128, 128 and 44 rows
+    got_grad = torch::autograd::grad({got}, {h})[0];
+  }
+  EXPECT_NEAR(got.item<double>(), want.item<double>(), 1e-5 * want.item<double>());
+  EXPECT_EQ(got_grad.scalar_type(), at::kFloat);
+  EXPECT_LT((got_grad - want_grad).abs().max().item<double>(),
+            1e-2 * want_grad.abs().max().item<double>());
 }
 
 }  // namespace

@@ -9,7 +9,9 @@
 #include <torch/utils.h>
 
 #include <cmath>
+#include <memory>
 
+#include "bench/op_counter.h"
 #include "model/checkpoint_loader.h"
 #include "model/llama_model.h"
 #include "model/safetensors.h"
@@ -119,6 +121,44 @@ TEST(Trainer, ReportsEveryStepAndStatsAndFinishes) {
   EXPECT_EQ(r.evals[0].predictions.size(), 16u);
   ASSERT_EQ(r.checkpoints.size(), 1u);
   EXPECT_TRUE(fs::exists(fs::path(r.checkpoints[0].second) / CheckpointFiles::kAdapter));
+}
+
+// Nothing in a training step makes the host wait for the device but the step's one read of its
+// losses and gradient norm (a copy): no item(), nonzero or other sync, with gradient accumulation,
+// clipping, the balance loss, the router statistics and the Riemannian preconditioner. The CPU
+// stands in for a GPU: the counter names the operators that would wait there.
+TEST(Trainer, AStepMakesTheHostWaitOnlyForItsOneRead) {
+  for (const char* preconditioner : {"none", "riemannian"}) {
+    SCOPED_TRACE(preconditioner);
+    ExperimentConfig c = tinyExperiment();
+    c.max_steps = 3;
+    c.batch_size = 4;
+    c.grad_accumulation = 2;
+    c.grad_clip = 0.5;
+    c.preconditioner = preconditioner;
+    Trainer trainer(c, test::tempDir("trainer_syncs"));
+    Recorder r;
+    std::unique_ptr<OpCounter> counter;
+    OpCounts second;  // from the end of step 1 to the end of step 2
+    r.on_step = [&](const StepMetrics& m) {
+      if (m.step == 2) {
+        second = counter->counts();
+        counter.reset();
+      }
+      if (m.step == 1) counter = std::make_unique<OpCounter>();
+    };
+    trainer.addObserver(&r);
+    trainer.run();
+    ASSERT_EQ(r.outcome, TrainOutcome::Completed) << r.message;
+    EXPECT_GT(second.kernels, 100);
+    std::string waits;
+    for (const auto& [name, n] : second.sync_ops) waits += name + " x" + std::to_string(n) + " ";
+    EXPECT_EQ(second.syncs, 0) << waits;
+    for (const StepMetrics& m : r.steps) {
+      EXPECT_TRUE(std::isfinite(m.grad_norm) && m.grad_norm > 0) << m.grad_norm;
+      EXPECT_GT(m.balance_loss, 0.0);
+    }
+  }
 }
 
 // A run of several processes needs its ranks (mola train starts them): a trainer alone refuses it

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The multi-tensor AdamW against LibTorch's own AdamW: the same parameters after several steps
 // (weight decay, a parameter without gradient in some steps), interchangeable checkpoints, and
-// fewer operator calls.
+// fewer operator calls. Gradient clipping against LibTorch's clip_grad_norm_ and by hand.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 #include <torch/serialize.h>
 #include <torch/utils.h>
+
+#include <limits>
 
 #include "bench/op_counter.h"
 #include "shared_data.h"
@@ -84,6 +87,46 @@ TEST(ForeachAdamW, ItsStateIsAdamWsAndItsStepIsAFewOperatorCalls) {
   }
   // Nine multi-tensor calls for three tensors (AdamW's own loop: about nine per tensor).
   EXPECT_LE(calls.ops, 12) << calls.ops;
+}
+
+TEST(ClipGradNorm, ScalesAsLibTorchDoesWithoutReadingTheNorm) {
+  std::vector<at::Tensor> ours = freshParameters(), reference = freshParameters();
+  setGradients(ours, 1);  // the second parameter has no gradient
+  setGradients(reference, 1);
+  const double expected = torch::nn::utils::clip_grad_norm_(reference, 0.5);
+  ASSERT_GT(expected, 0.5);  // so that both clip
+  OpCounts calls;
+  at::Tensor norm;
+  {
+    const OpCounter counter;
+    norm = clipGradNorm(ours, 0.5);
+    calls = counter.counts();
+  }
+  EXPECT_EQ(calls.syncs, 0) << "the norm stays unread";
+  EXPECT_EQ(norm.dim(), 0);
+  EXPECT_EQ(norm.scalar_type(), at::kFloat);
+  EXPECT_NEAR(norm.item<double>(), expected, 1e-6 * expected);
+  EXPECT_FALSE(ours[1].grad().defined());
+  for (size_t i : {0, 2}) EXPECT_TRUE(at::allclose(ours[i].grad(), reference[i].grad(), 1e-6, 0));
+}
+
+TEST(ClipGradNorm, ByHand) {
+  at::Tensor a = at::zeros({2}).requires_grad_(), b = at::zeros({1}).requires_grad_();
+  a.mutable_grad() = at::tensor({3.0f, 0.0f});
+  b.mutable_grad() = at::tensor({4.0f});
+  // The norm is 5: a limit of 1 scales every gradient by 1 / (5 + 1e-6).
+  EXPECT_FLOAT_EQ(clipGradNorm({a, b}, 1.0).item<float>(), 5.0f);
+  EXPECT_FLOAT_EQ(a.grad()[0].item<float>(), float(3.0 / (5.0 + 1e-6)));
+  EXPECT_FLOAT_EQ(b.grad()[0].item<float>(), float(4.0 / (5.0 + 1e-6)));
+  // Under the limit (the norm is now 1) or without one, nothing changes.
+  const at::Tensor before = a.grad().clone();
+  EXPECT_NEAR(clipGradNorm({a, b}, 10.0).item<double>(), 1.0, 1e-6);
+  EXPECT_TRUE(at::equal(a.grad(), before));
+  EXPECT_NEAR(clipGradNorm({a, b}, std::numeric_limits<double>::infinity()).item<double>(), 1.0,
+              1e-6);
+  EXPECT_TRUE(at::equal(a.grad(), before));
+  // No gradient at all: 0.
+  EXPECT_EQ(clipGradNorm({at::zeros({3}).requires_grad_()}, 1.0).item<double>(), 0.0);
 }
 
 }  // namespace
