@@ -109,6 +109,16 @@ std::string textColumn(std::string_view s, size_t width) {
   return out;
 }
 
+std::string clockText(double seconds) {
+  const long long s = std::llround(std::max(0.0, seconds));
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lld:%02lld", s / 60, s % 60);
+  return buf;
+}
+
 std::string csvField(std::string_view s) {
   const bool quote = s.find_first_of(",\"\r\n") != std::string_view::npos ||
                      (!s.empty() && (s.front() == ' ' || s.back() == ' '));

@@ -34,6 +34,9 @@ std::string printableText(std::string_view s, bool keep_newlines = true);
 // spaces to `width`: a column of a text table.
 std::string textColumn(std::string_view s, size_t width);
 
+// A duration as a clock: "m:ss" under an hour, "h:mm:ss" from an hour on (negative: 0:00).
+std::string clockText(double seconds);
+
 // `s` as one CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, a quote, or
 // a line break (or starts or ends with a space); as it is otherwise.
 std::string csvField(std::string_view s);

@@ -80,14 +80,6 @@ QString number(double v, int digits = 4) {
   return QString::number(v, 'f', a >= 1000 ? 0 : digits);
 }
 
-QString clockText(double seconds) {
-  const qint64 s = std::llround(std::max(0.0, seconds));
-  return QStringLiteral("%1:%2:%3")
-      .arg(s / 3600)
-      .arg((s / 60) % 60, 2, 10, QLatin1Char('0'))
-      .arg(s % 60, 2, 10, QLatin1Char('0'));
-}
-
 }  // namespace
 
 TrainingPlots::TrainingPlots(QWidget* parent) : QWidget(parent), m_ema(m_smoothing) {
@@ -682,9 +674,9 @@ void TrainingPlots::updateStatus() {
   if (auto v = value("lr"))
     parts << tr("lr %1").arg(*v == 0 ? QStringLiteral("0") : QString::number(*v, 'e', 2));
   if (auto v = value("grad_norm")) parts << tr("grad norm %1").arg(number(*v, 3));
-  if (auto v = value("tokens_per_s")) parts << tr("%1 tokens/s").arg(std::llround(*v));
+  // Tokens per second and the time (with the time left) are the progress line's, beside the bar.
   if (auto v = value("padding")) parts << tr("%1% padding").arg(std::llround(100 * *v));
-  if (auto v = value("elapsed_s")) parts << tr("%1 elapsed").arg(clockText(*v));
+  if (auto v = value("peak_mem_mb")) parts << tr("peak memory %1 GiB").arg(*v / 1024, 0, 'f', 1);
   if (m_non_finite > 0) parts << tr("%n non-finite value(s) not drawn", nullptr, m_non_finite);
   m_status->setText(parts.join(QStringLiteral("  \u00b7  ")));
 }

@@ -46,7 +46,8 @@ class TrainingPlots : public QWidget {
   // colours). Keeps the data already shown.
   void setAllocation(const Allocation& allocation);
   // Metric points by name: "loss", "balance_loss", "lr", "eval_loss", "eval_accuracy" are
-  // plotted; "tokens_per_s", "padding", "elapsed_s", "grad_norm" go to the status line. Points of
+  // plotted; "padding", "grad_norm" and "peak_mem_mb" go to the status line (the Train view's
+  // progress line shows "tokens_per_s" and "elapsed_s"). Points of
   // one name come in step order; a point at or before the last step of its series (a resumed run
   // replaying) replaces the points from that step on. Non-finite values are drawn as gaps and
   // counted in the status line.

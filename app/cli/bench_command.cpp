@@ -33,6 +33,7 @@
 #include "bench/train_step_bench.h"
 #include "cli_args.h"
 #include "commands.h"
+#include "device_memory.h"
 #include "dist/dist_env.h"
 #include "dist/rank_group.h"
 #include "model/checkpoint_loader.h"

@@ -43,16 +43,6 @@ std::string shown(const std::string& text) {
   return printableText(text);
 }
 
-std::string clockText(double seconds) {
-  const long s = std::lround(std::max(0.0, seconds));
-  char buf[32];
-  if (s >= 3600)
-    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
-  return buf;
-}
-
 // The progress line: rewritten in place on a terminal, plain lines (every 10 steps) when piped.
 class ConsoleReporter : public TrainingObserver {
  public:
@@ -82,11 +72,14 @@ class ConsoleReporter : public TrainingObserver {
     // have none).
     char balance[40] = "";
     if (m_routed) std::snprintf(balance, sizeof balance, "  balance %.4f", m.balance_loss);
-    char line[240];
+    char memory[40] = "";
+    if (m.peak_mem_mb >= 0)
+      std::snprintf(memory, sizeof memory, "  mem %.1f GiB", m.peak_mem_mb / 1024);
+    char line[280];
     std::snprintf(line, sizeof line,
-                  "step %lld/%lld  loss %.4f%s  lr %.2e  %.0f tok/s  pad %.0f%%  ETA %s",
+                  "step %lld/%lld  loss %.4f%s  lr %.2e  %.0f tok/s  pad %.0f%%%s  ETA %s",
                   static_cast<long long>(m.step), static_cast<long long>(m.total_steps), m.loss,
-                  balance, m.lr, m.tokens_per_s, 100 * m.padding, clockText(eta).c_str());
+                  balance, m.lr, m.tokens_per_s, 100 * m.padding, memory, clockText(eta).c_str());
     if (m_tty)
       std::fprintf(stderr, "\r%s\033[K", line);
     else if (m.step % 10 == 0 || m.step == m.total_steps || m.step == m_first + 1)

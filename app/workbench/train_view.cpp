@@ -14,6 +14,8 @@
 #include <map>
 
 #include "runs_table_model.h"
+#include "store/store_writer.h"
+#include "text.h"
 #include "theme.h"
 #include "training_plots.h"
 
@@ -22,13 +24,7 @@ namespace mola::app {
 namespace {
 
 QString clockText(double seconds) {
-  const qint64 s = std::llround(std::max(0.0, seconds));
-  if (s >= 3600)
-    return QStringLiteral("%1:%2:%3")
-        .arg(s / 3600)
-        .arg(s / 60 % 60, 2, 10, QLatin1Char('0'))
-        .arg(s % 60, 2, 10, QLatin1Char('0'));
-  return QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
+  return QString::fromStdString(mola::clockText(seconds));
 }
 
 QString toneStyle(TrainView::Tone tone) {
@@ -241,13 +237,7 @@ void TrainView::showStarted(const RunStarted& info) {
 
 void TrainView::addStep(const StepMetrics& m) {
   if (m.total_steps > 0) m_total = m.total_steps;
-  m_plots->appendMetrics({{m.step, "loss", m.loss},
-                          {m.step, "balance_loss", m.balance_loss},
-                          {m.step, "lr", m.lr},
-                          {m.step, "grad_norm", m.grad_norm},
-                          {m.step, "tokens_per_s", m.tokens_per_s},
-                          {m.step, "padding", m.padding},
-                          {m.step, "elapsed_s", m.elapsed_s}});
+  m_plots->appendMetrics(metricPointsOf(m));
   setProgress(m.step, m.tokens_per_s, m.elapsed_s);
 }
 

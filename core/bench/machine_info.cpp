@@ -19,19 +19,6 @@ namespace mola {
 namespace {
 
 // A "Key:   value kB" line of /proc/self/status, in MiB.
-double statusFieldMb(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key + ":", 0) == 0) {
-      std::istringstream fields(line.substr(key.size() + 1));
-      double kb = -1;
-      fields >> kb;
-      return kb < 0 ? -1 : kb / 1024.0;
-    }
-  return -1;
-}
-
 std::string trim(const std::string& s) {
   const size_t b = s.find_first_not_of(" \t\n"), e = s.find_last_not_of(" \t\n");
   return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
@@ -88,14 +75,6 @@ MachineInfo MachineInfo::collect(const std::string& device) {
   std::ifstream load("/proc/loadavg");
   if (!(load >> m.load_average)) m.load_average = -1;
   return m;
-}
-
-double processRssMb() {
-  return statusFieldMb("VmRSS");
-}
-
-double processPeakRssMb() {
-  return statusFieldMb("VmHWM");
 }
 
 }  // namespace mola

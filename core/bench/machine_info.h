@@ -20,9 +20,4 @@ struct MachineInfo {
   static MachineInfo collect(const std::string& device);
 };
 
-// This process's resident set now and its high-water mark (VmRSS / VmHWM), in MiB; -1 when
-// /proc/self/status cannot be read.
-double processRssMb();
-double processPeakRssMb();
-
 }  // namespace mola

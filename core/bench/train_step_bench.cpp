@@ -19,6 +19,7 @@
 
 #include "adapters/balance_loss.h"
 #include "bench/machine_info.h"
+#include "device_memory.h"
 #include "dist/gradient_buckets.h"
 #include "dist/rank_group.h"
 #include "model/checkpoint_loader.h"
@@ -26,17 +27,6 @@
 #include "model/llama_model.h"
 #include "runtime.h"
 #include "train/optimizers.h"
-
-#ifdef MOLA_HAVE_C10_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-// LibTorch 2.6 moved the allocator statistics (StatType, DeviceStats) from
-// c10::cuda::CUDACachingAllocator into c10::CachingDeviceAllocator, in a header of its own.
-#if __has_include(<c10/core/CachingDeviceAllocator.h>)
-namespace mola_cuda_stats = c10::CachingDeviceAllocator;
-#else
-namespace mola_cuda_stats = c10::cuda::CUDACachingAllocator;
-#endif
-#endif
 
 namespace mola {
 
@@ -72,30 +62,6 @@ LlamaModel randomModelOn(const LlamaConfig& config, c10::ScalarType dtype,
 
 void synchronize(const c10::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
-}
-
-double cudaPeakMb(const c10::Device& device) {
-#ifdef MOLA_HAVE_C10_CUDA
-  if (device.is_cuda()) {
-    const auto stats =
-        c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
-    return double(stats.allocated_bytes[static_cast<size_t>(mola_cuda_stats::StatType::AGGREGATE)]
-                      .peak) /
-           double(1 << 20);
-  }
-#else
-  (void)device;
-#endif
-  return -1;
-}
-
-void resetCudaPeak(const c10::Device& device) {
-#ifdef MOLA_HAVE_C10_CUDA
-  if (device.is_cuda())
-    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
-#else
-  (void)device;
-#endif
 }
 
 }  // namespace
@@ -291,7 +257,7 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
     throw std::logic_error("bench " + variant + ": the model trains " +
                            std::to_string(result.trainable_params) + " parameters, expected " +
                            std::to_string(trainableCount(spec, shape)));
-  resetCudaPeak(device);
+  resetPeakMemory(device);
   const int total = o.warmup + o.steps;
   at::Tensor last_loss;
   for (int step = 0; step < total; ++step) {
@@ -319,7 +285,7 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
   result.ms_per_step = median(result.step_ms);
   const int world = o.group ? o.group->size() : 1;
   result.tokens_per_s = double(world * o.batch * o.seq) / (result.ms_per_step / 1000.0);
-  result.cuda_peak_mb = cudaPeakMb(device);
+  result.cuda_peak_mb = device.is_cuda() ? peakMemoryMb(device) : -1;
   return result;
 }
 

@@ -44,15 +44,20 @@ EvalScore evalScoreOf(const EvalReport& e) {
   return score;
 }
 
+std::vector<MetricPoint> metricPointsOf(const StepMetrics& m) {
+  std::vector<MetricPoint> points = {{m.step, "loss", m.loss},
+                                     {m.step, "balance_loss", m.balance_loss},
+                                     {m.step, "lr", m.lr},
+                                     {m.step, "grad_norm", m.grad_norm},
+                                     {m.step, "tokens_per_s", m.tokens_per_s},
+                                     {m.step, "padding", m.padding},
+                                     {m.step, "elapsed_s", m.elapsed_s}};
+  if (m.peak_mem_mb >= 0) points.push_back({m.step, "peak_mem_mb", m.peak_mem_mb});
+  return points;
+}
+
 void StoreWriter::stepFinished(const StepMetrics& m) {
-  for (auto [name, value] : {std::pair{"loss", m.loss},
-                             {"balance_loss", m.balance_loss},
-                             {"lr", m.lr},
-                             {"grad_norm", m.grad_norm},
-                             {"tokens_per_s", m.tokens_per_s},
-                             {"padding", m.padding},
-                             {"elapsed_s", m.elapsed_s}})
-    m_metrics.push_back({m.step, name, value});
+  for (MetricPoint& p : metricPointsOf(m)) m_metrics.push_back(std::move(p));
   const auto since = Clock::now() - m_last_attempt;
   if (m_blocked ? since >= kRetryInterval
                 : m_metrics.size() >= 50 || since > std::chrono::seconds(1))

@@ -18,6 +18,9 @@ namespace mola {
 EvalScore evalScoreOf(const EvalReport& e);
 // Its predictions as the store keeps them.
 std::vector<StoredPrediction> storedPredictionsOf(const EvalReport& e);
+// A step's metrics as the store keeps them and the Train view plots them: loss, balance_loss, lr,
+// grad_norm, tokens_per_s, padding, elapsed_s, and peak_mem_mb where it is known.
+std::vector<MetricPoint> metricPointsOf(const StepMetrics& m);
 
 // Writes in the order the trainer reports, so the store never shows a checkpoint or score ahead
 // of the loss curve that led to it. Metrics are batched (one transaction per second or per 50

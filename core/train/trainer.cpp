@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "adapters/balance_loss.h"
+#include "device_memory.h"
 #include "dist/gradient_buckets.h"
 #include "dist/rank_group.h"
 #include "eval/qa_evaluator.h"
@@ -360,6 +361,7 @@ Trainer::StepBatches Trainer::takeStepBatches(State& s) {
 bool Trainer::trainStep(State& s, StepMetrics& m) {
   const ExperimentConfig& c = m_config;
   const Clock::time_point t0 = Clock::now();
+  resetPeakMemory(s.device);
   const double lr = scheduledLearningRate(c, s.at.step, s.total);
   setLearningRate(*s.optimizer, lr);
   s.optimizer->zero_grad();
@@ -400,6 +402,7 @@ bool Trainer::trainStep(State& s, StepMetrics& m) {
   m.padding =
       batches.positions > 0 ? 1.0 - double(batches.tokens) / double(batches.positions) : 0.0;
   m.elapsed_s = std::chrono::duration<double>(Clock::now() - s.started - s.paused).count();
+  m.peak_mem_mb = peakMemoryMb(s.device);
   return true;
 }
 

@@ -38,6 +38,7 @@ TEST(CliTrain, TrainsIntoTheDatabaseAndRunsReadsItBack) {
   EXPECT_TRUE(has(r.out, "run 1: completed")) << r.out;
   EXPECT_TRUE(has(r.err, "step 10/12  loss ")) << "plain progress lines when piped:\n" << r.err;
   EXPECT_TRUE(has(r.err, "  balance ")) << "MoLA's routers train a balance loss:\n" << r.err;
+  EXPECT_TRUE(has(r.err, " GiB  ETA ")) << "the peak memory:\n" << r.err;
   EXPECT_FALSE(has(r.err, "\r")) << "no carriage returns when piped";
   EXPECT_TRUE(has(r.err, "eval at step 6 on synthetic:largest:16:2: accuracy ")) << r.err;
 
@@ -48,6 +49,7 @@ TEST(CliTrain, TrainsIntoTheDatabaseAndRunsReadsItBack) {
     EXPECT_EQ(rec.last_step, 12);
     EXPECT_EQ(store.metrics(1, "loss").size(), 12u);
     EXPECT_EQ(store.metrics(1, "balance_loss").size(), 12u);
+    for (const mola::MetricPoint& p : store.metrics(1, "peak_mem_mb")) EXPECT_GT(p.value, 10.0);
     ASSERT_EQ(store.routerStats(1).size(), 4u);  // steps 3, 6, 9, 12
     EXPECT_EQ(store.routerStats(1)[0].layers.size(), 4u);
     ASSERT_EQ(store.evalScores(1).size(), 2u);  // steps 6 and 12
@@ -92,7 +94,7 @@ TEST(CliTrain, TrainsIntoTheDatabaseAndRunsReadsItBack) {
 
   r = run("runs export 1 --csv " + (dir / "csv").string() + " --db " + db);
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(lines(dir / "csv/metrics.csv"), 1u + 12u * 7u);       // header + 7 metrics a step
+  EXPECT_EQ(lines(dir / "csv/metrics.csv"), 1u + 12u * 8u);       // header + 8 metrics a step
   EXPECT_EQ(lines(dir / "csv/router_stats.csv"), 1u + 4u * 20u);  // 4 snapshots x 20 experts
   EXPECT_EQ(lines(dir / "csv/eval_scores.csv"), 3u);
 

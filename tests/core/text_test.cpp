@@ -57,5 +57,15 @@ TEST(CsvNumber, ShortestTextThatReadsBackExactly) {
   EXPECT_EQ(csvNumber(std::numeric_limits<double>::infinity()), "inf");
 }
 
+TEST(ClockText, MinutesUnderAnHourHoursFromThen) {
+  EXPECT_EQ(clockText(0), "0:00");
+  EXPECT_EQ(clockText(18.4), "0:18");
+  EXPECT_EQ(clockText(59.6), "1:00");
+  EXPECT_EQ(clockText(3599), "59:59");
+  EXPECT_EQ(clockText(3600), "1:00:00");
+  EXPECT_EQ(clockText(90061), "25:01:01");
+  EXPECT_EQ(clockText(-5), "0:00");
+}
+
 }  // namespace
 }  // namespace mola

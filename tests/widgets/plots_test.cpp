@@ -172,6 +172,16 @@ class PlotsTest : public QObject {
     QVERIFY(std::isnan(plots.rawLossGraph()->data()->at(2)->value));
     plots.replotNow();
     QVERIFY(plots.statusLabel()->text().contains(QStringLiteral("non-finite")));
+    // The status line names the peak memory in GiB, and leaves tokens/s and the time to the
+    // Train view's progress line.
+    plots.appendMetrics(
+        {{3, "peak_mem_mb", 3993.6}, {3, "tokens_per_s", 812}, {3, "elapsed_s", 9}});
+    plots.replotNow();
+    const QString status = plots.statusLabel()->text();
+    QVERIFY2(status.contains(QStringLiteral("peak memory 3.9 GiB")), qPrintable(status));
+    QVERIFY2(
+        !status.contains(QStringLiteral("tokens/s")) && !status.contains(QStringLiteral("elapsed")),
+        qPrintable(status));
   }
 
   void heatmapPutsEachLayerAndExpertInItsCell() {

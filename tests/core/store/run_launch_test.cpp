@@ -167,6 +167,7 @@ TEST(StoreWriter, RecordsWhatTheTrainerReports) {
       m.loss = 2.0 / double(s);
       m.lr = 1e-3;
       m.padding = 0.125 * double(s);
+      if (s == 3) m.peak_mem_mb = 512.5;  // unknown (-1) in steps 1 and 2: not stored
       writer.stepFinished(m);
     }
     RouterStatsSnapshot snapshot;
@@ -191,8 +192,13 @@ TEST(StoreWriter, RecordsWhatTheTrainerReports) {
     EXPECT_EQ(writer.waiting(), 0u);
     writer.finished(TrainOutcome::Stopped, "stopped at step 3");
   }
-  // Seven metrics a step, every one stored before the checkpoint that follows them.
-  EXPECT_EQ(store.metrics(id).size(), 21u);
+  // Seven metrics a step and the one peak memory known, every one stored before the checkpoint
+  // that follows them.
+  EXPECT_EQ(store.metrics(id).size(), 22u);
+  const auto memory = store.metrics(id, "peak_mem_mb");
+  ASSERT_EQ(memory.size(), 1u);
+  EXPECT_EQ(memory[0].step, 3);
+  EXPECT_DOUBLE_EQ(memory[0].value, 512.5);
   const auto loss = store.metrics(id, "loss");
   ASSERT_EQ(loss.size(), 3u);
   EXPECT_DOUBLE_EQ(loss[1].value, 1.0);
