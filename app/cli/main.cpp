@@ -70,11 +70,15 @@ usage:
              [--module NAME] [--quantity gate|probability|selection] [--json FILE|-]
              [--dtype fp32|bf16|fp16] [--device auto|cpu|cuda]
   mola route --run ID [--db FILE] --prompt TEXT [the options above but --model/--adapter/--tokenizer]
+  mola route (--run ID [--db FILE] | --model PATH ...) --serve
       Which experts each token of the text goes to: a row per token, a column per layer that
       routes, each cell the expert with the largest gate (averaged over the layer's modules, or
       of --module's). --layer N: that layer's gates (or --quantity) per token and expert.
       --json: every module's probabilities and gates per token ('-': on stdout, no table).
       --run: the run's newest intact checkpoint, as mola eval --run.
+      --serve: keeps the model loaded and reads requests from standard input, one JSON object
+      {"prompt": TEXT} a line, answering each with one line of JSON (the --json document, or
+      {"error": WHY}) until the input ends.
   mola train EXPERIMENT.json [--db FILE] [--set key=value ...] [--nproc N]
       Trains as the experiment file says, into the run database (default: $MOLA_DB, else
       ~/.local/share/mola-workbench/runs.sqlite). Ctrl-C stops cleanly with a checkpoint.
@@ -334,7 +338,7 @@ int main(int argc, char** argv) {
     if (cmd == "advise") return mola::cli::cmdAdvise(Args(argc, argv, 2, {"--json"}));
     if (cmd == "generate") return mola::cli::cmdGenerate(Args(argc, argv, 2, {}));
     if (cmd == "eval") return mola::cli::cmdEval(Args(argc, argv, 2, {}));
-    if (cmd == "route") return mola::cli::cmdRoute(Args(argc, argv, 2, {}));
+    if (cmd == "route") return mola::cli::cmdRoute(Args(argc, argv, 2, {"--serve"}));
     if (cmd == "merge") return mola::cli::cmdMerge(Args(argc, argv, 2, {}));
     if (cmd == "data") {
       const std::string sub = argc > 2 ? argv[2] : "";

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// MainWindow's Routing... dialog: a text through a stored run's newest checkpoint (`mola route` in
-// a child process), and which experts each of its tokens goes to.
+// MainWindow's Routing... dialog: a text through a stored run's newest checkpoint (`mola route
+// --serve` in a child process, which keeps the model loaded), and which experts each of its tokens
+// goes to.
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <algorithm>
 
 #include "data/prompt_template.h"
 #include "data/qa_source.h"
@@ -77,7 +79,16 @@ void MainWindow::startTrace(qint64 run, const QString& text) {
     m_routing_dialog->showFailure(tr("No run database is open."));
     return;
   }
-  if (!m_tracer->start(run, m_db_path, text))
+  // The newest checkpoint the store records: a serving `mola route` that loaded an older one is
+  // replaced (a run that trains on gets traced as it is now).
+  qint64 newest = -1;
+  try {
+    for (const CheckpointRecord& c : m_store->checkpoints(run))
+      newest = std::max<qint64>(newest, c.step);
+  } catch (const std::exception&) {
+    // `mola route` names what is wrong with the run.
+  }
+  if (!m_tracer->start(run, m_db_path, text, newest))
     m_routing_dialog->showFailure(tr("Another trace is running: wait for it."));
 }
 

@@ -3,7 +3,11 @@
 // give the same routing; the tables, the JSON document and misuse.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "cli_runner.h"
 #include "eval/token_routing.h"
@@ -56,6 +60,29 @@ TEST(CliRoute, ARunsCheckpointRoutesEachTokenAndWritesTheDocument) {
           prompt + " --json -");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out, slurp(dir / "run.json"));
+
+  // --serve: one model load, a line of JSON per request line; a request that cannot be traced
+  // gets its error and the service goes on until the input ends.
+  std::ofstream(dir / "requests.jsonl") << "{\"prompt\": \"Which is largest?\"}\n"
+                                        << "not json\n\n"
+                                        << "{\"prompt\": \"\"}\n"
+                                        << "{\"text\": \"hi\"}\n"
+                                        << "{\"prompt\": \"Which is largest?\"}\n";
+  r = run("route --run 1 --db " + db + " --serve <" + (dir / "requests.jsonl").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> replies;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) replies.push_back(line);
+  ASSERT_EQ(replies.size(), 5u) << r.out;
+  EXPECT_EQ(replies[0] + "\n", slurp(dir / "run.json"));
+  EXPECT_TRUE(has(replies[1], "{\"error\":\"")) << replies[1];
+  EXPECT_EQ(replies[2], "{\"error\":\"the text to trace is empty\"}");
+  EXPECT_TRUE(has(replies[3], "{\\\"prompt\\\": TEXT}")) << replies[3];
+  EXPECT_EQ(replies[4], replies[0]);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one load:\n" << r.err;
+  r = run("route --run 1 --db " + db + " --serve --prompt hi");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "--serve reads the texts from standard input")) << r.err;
 
   // One layer's table: a column per expert, the probabilities of one module.
   r = run("route --run 1 --db " + db + prompt +

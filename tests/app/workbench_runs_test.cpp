@@ -223,6 +223,25 @@ class WorkbenchRunsTest : public QObject {
       QCOMPARE(dialog->layersMap()->cellValue(3, t),
                double(mola::dominantExpert(top[size_t(t)]) + 1));
 
+    // The next text goes to the same `mola route --serve`, which kept the model loaded.
+    const qint64 server = w.tracer()->serverProcessId();
+    QVERIFY(server > 0);
+    const QString other = QStringLiteral("Which is smallest: 4, 2 or 8?");
+    QVERIFY(w.traceRouting(1, other));
+    QTRY_VERIFY_WITH_TIMEOUT(traced.count() == 2, kTrainTimeoutMs);
+    QCOMPARE(dialog->routing().tokens.size(), size_t(other.size() + 1));
+    QCOMPARE(w.tracer()->serverProcessId(), server);
+    // A checkpoint recorded since (here one that cannot be read, so the same one loads again)
+    // makes a fresh process load the run as it is now.
+    {
+      RunStore store = RunStore::open(db.toStdString(), false);
+      store.addCheckpoint(1, 99, dir.filePath(QStringLiteral("gone/step-99")).toStdString());
+    }
+    QVERIFY(w.traceRouting(1, text));
+    QTRY_VERIFY_WITH_TIMEOUT(traced.count() == 3, kTrainTimeoutMs);
+    QVERIFY(w.tracer()->serverProcessId() != server);
+    QVERIFY(dialog->routing().layers[3].modules[0].gate == cli.layers[3].modules[0].gate);
+
     // A run without a checkpoint: the dialog says why.
     QSignalSpy failed(w.tracer(), &mola::app::RouteTracer::failed);
     QVERIFY(w.traceRouting(2, text));
@@ -230,6 +249,11 @@ class WorkbenchRunsTest : public QObject {
     QVERIFY2(dialog->status().contains(QStringLiteral("no intact checkpoint")),
              qPrintable(dialog->status()));
     QCOMPARE(dialog->run(), qint64(2));
+    QCOMPARE(w.tracer()->serverProcessId(), qint64(0));
+    // And back to the first run: traced again.
+    QVERIFY(w.traceRouting(1, other));
+    QTRY_VERIFY_WITH_TIMEOUT(traced.count() == 4, kTrainTimeoutMs);
+    QCOMPARE(dialog->run(), qint64(1));
   }
 
   // The comparison report: each run's final score on the benchmark it is ranked on (not one added
