@@ -11,6 +11,7 @@
 #include <regex>
 #include <stdexcept>
 
+#include "runtime.h"
 #include "study/study_stats.h"
 
 namespace mola {
@@ -88,10 +89,21 @@ RecordChoices tokenizeChoices(const Tokenizer& tok, const QaRecord& rec, size_t 
   return out;
 }
 
-// Rows of log p(next token) ([n, vocab], on the CPU in fp32) from final hidden states [n, d].
-at::Tensor nextTokenLogProbs(LlamaModel& model, const at::Tensor& hidden) {
-  return at::log_softmax(model->logits(hidden).to(at::kFloat), -1).cpu().contiguous();
+// log p(token) of the asked tokens ([..., K] int64, host) under the next-token distribution of
+// each row of final hidden states [..., d]: [..., K] on the host in fp32. Only the asked values
+// leave the device (a GPU would otherwise copy rows x vocab floats to the host).
+at::Tensor tokenLogProbs(LlamaModel& model, const at::Tensor& hidden, const at::Tensor& tokens) {
+  const at::Tensor logp = at::log_softmax(model->logits(hidden).to(at::kFloat), -1);
+  return logp.gather(-1, uploaded(tokens, logp.device())).cpu().contiguous();
 }
+
+// The tokens whose log p a pass asks for, [B, K] row-major, 0 where a row asks for nothing.
+struct AskedTokens {
+  std::vector<int64_t> ids;
+  int64_t width = 0;
+  AskedTokens(size_t rows, int64_t k) : ids(rows * size_t(k), 0), width(k) {}
+  at::Tensor tensor(int64_t rows) const { return at::tensor(ids, at::kLong).view({rows, width}); }
+};
 
 // Sum of log p(ids[t] | ids[<t]) over each choice's continuation, for a batch of records. Their
 // prompts run once, left-padded, into a KV cache; then the c-th choices of every record run on
@@ -110,20 +122,26 @@ std::vector<std::vector<double>> batchLogLikelihoods(LlamaModel& model,
   const int64_t lp = int64_t(prefix), lc = int64_t(tail);
   std::vector<int64_t> ids(size_t(b * lp), 0);
   std::vector<uint8_t> real(size_t(b * (lp + lc)), 1);  // key mask: prompt padding is 0
+  // The prompt's last position predicts each choice's first token after the shared prefix.
+  AskedTokens first(batch.size(), int64_t(num_choices));
   for (size_t i = 0; i < batch.size(); ++i) {
     const std::vector<int>& seq = batch[i].choices[0].ids;
     const size_t pad = prefix - batch[i].shared, row = i * prefix;
     std::copy(seq.begin(), seq.begin() + int64_t(batch[i].shared),
               ids.begin() + int64_t(row + pad));
     std::fill_n(real.begin() + int64_t(i * (prefix + tail)), pad, uint8_t(0));
+    for (size_t c = 0; c < batch[i].choices.size(); ++c)
+      first.ids[i * num_choices + c] = batch[i].choices[c].ids[batch[i].shared];
   }
   const at::Tensor key_mask =
-      at::tensor(at::ArrayRef<uint8_t>(real)).view({b, lp + lc}).to(at::kBool).to(device);
+      uploaded(at::tensor(at::ArrayRef<uint8_t>(real)).view({b, lp + lc}).to(at::kBool), device);
   KvCache cache = model->makeCache(b, lp + lc);
   model->setTasks(at::full({b}, int64_t(task), at::kLong));
-  const at::Tensor prompt_hidden = model->hidden(
-      at::tensor(ids, at::kLong).view({b, lp}).to(device), key_mask.narrow(1, 0, lp), &cache);
-  const at::Tensor last = nextTokenLogProbs(model, prompt_hidden.select(1, lp - 1));  // [B, V]
+  const at::Tensor prompt_hidden =
+      model->hidden(uploaded(at::tensor(ids, at::kLong).view({b, lp}), device),
+                    key_mask.narrow(1, 0, lp), &cache);
+  const at::Tensor last =
+      tokenLogProbs(model, prompt_hidden.select(1, lp - 1), first.tensor(b));  // [B, choices]
 
   std::vector<std::vector<double>> out(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) out[i].assign(batch[i].choices.size(), 0.0);
@@ -131,23 +149,24 @@ std::vector<std::vector<double>> batchLogLikelihoods(LlamaModel& model,
     size_t len = 0;
     for (const RecordChoices& r : batch)
       if (c < r.choices.size()) len = std::max(len, r.tail(c));
-    at::Tensor logp;  // [B, len, V]: log p of the token after each position of the tails
+    at::Tensor logp;  // [B, len]: log p of the token after each position of the tails
     if (len > 0) {
       std::vector<int64_t> tails(size_t(b) * len, 0);
+      AskedTokens next(size_t(b) * len, 1);
       for (size_t i = 0; i < batch.size(); ++i)
         if (c < batch[i].choices.size()) {
           const std::vector<int>& seq = batch[i].choices[c].ids;
-          std::copy(seq.begin() + int64_t(batch[i].shared), seq.end() - 1,
-                    tails.begin() + int64_t(i * len));
+          const auto from = seq.begin() + int64_t(batch[i].shared);
+          std::copy(from, seq.end() - 1, tails.begin() + int64_t(i * len));
+          std::copy(from + 1, seq.end(), next.ids.begin() + int64_t(i * len));
         }
       cache.length = lp;
       const at::Tensor h =
-          model->hidden(at::tensor(tails, at::kLong).view({b, int64_t(len)}).to(device),
+          model->hidden(uploaded(at::tensor(tails, at::kLong).view({b, int64_t(len)}), device),
                         key_mask.narrow(1, 0, lp + int64_t(len)), &cache);
-      logp = nextTokenLogProbs(model, h);
+      logp = tokenLogProbs(model, h, next.tensor(b * int64_t(len)).view({b, int64_t(len), 1}));
     }
     // Position t - 1 predicts token t: the prompt's last position, else one of the tail's.
-    const int64_t vocab = last.size(1);
     const float* at_last = last.data_ptr<float>();
     const float* at_tail = logp.defined() ? logp.data_ptr<float>() : nullptr;
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -155,9 +174,8 @@ std::vector<std::vector<double>> batchLogLikelihoods(LlamaModel& model,
       const Scored& s = batch[i].choices[c];
       double sum = 0.0;
       for (size_t t = s.first; t < s.ids.size(); ++t)
-        sum += t == batch[i].shared
-                   ? at_last[int64_t(i) * vocab + s.ids[t]]
-                   : at_tail[(int64_t(i * len + t - 1 - batch[i].shared)) * vocab + s.ids[t]];
+        sum += t == batch[i].shared ? at_last[i * num_choices + c]
+                                    : at_tail[i * len + t - 1 - batch[i].shared];
       out[i][c] = sum;
     }
   }
