@@ -38,6 +38,14 @@ DataSourceEditor::DataSourceEditor(const QString& what, QWidget* parent)
   grid->setHorizontalSpacing(6);
   grid->setVerticalSpacing(3);
 
+  addPathRow(grid);
+  addOptionsRow(grid);
+  connectInputs();
+  setStatus(QString(), false);
+}
+
+void DataSourceEditor::addPathRow(QGridLayout* grid) {
+  const QString& what = m_what;
   m_path = new QLineEdit(this);
   m_path->setAccessibleName(tr("Path of the %1").arg(what));
   m_path->setPlaceholderText(tr("a benchmark file, or synthetic:TASK[:COUNT[:SEED]]"));
@@ -59,7 +67,11 @@ DataSourceEditor::DataSourceEditor(const QString& what, QWidget* parent)
   path_row->addWidget(m_path, 1);
   path_row->addWidget(m_browse);
   grid->addLayout(path_row, 0, 0, 1, 6);
+}
 
+// The synthetic-task menu, format, split and limit in a row, and the status line under them.
+void DataSourceEditor::addOptionsRow(QGridLayout* grid) {
+  const QString& what = m_what;
   m_format = new QComboBox(this);
   m_format->setAccessibleName(tr("Format of the %1").arg(what));
   m_format->setToolTip(tr("The file's format; auto-detect reads it from the content"));
@@ -91,7 +103,9 @@ DataSourceEditor::DataSourceEditor(const QString& what, QWidget* parent)
   m_status->setWordWrap(true);
   m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
   grid->addWidget(m_status, 2, 0, 1, 4);
+}
 
+void DataSourceEditor::connectInputs() {
   connect(m_browse, &QPushButton::clicked, this, &DataSourceEditor::browse);
   connect(m_synthetic, &QComboBox::activated, this, [this](int index) {
     if (index <= 0) return;
@@ -115,7 +129,6 @@ DataSourceEditor::DataSourceEditor(const QString& what, QWidget* parent)
     m_split->setModified(false);
   });
   connect(m_limit, &QSpinBox::valueChanged, this, &DataSourceEditor::changed);
-  setStatus(QString(), false);
 }
 
 void DataSourceEditor::setSpec(const DataSpec& spec) {

@@ -8,6 +8,7 @@
 #include "experiment/experiment_config.h"
 
 class QComboBox;
+class QGridLayout;
 class QLabel;
 class QLineEdit;
 class QPushButton;
@@ -38,6 +39,11 @@ class DataSourceEditor : public QWidget {
   void changed();
 
  private:
+  // The constructor's parts: the path with Browse...; the synthetic tasks, format, split, limit
+  // and the status line; what editing them does.
+  void addPathRow(QGridLayout* grid);
+  void addOptionsRow(QGridLayout* grid);
+  void connectInputs();
   void browse();
   void setStatus(const QString& text, bool error);
 

@@ -36,6 +36,18 @@ RunsBrowser::RunsBrowser(QWidget* parent)
       m_score(new QPushButton(tr("Score..."), this)),
       m_routing(new QPushButton(tr("Routing..."), this)),
       m_status(new QLabel(this)) {
+  setUpTable();
+  setUpButtons();
+  connectActions();
+  m_confirmer = [this](const QString& title, const QString& text) {
+    return QMessageBox::question(this, title, text, QMessageBox::Yes | QMessageBox::Cancel,
+                                 QMessageBox::Cancel) == QMessageBox::Yes;
+  };
+  updateButtons();
+  updateStatusLine();
+}
+
+void RunsBrowser::setUpTable() {
   m_proxy->setSourceModel(m_model);
   m_proxy->setSortRole(RunsTableModel::SortRole);
   m_proxy->setFilterRole(RunsTableModel::FilterRole);
@@ -73,7 +85,9 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   connect(header, &QHeaderView::sectionResized, this, [this](int section) {
     if (section == RunsTableModel::Name && !m_fitting_name) m_name_sized_by_user = true;
   });
+}
 
+void RunsBrowser::setUpButtons() {
   m_open->setToolTip(tr("Open the selected run"));
   m_compare->setToolTip(tr("Compare the selected runs side by side (select two or more)"));
   m_delete->setToolTip(tr("Delete the selected runs with their metrics and checkpoints"));
@@ -106,7 +120,9 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   layout->addLayout(search_row);
   layout->addWidget(m_view, 1);
   layout->addLayout(buttons);
+}
 
+void RunsBrowser::connectActions() {
   connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this,
           &RunsBrowser::updateButtons);
   // Rows leaving the proxy (a refresh, a filter) change the selection without always saying so.
@@ -122,33 +138,25 @@ RunsBrowser::RunsBrowser(QWidget* parent)
     const qint64 id = index.data(RunsTableModel::RunIdRole).toLongLong();
     if (id > 0) emit runActivated(id);
   });
-  connect(m_open, &QPushButton::clicked, this, [this] {
-    const QList<qint64> ids = selectedRunIds();
-    if (ids.size() == 1) emit runActivated(ids.front());
-  });
+  // The buttons that act on one selected run.
+  const auto forOneRun = [this](QPushButton* button, void (RunsBrowser::*signal)(qint64)) {
+    connect(button, &QPushButton::clicked, this, [this, signal] {
+      const QList<qint64> ids = selectedRunIds();
+      if (ids.size() == 1) emit(this->*signal)(ids.front());
+    });
+  };
+  forOneRun(m_open, &RunsBrowser::runActivated);
+  forOneRun(m_export, &RunsBrowser::exportRequested);
+  forOneRun(m_label, &RunsBrowser::labelRequested);
+  forOneRun(m_routing, &RunsBrowser::routingRequested);
+  forOneRun(m_advise, &RunsBrowser::adviseRequested);
   connect(m_compare, &QPushButton::clicked, this, [this] {
     const QList<qint64> ids = selectedRunIds();
     if (ids.size() >= 2) emit compareRequested(ids);
   });
-  connect(m_export, &QPushButton::clicked, this, [this] {
-    const QList<qint64> ids = selectedRunIds();
-    if (ids.size() == 1) emit exportRequested(ids.front());
-  });
-  connect(m_label, &QPushButton::clicked, this, [this] {
-    const QList<qint64> ids = selectedRunIds();
-    if (ids.size() == 1) emit labelRequested(ids.front());
-  });
   connect(m_score, &QPushButton::clicked, this, [this] {
     const QList<qint64> ids = selectedRunIds();
     if (!ids.isEmpty()) emit scoreRequested(ids);
-  });
-  connect(m_routing, &QPushButton::clicked, this, [this] {
-    const QList<qint64> ids = selectedRunIds();
-    if (ids.size() == 1) emit routingRequested(ids.front());
-  });
-  connect(m_advise, &QPushButton::clicked, this, [this] {
-    const QList<qint64> ids = selectedRunIds();
-    if (ids.size() == 1) emit adviseRequested(ids.front());
   });
   m_view->setContextMenuPolicy(Qt::CustomContextMenu);
   connect(m_view, &QWidget::customContextMenuRequested, this, &RunsBrowser::showContextMenu);
@@ -156,13 +164,6 @@ RunsBrowser::RunsBrowser(QWidget* parent)
   auto* del = new QShortcut(QKeySequence::Delete, m_view);
   del->setContext(Qt::WidgetShortcut);
   connect(del, &QShortcut::activated, this, &RunsBrowser::requestDelete);
-
-  m_confirmer = [this](const QString& title, const QString& text) {
-    return QMessageBox::question(this, title, text, QMessageBox::Yes | QMessageBox::Cancel,
-                                 QMessageBox::Cancel) == QMessageBox::Yes;
-  };
-  updateButtons();
-  updateStatusLine();
 }
 
 void RunsBrowser::setRows(std::vector<RunsRow> rows) {

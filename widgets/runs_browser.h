@@ -81,6 +81,11 @@ class RunsBrowser : public QWidget {
   void routingRequested(qint64 id);
 
  private:
+  // The constructor's parts: the search and the table; the buttons' tips and the layout; what
+  // the selection, the table and the buttons do.
+  void setUpTable();
+  void setUpButtons();
+  void connectActions();
   void updateButtons();
   void showContextMenu(const QPoint& pos);
   void updateStatusLine();
