@@ -40,7 +40,12 @@ struct Scored {
 // continuation token of any choice begins, so that the prompt runs once for all of them.
 struct RecordChoices {
   std::vector<Scored> choices;
+  // Per choice, the earlier choice with the same tokens, or -1. A repeat does not run again: it
+  // takes that choice's score, so that the exact tie goes to the first, as it does one record at
+  // a time (and in transformers), whatever padding the passes had.
+  std::vector<int> same_as;
   size_t shared = 1;
+  bool runs(size_t c) const { return c < choices.size() && same_as[c] < 0; }
   // What runs after the shared prefix for choice c: ids[shared, size - 1) (the last token is
   // only predicted).
   size_t tail(size_t c) const { return choices[c].ids.size() - 1 - shared; }
@@ -86,6 +91,10 @@ RecordChoices tokenizeChoices(const Tokenizer& tok, const QaRecord& rec, size_t 
     s.first -= cut;
   }
   out.shared = first - cut;
+  out.same_as.assign(out.choices.size(), -1);
+  for (size_t c = 1; c < out.choices.size(); ++c)
+    for (size_t e = 0; e < c && out.same_as[c] < 0; ++e)
+      if (out.choices[e].ids == out.choices[c].ids) out.same_as[c] = int(e);
   return out;
 }
 
@@ -148,13 +157,13 @@ std::vector<std::vector<double>> batchLogLikelihoods(LlamaModel& model,
   for (size_t c = 0; c < num_choices; ++c) {
     size_t len = 0;
     for (const RecordChoices& r : batch)
-      if (c < r.choices.size()) len = std::max(len, r.tail(c));
+      if (r.runs(c)) len = std::max(len, r.tail(c));
     at::Tensor logp;  // [B, len]: log p of the token after each position of the tails
     if (len > 0) {
       std::vector<int64_t> tails(size_t(b) * len, 0);
       AskedTokens next(size_t(b) * len, 1);
       for (size_t i = 0; i < batch.size(); ++i)
-        if (c < batch[i].choices.size()) {
+        if (batch[i].runs(c)) {
           const std::vector<int>& seq = batch[i].choices[c].ids;
           const auto from = seq.begin() + int64_t(batch[i].shared);
           std::copy(from, seq.end() - 1, tails.begin() + int64_t(i * len));
@@ -170,7 +179,7 @@ std::vector<std::vector<double>> batchLogLikelihoods(LlamaModel& model,
     const float* at_last = last.data_ptr<float>();
     const float* at_tail = logp.defined() ? logp.data_ptr<float>() : nullptr;
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (c >= batch[i].choices.size()) continue;
+      if (!batch[i].runs(c)) continue;
       const Scored& s = batch[i].choices[c];
       double sum = 0.0;
       for (size_t t = s.first; t < s.ids.size(); ++t)
@@ -179,19 +188,10 @@ std::vector<std::vector<double>> batchLogLikelihoods(LlamaModel& model,
       out[i][c] = sum;
     }
   }
+  for (size_t i = 0; i < batch.size(); ++i)
+    for (size_t c = 0; c < batch[i].choices.size(); ++c)
+      if (batch[i].same_as[c] >= 0) out[i][c] = out[i][size_t(batch[i].same_as[c])];
   return out;
-}
-
-// A record's choices that are the same tokens get the same score, the first one's: the batch ran
-// them in different passes, whose padding can move the last bits of a sum, and an exact tie must
-// go to the first choice, as it does one record at a time (and in transformers).
-void sameScoreForSameText(const RecordChoices& rc, std::vector<double>& ll) {
-  for (size_t c = 1; c < rc.choices.size(); ++c)
-    for (size_t first = 0; first < c; ++first)
-      if (rc.choices[first].ids == rc.choices[c].ids) {
-        ll[c] = ll[first];
-        break;
-      }
 }
 
 // Record indices by length, longest first: batches of similar records are little padding, and a
@@ -224,7 +224,6 @@ EvalResult evaluateLikelihood(LlamaModel& model, const Tokenizer& tok,
   const auto score = [&] {
     std::vector<std::vector<double>> ll = batchLogLikelihoods(model, batch, o.task);
     for (size_t i = 0; i < batch.size(); ++i) {
-      sameScoreForSameText(batch[i], ll[i]);
       const QaRecord& rec = records[rows[i]];
       Prediction p{exampleId(rec, rows[i]), -1, rec.answer, false, {}, -1, ll[i]};
       double best = -INFINITY, best_norm = -INFINITY;
