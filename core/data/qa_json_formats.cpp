@@ -130,14 +130,12 @@ QaDataset readArcHf(const std::filesystem::path& file, const std::string& text) 
   return sink.finish();
 }
 
-QaDataset readScienceQa(const std::filesystem::path& file, const std::string& text,
-                        const QaImportOptions& options) {
-  const Json problems = parseWholeFile(file, text);
-  if (!problems.is_object())
-    throw std::runtime_error(file.string() + ": expected one JSON object of pid -> problem, got " +
-                             jsonTypeName(problems));
+namespace {
 
-  // The pids to read, in order.
+// The ScienceQA pids to read, in order: the split's list in pid_splits.json beside the file when
+// there is one, else every problem (of the split its field names) in natural order.
+std::vector<std::string> scienceQaPids(const std::filesystem::path& file, const Json& problems,
+                                       const QaImportOptions& options) {
   std::vector<std::string> pids;
   const std::filesystem::path splits_file = file.parent_path() / "pid_splits.json";
   if (!options.split.empty() && std::filesystem::exists(splits_file)) {
@@ -167,6 +165,41 @@ QaDataset readScienceQa(const std::filesystem::path& file, const std::string& te
                                "' and there is no " + splits_file.filename().string() +
                                " beside it");
   }
+  return pids;
+}
+
+// One ScienceQA problem (text-only) as a record.
+QaRecord scienceQaRecord(const std::string& pid, const Json& problem,
+                         const QaImportOptions& options) {
+  if (!problem.is_object()) throw RowError("expected a JSON object, got " + jsonTypeName(problem));
+  QaRecord r;
+  r.id = pid;
+  r.question = requireString(problem, "question");
+  r.choices = requireStringArray(problem, "choices");
+  const long long answer = requireInteger(problem, "answer");
+  if (answer < 0 || answer >= static_cast<long long>(r.choices.size()))
+    throw RowError("field 'answer': " + std::to_string(answer) + " is out of range for " +
+                   std::to_string(r.choices.size()) + " choices (0-based)");
+  r.answer = static_cast<int>(answer);
+  r.context = trimmed(optionalString(problem, "hint"));
+  if (options.scienceqa_lecture) {
+    const std::string lecture = trimmed(optionalString(problem, "lecture"));
+    if (!lecture.empty()) r.context += (r.context.empty() ? "" : "\n") + lecture;
+  }
+  return r;
+}
+
+}  // namespace
+
+QaDataset readScienceQa(const std::filesystem::path& file, const std::string& text,
+                        const QaImportOptions& options) {
+  const Json problems = parseWholeFile(file, text);
+  if (!problems.is_object())
+    throw std::runtime_error(file.string() + ": expected one JSON object of pid -> problem, got " +
+                             jsonTypeName(problems));
+
+  const std::vector<std::string> pids = scienceQaPids(file, problems, options);
+  const std::filesystem::path splits_file = file.parent_path() / "pid_splits.json";
 
   RecordSink sink(file, "scienceqa");
   size_t with_image = 0;
@@ -189,27 +222,7 @@ QaDataset readScienceQa(const std::filesystem::path& file, const std::string& te
       }
     }
     sink.addRow(
-        0,
-        [&]() -> QaRecord {
-          if (!problem.is_object())
-            throw RowError("expected a JSON object, got " + jsonTypeName(problem));
-          QaRecord r;
-          r.id = pid;
-          r.question = requireString(problem, "question");
-          r.choices = requireStringArray(problem, "choices");
-          const long long answer = requireInteger(problem, "answer");
-          if (answer < 0 || answer >= static_cast<long long>(r.choices.size()))
-            throw RowError("field 'answer': " + std::to_string(answer) + " is out of range for " +
-                           std::to_string(r.choices.size()) + " choices (0-based)");
-          r.answer = static_cast<int>(answer);
-          r.context = trimmed(optionalString(problem, "hint"));
-          if (options.scienceqa_lecture) {
-            const std::string lecture = trimmed(optionalString(problem, "lecture"));
-            if (!lecture.empty()) r.context += (r.context.empty() ? "" : "\n") + lecture;
-          }
-          return r;
-        },
-        label);
+        0, [&] { return scienceQaRecord(pid, problem, options); }, label);
   }
   if (with_image > 0)
     sink.note(std::to_string(with_image) +
