@@ -376,6 +376,8 @@ EvalResult evaluateQa(LlamaModel& model, const Tokenizer& tokenizer,
     if (records[i].answer < 0 || size_t(records[i].answer) >= records[i].choices.size())
       throw std::invalid_argument("record " + exampleId(records[i], i) +
                                   " has no valid answer to score against");
+  // At once, before the records are tokenized (seconds for a large set): the work has begun.
+  if (options.progress) options.progress(0, records.size());
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();

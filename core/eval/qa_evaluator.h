@@ -39,7 +39,7 @@ struct EvalOptions {
   int max_new_tokens = 32;  // generate protocol
   // The task row every record belongs to (a MOELoRA adapter's gate reads it; others ignore it).
   int task = 0;
-  // Called after each batch with (records done, records in all).
+  // Called with (records done, records in all): with 0 at the start, then after each batch.
   std::function<void(size_t, size_t)> progress;
 };
 
