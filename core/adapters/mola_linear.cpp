@@ -180,7 +180,6 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
     const at::Tensor& x = s[kX];
     const at::Tensor& xd = s[kMask].defined() ? s[kXd] : x;
     const int64_t t = x.size(0);
-    auto weight = [&](int64_t i) { return s[kFirstWeight + size_t(i)]; };
     auto lora_b = [&](int64_t i) { return s[kFirstWeight + size_t(m + i)]; };
     // Gradient slots: x, A_0.., B_0.., R_0.., then the FusedBase pointer (never a gradient).
     torch::autograd::variable_list out(size_t(1 + (routed ? 3 : 2) * m + 1));
@@ -219,8 +218,6 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
       gz = gzg;  // alpha / r already in
     }
 
-    const at::Tensor& a_cat = s[kACat];
-    const at::Tensor& r_cat = s[kRCat];
     if (gz.defined()) {
       const at::Tensor ga_cat = at::mm(gz.t(), xd);  // [M*N*r, d]
       for (int64_t i = 0; i < m; ++i)
@@ -232,29 +229,38 @@ class FusedExperts : public torch::autograd::Function<FusedExperts> {
       for (int64_t i = 0; i < m; ++i)
         if (ctx->needs_input_grad(gr + size_t(i))) out[gr + size_t(i)] = gr_cat.narrow(0, i * n, n);
     }
-    if (ctx->needs_input_grad(0) && (any_out || glogits.defined())) {
-      at::Tensor gx;
-      for (int64_t i = 0; i < m; ++i) {
-        const at::Tensor& go = grads[size_t(i)];
-        if (!go.defined()) continue;
-        if (gx.defined())
-          gx.addmm_(go, weight(i));
-        else
-          gx = at::mm(go, weight(i));
-      }
-      if (!gx.defined()) gx = at::zeros_like(x);
-      if (glogits.defined()) gx.addmm_(glogits, r_cat);
-      if (gz.defined()) {
-        if (s[kMask].defined()) {
-          at::Tensor gxd = at::mm(gz, a_cat).mul_(s[kMask]);
-          gx.add_(gxd, 1.0 / (1.0 - dropout));
-        } else {
-          gx.addmm_(gz, a_cat);
-        }
-      }
-      out[0] = gx;
-    }
+    if (ctx->needs_input_grad(0) && (any_out || glogits.defined()))
+      out[0] = inputGradient(grads, s, m, gz, glogits, dropout);
     return out;
+  }
+
+ private:
+  // d loss / d x: through each module's frozen base weight, the routers' logits and the experts'
+  // A products (and dropout's mask, scaled as its forward was). `s` holds the saved tensors.
+  static at::Tensor inputGradient(const torch::autograd::variable_list& grads,
+                                  const torch::autograd::variable_list& s, int64_t m,
+                                  const at::Tensor& gz, const at::Tensor& glogits, double dropout) {
+    at::Tensor gx;
+    for (int64_t i = 0; i < m; ++i) {
+      const at::Tensor& go = grads[size_t(i)];
+      if (!go.defined()) continue;
+      const at::Tensor& weight = s[kFirstWeight + size_t(i)];
+      if (gx.defined())
+        gx.addmm_(go, weight);
+      else
+        gx = at::mm(go, weight);
+    }
+    if (!gx.defined()) gx = at::zeros_like(s[kX]);
+    if (glogits.defined()) gx.addmm_(glogits, s[kRCat]);
+    if (gz.defined()) {
+      if (s[kMask].defined()) {
+        at::Tensor gxd = at::mm(gz, s[kACat]).mul_(s[kMask]);
+        gx.add_(gxd, 1.0 / (1.0 - dropout));
+      } else {
+        gx.addmm_(gz, s[kACat]);
+      }
+    }
+    return gx;
   }
 };
 
