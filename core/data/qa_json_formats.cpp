@@ -23,6 +23,15 @@ std::string optionalId(const Json& row, std::string_view path) {
                  jsonTypeName(*value));
 }
 
+// The integer field `path` of `row` as a 0-based index into `choices` choices.
+int choiceIndex(const Json& row, const std::string& path, size_t choices) {
+  const long long index = requireInteger(row, path);
+  if (index < 0 || index >= static_cast<long long>(choices))
+    throw RowError("field '" + path + "': " + std::to_string(index) + " is out of range for " +
+                   std::to_string(choices) + " choices (0-based)");
+  return static_cast<int>(index);
+}
+
 bool isDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
@@ -97,11 +106,7 @@ QaDataset readFlatJsonl(const std::filesystem::path& file, const std::string& te
     QaRecord r;
     r.question = stripPromptWrapping(requireString(row, "query"));
     r.choices = requireStringArray(row, "choices");
-    const long long gold = requireInteger(row, "gold");
-    if (gold < 0 || gold >= static_cast<long long>(r.choices.size()))
-      throw RowError("field 'gold': " + std::to_string(gold) + " is out of range for " +
-                     std::to_string(r.choices.size()) + " choices (0-based)");
-    r.answer = static_cast<int>(gold);
+    r.answer = choiceIndex(row, "gold", r.choices.size());
     r.id = optionalId(row, "id");
     return r;
   });
@@ -176,11 +181,7 @@ QaRecord scienceQaRecord(const std::string& pid, const Json& problem,
   r.id = pid;
   r.question = requireString(problem, "question");
   r.choices = requireStringArray(problem, "choices");
-  const long long answer = requireInteger(problem, "answer");
-  if (answer < 0 || answer >= static_cast<long long>(r.choices.size()))
-    throw RowError("field 'answer': " + std::to_string(answer) + " is out of range for " +
-                   std::to_string(r.choices.size()) + " choices (0-based)");
-  r.answer = static_cast<int>(answer);
+  r.answer = choiceIndex(problem, "answer", r.choices.size());
   r.context = trimmed(optionalString(problem, "hint"));
   if (options.scienceqa_lecture) {
     const std::string lecture = trimmed(optionalString(problem, "lecture"));
