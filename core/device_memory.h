@@ -12,7 +12,7 @@ double processRssMb();
 double processPeakRssMb();
 
 // The peak memory of `device` in MiB: for a CUDA device the most that LibTorch's caching allocator
-// held allocated since resetPeakMemoryMb (-1 in a LibTorch without CUDA), for the CPU this
+// held allocated since resetPeakMemory (-1 in a LibTorch without CUDA), for the CPU this
 // process's peak resident set, which only grows.
 double peakMemoryMb(c10::Device device);
 // Starts a new peak on a CUDA device; nothing for the CPU. Neither call waits for the device.

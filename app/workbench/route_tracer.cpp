@@ -54,9 +54,7 @@ void RouteTracer::startServer(qint64 run, const QString& db_path, qint64 checkpo
   stopServer();
   const QString program = RankProcesses::molaProgram();
   if (program.isEmpty()) {
-    fail(
-        tr("Tracing routes needs `mola route`, and no `mola` program was found beside the "
-           "workbench or on PATH (or set MOLA_CLI)"));
+    fail(MolaJob::missingProgram(tr("Tracing routes needs `mola route`")));
     return;
   }
   m_server = new QProcess(this);
