@@ -142,83 +142,103 @@ void checkId(const std::filesystem::path& path, const char* name, int id, size_t
                    std::to_string(pieces) + " pieces");
 }
 
+// ModelProto.pieces[i]: its text (1), score (2) and type (3).
+void readPiece(ProtoReader r, const std::filesystem::path& path, const std::string& where,
+               SentencePieceTokenizer::Spec& spec) {
+  std::string text;
+  float score = 0.0f;
+  auto type = SentencePieceTokenizer::PieceType::Normal;
+  while (!r.atEnd()) {
+    r.readKey();
+    if (r.field() == 1) {
+      text = std::string(r.bytes());
+    } else if (r.field() == 2) {
+      score = r.float32();
+    } else if (r.field() == 3) {
+      const int t = r.int32();
+      if (t < 1 || t > 6) fail(path, where + " has type " + std::to_string(t) + " (expected 1..6)");
+      type = static_cast<SentencePieceTokenizer::PieceType>(t);
+    } else {
+      r.skip();
+    }
+  }
+  spec.pieces.push_back(std::move(text));
+  spec.scores.push_back(score);
+  spec.types.push_back(type);
+}
+
+// ModelProto.trainer_spec: byte_fallback and the special ids into `spec`; returns model_type
+// (checked by the caller, which names WORD and CHAR).
+int readTrainerSpec(ProtoReader r, SentencePieceTokenizer::Spec& spec) {
+  int model_type = 1;
+  while (!r.atEnd()) {
+    r.readKey();
+    switch (r.field()) {
+      case 3:
+        model_type = r.int32();
+        break;
+      case 35:
+        spec.byte_fallback = r.boolean();
+        break;
+      case 40:
+        spec.unk_id = r.int32();
+        break;
+      case 41:
+        spec.bos_id = r.int32();
+        break;
+      case 42:
+        spec.eos_id = r.int32();
+        break;
+      case 43:
+        spec.pad_id = r.int32();
+        break;
+      default:
+        r.skip();
+    }
+  }
+  return model_type;
+}
+
+// ModelProto.normalizer_spec: add_dummy_prefix (3) and remove_extra_whitespaces (4).
+void readNormalizerSpec(ProtoReader r, SentencePieceTokenizer::Spec& spec) {
+  while (!r.atEnd()) {
+    r.readKey();
+    if (r.field() == 3) {
+      spec.add_dummy_prefix = r.boolean();
+    } else if (r.field() == 4) {
+      spec.remove_extra_whitespaces = r.boolean();
+    } else {
+      r.skip();
+    }
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::parse(
     std::string_view data, const std::filesystem::path& path) {
-  std::unique_ptr<SentencePieceTokenizer> tok(new SentencePieceTokenizer);
-  bool has_trainer_spec = false;
+  // ModelProto's defaults: UNIGRAM, and remove_extra_whitespaces on.
+  Spec spec;
+  spec.remove_extra_whitespaces = true;
   int model_type = 1;
+  bool has_trainer_spec = false;
   ProtoReader model(data, data.data(), path, "ModelProto");
   while (!model.atEnd()) {
     model.readKey();
     if (model.field() == 1) {
-      const std::string where = "piece " + std::to_string(tok->m_pieces.size());
-      ProtoReader r = model.nested(model.bytes(), where);
-      Piece p;
-      while (!r.atEnd()) {
-        r.readKey();
-        if (r.field() == 1) {
-          p.text = std::string(r.bytes());
-        } else if (r.field() == 2) {
-          p.score = r.float32();
-        } else if (r.field() == 3) {
-          const int type = r.int32();
-          if (type < 1 || type > 6)
-            fail(path, where + " has type " + std::to_string(type) + " (expected 1..6)");
-          p.type = static_cast<PieceType>(type);
-        } else {
-          r.skip();
-        }
-      }
-      tok->m_pieces.push_back(std::move(p));
+      const std::string where = "piece " + std::to_string(spec.pieces.size());
+      readPiece(model.nested(model.bytes(), where), path, where, spec);
     } else if (model.field() == 2) {
       has_trainer_spec = true;
-      ProtoReader r = model.nested(model.bytes(), "trainer_spec");
-      while (!r.atEnd()) {
-        r.readKey();
-        switch (r.field()) {
-          case 3:
-            model_type = r.int32();
-            break;
-          case 35:
-            tok->m_byte_fallback = r.boolean();
-            break;
-          case 40:
-            tok->m_unk_id = r.int32();
-            break;
-          case 41:
-            tok->m_bos_id = r.int32();
-            break;
-          case 42:
-            tok->m_eos_id = r.int32();
-            break;
-          case 43:
-            tok->m_pad_id = r.int32();
-            break;
-          default:
-            r.skip();
-        }
-      }
+      model_type = readTrainerSpec(model.nested(model.bytes(), "trainer_spec"), spec);
     } else if (model.field() == 3) {
-      ProtoReader r = model.nested(model.bytes(), "normalizer_spec");
-      while (!r.atEnd()) {
-        r.readKey();
-        if (r.field() == 3) {
-          tok->m_add_dummy_prefix = r.boolean();
-        } else if (r.field() == 4) {
-          tok->m_remove_extra_whitespaces = r.boolean();
-        } else {
-          r.skip();
-        }
-      }
+      readNormalizerSpec(model.nested(model.bytes(), "normalizer_spec"), spec);
     } else {
       model.skip();
     }
   }
 
-  const size_t n = tok->m_pieces.size();
-  if (n == 0) fail(path, "has no pieces");
+  if (spec.pieces.empty()) fail(path, "has no pieces");
   // Protobuf has no end marker: a file cut between two pieces parses, but then lacks the
   // trainer_spec that SentencePiece always writes after the pieces.
   if (!has_trainer_spec)
@@ -229,9 +249,8 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::parse(
                     : model_type == 4 ? " (CHAR)"
                                       : "") +
                    "; only UNIGRAM (1) and BPE (2) are supported");
-  tok->m_model_type = static_cast<ModelType>(model_type);
-  tok->finish(path);
-  return tok;
+  spec.model_type = static_cast<ModelType>(model_type);
+  return fromSpec(spec, path);
 }
 
 std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::fromSpec(
