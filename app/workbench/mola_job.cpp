@@ -24,7 +24,8 @@ bool MolaJob::start(const QStringList& args, const QString& what) {
   const QString program = RankProcesses::molaProgram();
   if (program.isEmpty()) {
     QMetaObject::invokeMethod(
-        this, [this, what] { emit finished(false, QString(), missingProgram(what)); },
+        this,
+        [this, what] { emit finished(false, QString(), RankProcesses::missingProgram(what)); },
         Qt::QueuedConnection);
     return true;
   }
@@ -60,11 +61,6 @@ void MolaJob::onFinished(int exit_code, QProcess::ExitStatus status) {
     return;
   }
   emit finished(false, m_out, failureOf(m_err, crashed));
-}
-
-QString MolaJob::missingProgram(const QString& what) {
-  return tr("%1, and no `mola` program was found beside the workbench or on PATH (or set MOLA_CLI)")
-      .arg(what);
 }
 
 QString MolaJob::failureOf(const QString& err, bool crashed) {

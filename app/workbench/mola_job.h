@@ -22,10 +22,6 @@ class MolaJob : public QObject {
   bool start(const QStringList& args, const QString& what);
   bool busy() const { return m_process != nullptr; }
 
-  // What to say when no `mola` program is found: `what` ("Scoring runs with `mola eval --run`")
-  // needs one.
-  static QString missingProgram(const QString& what);
-
   // The reason a failed `mola` gives on its last line of standard error ("mola: error: ..."
   // without the prefix), or the last line; "could not be started or crashed" for a crash.
   static QString failureOf(const QString& err, bool crashed);

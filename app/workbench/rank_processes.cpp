@@ -33,6 +33,11 @@ QString RankProcesses::molaProgram() {
   return QStandardPaths::findExecutable(QStringLiteral("mola"));
 }
 
+QString RankProcesses::missingProgram(const QString& what) {
+  return tr("%1, and no `mola` program was found beside the workbench or on PATH (or set MOLA_CLI)")
+      .arg(what);
+}
+
 bool RankProcesses::start(const ExperimentConfig& config, const QString& db_path) {
   if (m_process) return false;
   m_experiment = std::make_unique<QTemporaryFile>(
@@ -70,9 +75,7 @@ bool RankProcesses::launch(const QStringList& arguments, const QString& db_path)
   m_stopping = false;
   const QString program = molaProgram();
   if (program.isEmpty()) {
-    failLater(
-        tr("A run of several processes is trained by the `mola` program (`mola train --nproc`), "
-           "and none was found beside the workbench or on PATH (or set MOLA_CLI)"));
+    failLater(missingProgram(tr("A run of several processes trains with `mola train --nproc`")));
     return true;
   }
   m_process = new QProcess(this);

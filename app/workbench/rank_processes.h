@@ -31,6 +31,8 @@ class RankProcesses : public QObject {
   // The `mola` program the workbench starts: $MOLA_CLI, else the one beside this program (or in
   // the build tree's app/cli), else on PATH; empty when there is none.
   static QString molaProgram();
+  // What to say when there is none: `what` ("Scoring runs with `mola eval --run`") needs one.
+  static QString missingProgram(const QString& what);
 
   // Trains `config` (its processes ranks) into the database at `db_path`; false when a run is in
   // progress. Failures to start end in failed() and finished(Failed).

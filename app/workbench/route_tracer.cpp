@@ -54,7 +54,7 @@ void RouteTracer::startServer(qint64 run, const QString& db_path, qint64 checkpo
   stopServer();
   const QString program = RankProcesses::molaProgram();
   if (program.isEmpty()) {
-    fail(MolaJob::missingProgram(tr("Tracing routes needs `mola route`")));
+    fail(RankProcesses::missingProgram(tr("Tracing routes needs `mola route`")));
     return;
   }
   m_server = new QProcess(this);
