@@ -12,7 +12,8 @@ namespace mola {
 // (complete, not yet moved into place), "checkpoint.replaced" (exchanged with an older checkpoint
 // of the same step, which is not yet removed), "checkpoint.installed" (in place, not yet recorded
 // in the run store), "eval" (an evaluation computed, not reported), "pretraining.step" (a step of
-// preparing the built-in base).
+// preparing the built-in base), "bench.VARIANT" (`mola bench`'s worker for VARIANT, before its
+// model is built: a variant killed as the out-of-memory killer would).
 void faultPoint(const char* name);
 
 }  // namespace mola

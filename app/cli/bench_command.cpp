@@ -29,6 +29,8 @@
 #include <utility>
 #include <vector>
 
+#include "adapters/allocation.h"
+#include "bench/cuda_graph_step.h"
 #include "bench/machine_info.h"
 #include "bench/train_step_bench.h"
 #include "cli_args.h"
@@ -36,6 +38,7 @@
 #include "device_memory.h"
 #include "dist/dist_env.h"
 #include "dist/rank_group.h"
+#include "fault_injection.h"
 #include "model/checkpoint_loader.h"
 #include "model/model_shape.h"
 #include "rank_launcher.h"
@@ -51,14 +54,15 @@ namespace fs = std::filesystem;
 // Ordered: the report lists machine, shape and variants in that order, as documented.
 using json = nlohmann::ordered_json;
 
-const std::vector<std::string> kOptions = {"--device",  "--shape",
-                                           "--seq",     "--batch",
-                                           "--steps",   "--warmup",
-                                           "--json",    "--variants",
-                                           "--worker",  "--tty",
-                                           "--threads", "--torch-threads",
-                                           "--dtype",   "--activation-checkpointing",
-                                           "--nproc",   "--profile"};
+const std::vector<std::string> kOptions = {"--device",     "--shape",
+                                           "--seq",        "--batch",
+                                           "--steps",      "--warmup",
+                                           "--json",       "--variants",
+                                           "--worker",     "--tty",
+                                           "--threads",    "--torch-threads",
+                                           "--dtype",      "--activation-checkpointing",
+                                           "--nproc",      "--profile",
+                                           "--cuda-graph", "--peak-tflops"};
 
 struct BenchSettings {
   std::string shape_arg = "small";
@@ -69,7 +73,26 @@ struct BenchSettings {
   // --nproc N: each variant also as N data-parallel ranks, each with its own batch, against one
   // process with one rank's share of the cores.
   int nproc = 1;
+  // The device's peak for MFU, TFLOP/s: --peak-tflops, else the GPU's dense half-precision peak
+  // when it is known and the dtype is bf16 or fp16; -1 leaves MFU out.
+  double peak_tflops = -1;
 };
+
+// The FLOP a token costs a frozen base model of N parameters in a training step: 2 N forward and
+// 2 N for the input gradients (the adapters' few percent left out), as issue 14 counts MFU.
+double flopsPerToken(const ModelShape& shape) {
+  return 4.0 * double(countBaseParameters(shape));
+}
+
+// Adds each variant's model TFLOP/s (tokens/s x 4 N) and, with a known peak, its MFU.
+void addModelFlops(json& results, const BenchSettings& s, const ModelShape& shape) {
+  const double flops_per_token = flopsPerToken(shape);
+  for (json& r : results) {
+    const double tflops = r.at("tokens_per_s").get<double>() * flops_per_token / 1e12;
+    r["model_tflops"] = tflops;
+    if (s.peak_tflops > 0) r["mfu"] = tflops / s.peak_tflops;
+  }
+}
 
 // A named shape or a Hugging Face config.json (or the directory holding one).
 LlamaConfig shapeConfig(const std::string& arg, int64_t seq) {
@@ -96,6 +119,19 @@ LlamaConfig shapeConfig(const std::string& arg, int64_t seq) {
                      ") nor a config.json file");
   }
   return readHfConfig(file);
+}
+
+// --cuda-graph: what it needs and what it cannot go with.
+void checkCudaGraphSettings(const BenchSettings& s) {
+  if (s.run.device != "cuda") throw UsageError("--cuda-graph needs --device cuda");
+  if (!cudaGraphsBuilt())
+    throw UsageError("--cuda-graph needs a CUDA build of LibTorch 2.x, which this mola lacks");
+  if (s.run.warmup < 1)
+    throw UsageError("--cuda-graph needs at least one warm-up step (--warmup), before the capture");
+  if (s.run.profile)
+    throw UsageError("--cuda-graph and --profile: the profile counts an eager step's operators");
+  if (s.nproc > 1)
+    throw UsageError("--cuda-graph and --nproc: data-parallel ranks are not captured");
 }
 
 BenchSettings parseSettings(const Args& args) {
@@ -134,6 +170,11 @@ BenchSettings parseSettings(const Args& args) {
     throw UsageError("--torch-threads must not be negative, got " +
                      std::to_string(s.torch_threads));
   s.run.profile = args.get("--profile").has_value();
+  s.run.cuda_graph = args.get("--cuda-graph").has_value();
+  s.peak_tflops = args.getNumber<double>("--peak-tflops", -1);
+  if (args.get("--peak-tflops") && !(s.peak_tflops > 0))
+    throw UsageError("--peak-tflops must be a positive number of TFLOP/s, got '" +
+                     *args.get("--peak-tflops") + "'");
   s.nproc = args.getNumber<int>("--nproc", 1);
   if (s.nproc < 1) throw UsageError("--nproc must be at least 1, got " + std::to_string(s.nproc));
   if (s.nproc > 1 && s.threads == 0 && s.torch_threads == 0) {
@@ -141,6 +182,7 @@ BenchSettings parseSettings(const Args& args) {
     s.torch_threads = std::max(1, int(std::thread::hardware_concurrency()) / s.nproc);
     s.threads = s.torch_threads;
   }
+  if (s.run.cuda_graph) checkCudaGraphSettings(s);
   s.shape_arg = args.get("--shape", "small");
   s.run.config = shapeConfig(s.shape_arg, s.run.seq);
   if (s.run.seq > s.run.config.max_seq_len)
@@ -250,6 +292,21 @@ json printProfile(const json& results) {
   return goals;
 }
 
+// --variants, else every variant (but the per-expert loop, which no CUDA graph can capture).
+std::vector<std::string> chosenVariants(const Args& args, const BenchSettings& s) {
+  std::vector<std::string> out =
+      args.get("--variants") ? parseVariants(*args.get("--variants")) : benchVariantNames();
+  const auto loop = std::find(out.begin(), out.end(), "mola-2468-loop");
+  if (s.run.cuda_graph && loop != out.end()) {
+    if (args.get("--variants"))
+      throw UsageError(
+          "--cuda-graph: mola-2468-loop cannot be captured (its per-expert loop reads the "
+          "routing on the host); leave it out of --variants");
+    out.erase(loop);
+  }
+  return out;
+}
+
 // The child side: runs one variant and prints its result as one JSON line on stdout.
 int runWorker(const std::string& variant, const BenchSettings& s, bool tty) {
   TrainStepBenchOptions o = s.run;
@@ -267,6 +324,7 @@ int runWorker(const std::string& variant, const BenchSettings& s, bool tty) {
                    step <= s.run.warmup ? " (warm-up)" : "", ms);
       std::fflush(stderr);
     };
+  faultPoint(("bench." + variant).c_str());
   const TrainStepBenchResult r = runTrainStepBench(variant, o);
   if (tty) std::fprintf(stderr, "\r\033[K");
   json j = {{"name", r.variant},
@@ -275,6 +333,7 @@ int runWorker(const std::string& variant, const BenchSettings& s, bool tty) {
             {"trainable_params", r.trainable_params},
             {"step_ms", r.step_ms},
             {"final_loss", r.final_loss},
+            {"cuda_graph", r.cuda_graph},
             {"cuda_peak_mb", r.cuda_peak_mb},
             {"rss_before_model_mb", r.rss_before_model_mb},
             {"vm_hwm_mb", processPeakRssMb()}};
@@ -340,6 +399,7 @@ ChildOutput spawnWorker(const std::string& variant, const BenchSettings& s, bool
     argv_s.push_back(value);
   }
   if (s.run.profile) argv_s.push_back("--profile");
+  if (s.run.cuda_graph) argv_s.push_back("--cuda-graph");
   std::vector<char*> argv;
   for (std::string& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -436,13 +496,12 @@ std::string fmt(const char* format, double v) {
 
 // --nproc N: each variant again as N ranks (each its own batch, gradients summed over Gloo or
 // NCCL), printed against the one-process figure: efficiency = N-rank tokens/s / (N x 1-rank).
-json measureScaling(const std::vector<std::string>& variants, const json& single,
-                    const BenchSettings& s, bool tty) {
+json measureScaling(const json& single, const BenchSettings& s, bool tty) {
   json out = json::array();
-  for (size_t i = 0; i < variants.size(); ++i) {
-    const std::string& v = variants[i];
+  for (size_t i = 0; i < single.size(); ++i) {
+    const std::string v = single[i].at("name");
     if (!tty)
-      std::fprintf(stderr, "[%zu/%zu] %s on %d ranks ...\n", i + 1, variants.size(), v.c_str(),
+      std::fprintf(stderr, "[%zu/%zu] %s on %d ranks ...\n", i + 1, single.size(), v.c_str(),
                    s.nproc);
     const ChildOutput c = spawnWorker(v, s, tty, s.nproc);
     const double one = single[i].at("tokens_per_s").get<double>();
@@ -473,22 +532,27 @@ json measureScaling(const std::vector<std::string>& variants, const json& single
 void printHeader(const BenchSettings& s, const MachineInfo& machine, const ModelShape& shape) {
   std::printf(
       "mola bench: shape %s (%d layers, d_model %lld, ffn %lld, heads %d/%d, vocab %lld), "
-      "seq %lld, batch %lld, %d timed steps after %d warm-up, device %s, %s%s\n",
+      "seq %lld, batch %lld, %d timed steps after %d warm-up, device %s, %s%s%s\n",
       s.shape_arg.c_str(), shape.num_layers, static_cast<long long>(shape.d_model),
       static_cast<long long>(shape.ffn_dim), shape.num_heads, shape.num_kv_heads,
       static_cast<long long>(shape.vocab_size), static_cast<long long>(s.run.seq),
       static_cast<long long>(s.run.batch), s.run.steps, s.run.warmup, s.run.device.c_str(),
-      s.run.dtype.c_str(), s.run.activation_checkpointing ? ", activation checkpointing" : "");
+      s.run.dtype.c_str(), s.run.activation_checkpointing ? ", activation checkpointing" : "",
+      s.run.cuda_graph ? ", each timed step a replay of one captured CUDA graph" : "");
   std::printf(
-      "machine: %s, %d cores, threads: %d LibTorch, %d OpenBLAS, LibTorch %s, BLAS %s, "
+      "machine: %s%s, %d cores, threads: %d LibTorch, %d OpenBLAS, LibTorch %s, BLAS %s, "
       "load %.2f\n",
-      machine.cpu_model.c_str(), machine.cores, machine.threads, machine.blas_threads,
-      machine.torch_version.c_str(), machine.blas.c_str(), machine.load_average);
+      machine.gpu.empty() ? "" : (machine.gpu + ", ").c_str(), machine.cpu_model.c_str(),
+      machine.cores, machine.threads, machine.blas_threads, machine.torch_version.c_str(),
+      machine.blas.c_str(), machine.load_average);
   std::fflush(stdout);
 }
 
-// Each variant in its own worker process; one result object per variant.
-json runVariants(const std::vector<std::string>& variants, const BenchSettings& s, bool tty) {
+// Each variant in its own worker process; one result object per variant measured. A variant that
+// fails (out of memory, a step that cannot be captured) goes into `failed` ({"name", "error"}),
+// and the others are still measured.
+json runVariants(const std::vector<std::string>& variants, const BenchSettings& s, bool tty,
+                 json& failed) {
   json results = json::array();
   for (size_t i = 0; i < variants.size(); ++i) {
     const std::string& v = variants[i];
@@ -496,7 +560,14 @@ json runVariants(const std::vector<std::string>& variants, const BenchSettings& 
       std::fprintf(stderr, "[%zu/%zu] %s ...\n", i + 1, variants.size(), v.c_str());
       std::fflush(stderr);
     }
-    ChildOutput c = spawnWorker(v, s, tty);
+    ChildOutput c;
+    try {
+      c = spawnWorker(v, s, tty);
+    } catch (const std::runtime_error& e) {
+      std::fprintf(stderr, "[%zu/%zu] %s: %s\n", i + 1, variants.size(), v.c_str(), e.what());
+      failed.push_back({{"name", v}, {"error", e.what()}});
+      continue;
+    }
     const json& w = c.result;
     const double cuda_peak = w.at("cuda_peak_mb").get<double>();
     const double hwm = w.at("vm_hwm_mb").get<double>();
@@ -512,7 +583,8 @@ json runVariants(const std::vector<std::string>& variants, const BenchSettings& 
               {"rss_growth_mb", hwm - w.at("rss_before_model_mb").get<double>()},
               {"ru_maxrss_mb", c.ru_maxrss_mb},
               {"step_ms", w.at("step_ms")},
-              {"final_loss", w.at("final_loss")}};
+              {"final_loss", w.at("final_loss")},
+              {"cuda_graph", w.value("cuda_graph", false)}};
     if (w.contains("profile")) r["profile"] = w.at("profile");
     std::fprintf(stderr, "[%zu/%zu] %s: %.1f ms/step, %.1f tokens/s, peak %.0f MB\n", i + 1,
                  variants.size(), v.c_str(), r.at("ms_per_step").get<double>(),
@@ -525,13 +597,22 @@ json runVariants(const std::vector<std::string>& variants, const BenchSettings& 
 
 // The results table and the ratios against their targets; returns the ratios for the report.
 json printResults(const json& results, const BenchSettings& s, const ModelShape& shape) {
-  std::printf("\n%-16s %12s %12s %12s %14s\n", "variant", "tokens/s", "ms/step",
-              s.run.device == "cuda" ? "peak MiB" : "peak RSS MiB", "trainable");
-  for (const json& r : results)
-    std::printf("%-16s %12.1f %12.1f %12.1f %14s\n", r.at("name").get<std::string>().c_str(),
+  std::printf("\n%-16s %12s %12s %12s %14s %10s%s\n", "variant", "tokens/s", "ms/step",
+              s.run.device == "cuda" ? "peak MiB" : "peak RSS MiB", "trainable", "TFLOP/s",
+              s.peak_tflops > 0 ? "      MFU" : "");
+  for (const json& r : results) {
+    std::printf("%-16s %12.1f %12.1f %12.1f %14s %10.2f", r.at("name").get<std::string>().c_str(),
                 r.at("tokens_per_s").get<double>(), r.at("ms_per_step").get<double>(),
                 r.at("peak_mem_mb").get<double>(),
-                thousands(r.at("trainable_params").get<int64_t>()).c_str());
+                thousands(r.at("trainable_params").get<int64_t>()).c_str(),
+                r.at("model_tflops").get<double>());
+    if (r.contains("mfu")) std::printf(" %7.1f%%", 100.0 * r.at("mfu").get<double>());
+    std::printf("\n");
+  }
+  std::printf(
+      "TFLOP/s: tokens/s x 4 x %.3g base parameters (forward and input gradients)%s\n",
+      double(countBaseParameters(shape)),
+      s.peak_tflops > 0 ? (", MFU against " + fmt("%g", s.peak_tflops) + " TFLOP/s").c_str() : "");
   std::printf("lora-equal is rank %d (closest to mola-2468's trainable parameters)\n",
               loraEqualRank(shape));
 
@@ -561,6 +642,7 @@ json reportJson(const MachineInfo& machine, const BenchSettings& s, const ModelS
             {"torch", machine.torch_version},
             {"blas", machine.blas},
             {"device", machine.device},
+            {"gpu", machine.gpu},
             {"load_average", machine.load_average},
             {"openblas_num_threads", machine.blas_threads}}},
           {"shape",
@@ -576,8 +658,11 @@ json reportJson(const MachineInfo& machine, const BenchSettings& s, const ModelS
             {"steps", s.run.steps},
             {"warmup", s.run.warmup},
             {"dtype", s.run.dtype},
-            {"activation_checkpointing", s.run.activation_checkpointing}}},
-          {"lora_equal_rank", loraEqualRank(shape)}};
+            {"activation_checkpointing", s.run.activation_checkpointing},
+            {"cuda_graph", s.run.cuda_graph}}},
+          {"lora_equal_rank", loraEqualRank(shape)},
+          {"flops_per_token", flopsPerToken(shape)},
+          {"peak_tflops", s.peak_tflops > 0 ? json(s.peak_tflops) : json(nullptr)}};
 }
 
 // Writes through a temporary file, so that a reader never sees half a report.
@@ -598,7 +683,7 @@ int cmdBench(const Args& args) {
   args.allowOnly(kOptions);
   if (!args.positional.empty())
     throw UsageError("mola bench takes no positional argument, got '" + args.positional[0] + "'");
-  const BenchSettings s = parseSettings(args);
+  BenchSettings s = parseSettings(args);
   // main() already set the threads up; --threads and --torch-threads override that for this run
   // and its workers.
   if (s.threads > 0 || s.torch_threads > 0) configureCpuRuntime(s.threads, s.torch_threads);
@@ -607,8 +692,7 @@ int cmdBench(const Args& args) {
     throw std::runtime_error(
         "device cuda: no CUDA device is available (or LibTorch was built "
         "without CUDA); use --device cpu");
-  const std::vector<std::string> variants =
-      args.get("--variants") ? parseVariants(*args.get("--variants")) : benchVariantNames();
+  const std::vector<std::string> variants = chosenVariants(args, s);
   for (const std::string& v : variants)
     benchVariantSpec(v, s.run.config.shape());  // shape too shallow?
   const auto json_path = args.get("--json");
@@ -620,19 +704,29 @@ int cmdBench(const Args& args) {
   const ModelShape shape = s.run.config.shape();
   const bool tty = isatty(STDERR_FILENO);
   printHeader(s, machine, shape);
-  const json results = runVariants(variants, s, tty);
+  if (s.peak_tflops < 0 && s.run.device == "cuda" && s.run.dtype != "fp32")
+    s.peak_tflops = gpuPeakHalfTflops(machine.gpu);
+  json failed = json::array();
+  json results = runVariants(variants, s, tty, failed);
+  addModelFlops(results, s, shape);
   const json ratios = printResults(results, s, shape);
   const json profile_goals = s.run.profile ? printProfile(results) : json::array();
-  const json scaling = s.nproc > 1 ? measureScaling(variants, results, s, tty) : json::array();
+  const json scaling = s.nproc > 1 ? measureScaling(results, s, tty) : json::array();
   if (json_path) {
     json doc = reportJson(machine, s, shape);
     doc["variants"] = results;
     doc["ratios"] = ratios;
+    if (!failed.empty()) doc["failed"] = failed;
     if (s.nproc > 1) doc["scaling"] = scaling;
     if (s.run.profile) doc["profile_goals"] = profile_goals;
     writeReport(*json_path, doc);
   }
-  return 0;
+  if (failed.empty()) return 0;
+  std::fprintf(stderr, "mola bench: %zu of %zu variants failed:\n", failed.size(), variants.size());
+  for (const json& f : failed)
+    std::fprintf(stderr, "  %s: %s\n", f.at("name").get<std::string>().c_str(),
+                 f.at("error").get<std::string>().c_str());
+  return 1;
 }
 
 }  // namespace mola::cli

@@ -119,7 +119,7 @@ usage:
   mola bench [--device cpu|cuda] [--shape tiny|small|llama2-7b|FILE] [--seq N] [--batch N]
              [--steps N] [--warmup N] [--json FILE] [--variants a,b,...] [--threads N]
              [--torch-threads N] [--dtype fp32|bf16|fp16] [--activation-checkpointing on|off]
-             [--nproc N] [--profile]
+             [--nproc N] [--profile] [--cuda-graph] [--peak-tflops T]
       Times full training steps (forward, backward, AdamW) on random weights, each variant in its
       own process: tokens/s, ms/step (median), peak memory, trainable parameters, and the MoLA
       ratios against their targets. Variants: base, lora-r8, lora-equal, mola-2468,
@@ -131,6 +131,10 @@ usage:
       --profile: one more step per variant counted through LibTorch's RecordFunction: operator
       calls, kernels (leaf calls that do work: about one launch each on a GPU) and host syncs
       (item, nonzero, ...), with the goals mola-2468 <= 1.3x lora-r8's kernels and no sync.
+      --cuda-graph (CUDA, LibTorch 2.x): each timed step replays one captured CUDA graph.
+      Model TFLOP/s count 4 x the base's parameters per token; MFU divides them by
+      --peak-tflops, else by a known GPU's bf16 peak. A variant that fails is reported and the
+      others still run (exit status 1).
   mola --version | --help | COMMAND --help
 
 shapes: llama2-7b (default), small, tiny, stories260k, or a model path (HF directory, GGUF, .bin)
@@ -327,7 +331,8 @@ int main(int argc, char** argv) {
     if (cmd == "train") return mola::cli::cmdTrain(Args(argc, argv, 2, {}));
     if (cmd == "resume") return mola::cli::cmdResume(Args(argc, argv, 2, {}));
     if (cmd == "runs") return mola::cli::cmdRuns(Args(argc, argv, 3, {}), argc > 2 ? argv[2] : "");
-    if (cmd == "bench") return mola::cli::cmdBench(Args(argc, argv, 2, {"--profile"}));
+    if (cmd == "bench")
+      return mola::cli::cmdBench(Args(argc, argv, 2, {"--profile", "--cuda-graph"}));
     if (cmd == "study")
       return mola::cli::cmdStudy(
           Args(argc, argv, 3, {"--retry-failed", "--csv", "--latex", "--markdown", "--runs"}),

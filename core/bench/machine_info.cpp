@@ -13,6 +13,11 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <utility>
+
+#ifdef MOLA_HAVE_C10_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
 
 namespace mola {
 
@@ -72,9 +77,22 @@ MachineInfo MachineInfo::collect(const std::string& device) {
                     std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH);
   m.blas = blasDescription();
   m.device = device;
+#ifdef MOLA_HAVE_C10_CUDA
+  if (device == "cuda" && at::hasCUDA()) m.gpu = at::cuda::getDeviceProperties(0)->name;
+#endif
   std::ifstream load("/proc/loadavg");
   if (!(load >> m.load_average)) m.load_average = -1;
   return m;
+}
+
+double gpuPeakHalfTflops(const std::string& gpu_name) {
+  // The more specific names first: "NVIDIA H100 PCIe" before "H100".
+  static const std::pair<const char*, double> kPeaks[] = {
+      {"H100 PCIe", 756.0}, {"H100 NVL", 835.0}, {"H100", 989.4}, {"H200", 989.4},
+      {"A100", 312.0},      {"L40S", 362.0},     {"L40", 181.0},  {"L4", 121.0}};
+  for (const auto& [name, tflops] : kPeaks)
+    if (gpu_name.find(name) != std::string::npos) return tflops;
+  return -1;
 }
 
 }  // namespace mola

@@ -13,11 +13,17 @@ struct MachineInfo {
   int blas_threads = 0;       // OpenBLAS's threads; 0 when the BLAS is not OpenBLAS
   std::string torch_version;  // e.g. 1.13.1
   std::string blas;           // OpenBLAS's own config string, MKL, or the library file found
-  std::string device;         // cpu, or the CUDA device's name
+  std::string device;         // cpu, or cuda
+  std::string gpu;            // the CUDA device's name (device 0), when the device is cuda
   double load_average = -1;   // 1-minute load average at the time of the call (Linux), else -1
 
   // Collects the above for `device` ("cpu" or "cuda").
   static MachineInfo collect(const std::string& device);
 };
+
+// The dense bf16/fp16 tensor-core peak of a GPU, in TFLOP/s, from its name as CUDA reports it
+// (H100 and H200 SXM: 989; H100 PCIe: 756; H100 NVL: 835; A100: 312; L40S: 362; L40: 181;
+// L4: 121); -1 when the name is none of these.
+double gpuPeakHalfTflops(const std::string& gpu_name);
 
 }  // namespace mola

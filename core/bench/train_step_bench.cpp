@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "adapters/balance_loss.h"
+#include "bench/cuda_graph_step.h"
 #include "bench/machine_info.h"
 #include "device_memory.h"
 #include "dist/gradient_buckets.h"
@@ -161,7 +162,8 @@ class BenchStepper {
         m_dtype(dtype),
         m_params(m_model->trainableParameters()),
         m_router_stats(spec.allocation.perLayer()) {
-    if (!m_params.empty()) m_optimizer = makeForeachAdamW(m_params, o.lr, 0.9, 0.999, 1e-8, 0.01);
+    if (!m_params.empty())
+      m_optimizer = makeForeachAdamW(m_params, o.lr, 0.9, 0.999, 1e-8, 0.01, o.cuda_graph);
     // A frozen model has nothing to train: back-propagate to the embedding anyway, as adapters
     // need the gradient through every layer (the reference's definition of its base variant).
     if (!spec.has_adapter) m_model->embed.set_requires_grad(true);
@@ -231,6 +233,41 @@ class BenchStepper {
   at::Tensor m_inputs, m_targets;
 };
 
+// The warm-up and the timed steps (replays of a captured CUDA graph with o.cuda_graph) into
+// result.step_ms; returns the last step's loss.
+at::Tensor timeSteps(BenchStepper& stepper, const TrainStepBenchOptions& o,
+                     const c10::Device& device, TrainStepBenchResult& result) {
+  std::unique_ptr<CudaGraphStep> graph;
+  if (o.cuda_graph) graph = std::make_unique<CudaGraphStep>(device);
+  const int total = o.warmup + o.steps;
+  at::Tensor last_loss;
+  for (int step = 0; step < total; ++step) {
+    const auto one = [&] { return stepper.step(step, nullptr); };
+    if (graph && step == o.warmup) graph->capture(one);  // untimed: nothing runs in a capture
+    synchronize(device);
+    const auto t0 = std::chrono::steady_clock::now();
+    last_loss = !graph ? one() : step < o.warmup ? graph->eager(one) : graph->replay();
+    synchronize(device);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (step >= o.warmup) result.step_ms.push_back(ms);
+    if (o.progress) o.progress(step + 1, total, ms);
+  }
+  result.cuda_graph = graph != nullptr;
+  return last_loss;
+}
+
+// What o.cuda_graph cannot go with, named.
+void checkCudaGraphOptions(const std::string& variant, const BenchVariantSpec& spec,
+                           const TrainStepBenchOptions& o) {
+  const std::string why = spec.loop      ? "its per-expert loop reads the routing on the host"
+                          : o.warmup < 1 ? "the capture needs at least one warm-up step first"
+                          : o.group      ? "data-parallel ranks are not captured"
+                          : o.profile    ? "the profile counts the eager step's operators"
+                                         : "";
+  if (!why.empty()) throw std::invalid_argument("bench " + variant + ": no CUDA graph: " + why);
+}
+
 }  // namespace
 
 TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainStepBenchOptions& o) {
@@ -247,6 +284,7 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
   const c10::ScalarType dtype = dtypeFromName(o.dtype);
   if (dtype == at::kHalf && device.is_cpu())
     throw std::invalid_argument("bench: dtype fp16 needs a CUDA device; use bf16 or fp32");
+  if (o.cuda_graph) checkCudaGraphOptions(variant, spec, o);
 
   TrainStepBenchResult result;
   result.variant = variant;
@@ -258,22 +296,11 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
                            std::to_string(result.trainable_params) + " parameters, expected " +
                            std::to_string(trainableCount(spec, shape)));
   resetPeakMemory(device);
-  const int total = o.warmup + o.steps;
-  at::Tensor last_loss;
-  for (int step = 0; step < total; ++step) {
-    synchronize(device);
-    const auto t0 = std::chrono::steady_clock::now();
-    last_loss = stepper.step(step, nullptr);
-    synchronize(device);
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (step >= o.warmup) result.step_ms.push_back(ms);
-    if (o.progress) o.progress(step + 1, total, ms);
-  }
+  const at::Tensor last_loss = timeSteps(stepper, o, device, result);
   if (o.profile) {
     const OpCounter counter;
     std::vector<int64_t> marks;  // kernels when the backward, then the optimizer, began
-    stepper.step(total, [&] { marks.push_back(counter.counts().kernels); });
+    stepper.step(o.warmup + o.steps, [&] { marks.push_back(counter.counts().kernels); });
     result.profile = counter.counts();
     result.forward_kernels = marks.at(0);
     result.backward_kernels = marks.at(1) - marks.at(0);

@@ -66,6 +66,11 @@ struct TrainStepBenchOptions {
   // One more, untimed step after the timed ones with an OpCounter: the operators and host syncs of
   // one training step (TrainStepBenchResult::profile).
   bool profile = false;
+  // CUDA: the warm-up steps run eagerly, then one step is captured as a CUDA graph and the timed
+  // steps replay it (one launch a step; AdamW in its capturable form). Needs a CUDA build of
+  // LibTorch 2.x, at least one warm-up step, and a step that never waits for the device (not the
+  // per-expert loop, not with `group` or `profile`).
+  bool cuda_graph = false;
   // Called after every step (warm-up included): step (1-based), warmup + steps, its milliseconds.
   std::function<void(int, int, double)> progress;
 };
@@ -77,6 +82,7 @@ struct TrainStepBenchResult {
   double tokens_per_s = 0;      // batch * seq / median step time
   int64_t trainable_params = 0;
   double final_loss = 0;           // the last step's loss (a finite check that work was done)
+  bool cuda_graph = false;         // the timed steps were replays of a captured CUDA graph
   double cuda_peak_mb = -1;        // max CUDA memory allocated, or -1 on the CPU
   double rss_before_model_mb = 0;  // process RSS before the model was built
   OpCounts profile;                // with TrainStepBenchOptions::profile

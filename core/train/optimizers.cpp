@@ -9,6 +9,8 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <string>
+#include <unordered_map>
 
 #include "model/llama_model.h"
 #include "train/riemannian_preconditioner.h"
@@ -30,7 +32,9 @@ std::string stateKey(const at::Tensor& p) {
 
 class ForeachAdamW : public torch::optim::AdamW {
  public:
-  using torch::optim::AdamW::AdamW;
+  ForeachAdamW(const std::vector<at::Tensor>& params, const torch::optim::AdamWOptions& options,
+               bool capturable)
+      : torch::optim::AdamW(params, options), m_capturable(capturable) {}
 
   // torch::optim::AdamW's update, operator by operator, over every parameter of a group at once.
   torch::Tensor step(LossClosure closure = nullptr) override {
@@ -51,7 +55,7 @@ class ForeachAdamW : public torch::optim::AdamW {
  private:
   void stepGroup(const std::vector<at::Tensor>& group, const torch::optim::AdamWOptions& o) {
     const auto [beta1, beta2] = o.betas();
-    std::vector<at::Tensor> params, grads, exp_avg, exp_avg_sq;
+    std::vector<at::Tensor> params, grads, exp_avg, exp_avg_sq, device_steps;
     std::vector<at::Scalar> step_sizes, bias_roots;
     for (const at::Tensor& p : group) {
       if (!p.grad().defined()) continue;
@@ -74,6 +78,7 @@ class ForeachAdamW : public torch::optim::AdamW {
       exp_avg_sq.push_back(state.exp_avg_sq());
       step_sizes.emplace_back(-o.lr() / bias_correction1);
       bias_roots.emplace_back(std::sqrt(bias_correction2));
+      if (m_capturable) device_steps.push_back(deviceStep(p, state.step() - 1));
     }
     if (params.empty()) return;
     if (o.weight_decay() != 0) at::_foreach_mul_(params, 1 - o.lr() * o.weight_decay());
@@ -82,21 +87,69 @@ class ForeachAdamW : public torch::optim::AdamW {
     at::_foreach_mul_(exp_avg_sq, beta2);
     at::_foreach_addcmul_(exp_avg_sq, grads, grads, 1 - beta2);
     std::vector<at::Tensor> denom = at::_foreach_sqrt(exp_avg_sq);
+    if (m_capturable) {
+      divideByDeviceCorrections(denom, device_steps, o);
+      at::_foreach_addcdiv_(params, exp_avg, denom);
+      return;
+    }
     at::_foreach_div_(denom, bias_roots);
     at::_foreach_add_(denom, o.eps());
     at::_foreach_addcdiv_(params, exp_avg, denom, step_sizes);
   }
+
+  // The step count of `p` on its device, created from the host's count `before` this step.
+  at::Tensor deviceStep(const at::Tensor& p, int64_t before) {
+    at::Tensor& step = m_device_steps[p.unsafeGetTensorImpl()];
+    if (!step.defined()) step = at::full({}, double(before), p.options().dtype(at::kFloat));
+    return step;
+  }
+
+  // denom = (sqrt(v) / sqrt(1 - beta2^t) + eps) / (-lr / (1 - beta1^t)), with t counted on the
+  // device: then params += m / denom is AdamW's update, and a replayed CUDA graph of this step
+  // corrects by the replay's t, not by the t of the step it captured (as torch.optim.AdamW's
+  // capturable form does).
+  static void divideByDeviceCorrections(std::vector<at::Tensor>& denom,
+                                        std::vector<at::Tensor>& steps,
+                                        const torch::optim::AdamWOptions& o) {
+#if TORCH_VERSION_MAJOR >= 2
+    const auto [beta1, beta2] = o.betas();
+    at::_foreach_add_(steps, 1);
+    std::vector<at::Tensor> step_size = at::_foreach_pow(beta1, steps);  // beta1^t
+    at::_foreach_sub_(step_size, 1);                                     // -(1 - beta1^t)
+    at::_foreach_div_(step_size, o.lr());
+    at::_foreach_reciprocal_(step_size);  // -lr / (1 - beta1^t)
+    std::vector<at::Tensor> root = at::_foreach_pow(beta2, steps);
+    at::_foreach_sub_(root, 1);
+    at::_foreach_neg_(root);
+    at::_foreach_sqrt_(root);  // sqrt(1 - beta2^t)
+    at::_foreach_div_(denom, root);
+    at::_foreach_add_(denom, o.eps());
+    at::_foreach_div_(denom, step_size);
+#else
+    (void)denom, (void)steps, (void)o;
+    throw std::logic_error("AdamW's capturable form needs LibTorch 2.x");
+#endif
+  }
+
+  bool m_capturable = false;
+  std::unordered_map<const void*, at::Tensor> m_device_steps;  // per parameter (capturable)
 };
 
 }  // namespace
 
 std::unique_ptr<torch::optim::Optimizer> makeForeachAdamW(const std::vector<at::Tensor>& params,
                                                           double lr, double beta1, double beta2,
-                                                          double eps, double weight_decay) {
-  return std::make_unique<ForeachAdamW>(params, torch::optim::AdamWOptions(lr)
-                                                    .betas(std::make_tuple(beta1, beta2))
-                                                    .weight_decay(weight_decay)
-                                                    .eps(eps));
+                                                          double eps, double weight_decay,
+                                                          bool capturable) {
+  if (capturable && TORCH_VERSION_MAJOR < 2)
+    throw std::invalid_argument("AdamW's capturable form needs LibTorch 2.x, this is " +
+                                std::string(TORCH_VERSION));
+  return std::make_unique<ForeachAdamW>(params,
+                                        torch::optim::AdamWOptions(lr)
+                                            .betas(std::make_tuple(beta1, beta2))
+                                            .weight_decay(weight_decay)
+                                            .eps(eps),
+                                        capturable);
 }
 
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const ExperimentConfig& c,

@@ -27,10 +27,16 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const ExperimentConfig& c
 // state and checkpoint format as torch::optim::AdamW, in about nine operator calls per step
 // instead of nine per parameter tensor (one kernel launch each on a GPU, where multi-tensor
 // kernels cover many tensors at once). AMSGrad is left to AdamW's own step.
+// capturable (LibTorch 2.x; std::invalid_argument on 1.13): each parameter's step count is also
+// kept on its device, and the bias corrections are computed there from it, so that the step can
+// be captured in a CUDA graph and replayed (about nine more calls, each over 0-dim tensors). The
+// host's counts (the checkpoint's) advance only when step() runs, not in replays; the learning
+// rate and weight decay are captured as they are.
 std::unique_ptr<torch::optim::Optimizer> makeForeachAdamW(const std::vector<at::Tensor>& params,
                                                           double lr, double beta1 = 0.9,
                                                           double beta2 = 0.999, double eps = 1e-8,
-                                                          double weight_decay = 0.0);
+                                                          double weight_decay = 0.0,
+                                                          bool capturable = false);
 void setLearningRate(torch::optim::Optimizer& optimizer, double lr);
 // The global 2-norm of the gradients of `params` (those without one left out), with the gradients
 // scaled in place by min(1, max_norm / (norm + 1e-6)) as torch::nn::utils::clip_grad_norm_ does

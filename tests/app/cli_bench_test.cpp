@@ -111,7 +111,8 @@ TEST(CliBench, ConfigFileShapeAndVariantSubset) {
     "num_key_value_heads": 2, "vocab_size": 300, "max_position_embeddings": 64})";
   const fs::path file = dir / "bench.json";
   const Result r = run("bench --shape " + config.string() +
-                       " --variants mola-2468,base --seq 8 --batch 1 --steps 1 --warmup 0 --json " +
+                       " --variants mola-2468,base --seq 8 --batch 1 --steps 1 --warmup 0 "
+                       "--peak-tflops 0.002 --json " +
                        file.string());
   ASSERT_EQ(r.code, 0) << r.err;
   const nlohmann::json doc = readJson(file);
@@ -122,6 +123,17 @@ TEST(CliBench, ConfigFileShapeAndVariantSubset) {
   EXPECT_EQ(variant(doc, "mola-2468").at("trainable_params"),
             mola::countTrainableParameters(mola::Allocation::parse("2-4-6-8", 4), shape, 8, all())
                 .total());
+  // Model TFLOP/s from 4 x the base parameters per token; MFU against the peak given.
+  const double flops = 4.0 * double(mola::countBaseParameters(shape));
+  EXPECT_DOUBLE_EQ(doc.at("flops_per_token").get<double>(), flops);
+  EXPECT_EQ(doc.at("peak_tflops"), 0.002);
+  for (const auto& v : doc.at("variants")) {
+    const double tflops = v.at("tokens_per_s").get<double>() * flops / 1e12;
+    EXPECT_NEAR(v.at("model_tflops").get<double>(), tflops, 1e-12 * tflops) << v;
+    EXPECT_NEAR(v.at("mfu").get<double>(), tflops / 0.002, 1e-9) << v;
+    EXPECT_EQ(v.at("cuda_graph"), false) << v;
+  }
+  EXPECT_TRUE(has(r.out, "MFU against 0.002 TFLOP/s")) << r.out;
   // Ratios whose variants were not run are reported as not measured, not as failures.
   EXPECT_TRUE(doc.at("ratios").at(0).at("value").is_null());
   EXPECT_TRUE(has(r.out, "not measured")) << r.out;
@@ -231,6 +243,29 @@ TEST(CliBench, ProfileCountsOperatorsAndNoHostSyncInAStep) {
   EXPECT_DOUBLE_EQ(doc.at("profile_goals")[0].at("value").get<double>(), ratio);
 }
 
+// A variant whose worker dies (killed here as the out-of-memory killer would) is reported as
+// failed; the others are still measured and written, and the exit status says that one failed.
+TEST(CliBench, AVariantThatFailsLeavesTheOthersMeasured) {
+  const fs::path dir = mola::test::tempDir("cli_bench_failed");
+  const fs::path file = dir / "bench.json";
+  const Result r =
+      run("bench --shape tiny --seq 8 --batch 1 --steps 1 --warmup 0 "
+          "--variants base,lora-r8,mola-2468 --json " +
+              file.string(),
+          "MOLA_FAULT_INJECT=bench.lora-r8");
+  EXPECT_EQ(r.code, 1) << r.err;
+  const nlohmann::json doc = readJson(file);
+  ASSERT_EQ(doc.at("variants").size(), size_t(2));
+  EXPECT_EQ(doc.at("variants").at(0).at("name"), "base");
+  EXPECT_EQ(doc.at("variants").at(1).at("name"), "mola-2468");
+  ASSERT_EQ(doc.at("failed").size(), size_t(1));
+  EXPECT_EQ(doc.at("failed").at(0).at("name"), "lora-r8");
+  EXPECT_TRUE(has(doc.at("failed").at(0).at("error").get<std::string>(), "killed by signal 9"))
+      << doc.at("failed");
+  EXPECT_TRUE(has(r.err, "1 of 3 variants failed")) << r.err;
+  EXPECT_TRUE(has(r.out, "mola-2468 / base step time")) << "the ratios of what was measured";
+}
+
 TEST(CliBench, BadArgumentsAreClearErrors) {
   Result r = run("bench --seq 0");
   EXPECT_EQ(r.code, 2);
@@ -263,6 +298,15 @@ TEST(CliBench, BadArgumentsAreClearErrors) {
   r = run("bench --torch-threads -1");
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(has(r.err, "--torch-threads must not be negative, got -1")) << r.err;
+  r = run("bench --cuda-graph");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "--cuda-graph needs --device cuda")) << r.err;
+  r = run("bench --peak-tflops -3");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "--peak-tflops must be a positive number of TFLOP/s, got '-3'")) << r.err;
+  r = run("bench --peak-tflops lots");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(has(r.err, "--peak-tflops expects a number, got 'lots'")) << r.err;
   r = run("bench --frobnicate 1");
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(has(r.err, "unknown option --frobnicate")) << r.err;

@@ -69,7 +69,12 @@ class Arguments(unittest.TestCase):
                                  'tests': 'skipped: no build', 'quickstart': 'skipped: no build',
                                  'bench': 'skipped: no build',
                                  'peft': 'skipped: 0 s left, needs about 40 s',
-                                 'reference': 'skipped: 0 s left, needs about 60 s'})
+                                 'reference': 'skipped: 0 s left, needs about 60 s',
+                                 'bench-graph': 'skipped: no build',
+                                 'bench-batch1': 'skipped: no build',
+                                 'bench-batch1-graph': 'skipped: no build',
+                                 'bench-seq1024': 'skipped: no build',
+                                 'bench-seq4096': 'skipped: no build'})
         md = (out / 'gpu_check.md').read_text()
         self.assertIn('| build | skipped: 0 s left, needs about 60 s | 0 |', md)
         self.assertIn('| bench | skipped: no build | 0 |', md)
@@ -106,7 +111,7 @@ def write_fake_outputs(out):
             {'name': 'lora-r8', 'tokens_per_s': 12000.0, 'ms_per_step': 170.7,
              'peak_mem_mb': 21000.0, 'trainable_params': 19988480},
             {'name': 'mola-2468', 'tokens_per_s': 9000.0, 'ms_per_step': 227.6,
-             'peak_mem_mb': 24000.0, 'trainable_params': 105635840}],
+             'peak_mem_mb': 24000.0, 'trainable_params': 105635840, 'mfu': 0.36}],
         'ratios': [{'name': 'mola_over_base_time', 'label': 'mola-2468 / base step time',
                     'value': 1.778, 'target': '<= 1.35', 'pass': False},
                    {'name': 'mola_over_loop_tokens', 'label': 'mola-2468 / mola-2468-loop tokens/s',
@@ -115,6 +120,16 @@ def write_fake_outputs(out):
                                   '"ms_per_step": 256.0, "peak_mem_mb": 28846, '
                                   '"trainable": 19988480}\n')
     (out / 'reference.log').write_text('Traceback: killed\n')
+    # One more setting: a graphed run with a variant that failed.
+    (out / 'mola_bench_graph.json').write_text(json.dumps({
+        'variants': [
+            {'name': 'base', 'tokens_per_s': 20000.0, 'ms_per_step': 102.4, 'peak_mem_mb': 20000.0,
+             'trainable_params': 0, 'mfu': 0.5},
+            {'name': 'lora-r8', 'tokens_per_s': 16000.0, 'ms_per_step': 128.0,
+             'peak_mem_mb': 21000.0, 'trainable_params': 19988480, 'mfu': 0.4},
+            {'name': 'mola-2468', 'tokens_per_s': 15200.0, 'ms_per_step': 134.7,
+             'peak_mem_mb': 24000.0, 'trainable_params': 105635840, 'mfu': 0.38}],
+        'failed': [{'name': 'lora-equal', 'error': 'bench: variant lora-equal failed (killed)'}]}))
 
 
 class Report(unittest.TestCase):
@@ -141,9 +156,24 @@ class Report(unittest.TestCase):
                      '3 steps in 40 s (base preparation included), loss 1.600 -> 0.250, median '
                      '2,000 tokens/s; accuracy 0.700 on 200 held-out questions (95% interval '
                      '0.633-0.759) at step 3',
-                     '| mola bench mola-2468 | 105,635,840 | 9,000 | 228 | 24,000 |',
-                     '| peft_lora.py LoRA r 8 | 19,988,480 | 8,000 | 256 | 28,846 |',
-                     '| mola_reference.py MoLA 2-4-6-8 (loop) | not run | | | |',
+                     '| mola bench mola-2468 | 105,635,840 | 9,000 | 228 | 36.0% | 24,000 |',
+                     '| mola bench base | 0 | 16,000 | 128 | n/a | 20,000 |',
+                     '| peft_lora.py LoRA r 8 | 19,988,480 | 8,000 | 256 | | 28,846 |',
+                     '| mola_reference.py MoLA 2-4-6-8 (loop) | not run | | | | |',
+                     # issue 14's targets: 9,000 / 12,000 = 0.75; 12,000 / 16,000 = 0.75.
+                     '| mola-2468 / lora-r8 tokens/s | 0.750 | >= 0.90 | FAIL |',
+                     '| mola-2468 MFU | 0.360 | >= 0.35 | PASS |',
+                     '| lora-r8 / base tokens/s | 0.750 | >= 0.85 | FAIL |',
+                     '| mola-2468 / lora-equal peak memory | n/a | <= 1.10 | n/a |',
+                     '| mola-2468 / transformers+PEFT LoRA r 8 (tokens/s) | 1.125 | >= 1.30 | FAIL |',
+                     # the graphed setting: 15,200 / 16,000 = 0.95; 16,000 / 20,000 = 0.8.
+                     '## llama2-7b shape, bf16, batch 8 x seq 256, each step one CUDA graph '
+                     '(bench-graph)',
+                     '| mola bench lora-equal | failed: bench: variant lora-equal failed (killed) '
+                     '| | | | |',
+                     '| mola-2468 / lora-r8 tokens/s | 0.950 | >= 0.90 | PASS |',
+                     '| lora-r8 / base tokens/s | 0.800 | >= 0.85 | FAIL |',
+                     '## llama2-7b shape, bf16, batch 1 x seq 4096 (bench-seq4096)\n\nnot run',
                      '| mola-2468 / base step time | 1.778 | <= 1.35 | FAIL |',
                      '| mola-2468 / mola-2468-loop tokens/s | n/a | >= 3.00 | n/a |',
                      '| mola-2468 / transformers+PEFT LoRA r 8 (tokens/s) | 1.125 | | |'):
@@ -156,7 +186,7 @@ class Report(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         md = (out / 'gpu_check.md').read_text()
         self.assertIn('## gpu tests\n\nnot run\n', md)
-        self.assertIn('| mola bench | not run | | | |', md)
+        self.assertIn('| mola bench | not run | | | | |', md)
 
 
 if __name__ == '__main__':
