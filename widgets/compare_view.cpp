@@ -8,6 +8,7 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QPushButton>
 #include <QScrollArea>
 #include <QSlider>
 #include <QSplitter>
@@ -198,10 +199,18 @@ QWidget* CompareView::buildRoutersTab() {
     rebuildHeatmaps();
     updateNotice();
   });
+  m_routing_button = new QPushButton(tr("Trace a text..."));
+  m_routing_button->setToolTip(
+      tr("Send one text through the first two runs and see which experts each token goes to, "
+         "side by side"));
+  connect(m_routing_button, &QPushButton::clicked, this, [this] {
+    if (m_runs.size() >= 2) emit routingRequested(m_runs[0].record.id, m_runs[1].record.id);
+  });
   auto* bar = new QHBoxLayout;
   bar->addWidget(new QLabel(tr("Each run's last router snapshot, one colour scale:")));
   bar->addWidget(m_heatmap_kind);
   bar->addStretch(1);
+  bar->addWidget(m_routing_button);
   auto* strip = new QWidget;
   m_heatmap_row = new QHBoxLayout(strip);
   m_heatmap_row->setContentsMargins(0, 0, 0, 0);
@@ -309,6 +318,7 @@ void CompareView::setRuns(std::vector<ComparedRun> runs) {
   m_header->setVisible(!m_runs.empty());
   m_tabs->setVisible(!m_runs.empty());
   m_empty->setVisible(m_runs.empty());
+  m_routing_button->setEnabled(m_runs.size() >= 2);
 
   // Benchmarks for the eval curves, in order of first appearance.
   QStringList labels;

@@ -17,6 +17,7 @@ class QComboBox;
 class QCustomPlot;
 class QHBoxLayout;
 class QLabel;
+class QPushButton;
 class QSlider;
 class QTabWidget;
 class QTableWidget;
@@ -70,11 +71,17 @@ class CompareView : public QWidget {
   QTabWidget* tabs() const { return m_tabs; }
   // Problems found in the runs given (bad configuration JSON, non-finite values), one per line.
   QString notice() const { return m_notice_text; }
+  // The Routers tab's "Trace a text..." button (routingRequested with the first two runs).
+  QPushButton* routingButton() const { return m_routing_button; }
 
   // The configuration as "a.b.c" -> JSON text of the leaf (strings unquoted); arrays of scalars
   // stay one value, arrays of objects are indexed ("x[0].y"). Throws std::runtime_error with the
   // parser's message (byte offset) on invalid JSON.
   static std::map<std::string, std::string> flattenConfig(const std::string& config_json);
+
+ signals:
+  // Trace a text through run `first` and run `second` side by side (the Routing dialog).
+  void routingRequested(qint64 first, qint64 second);
 
  private:
   QWidget* buildCurvesTab();
@@ -112,6 +119,7 @@ class CompareView : public QWidget {
   QCustomPlot* m_lr_plot = nullptr;
   QCustomPlot* m_balance_plot = nullptr;
   QComboBox* m_heatmap_kind = nullptr;
+  QPushButton* m_routing_button = nullptr;
   QHBoxLayout* m_heatmap_row = nullptr;
   std::vector<ExpertHeatmap*> m_heatmaps;
   QTableWidget* m_config_table = nullptr;

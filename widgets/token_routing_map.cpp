@@ -174,6 +174,17 @@ void TokenRoutingMap::addCellLabels(int decimals) {
     }
 }
 
+namespace {
+
+// Whether `layer` routes `module` (every module when empty).
+bool routes(const LayerTokenRouting& layer, const std::string& module) {
+  return module.empty() ||
+         std::any_of(layer.modules.begin(), layer.modules.end(),
+                     [&](const ModuleTokenRouting& m) { return m.module == module; });
+}
+
+}  // namespace
+
 void TokenRoutingMap::showLayers(const TokenRouting& routing, const std::string& module) {
   m_layers_view = true;
   reset(int(routing.layers.size()), int(routing.tokens.size()));
@@ -188,6 +199,14 @@ void TokenRoutingMap::showLayers(const TokenRouting& routing, const std::string&
     experts = std::max(experts, l.experts);
     names << QStringLiteral("L%1").arg(l.layer + 1);
     m_row_layers.push_back(l.layer);
+    if (!routes(l, module)) {  // another run's module that this layer does not route
+      for (int t = 0; t < m_tokens; ++t) {
+        m_map->data()->setCell(t, r, 0);
+        m_cell_text[size_t(r)][size_t(t)] =
+            tr("layer %1 routes no %2").arg(l.layer + 1).arg(QString::fromStdString(module));
+      }
+      continue;
+    }
     const TokenExpertTable gates = pooledTable(l, RoutingQuantity::Gate, module);
     for (int t = 0; t < m_tokens; ++t) {
       const int e = dominantExpert(gates[size_t(t)]) + 1;
@@ -222,6 +241,10 @@ void TokenRoutingMap::showLayer(const TokenRouting& routing, int layer, RoutingQ
     clearMap(tr("layer %1 routes nothing").arg(layer + 1));
     return;
   }
+  if (!routes(*l, module)) {  // another run's module
+    clearMap(tr("layer %1 routes no %2").arg(layer + 1).arg(QString::fromStdString(module)));
+    return;
+  }
   reset(l->experts, int(routing.tokens.size()));
   const TokenExpertTable table = pooledTable(*l, quantity, module);
   QStringList names;
@@ -254,6 +277,16 @@ void TokenRoutingMap::showLayer(const TokenRouting& routing, int layer, RoutingQ
                                     : QString::fromStdString(module);
   m_title->setText(
       tr("Layer %1: %2 per token (%3)").arg(layer + 1).arg(quantityName(quantity), of));
+  replot(rpQueuedReplot);
+}
+
+double TokenRoutingMap::valueTop() const {
+  return m_layers_view || m_rows == 0 ? 0.0 : m_map->dataRange().upper;
+}
+
+void TokenRoutingMap::setValueTop(double top) {
+  if (m_layers_view || m_rows == 0) return;
+  m_map->setDataRange(QCPRange(0.0, top));
   replot(rpQueuedReplot);
 }
 

@@ -27,6 +27,10 @@ class TokenRoutingMap : public QCustomPlot {
                  const std::string& module = {});
   // Nothing shown; `text` in the middle.
   void clearMap(const QString& text);
+  // The layer view's colour scale runs from 0 to this (else 0); another map's top can be set, so
+  // that two maps side by side share one scale.
+  double valueTop() const;
+  void setValueTop(double top);
 
   // Rows (layers or experts) and columns (tokens) shown.
   int rowCount() const { return m_rows; }

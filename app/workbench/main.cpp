@@ -40,9 +40,10 @@ struct Cli {
                              QStringLiteral("IDS")};
   QCommandLineOption routing{
       QStringLiteral("routing"),
-      QStringLiteral("Trace stored run RUN_ID's first question in the Routing dialog (with "
-                     "--screenshot: save the dialog once traced)."),
-      QStringLiteral("RUN_ID")};
+      QStringLiteral("Trace stored run RUN_ID's first question in the Routing dialog, with a "
+                     "second run beside it when given (e.g. 3,4; with --screenshot: save the "
+                     "dialog once traced)."),
+      QStringLiteral("RUN_ID[,RUN_ID]")};
   QCommandLineOption experiment{QStringLiteral("experiment"),
                                 QStringLiteral("Load an experiment JSON file into Design."),
                                 QStringLiteral("FILE")};
@@ -71,7 +72,7 @@ struct Cli {
 struct Start {
   std::optional<MainWindow::Tab> tab;
   qint64 open_id = -1;
-  qint64 routing_id = -1;
+  QList<qint64> routing_ids;  // the Routing dialog's run, and the one beside it
   QList<qint64> compare_ids;
   QSize window_size;                          // invalid: as saved
   std::optional<mola::widgets::Theme> theme;  // given on the command line
@@ -94,10 +95,14 @@ QString readStart(const Cli& cli, Start& start) {
           .arg(p.value(cli.open));
   }
   if (p.isSet(cli.routing)) {
-    bool ok = false;
-    start.routing_id = p.value(cli.routing).toLongLong(&ok);
-    if (!ok || start.routing_id <= 0)
-      return QStringLiteral("--routing: '%1' is not a run id").arg(p.value(cli.routing));
+    for (const QString& part : p.value(cli.routing).split(QLatin1Char(','))) {
+      bool ok = false;
+      const qint64 id = part.trimmed().toLongLong(&ok);
+      if (!ok || id <= 0) return QStringLiteral("--routing: '%1' is not a run id").arg(part);
+      start.routing_ids.append(id);
+    }
+    if (start.routing_ids.size() > 2)
+      return QStringLiteral("--routing takes one run id, or two to trace side by side");
   }
   if (p.isSet(cli.compare)) {
     for (const QString& part : p.value(cli.compare).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
@@ -157,30 +162,36 @@ void screenshotThenQuit(MainWindow& window, const QString& path) {
   });
 }
 
-// Traces run `id`'s first question in the Routing dialog; with a `screenshot` path, saves the
-// dialog once the trace has come back (exit 1 when it failed or the file cannot be written).
-void traceRouting(MainWindow& window, qint64 id, const QString& screenshot) {
-  window.showRoutingDialog(id);
+// Traces run ids[0]'s first question in the Routing dialog (through ids[1] beside it when
+// given); with a `screenshot` path, saves the dialog once every trace has come back (exit 1 when
+// one failed or the file cannot be written).
+void traceRouting(MainWindow& window, const QList<qint64>& ids, const QString& screenshot) {
+  window.showRoutingDialog(ids[0], ids.value(1, -1));
   mola::widgets::RoutingDialog* dialog = window.routingDialog();
-  if (!dialog || dialog->run() != id) {
+  if (!dialog || dialog->run() != ids[0] || (ids.size() > 1 && dialog->comparedRun() != ids[1])) {
     if (!screenshot.isEmpty()) QTimer::singleShot(0, [] { QApplication::exit(1); });
     return;
   }
   if (!screenshot.isEmpty()) {
-    const auto save = [dialog, screenshot](bool traced) {
-      QTimer::singleShot(600, dialog, [dialog, screenshot, traced] {
-        dialog->layersMap()->replot();
-        dialog->layerMap()->replot();
+    const auto save = [dialog, screenshot] {
+      if (dialog->busy()) return;  // the other run has not answered yet
+      QTimer::singleShot(600, dialog, [dialog, screenshot] {
+        const bool traced =
+            !dialog->routing().layers.empty() &&
+            (dialog->comparedRun() < 0 || !dialog->comparedRouting().layers.empty());
+        for (auto* map : {dialog->layersMap(), dialog->layerMap(), dialog->comparedLayersMap(),
+                          dialog->comparedLayerMap()})
+          map->replot();
         const bool ok = dialog->grab().save(screenshot);
         if (!traced) std::fprintf(stderr, "mola-workbench: %s\n", qPrintable(dialog->status()));
         if (!ok) std::fprintf(stderr, "mola-workbench: cannot write %s\n", qPrintable(screenshot));
         QApplication::exit(ok && traced ? 0 : 1);
       });
     };
-    QObject::connect(window.tracer(), &mola::app::RouteTracer::traced, dialog,
-                     [save] { save(true); });
-    QObject::connect(window.tracer(), &mola::app::RouteTracer::failed, dialog,
-                     [save] { save(false); });
+    for (mola::app::RouteTracer* tracer : {window.tracer(), window.compareTracer()}) {
+      QObject::connect(tracer, &mola::app::RouteTracer::traced, dialog, save, Qt::QueuedConnection);
+      QObject::connect(tracer, &mola::app::RouteTracer::failed, dialog, save, Qt::QueuedConnection);
+    }
   }
   dialog->traceButton()->click();
 }
@@ -214,8 +225,8 @@ int main(int argc, char** argv) {
   if (!start.compare_ids.isEmpty()) window.compareRuns(start.compare_ids);
   if (start.tab) window.showTab(*start.tab);
   window.show();
-  if (start.routing_id > 0)
-    traceRouting(window, start.routing_id,
+  if (!start.routing_ids.isEmpty())
+    traceRouting(window, start.routing_ids,
                  p.isSet(cli.screenshot) ? p.value(cli.screenshot) : QString());
   else if (p.isSet(cli.screenshot))
     screenshotThenQuit(window, p.value(cli.screenshot));

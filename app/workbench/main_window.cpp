@@ -84,6 +84,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   m_controller = new TrainingController(this);
   m_scorer = new RunScorer(this);
   m_tracer = new RouteTracer(this);
+  m_compare_tracer = new RouteTracer(this);
   m_confirmer = [this](const QString& title, const QString& text) {
     return QMessageBox::question(this, title, text, QMessageBox::Yes | QMessageBox::Cancel,
                                  QMessageBox::Cancel) == QMessageBox::Yes;

@@ -111,13 +111,15 @@ class MainWindow : public QMainWindow {
   // time). False, with the reason shown, without a database.
   bool scoreRun(qint64 id, const widgets::ScoreRequest& request);
   RunScorer* scorer() const { return m_scorer; }
-  // Routing...: the dialog for run `id` (its first question as the text), and a trace of `text`
-  // through the run's newest checkpoint in a `mola route` process. False when the run cannot be
-  // read or a trace is already running.
-  void showRoutingDialog(qint64 id);
+  // Routing...: the dialog for run `id` (its first question as the text), with run `compared`
+  // beside it when one is given (any run with a checkpoint can be chosen there), and a trace of
+  // `text` through the runs' newest checkpoints, each in a `mola route` process of its own. False
+  // when the run cannot be read or a trace is already running.
+  void showRoutingDialog(qint64 id, qint64 compared = -1);
   bool traceRouting(qint64 id, const QString& text);
   widgets::RoutingDialog* routingDialog() const { return m_routing_dialog; }
-  RouteTracer* tracer() const { return m_tracer; }
+  RouteTracer* tracer() const { return m_tracer; }                 // the dialog's first run
+  RouteTracer* compareTracer() const { return m_compare_tracer; }  // the run beside it
 
   void showTab(Tab tab);
   Tab currentTab() const;
@@ -167,6 +169,9 @@ class MainWindow : public QMainWindow {
   void startNextScoring();
   QString waitingText() const;  // " (2 more waiting)" or nothing
   void startTrace(qint64 run, const QString& text);
+  void makeRoutingDialog();
+  // The runs with a checkpoint, as the routing dialog lists them.
+  QList<QPair<qint64, QString>> routingCandidates() const;
   // The Runs view's buttons to the window's actions.
   void connectRunsView();
   // The Compare view re-reads run `id` when it shows it (a new score), staying where it is.
@@ -227,6 +232,7 @@ class MainWindow : public QMainWindow {
   std::deque<std::pair<qint64, widgets::ScoreRequest>> m_score_queue;  // scorings waiting
   QString m_scoring_benchmark;                                         // of the one running
   RouteTracer* m_tracer = nullptr;
+  RouteTracer* m_compare_tracer = nullptr;
   widgets::RoutingDialog* m_routing_dialog = nullptr;
   qint64 m_live_run = -1;
   // The Train view shows the controller's run through its signals (else: from the database).

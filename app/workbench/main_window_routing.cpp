@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // MainWindow's Routing... dialog: a text through a stored run's newest checkpoint (`mola route
 // --serve` in a child process, which keeps the model loaded), and which experts each of its tokens
-// goes to.
+// goes to; optionally through a second run beside it (a second such process).
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <algorithm>
@@ -38,29 +38,50 @@ QString firstExampleText(const RunRecord& run) {
   return {};
 }
 
+QString routingLabel(const RunRecord& run) {
+  return MainWindow::tr("run #%1 (%2)").arg(run.id).arg(QString::fromStdString(run.name));
+}
+
 }  // namespace
 
-void MainWindow::showRoutingDialog(qint64 id) {
+void MainWindow::makeRoutingDialog() {
+  m_routing_dialog = new widgets::RoutingDialog(this);
+  connect(m_routing_dialog, &widgets::RoutingDialog::traceRequested, this, &MainWindow::startTrace);
+  for (RouteTracer* tracer : {m_tracer, m_compare_tracer}) {
+    connect(tracer, &RouteTracer::traced, this, [this](qint64 run, const TokenRouting& r) {
+      m_routing_dialog->showRouting(run, r);  // a run no longer shown is passed over
+    });
+    connect(tracer, &RouteTracer::failed, this,
+            [this](qint64 run, const QString& why) { m_routing_dialog->showFailure(run, why); });
+  }
+}
+
+QList<QPair<qint64, QString>> MainWindow::routingCandidates() const {
+  QList<QPair<qint64, QString>> out;
+  if (!m_store) return out;
+  try {
+    for (const RunRecord& r : m_store->listRuns())
+      if (!m_store->checkpoints(r.id).empty()) out.append({r.id, routingLabel(r)});
+  } catch (const std::exception&) {
+    // A database that cannot be listed offers no second run.
+  }
+  return out;
+}
+
+void MainWindow::showRoutingDialog(qint64 id, qint64 compared) {
   const std::optional<RunRecord> record = storedRun(id);
   if (!record) {
     showError(tr("Routing"), tr("Run #%1 is not in the database.").arg(id));
     return;
   }
-  if (!m_routing_dialog) {
-    m_routing_dialog = new widgets::RoutingDialog(this);
-    connect(m_routing_dialog, &widgets::RoutingDialog::traceRequested, this,
-            &MainWindow::startTrace);
-    connect(m_tracer, &RouteTracer::traced, this, [this](qint64 run, const TokenRouting& r) {
-      if (m_routing_dialog->run() == run) m_routing_dialog->showRouting(r);
-    });
-    connect(m_tracer, &RouteTracer::failed, this, [this](qint64 run, const QString& why) {
-      if (m_routing_dialog->run() == run) m_routing_dialog->showFailure(why);
-    });
-  }
+  if (!m_routing_dialog) makeRoutingDialog();
   if (m_routing_dialog->run() != id)
-    m_routing_dialog->setRun(id,
-                             tr("run #%1 (%2)").arg(id).arg(QString::fromStdString(record->name)),
-                             firstExampleText(*record));
+    m_routing_dialog->setRun(id, routingLabel(*record), firstExampleText(*record));
+  m_routing_dialog->setCandidates(routingCandidates());
+  if (compared >= 0 && !m_routing_dialog->setCompared(compared))
+    m_routing_dialog->showFailure(
+        tr("run #%1 has no checkpoint to trace beside it, or is not in the database")
+            .arg(compared));
   m_routing_dialog->show();
   m_routing_dialog->raise();
   m_routing_dialog->activateWindow();
@@ -76,7 +97,7 @@ bool MainWindow::traceRouting(qint64 id, const QString& text) {
 
 void MainWindow::startTrace(qint64 run, const QString& text) {
   if (!m_store) {
-    m_routing_dialog->showFailure(tr("No run database is open."));
+    m_routing_dialog->showFailure(run, tr("No run database is open."));
     return;
   }
   // The newest checkpoint the store records: a serving `mola route` that loaded an older one is
@@ -88,8 +109,9 @@ void MainWindow::startTrace(qint64 run, const QString& text) {
   } catch (const std::exception&) {
     // `mola route` names what is wrong with the run.
   }
-  if (!m_tracer->start(run, m_db_path, text, newest))
-    m_routing_dialog->showFailure(tr("Another trace is running: wait for it."));
+  RouteTracer* tracer = run == m_routing_dialog->run() ? m_tracer : m_compare_tracer;
+  if (!tracer->start(run, m_db_path, text, newest))
+    m_routing_dialog->showFailure(run, tr("Another trace is running: wait for it."));
 }
 
 }  // namespace mola::app

@@ -122,11 +122,14 @@ void MainWindow::connectRunsView() {
   });
   connect(m_runs, &widgets::RunsBrowser::runActivated, this, &MainWindow::openRun);
   connect(m_runs, &widgets::RunsBrowser::compareRequested, this, &MainWindow::compareRuns);
+  connect(m_compare, &widgets::CompareView::routingRequested, this,
+          [this](qint64 first, qint64 second) { showRoutingDialog(first, second); });
   connect(m_runs, &widgets::RunsBrowser::deleteRequested, this, &MainWindow::deleteRuns);
   connect(m_runs, &widgets::RunsBrowser::exportRequested, this, &MainWindow::exportRunDialog);
   connect(m_runs, &widgets::RunsBrowser::scoreRequested, this, &MainWindow::scoreRunDialog);
   connectScorer();
-  connect(m_runs, &widgets::RunsBrowser::routingRequested, this, &MainWindow::showRoutingDialog);
+  connect(m_runs, &widgets::RunsBrowser::routingRequested, this,
+          [this](qint64 id) { showRoutingDialog(id); });
 }
 
 std::optional<RunRecord> MainWindow::storedRun(qint64 id) const {

@@ -256,6 +256,64 @@ class WorkbenchRunsTest : public QObject {
     QCOMPARE(dialog->run(), qint64(1));
   }
 
+  // The Compare view's Trace a text... sends one text through two runs side by side, each in a
+  // `mola route` process of its own: each side shows what `mola route` prints for its run.
+  void routingOfTwoRunsFromTheCompareView() {
+    qputenv("MOLA_CLI", QByteArray(MOLA_CLI));
+    QTemporaryDir dir;
+    const QString db = dir.filePath(QStringLiteral("runs.sqlite"));
+    QString trained = trainTinyRun(QStringLiteral(MOLA_CLI), dir.path(), db);
+    QVERIFY2(trained.isEmpty(), qPrintable(trained));
+    trained = trainTinyRun(QStringLiteral(MOLA_CLI), dir.path(), db,
+                           {QStringLiteral("--set"), QStringLiteral("training.seed=5")});
+    QVERIFY2(trained.isEmpty(), qPrintable(trained));
+    {
+      RunStore store = RunStore::open(db.toStdString(), false);
+      writeRun(store, "no-checkpoint", "2-4-6-8", 10, 0.6, 0.7);  // run 3: not offered
+    }
+
+    MainWindow w;
+    QVERIFY(w.openDatabase(db));
+    w.show();
+    QVERIFY(w.compareRuns({1, 2}));
+    w.showTab(MainWindow::Tab::Compare);
+    QVERIFY(w.compareView()->routingButton()->isEnabled());
+    QTest::mouseClick(w.compareView()->routingButton(), Qt::LeftButton);
+    mola::widgets::RoutingDialog* dialog = w.routingDialog();
+    QVERIFY(dialog && dialog->isVisible());
+    QCOMPARE(dialog->run(), qint64(1));
+    QCOMPARE(dialog->comparedRun(), qint64(2));
+    QCOMPARE(dialog->compareBox()->count(), 2);  // none and run 2: run 3 has no checkpoint
+
+    const QString text = QStringLiteral("Which is largest: 3, 17 or 9?");
+    QSignalSpy first(w.tracer(), &mola::app::RouteTracer::traced);
+    QSignalSpy second(w.compareTracer(), &mola::app::RouteTracer::traced);
+    QVERIFY(w.traceRouting(1, text));
+    QTRY_VERIFY_WITH_TIMEOUT(first.count() == 1 && second.count() == 1, kTrainTimeoutMs);
+    QVERIFY(dialog->traceButton()->isEnabled());
+    QVERIFY(w.tracer()->serverProcessId() > 0);
+    QVERIFY(w.compareTracer()->serverProcessId() > 0);
+    QVERIFY(w.tracer()->serverProcessId() != w.compareTracer()->serverProcessId());
+    for (qint64 run : {1, 2}) {
+      QProcess route;
+      route.start(QStringLiteral(MOLA_CLI),
+                  {QStringLiteral("route"), QStringLiteral("--run"), QString::number(run),
+                   QStringLiteral("--db"), db, QStringLiteral("--prompt"), text,
+                   QStringLiteral("--json"), QStringLiteral("-")});
+      QVERIFY(route.waitForFinished(kTrainTimeoutMs));
+      const mola::TokenRouting cli =
+          mola::tokenRoutingFromJson(route.readAllStandardOutput().toStdString(), "mola route");
+      const mola::TokenRouting& shown = run == 1 ? dialog->routing() : dialog->comparedRouting();
+      QCOMPARE(shown.layers.size(), cli.layers.size());
+      QVERIFY2(shown.layers[3].modules[0].gate == cli.layers[3].modules[0].gate,
+               qPrintable(QStringLiteral("run %1").arg(run)));
+    }
+    // Two seeds: two different routings side by side.
+    QVERIFY(dialog->routing().layers[3].modules[0].gate !=
+            dialog->comparedRouting().layers[3].modules[0].gate);
+    QCOMPARE(dialog->comparedLayersMap()->rowCount(), 4);
+  }
+
   // The comparison report: each run's final score on the benchmark it is ranked on (not one added
   // later on another), and the runs question by question against the first.
   void comparisonReportPairsTheRuns() {

@@ -43,15 +43,18 @@ inline void closeMessageBoxes(app::MainWindow& w) {
 }
 
 // Trains the tiny experiment for 4 steps with the `mola` program at `mola` into `db` (run 1 of a
-// fresh database), the experiment file written into `dir`. Empty on success, else what went wrong.
-inline QString trainTinyRun(const QString& mola, const QString& dir, const QString& db) {
+// fresh database), the experiment file written into `dir`, with `extra` arguments ("--set",
+// "training.seed=5"). Empty on success, else what went wrong.
+inline QString trainTinyRun(const QString& mola, const QString& dir, const QString& db,
+                            const QStringList& extra = {}) {
   const QString experiment = QDir(dir).filePath(QStringLiteral("tiny.json"));
   QFile f(experiment);
   if (!f.open(QIODevice::WriteOnly)) return QStringLiteral("cannot write ") + experiment;
   f.write(QByteArray::fromStdString(experimentToJson(tinyExperiment("window-run", 4))));
   f.close();
   QProcess train;
-  train.start(mola, {QStringLiteral("train"), experiment, QStringLiteral("--db"), db});
+  train.start(mola,
+              QStringList{QStringLiteral("train"), experiment, QStringLiteral("--db"), db} + extra);
   if (!train.waitForFinished(kTrainTimeoutMs)) return QStringLiteral("mola train timed out");
   if (train.exitStatus() != QProcess::NormalExit || train.exitCode() != 0)
     return QString::fromLocal8Bit(train.readAllStandardError());

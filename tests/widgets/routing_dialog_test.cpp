@@ -54,9 +54,9 @@ TokenRouting handRouting() {
   return r;
 }
 
-// A longer, realistic trace for the screenshot: 4 layers of 2-4-6-8, a sentence, gates that
-// change smoothly along the text.
-TokenRouting sentenceRouting() {
+// A longer, realistic trace for the screenshot: 4 layers (of 2-4-6-8 experts unless told), a
+// sentence, gates that change smoothly along the text (`shift`: another run's).
+TokenRouting sentenceRouting(const std::vector<int>& experts = {2, 4, 6, 8}, double shift = 0) {
   TokenRouting r;
   const std::vector<std::string> words = {"<s>",  "Which",    " of", " these", " is",
                                           " the", " largest", ":",   " 3",     ",",
@@ -65,7 +65,6 @@ TokenRouting sentenceRouting() {
     r.ids.push_back(int(t) + 1);
     r.tokens.push_back(words[t]);
   }
-  const int experts[] = {2, 4, 6, 8};
   for (int j = 0; j < 4; ++j) {
     LayerTokenRouting l;
     l.layer = j;
@@ -78,7 +77,8 @@ TokenRouting sentenceRouting() {
         std::vector<double> p(size_t(l.experts));
         double sum = 0;
         for (int e = 0; e < l.experts; ++e) {
-          p[size_t(e)] = std::exp(2.5 * std::sin(0.7 * double(t) + 1.3 * e + 0.4 * j + name[0]));
+          p[size_t(e)] =
+              std::exp(2.5 * std::sin(0.7 * double(t) + 1.3 * e + 0.4 * j + name[0] + shift));
           sum += p[size_t(e)];
         }
         for (double& v : p) v /= sum;
@@ -203,6 +203,106 @@ class RoutingDialogTest : public QObject {
     QTest::keyClick(d.textEdit(), Qt::Key_Return, Qt::ControlModifier);
     QCOMPARE(asked.count(), 2);
     QCOMPARE(asked.at(1).at(1).toString(), QStringLiteral("Question: 3 or 9?\nAnswer:"));
+  }
+
+  // A second run beside the first: both traced with one press, the Trace button back once both
+  // answered, the layers of both offered, a module one run lacks drawn as a placeholder there,
+  // each run's failure named, and a run chosen after a trace traced at once.
+  void dialogShowsASecondRunBeside() {
+    RoutingDialog d;
+    d.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&d));
+    d.setRun(7, QStringLiteral("run #7 (square)"), QStringLiteral("Which is larger?"));
+    d.setCandidates({{7, QStringLiteral("run #7 (square)")},
+                     {8, QStringLiteral("run #8 (uniform)")},
+                     {9, QStringLiteral("run #9 (lora)")}});
+    QCOMPARE(d.compareBox()->count(), 3);  // none, 8, 9: not the run itself
+    QVERIFY(!d.comparedLayersMap()->isVisible());
+    QVERIFY(!d.setCompared(7));
+    QSignalSpy asked(&d, &RoutingDialog::traceRequested);
+    QVERIFY(d.setCompared(8));
+    QCOMPARE(d.comparedRun(), qint64(8));
+    QVERIFY(d.comparedLayersMap()->isVisible());
+    QCOMPARE(asked.count(), 0);  // nothing traced yet: no text goes out by itself
+    QVERIFY(d.windowTitle().contains(QStringLiteral("run #7 (square) and run #8 (uniform)")));
+
+    QTest::mouseClick(d.traceButton(), Qt::LeftButton);
+    QCOMPARE(asked.count(), 2);
+    QCOMPARE(asked.at(0).at(0).toLongLong(), 7);
+    QCOMPARE(asked.at(1).at(0).toLongLong(), 8);
+    QCOMPARE(asked.at(1).at(1).toString(), QStringLiteral("Which is larger?"));
+    d.showRouting(7, handRouting());
+    QVERIFY(!d.traceButton()->isEnabled());  // run 8 has not answered
+    // Run 8: its layer 4 with 4 experts, its layer 1 routed too, and no v_proj.
+    TokenRouting other = handRouting();
+    other.layers[1].experts = 4;
+    for (ModuleTokenRouting& m : other.layers[1].modules)
+      for (auto* rows : {&m.gate, &m.probability})
+        for (std::vector<double>& row : *rows) row.push_back(0.0);
+    LayerTokenRouting first = other.layers[0];
+    first.layer = 0;
+    other.layers.insert(other.layers.begin(), first);
+    for (LayerTokenRouting& l : other.layers) l.modules.pop_back();
+    for (std::vector<double>& row : other.layers[2].modules[0].gate)
+      for (double& g : row) g *= 0.5;  // its own scale would end at 0.4, run 7's at 0.7
+    d.showRouting(8, other);
+    QVERIFY(d.traceButton()->isEnabled());
+    QCOMPARE(d.comparedRouting().layers.size(), size_t(3));
+    QCOMPARE(d.comparedLayersMap()->rowCount(), 3);
+    QCOMPARE(d.layersMap()->rowCount(), 2);
+    QCOMPARE(d.layerBox()->count(), 3);  // layers 1, 2 and 4 of either run
+    QCOMPARE(d.layerBox()->currentText(), QStringLiteral("4 (3 | 4 experts)"));
+    QCOMPARE(d.layerMap()->rowCount(), 3);
+    QCOMPARE(d.comparedLayerMap()->rowCount(), 4);
+    QCOMPARE(d.layerMap()->valueTop(), 0.7);  // one colour scale for both
+    QCOMPARE(d.comparedLayerMap()->valueTop(), 0.7);
+    QCOMPARE(d.comparedLayerMap()->cellValue(2, 0), 0.375);  // 0.75 / 2
+    d.layerBox()->setCurrentIndex(d.layerBox()->findData(0));
+    QCOMPARE(d.layerMap()->rowCount(), 0);  // run 7 routes nothing in layer 1
+    QCOMPARE(d.comparedLayerMap()->rowCount(), 2);
+    d.moduleBox()->setCurrentIndex(d.moduleBox()->findData(QStringLiteral("v_proj")));
+    QCOMPARE(d.comparedLayerMap()->rowCount(), 0);  // run 8 has no v_proj: a placeholder
+    QCOMPARE(d.layersMap()->cellValue(0, 2), 2.0);  // run 7's v_proj as before
+    QVERIFY(d.status().contains(QStringLiteral("run #8 (uniform): 3 tokens through 3 routing")));
+
+    d.showFailure(8, QStringLiteral("run 8 has no intact checkpoint to load"));
+    QVERIFY2(d.status().contains(
+                 QStringLiteral("run #8 (uniform): Not traced: run 8 has no intact checkpoint")),
+             qPrintable(d.status()));
+    QVERIFY(d.status().contains(QStringLiteral("run #7 (square): 3 tokens")));
+    // Another run chosen once the first has a trace: the text goes through it at once.
+    QVERIFY(d.setCompared(9));
+    QCOMPARE(asked.count(), 3);
+    QCOMPARE(asked.at(2).at(0).toLongLong(), 9);
+    QVERIFY(!d.traceButton()->isEnabled());
+    d.showRouting(8, other);  // a late answer from a run no longer shown changes nothing
+    QVERIFY(d.comparedRouting().layers.empty());
+    d.showRouting(9, handRouting());
+    QVERIFY(d.traceButton()->isEnabled());
+    // Back to one run; a new first run starts without one beside it.
+    QVERIFY(d.setCompared(-1));
+    QVERIFY(!d.comparedLayersMap()->isVisible());
+    QVERIFY(d.setCompared(9));
+    d.setRun(10, QStringLiteral("run #10"), QString());
+    QCOMPARE(d.comparedRun(), qint64(-1));
+  }
+
+  void screenshotSideBySide() {
+    RoutingDialog d;
+    d.setRun(3, QStringLiteral("run #3 (mola-2468)"),
+             QStringLiteral("Which of these is the largest: 3, 17 or 9?"));
+    d.setCandidates({{4, QStringLiteral("run #4 (mola-8888)")}});
+    d.resize(1280, 720);
+    d.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&d));
+    QVERIFY(d.setCompared(4));
+    d.traceButton()->click();
+    d.showRouting(3, sentenceRouting());
+    d.showRouting(4, sentenceRouting({8, 8, 8, 8}, 0.9));
+    QCOMPARE(d.comparedLayerMap()->rowCount(), 8);
+    QApplication::processEvents();
+    QDir().mkpath(QStringLiteral(MOLA_SCREENSHOT_DIR));
+    QVERIFY(d.grab().save(QStringLiteral(MOLA_SCREENSHOT_DIR "/routing_dialog_compare.png")));
   }
 
   void screenshot() {
