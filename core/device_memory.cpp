@@ -58,12 +58,18 @@ double peakMemoryMb(c10::Device device) {
 #endif
 }
 
-void resetPeakMemory(c10::Device device) {
+bool resetPeakMemory(c10::Device device) {
+  if (!device.is_cuda()) {
+    std::ofstream refs("/proc/self/clear_refs");
+    refs << "5";
+    refs.flush();
+    return bool(refs);
+  }
 #ifdef MOLA_HAVE_C10_CUDA
-  if (device.is_cuda())
-    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+  c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+  return true;
 #else
-  (void)device;
+  return false;
 #endif
 }
 

@@ -11,11 +11,14 @@ namespace mola {
 double processRssMb();
 double processPeakRssMb();
 
-// The peak memory of `device` in MiB: for a CUDA device the most that LibTorch's caching allocator
-// held allocated since resetPeakMemory (-1 in a LibTorch without CUDA), for the CPU this
-// process's peak resident set, which only grows.
+// The peak memory of `device` in MiB since resetPeakMemory: for a CUDA device the most that
+// LibTorch's caching allocator held allocated (-1 in a LibTorch without CUDA), for the CPU this
+// process's peak resident set (VmHWM).
 double peakMemoryMb(c10::Device device);
-// Starts a new peak on a CUDA device; nothing for the CPU. Neither call waits for the device.
-void resetPeakMemory(c10::Device device);
+// Starts a new peak: the caching allocator's for a CUDA device; for the CPU the process's
+// high-water mark, which Linux (4.0 on) sets back to the current resident set when "5" is written
+// to /proc/self/clear_refs. False when that cannot be done (the peak then runs on). Neither call
+// waits for the device.
+bool resetPeakMemory(c10::Device device);
 
 }  // namespace mola

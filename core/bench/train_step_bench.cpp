@@ -295,7 +295,9 @@ TrainStepBenchResult runTrainStepBench(const std::string& variant, const TrainSt
     throw std::logic_error("bench " + variant + ": the model trains " +
                            std::to_string(result.trainable_params) + " parameters, expected " +
                            std::to_string(trainableCount(spec, shape)));
-  resetPeakMemory(device);
+  // On the CPU the worker reports its whole high-water mark since exec (cross-checked against
+  // wait4's ru_maxrss), which building the model is part of: no reset there.
+  if (device.is_cuda()) resetPeakMemory(device);
   const at::Tensor last_loss = timeSteps(stepper, o, device, result);
   if (o.profile) {
     const OpCounter counter;

@@ -33,8 +33,9 @@ struct StepMetrics {
   double tokens_per_s = 0.0;  // real tokens (not padding) per second
   double padding = 0.0;       // share of the step's padded batch positions that are padding
   double elapsed_s = 0.0;
-  // peakMemoryMb of the training device (device_memory.h): on a GPU the step's own peak, on the
-  // CPU the process's peak so far; -1 when unknown.
+  // peakMemoryMb of the training device (device_memory.h) in this step: on a GPU what the caching
+  // allocator held at most, on the CPU the process's peak resident set (the whole process's: a
+  // GUI's too); -1 when unknown.
   double peak_mem_mb = -1.0;
 };
 

@@ -157,7 +157,7 @@ TEST(Trainer, AStepMakesTheHostWaitOnlyForItsOneRead) {
     for (const StepMetrics& m : r.steps) {
       EXPECT_TRUE(std::isfinite(m.grad_norm) && m.grad_norm > 0) << m.grad_norm;
       EXPECT_GT(m.balance_loss, 0.0);
-      EXPECT_GT(m.peak_mem_mb, 10.0);  // the process's peak resident set, on the CPU
+      EXPECT_GT(m.peak_mem_mb, 10.0);  // the process's peak resident set in the step (CPU)
     }
   }
 }
