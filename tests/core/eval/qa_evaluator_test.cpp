@@ -159,8 +159,10 @@ TEST_F(EvaluatorTest, LikelihoodCutsTheSamePromptFromEveryChoiceWhenTooLong) {
     const EvalResult r = evaluateQa(small, *tok, records, likelihood(target, 3));
     expectReferenceLikelihoods(small, *tok, records, prompt, target, r);
   }
-  // A continuation that leaves no room for the prompt is refused, naming the record.
+  // A continuation that leaves no room for the prompt is refused, naming the record: the first
+  // of two, though the records are tokenized on several threads (2 and 4 in different blocks).
   records[2].choices[0] = std::string(size_t(config.max_seq_len) + 5, 'x');
+  records[4].choices[1] = std::string(size_t(config.max_seq_len) + 9, 'y');
   EvalOptions o;
   o.prompt = prompt;
   o.target = LikelihoodTarget::ChoiceText;
