@@ -149,6 +149,9 @@ void RoutingDialog::clearColumn(Column& column, const QString& prompt) {
   column.header->setText(QStringLiteral("<b><span style='color:%1'>&#9632;</span> %2</b>")
                              .arg(runColor(index).name(), column.name.toHtmlEscaped()));
   column.box->setVisible(column.id >= 0 || index == 0);
+  // Exported pictures and tables are named after their run, then the map's title.
+  for (TokenRoutingMap* map : {column.layers, column.layer})
+    PlotExport::of(map)->setFileStem(QStringLiteral("routing-run%1").arg(column.id));
 }
 
 void RoutingDialog::setCandidates(const QList<QPair<qint64, QString>>& runs) {
@@ -187,6 +190,7 @@ void RoutingDialog::onCompareChosen() {
   redraw();
   updateStatus();
   updateBusy();
+  emit comparedRunChanged(c.id);
   // Beside a trace already shown, the new run gets the same text at once.
   if (c.id >= 0 && !m_columns[0].routing.layers.empty() && !text().trimmed().isEmpty())
     requestTrace(c);

@@ -68,6 +68,8 @@ class RoutingDialog : public QDialog {
  signals:
   // Trace (or Ctrl+Enter) with a text: once per run shown.
   void traceRequested(qint64 run, const QString& text);
+  // The run beside the first changed (-1: none any more).
+  void comparedRunChanged(qint64 run);
 
  private:
   // One run's side: its header, its maps, and what it last said.

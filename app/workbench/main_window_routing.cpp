@@ -47,6 +47,10 @@ QString routingLabel(const RunRecord& run) {
 void MainWindow::makeRoutingDialog() {
   m_routing_dialog = new widgets::RoutingDialog(this);
   connect(m_routing_dialog, &widgets::RoutingDialog::traceRequested, this, &MainWindow::startTrace);
+  // No run beside the first: its `mola route` ends, and its model's memory goes back.
+  connect(m_routing_dialog, &widgets::RoutingDialog::comparedRunChanged, this, [this](qint64 run) {
+    if (run < 0) m_compare_tracer->stop();
+  });
   for (RouteTracer* tracer : {m_tracer, m_compare_tracer}) {
     connect(tracer, &RouteTracer::traced, this, [this](qint64 run, const TokenRouting& r) {
       m_routing_dialog->showRouting(run, r);  // a run no longer shown is passed over

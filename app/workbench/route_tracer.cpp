@@ -77,6 +77,11 @@ void RouteTracer::startServer(qint64 run, const QString& db_path, qint64 checkpo
   m_server->start();
 }
 
+void RouteTracer::stop() {
+  m_pending = false;
+  stopServer();
+}
+
 void RouteTracer::stopServer() {
   if (!m_server) return;
   m_server->disconnect(this);

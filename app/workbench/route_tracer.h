@@ -28,6 +28,8 @@ class RouteTracer : public QObject {
   // that loaded an older one (or serves another run or database) is replaced by a fresh one.
   bool start(qint64 run, const QString& db_path, const QString& text, qint64 checkpoint_step = -1);
   bool busy() const { return m_pending; }
+  // Ends the serving process (its model's memory goes back); a pending trace is dropped unheard.
+  void stop();
   // The serving process's id, 0 while none runs.
   qint64 serverProcessId() const;
 

@@ -312,6 +312,10 @@ class WorkbenchRunsTest : public QObject {
     QVERIFY(dialog->routing().layers[3].modules[0].gate !=
             dialog->comparedRouting().layers[3].modules[0].gate);
     QCOMPARE(dialog->comparedLayersMap()->rowCount(), 4);
+    // No run beside it any more: the second `mola route` ends; the first keeps its model.
+    QVERIFY(dialog->setCompared(-1));
+    QCOMPARE(w.compareTracer()->serverProcessId(), qint64(0));
+    QVERIFY(w.tracer()->serverProcessId() > 0);
   }
 
   // The comparison report: each run's final score on the benchmark it is ranked on (not one added

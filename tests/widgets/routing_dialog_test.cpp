@@ -10,6 +10,7 @@
 #include <QTest>
 #include <cmath>
 
+#include "plot_export.h"
 #include "routing_dialog.h"
 #include "token_routing_map.h"
 
@@ -225,6 +226,13 @@ class RoutingDialogTest : public QObject {
     QVERIFY(d.comparedLayersMap()->isVisible());
     QCOMPARE(asked.count(), 0);  // nothing traced yet: no text goes out by itself
     QVERIFY(d.windowTitle().contains(QStringLiteral("run #7 (square) and run #8 (uniform)")));
+    // Each side's exports are named after its run.
+    QVERIFY(mola::widgets::PlotExport::of(d.comparedLayerMap())
+                ->defaultFileName(QStringLiteral("png"))
+                .startsWith(QStringLiteral("routing-run8-")));
+    QVERIFY(mola::widgets::PlotExport::of(d.layersMap())
+                ->defaultFileName(QStringLiteral("png"))
+                .startsWith(QStringLiteral("routing-run7-")));
 
     QTest::mouseClick(d.traceButton(), Qt::LeftButton);
     QCOMPARE(asked.count(), 2);
