@@ -119,6 +119,8 @@ struct EncodedExamples {
   size_t truncated = 0;                  // how many of them were cut to the cutoff
 };
 
+// Encodes the records on every core (the tokenizer's encode must be safe to call from several
+// threads, as ours are); of several failing records, the first one's error is thrown.
 EncodedExamples encodeExamples(const std::vector<QaRecord>& records, const Tokenizer& tokenizer,
                                const PromptTemplate& tmpl = PromptTemplate{},
                                size_t cutoff = kDefaultCutoff);
