@@ -12,7 +12,6 @@
 #include <QVBoxLayout>
 #include <algorithm>
 #include <map>
-#include <set>
 
 #include "plot_export.h"
 #include "theme.h"
@@ -294,16 +293,17 @@ void RoutingDialog::fillChoices() {
   const QVariant layer = m_layer_box->currentData();
   const QSignalBlocker block_module(m_module), block_layer(m_layer_box);
   std::vector<std::string> modules;
-  std::set<int> layers;
-  std::map<int, QStringList> experts;  // per layer: each routing's expert count
-  for (const Column& c : m_columns) {
-    if (c.id < 0) continue;
-    for (const LayerTokenRouting& l : c.routing.layers) {
+  // Per layer, each run's expert count ("-" where a run does not route the layer).
+  const int shown = comparedRun() >= 0 ? 2 : 1;
+  std::map<int, QStringList> experts;
+  for (int i = 0; i < shown; ++i) {
+    for (const LayerTokenRouting& l : m_columns[size_t(i)].routing.layers) {
       for (const ModuleTokenRouting& m : l.modules)
         if (std::find(modules.begin(), modules.end(), m.module) == modules.end())
           modules.push_back(m.module);
-      layers.insert(l.layer);
-      experts[l.layer] << QString::number(l.experts);
+      QStringList& counts = experts[l.layer];
+      while (counts.size() < shown) counts << QStringLiteral("-");
+      counts[i] = QString::number(l.experts);
     }
   }
   m_module->clear();
@@ -312,9 +312,9 @@ void RoutingDialog::fillChoices() {
     m_module->addItem(QString::fromStdString(m), QString::fromStdString(m));
   m_module->setCurrentIndex(std::max(0, m_module->findData(module)));
   m_layer_box->clear();
-  for (int l : layers)
-    m_layer_box->addItem(
-        tr("%1 (%2 experts)").arg(l + 1).arg(experts[l].join(QStringLiteral(" | "))), l);
+  for (const auto& [l, counts] : experts)
+    m_layer_box->addItem(tr("%1 (%2 experts)").arg(l + 1).arg(counts.join(QStringLiteral(" | "))),
+                         l);
   // The top layer first: MoLA gives it the most experts.
   const int i = layer.isValid() ? m_layer_box->findData(layer) : -1;
   m_layer_box->setCurrentIndex(i >= 0 ? i : m_layer_box->count() - 1);

@@ -264,7 +264,8 @@ class RoutingDialogTest : public QObject {
     QCOMPARE(d.comparedLayerMap()->rowCount(), 4);
     QCOMPARE(d.layerMap()->valueTop(), 0.7);  // one colour scale for both
     QCOMPARE(d.comparedLayerMap()->valueTop(), 0.7);
-    QCOMPARE(d.comparedLayerMap()->cellValue(2, 0), 0.375);  // 0.75 / 2
+    QCOMPARE(d.comparedLayerMap()->cellValue(2, 0), 0.375);                    // 0.75 / 2
+    QCOMPARE(d.layerBox()->itemText(0), QStringLiteral("1 (- | 2 experts)"));  // run 8's alone
     d.layerBox()->setCurrentIndex(d.layerBox()->findData(0));
     QCOMPARE(d.layerMap()->rowCount(), 0);  // run 7 routes nothing in layer 1
     QCOMPARE(d.comparedLayerMap()->rowCount(), 2);
