@@ -254,7 +254,8 @@ at::Tensor timeSteps(BenchStepper& stepper, const TrainStepBenchOptions& o,
     if (o.progress) o.progress(step + 1, total, ms);
   }
   result.cuda_graph = graph != nullptr;
-  return last_loss;
+  // A replay's loss lives in the graph's memory pool: copied out before the graph goes.
+  return graph ? last_loss.clone() : last_loss;
 }
 
 // What o.cuda_graph cannot go with, named.
