@@ -70,15 +70,18 @@ class ForeachAdamW : public torch::optim::AdamW {
       }
       auto& state = static_cast<torch::optim::AdamWParamState&>(*slot);
       state.step(state.step() + 1);
-      const double bias_correction1 = 1 - std::pow(beta1, double(state.step()));
-      const double bias_correction2 = 1 - std::pow(beta2, double(state.step()));
       params.push_back(p);
       grads.push_back(p.grad());
       exp_avg.push_back(state.exp_avg());
       exp_avg_sq.push_back(state.exp_avg_sq());
+      if (m_capturable) {  // the corrections come from the count on the device
+        device_steps.push_back(deviceStep(p, state.step() - 1));
+        continue;
+      }
+      const double bias_correction1 = 1 - std::pow(beta1, double(state.step()));
+      const double bias_correction2 = 1 - std::pow(beta2, double(state.step()));
       step_sizes.emplace_back(-o.lr() / bias_correction1);
       bias_roots.emplace_back(std::sqrt(bias_correction2));
-      if (m_capturable) device_steps.push_back(deviceStep(p, state.step() - 1));
     }
     if (params.empty()) return;
     if (o.weight_decay() != 0) at::_foreach_mul_(params, 1 - o.lr() * o.weight_decay());
