@@ -174,17 +174,6 @@ void TokenRoutingMap::addCellLabels(int decimals) {
     }
 }
 
-namespace {
-
-// Whether `layer` routes `module` (every module when empty).
-bool routes(const LayerTokenRouting& layer, const std::string& module) {
-  return module.empty() ||
-         std::any_of(layer.modules.begin(), layer.modules.end(),
-                     [&](const ModuleTokenRouting& m) { return m.module == module; });
-}
-
-}  // namespace
-
 void TokenRoutingMap::showLayers(const TokenRouting& routing, const std::string& module) {
   m_layers_view = true;
   reset(int(routing.layers.size()), int(routing.tokens.size()));
@@ -199,7 +188,7 @@ void TokenRoutingMap::showLayers(const TokenRouting& routing, const std::string&
     experts = std::max(experts, l.experts);
     names << QStringLiteral("L%1").arg(l.layer + 1);
     m_row_layers.push_back(l.layer);
-    if (!routes(l, module)) {  // another run's module that this layer does not route
+    if (!routesModule(l, module)) {  // another run's module that this layer does not route
       for (int t = 0; t < m_tokens; ++t) {
         m_map->data()->setCell(t, r, 0);
         m_cell_text[size_t(r)][size_t(t)] =
@@ -241,7 +230,7 @@ void TokenRoutingMap::showLayer(const TokenRouting& routing, int layer, RoutingQ
     clearMap(tr("layer %1 routes nothing").arg(layer + 1));
     return;
   }
-  if (!routes(*l, module)) {  // another run's module
+  if (!routesModule(*l, module)) {  // another run's module
     clearMap(tr("layer %1 routes no %2").arg(layer + 1).arg(QString::fromStdString(module)));
     return;
   }

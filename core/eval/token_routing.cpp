@@ -13,21 +13,27 @@
 
 namespace mola {
 
+bool routesModule(const LayerTokenRouting& layer, const std::string& module) {
+  return module.empty() ||
+         std::any_of(layer.modules.begin(), layer.modules.end(),
+                     [&](const ModuleTokenRouting& m) { return m.module == module; });
+}
+
 namespace {
 
 // Tables of the modules `module` picks (every module when empty).
 std::vector<const ModuleTokenRouting*> chosenModules(const LayerTokenRouting& layer,
                                                      const std::string& module) {
-  std::vector<const ModuleTokenRouting*> out;
-  for (const ModuleTokenRouting& m : layer.modules)
-    if (module.empty() || m.module == module) out.push_back(&m);
-  if (out.empty() && !module.empty()) {
+  if (!routesModule(layer, module)) {
     std::string names;
     for (const ModuleTokenRouting& m : layer.modules)
       names += (names.empty() ? "" : ", ") + m.module;
     throw std::invalid_argument("layer " + std::to_string(layer.layer + 1) + " routes no module '" +
                                 module + "' (it routes " + (names.empty() ? "none" : names) + ")");
   }
+  std::vector<const ModuleTokenRouting*> out;
+  for (const ModuleTokenRouting& m : layer.modules)
+    if (module.empty() || m.module == module) out.push_back(&m);
   return out;
 }
 

@@ -42,6 +42,8 @@ enum class RoutingQuantity {
   Selection,    // the share of the modules' top-K choices that went to the expert (sums to 1)
 };
 
+// Whether `layer` routes the module named `module` (every layer routes "", every module).
+bool routesModule(const LayerTokenRouting& layer, const std::string& module);
 // `layer`'s [token][expert] table of `quantity`, averaged over its modules, or of the one module
 // named `module` (empty: every module). Throws std::invalid_argument naming a module the layer
 // does not route.
