@@ -151,7 +151,7 @@ EncodedExamples encodeExamples(const std::vector<QaRecord>& records, const Token
   // On every core: thousands of records take seconds on one.
   out.examples = parallelMap<EncodedExample>(
       records.size(), [&](size_t i) { return encodeExample(records[i], tokenizer, tmpl, cutoff); },
-      2);
+      kRecordsPerEncodeThread);
   for (const EncodedExample& e : out.examples) out.truncated += e.truncated;
   return out;
 }

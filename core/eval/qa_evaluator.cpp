@@ -23,9 +23,6 @@ std::string exampleId(const QaRecord& r, size_t index) {
 
 namespace {
 
-// Tokenizing a record takes about a millisecond, starting a thread a few microseconds.
-constexpr size_t kRecordsPerThread = 2;
-
 // Length of the common prefix of two id sequences.
 size_t commonPrefix(const std::vector<int>& a, const std::vector<int>& b) {
   size_t i = 0;
@@ -218,7 +215,7 @@ EvalResult evaluateLikelihood(LlamaModel& model, const Tokenizer& tok,
   // Every record's choices on all cores (seconds for thousands of records on one).
   std::vector<RecordChoices> tokenized = parallelMap<RecordChoices>(
       records.size(), [&](size_t r) { return tokenizeChoices(tok, records[r], r, o, max_len); },
-      kRecordsPerThread);
+      kRecordsPerEncodeThread);
   std::vector<size_t> lengths;
   for (const RecordChoices& rc : tokenized) lengths.push_back(rc.shared + rc.longestTail());
   std::vector<Prediction> predictions(records.size());
@@ -278,7 +275,7 @@ std::vector<std::vector<int>> generationPrompts(const Tokenizer& tok,
         if (ids.size() > room) ids.erase(ids.begin(), ids.begin() + int64_t(ids.size() - room));
         return ids;
       },
-      kRecordsPerThread);
+      kRecordsPerEncodeThread);
 }
 
 EvalResult evaluateGenerate(LlamaModel& model, const Tokenizer& tok,

@@ -3,6 +3,7 @@
 // (torch-free).
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -10,6 +11,10 @@
 #include <vector>
 
 namespace mola {
+
+// Records to tokenize per thread at the least (parallelMap's min_per_thread): encoding a record
+// takes about a millisecond, starting a thread a few microseconds.
+inline constexpr size_t kRecordsPerEncodeThread = 2;
 
 class Tokenizer {
  public:
